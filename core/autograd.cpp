@@ -1,0 +1,201 @@
+#include "core/autograd.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "core/ops.hpp"
+
+namespace tg {
+
+namespace {
+
+struct Node {
+    const char* op;
+    uint64_t seq;
+    std::vector<Tensor> inputs;
+    std::weak_ptr<TensorImpl> output;
+    BackwardFn backward;
+};
+
+// Entries whose output has died can never receive a gradient; dropping them releases their
+// inputs. The tape is pruned when it doubles past its size after the last pruning, so memory
+// follows liveness at amortised O(1) per recorded op.
+struct Tape {
+    std::vector<Node> nodes;
+    uint64_t next_seq = 1;
+    std::size_t prune_at = 1024;
+
+    void prune() {
+        // Walking newest to oldest, releasing a node's inputs can kill older outputs, which the
+        // same pass then sees.
+        for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+            if (it->output.expired()) {
+                it->inputs.clear();
+                it->backward = nullptr;
+            }
+        }
+        std::erase_if(nodes, [](const Node& n) { return n.output.expired(); });
+        prune_at = std::max<std::size_t>(1024, 2 * nodes.size());
+    }
+
+    // Index of the entry with this sequence number, or -1.
+    int64_t find(uint64_t seq) const {
+        auto it = std::lower_bound(nodes.begin(), nodes.end(), seq,
+                                   [](const Node& n, uint64_t s) { return n.seq < s; });
+        return it != nodes.end() && it->seq == seq ? it - nodes.begin() : -1;
+    }
+};
+
+thread_local Tape t_tape;
+thread_local bool t_grad_enabled = true;
+
+// Adds g into the in-flight gradient of a non-leaf. A buffer still shared with another tensor
+// (add's backward hands the same dy to both inputs) is copied before it is written.
+void accumulate_pending(TensorImpl& t, Tensor g) {
+    if (!t.pending) {
+        t.pending = g.impl();
+        return;
+    }
+    if (t.pending.use_count() > 1 || t.pending->storage.use_count() > 1)
+        t.pending = Tensor(t.pending).clone().impl();
+    Tensor(t.pending).add_(g);
+}
+
+}  // namespace
+
+bool is_grad_enabled() { return t_grad_enabled; }
+void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
+
+NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+    if (!t_grad_enabled) return false;
+    for (const Tensor* t : inputs)
+        if (t->defined() && t->requires_grad()) return true;
+    return false;
+}
+
+Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
+    if (!t_grad_enabled) return out;
+    bool any = false;
+    for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+    if (!any) return out;
+    Tape& tape = t_tape;
+    if (tape.nodes.size() >= tape.prune_at) tape.prune();
+    TensorImpl& o = *out.impl();
+    o.requires_grad = true;
+    o.grad_fn = op;
+    o.node_seq = tape.next_seq++;
+    tape.nodes.push_back(Node{op, o.node_seq, std::move(inputs), out.impl(), std::move(backward)});
+    return out;
+}
+
+int64_t tape_size() {
+    t_tape.prune();
+    return static_cast<int64_t>(t_tape.nodes.size());
+}
+
+namespace detail {
+
+int64_t raw_tape_size() { return static_cast<int64_t>(t_tape.nodes.size()); }
+
+void accumulate_leaf_grad(TensorImpl& t, Tensor g) {
+    if (!t.grad) {
+        // The engine owns the buffer it keeps: a gradient whose handle or storage is still shared
+        // (add hands one dy to both inputs, reshape shares storage) is copied.
+        const bool shared = g.impl().use_count() > 1 || g.impl()->storage.use_count() > 1;
+        t.grad = (shared ? g.clone() : g).impl();
+        return;
+    }
+    Tensor(t.grad).add_(g);
+}
+
+void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
+    if (!root.requires_grad())
+        throw ValueError(
+            "backward: the tensor does not require grad (no input of its graph has "
+            "requires_grad set)");
+    Tensor grad = grad_in;
+    if (!grad.defined()) {
+        if (root.numel() != 1)
+            throw ValueError(fmt::format(
+                "backward: without an explicit gradient the tensor must hold one element, got "
+                "shape {}",
+                shape_str(root.shape())));
+        grad = Tensor::ones(root.shape(), root.dtype());
+    } else if (grad.shape() != root.shape() || grad.dtype() != root.dtype()) {
+        throw ShapeError(fmt::format("backward: gradient {} {} does not match tensor {} {}",
+                                     shape_str(grad.shape()), dtype_name(grad.dtype()),
+                                     shape_str(root.shape()), dtype_name(root.dtype())));
+    }
+    TensorImpl& r = *root.impl();
+    if (!r.grad_fn) {
+        accumulate_leaf_grad(r, grad.clone());
+        return;
+    }
+    Tape& tape = t_tape;
+    const int64_t start = r.graph_freed ? -1 : tape.find(r.node_seq);
+    if (start < 0)
+        throw ValueError(fmt::format(
+            "backward: the graph of this '{}' result was already freed by an earlier backward() "
+            "(or was built on another thread); pass retain_graph=true to backward twice",
+            r.grad_fn));
+
+    NoGradGuard no_grad;
+    r.pending = grad.impl();
+    std::vector<int64_t> used;
+    try {
+        for (int64_t i = start; i >= 0; --i) {
+            Node& node = tape.nodes[i];
+            std::shared_ptr<TensorImpl> out = node.output.lock();
+            if (!out || !out->pending) continue;
+            Tensor dy(std::move(out->pending));
+            out->pending.reset();
+            if (out->retains_grad) accumulate_leaf_grad(*out, dy);
+            Grads g = node.backward(dy, Tensor(out));
+            if (g.size() != node.inputs.size())
+                throw Error(fmt::format("backward of '{}': returned {} gradients for {} inputs",
+                                        node.op, g.size(), node.inputs.size()));
+            for (std::size_t j = 0; j < g.size(); ++j) {
+                const Tensor& in = node.inputs[j];
+                if (!in.defined() || !in.requires_grad() || !g[j].defined()) continue;
+                if (g[j].shape() != in.shape() || g[j].dtype() != in.dtype())
+                    throw Error(fmt::format(
+                        "backward of '{}': gradient {} {} for input {} of shape {} {}", node.op,
+                        shape_str(g[j].shape()), dtype_name(g[j].dtype()), j,
+                        shape_str(in.shape()), dtype_name(in.dtype())));
+                TensorImpl& ti = *in.impl();
+                if (!ti.grad_fn) {
+                    accumulate_leaf_grad(ti, std::move(g[j]));
+                } else {
+                    if (ti.graph_freed)
+                        throw ValueError(fmt::format(
+                            "backward: the graph of a '{}' result used by '{}' was already "
+                            "freed by an earlier backward(); pass retain_graph=true to backward "
+                            "twice",
+                            ti.grad_fn, node.op));
+                    accumulate_pending(ti, std::move(g[j]));
+                }
+            }
+            used.push_back(i);
+        }
+    } catch (...) {
+        for (int64_t i = start; i >= 0; --i)
+            if (auto out = tape.nodes[i].output.lock()) out->pending.reset();
+        throw;
+    }
+    if (retain_graph) return;
+    for (int64_t i : used) {
+        Node& node = tape.nodes[i];
+        if (auto out = node.output.lock()) out->graph_freed = true;
+        node.inputs.clear();
+        node.backward = nullptr;
+        node.output.reset();
+    }
+    std::erase_if(tape.nodes, [](const Node& n) { return n.output.expired(); });
+}
+
+}  // namespace detail
+}  // namespace tg

@@ -1,0 +1,48 @@
+#pragma once
+// The tape: a thread-local list of recorded ops (a Wengert list) walked backwards by
+// backward(). Each entry holds its inputs, a weak reference to its output and the closure
+// that maps the output's gradient to one gradient per input.
+#include <functional>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg {
+
+using Grads = std::vector<Tensor>;
+/// Receives the output's gradient dy and the output y itself (so closures never need to keep
+/// their own output alive); returns one gradient per input, undefined where none flows.
+using BackwardFn = std::function<Grads(const Tensor& dy, const Tensor& y)>;
+
+bool is_grad_enabled();
+void set_grad_enabled(bool enabled);
+
+/// While alive, ops on this thread run forward only and record nothing.
+class NoGradGuard {
+public:
+    NoGradGuard();
+    ~NoGradGuard();
+    NoGradGuard(const NoGradGuard&) = delete;
+    NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+private:
+    bool prev_;
+};
+
+/// True when an op with these inputs must be recorded.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+/// Records op on this thread's tape when grad mode is on and some input requires grad;
+/// returns out (marked as produced by op). Otherwise returns out untouched.
+Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
+
+/// Entries on this thread's tape (after dropping those whose outputs have died).
+int64_t tape_size();
+
+namespace detail {
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+void accumulate_leaf_grad(TensorImpl& t, Tensor g);
+int64_t raw_tape_size();
+}  // namespace detail
+
+}  // namespace tg

@@ -1,0 +1,41 @@
+#pragma once
+// Checks a function's analytic gradients against central finite differences in float64.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg {
+
+struct GradcheckOptions {
+    double eps = 1e-6;   // finite-difference step
+    double atol = 1e-5;  // an element passes when |analytic - numeric| <= atol + rtol * |numeric|
+    double rtol = 1e-3;
+    uint64_t seed = 0;   // for the random weights r of the scalar loss sum(r * f(x))
+};
+
+struct GradcheckResult {
+    bool ok = true;
+    double max_abs_error = 0;   // worst |analytic - numeric| over all elements
+    double max_rel_error = 0;   // worst |analytic - numeric| / max(|analytic|, |numeric|), over
+                                // elements where that denominator exceeds atol
+    int64_t input = -1;         // input and flat element index of the worst relative error
+    int64_t element = -1;       // (of the worst absolute error when no element qualified)
+    double analytic = 0;        // the two gradients at that element
+    double numeric = 0;
+    int64_t checked = 0;        // elements compared
+    std::string message() const;
+};
+
+using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+/// Evaluates fn on float64 copies of inputs. A non-scalar output is reduced with fixed random
+/// weights, L = sum(r * fn(x)), so every output element matters. Inputs that require grad are
+/// differentiated; if none does, all floating inputs are. i64 inputs pass through unchanged.
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& options = {});
+GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, double eps,
+                          double atol, double rtol);
+
+}  // namespace tg

@@ -1,0 +1,137 @@
+// Elementwise + - * / with numpy/PyTorch broadcasting. The backward of a broadcast operand
+// sums the gradient over the dims it was stretched along (detail::sum_to).
+#include <xtensor/xadapt.hpp>
+#include <xtensor/xarray.hpp>
+#include <xtensor/xnoalias.hpp>
+
+#include "core/ops/common.hpp"
+
+namespace tg {
+
+namespace {
+
+enum class BinOp { add, sub, mul, div };
+
+std::vector<std::size_t> xshape(const Shape& s) { return {s.begin(), s.end()}; }
+
+template <class T>
+auto adapt(const Tensor& t) {
+    return xt::adapt(t.data<T>(), static_cast<std::size_t>(t.numel()), xt::no_ownership(),
+                     xshape(t.shape()));
+}
+
+template <BinOp K, class T>
+T apply(T x, T y) {
+    if constexpr (K == BinOp::add) return x + y;
+    else if constexpr (K == BinOp::sub) return x - y;
+    else if constexpr (K == BinOp::mul) return x * y;
+    else return x / y;
+}
+
+// z = a (op) b with broadcasting: a flat loop when shapes match or one side is a single value,
+// xtensor's broadcasting otherwise.
+template <BinOp K>
+Tensor binary_forward(const char* op, const Tensor& a, const Tensor& b) {
+    detail::check_same_floating(op, a, b);
+    const Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+    Tensor z = Tensor::empty(shape, a.dtype());
+    dispatch_floating(op, a.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pa = a.data<T>();
+        const T* pb = b.data<T>();
+        T* pz = z.data<T>();
+        const int64_t n = z.numel();
+        if (a.shape() == b.shape()) {
+            for (int64_t i = 0; i < n; ++i) pz[i] = apply<K>(pa[i], pb[i]);
+        } else if (b.numel() == 1 && a.shape() == shape) {
+            const T s = pb[0];
+            for (int64_t i = 0; i < n; ++i) pz[i] = apply<K>(pa[i], s);
+        } else if (a.numel() == 1 && b.shape() == shape) {
+            const T s = pa[0];
+            for (int64_t i = 0; i < n; ++i) pz[i] = apply<K>(s, pb[i]);
+        } else {
+            auto xa = adapt<T>(a);
+            auto xb = adapt<T>(b);
+            auto xz = adapt<T>(z);
+            if constexpr (K == BinOp::add) xt::noalias(xz) = xa + xb;
+            else if constexpr (K == BinOp::sub) xt::noalias(xz) = xa - xb;
+            else if constexpr (K == BinOp::mul) xt::noalias(xz) = xa * xb;
+            else xt::noalias(xz) = xa / xb;
+        }
+    });
+    return z;
+}
+
+}  // namespace
+
+/// z = a + b.  da = sum_to(dz), db = sum_to(dz)
+Tensor add(const Tensor& a, const Tensor& b) {
+    Tensor z = binary_forward<BinOp::add>("add", a, b);
+    return record("add", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
+        return Grads{detail::sum_to(dz, sa), detail::sum_to(dz, sb)};
+    });
+}
+
+/// z = a - b.  da = sum_to(dz), db = -sum_to(dz)
+Tensor sub(const Tensor& a, const Tensor& b) {
+    Tensor z = binary_forward<BinOp::sub>("sub", a, b);
+    return record("sub", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
+        return Grads{detail::sum_to(dz, sa), neg(detail::sum_to(dz, sb))};
+    });
+}
+
+/// z = a * b.  da = sum_to(dz * b), db = sum_to(dz * a)
+Tensor mul(const Tensor& a, const Tensor& b) {
+    Tensor z = binary_forward<BinOp::mul>("mul", a, b);
+    return record("mul", z, {a, b}, [a, b](const Tensor& dz, const Tensor&) {
+        return Grads{a.requires_grad() ? detail::sum_to(mul(dz, b), a.shape()) : Tensor(),
+                     b.requires_grad() ? detail::sum_to(mul(dz, a), b.shape()) : Tensor()};
+    });
+}
+
+/// z = a / b.  da = sum_to(dz / b), db = -sum_to(dz * z / b)
+Tensor div(const Tensor& a, const Tensor& b) {
+    Tensor z = binary_forward<BinOp::div>("div", a, b);
+    return record("div", z, {a, b}, [a, b](const Tensor& dz, const Tensor& out) {
+        Tensor dzb = div(dz, b);
+        return Grads{a.requires_grad() ? detail::sum_to(dzb, a.shape()) : Tensor(),
+                     b.requires_grad() ? neg(detail::sum_to(mul(dzb, out), b.shape())) : Tensor()};
+    });
+}
+
+/// z = a + s.  da = dz
+Tensor add(const Tensor& a, double s) {
+    detail::check_floating("add", a);
+    Tensor z = detail::map("add", a, [s](auto x) { return x + static_cast<decltype(x)>(s); });
+    return record("add", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{dz}; });
+}
+
+/// z = a * s.  da = dz * s
+Tensor mul(const Tensor& a, double s) {
+    detail::check_floating("mul", a);
+    Tensor z = detail::map("mul", a, [s](auto x) { return x * static_cast<decltype(x)>(s); });
+    return record("mul", z, {a}, [s](const Tensor& dz, const Tensor&) { return Grads{mul(dz, s)}; });
+}
+
+/// z = -a.  da = -dz
+Tensor neg(const Tensor& a) {
+    detail::check_floating("neg", a);
+    Tensor z = detail::map("neg", a, [](auto x) { return -x; });
+    return record("neg", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{neg(dz)}; });
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, double b) { return add(a, b); }
+Tensor operator+(double a, const Tensor& b) { return add(b, a); }
+Tensor operator-(const Tensor& a, double b) { return add(a, -b); }
+Tensor operator-(double a, const Tensor& b) { return add(neg(b), a); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, b); }
+Tensor operator*(double a, const Tensor& b) { return mul(b, a); }
+Tensor operator/(const Tensor& a, double b) { return mul(a, 1.0 / b); }
+Tensor operator/(double a, const Tensor& b) { return mul(pow(b, -1.0), a); }
+
+}  // namespace tg

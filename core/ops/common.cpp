@@ -1,0 +1,114 @@
+#include "core/ops/common.hpp"
+
+#include <cstring>
+
+namespace tg::detail {
+
+void check_defined(const char* op, const Tensor& t, const char* what) {
+    if (!t.defined()) throw ValueError(fmt::format("{}: {} is an undefined tensor", op, what));
+}
+
+void check_floating(const char* op, const Tensor& t) {
+    check_defined(op, t, "input");
+    if (!is_floating(t.dtype()))
+        throw DtypeError(fmt::format("{}: expected a floating dtype (f32 or f64), got {}", op,
+                                     dtype_name(t.dtype())));
+}
+
+void check_same_floating(const char* op, const Tensor& a, const Tensor& b) {
+    check_floating(op, a);
+    check_floating(op, b);
+    if (a.dtype() != b.dtype())
+        throw DtypeError(fmt::format("{}: dtypes differ: {} and {}", op, dtype_name(a.dtype()),
+                                     dtype_name(b.dtype())));
+}
+
+DimSplit split_at(const Shape& shape, int64_t dim) {
+    DimSplit s;
+    for (int64_t i = 0; i < static_cast<int64_t>(shape.size()); ++i) {
+        if (i < dim) s.outer *= shape[i];
+        else if (i == dim) s.d = shape[i];
+        else s.inner *= shape[i];
+    }
+    return s;
+}
+
+std::vector<int64_t> broadcast_index_map(const Shape& out_batch, const Shape& in_batch) {
+    const int64_t n = shape_numel(out_batch);
+    const std::size_t nd = out_batch.size(), off = nd - in_batch.size();
+    // Strides of in_batch expressed on out_batch's dims; 0 where in_batch repeats.
+    Shape in_strides(nd, 0);
+    int64_t stride = 1;
+    for (int64_t k = static_cast<int64_t>(nd) - 1; k >= static_cast<int64_t>(off); --k) {
+        const int64_t d = in_batch[k - off];
+        in_strides[k] = d == 1 ? 0 : stride;
+        stride *= d;
+    }
+    std::vector<int64_t> map(static_cast<std::size_t>(n));
+    Shape idx(nd, 0);
+    for (int64_t i = 0; i < n; ++i) {
+        int64_t lin = 0;
+        for (std::size_t k = 0; k < nd; ++k) lin += idx[k] * in_strides[k];
+        map[i] = lin;
+        for (int64_t k = static_cast<int64_t>(nd) - 1; k >= 0; --k) {
+            if (++idx[k] < out_batch[k]) break;
+            idx[k] = 0;
+        }
+    }
+    return map;
+}
+
+void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
+                  const Tensor& src, int64_t src_offset, const Shape& src_strides,
+                  const Shape& shape, bool accumulate) {
+    const int64_t n = shape_numel(shape);
+    if (n == 0) return;
+    dispatch_all(src.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* s = static_cast<const T*>(src.raw_data()) + src_offset;
+        T* d = static_cast<T*>(dst.raw_data()) + dst_offset;
+        if (shape.empty()) {
+            *d = accumulate ? *d + *s : *s;
+            return;
+        }
+        const std::size_t nd = shape.size();
+        const int64_t last = shape[nd - 1], ss = src_strides[nd - 1], ds = dst_strides[nd - 1];
+        const int64_t rows = n / last;
+        Shape idx(nd, 0);
+        for (int64_t r = 0; r < rows; ++r) {
+            int64_t so = 0, dof = 0;
+            for (std::size_t k = 0; k + 1 < nd; ++k) {
+                so += idx[k] * src_strides[k];
+                dof += idx[k] * dst_strides[k];
+            }
+            if (accumulate)
+                for (int64_t j = 0; j < last; ++j) d[dof + j * ds] += s[so + j * ss];
+            else if (ss == 1 && ds == 1)
+                std::memcpy(d + dof, s + so, static_cast<std::size_t>(last) * sizeof(T));
+            else
+                for (int64_t j = 0; j < last; ++j) d[dof + j * ds] = s[so + j * ss];
+            for (int64_t k = static_cast<int64_t>(nd) - 2; k >= 0; --k) {
+                if (++idx[k] < shape[k]) break;
+                idx[k] = 0;
+            }
+        }
+    });
+}
+
+Tensor sum_to(const Tensor& g, const Shape& target) {
+    if (g.shape() == target) return g;
+    // Reduce g into a zeroed tensor of the target's shape through the broadcast index map:
+    // every element of g lands on the target element it was broadcast from.
+    Tensor out = Tensor::zeros(target, g.dtype());
+    const std::vector<int64_t> map = broadcast_index_map(g.shape(), target);
+    dispatch_floating("sum_to", g.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pg = g.data<T>();
+        T* po = out.data<T>();
+        const int64_t n = g.numel();
+        for (int64_t i = 0; i < n; ++i) po[map[i]] += pg[i];
+    });
+    return out;
+}
+
+}  // namespace tg::detail

@@ -1,0 +1,70 @@
+#pragma once
+// Internal helpers shared by the op files: argument checks, elementwise maps, gradient
+// reduction for broadcasting, and a strided copy. Nothing here touches the tape.
+#include <fmt/format.h>
+
+#include "core/autograd.hpp"
+#include "core/dispatch.hpp"
+#include "core/ops.hpp"
+#include "core/tensor.hpp"
+
+namespace tg::detail {
+
+/// Throws DtypeError unless t is f32 or f64.
+void check_floating(const char* op, const Tensor& t);
+/// Throws DtypeError unless a and b share one floating dtype.
+void check_same_floating(const char* op, const Tensor& a, const Tensor& b);
+/// Throws ValueError naming op when t is undefined.
+void check_defined(const char* op, const Tensor& t, const char* what);
+
+/// Sums g over the dims that broadcasting added or stretched, giving a tensor of shape target.
+Tensor sum_to(const Tensor& g, const Shape& target);
+
+/// For each batch position of out_batch, the linear index of the matching (broadcast) batch
+/// position of in_batch (right-aligned, size-1 dims repeat).
+std::vector<int64_t> broadcast_index_map(const Shape& out_batch, const Shape& in_batch);
+
+/// dst[i] = src[offset + sum_k idx_k * src_strides[k]] over all indices of shape, written at
+/// dst[dst_offset + sum_k idx_k * dst_strides[k]]; with accumulate, adds instead of writing.
+void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
+                  const Tensor& src, int64_t src_offset, const Shape& src_strides,
+                  const Shape& shape, bool accumulate = false);
+
+/// y[i] = f(x[i]) for a floating x; f is called with values of the element type.
+template <class F>
+Tensor map(const char* op, const Tensor& x, F f) {
+    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    dispatch_floating(op, x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        const int64_t n = x.numel();
+#pragma omp parallel for simd if (n > (1 << 16))
+        for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
+    });
+    return y;
+}
+
+/// z[i] = f(a[i], b[i]) for two tensors of one shape and dtype.
+template <class F>
+Tensor map2(const char* op, const Tensor& a, const Tensor& b, F f) {
+    Tensor z = Tensor::empty(a.shape(), a.dtype());
+    dispatch_floating(op, a.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pa = a.data<T>();
+        const T* pb = b.data<T>();
+        T* pz = z.data<T>();
+        const int64_t n = a.numel();
+#pragma omp parallel for simd if (n > (1 << 16))
+        for (int64_t i = 0; i < n; ++i) pz[i] = f(pa[i], pb[i]);
+    });
+    return z;
+}
+
+/// Splits shape around dim into (outer, D, inner) for reductions and softmax.
+struct DimSplit {
+    int64_t outer = 1, d = 1, inner = 1;
+};
+DimSplit split_at(const Shape& shape, int64_t dim);
+
+}  // namespace tg::detail

@@ -1,0 +1,44 @@
+// Row lookup in an embedding table.
+#include <cstring>
+
+#include "core/ops/common.hpp"
+
+namespace tg {
+
+/// y[n, :] = W[ids[n], :] for W (V, C).  dW[v, :] = sum over n with ids[n] == v of dy[n, :]
+Tensor embedding(const Tensor& weight, const Tensor& ids) {
+    detail::check_floating("embedding", weight);
+    detail::check_defined("embedding", ids, "ids");
+    if (weight.dim() != 2)
+        throw ShapeError(fmt::format("embedding: weight must be 2-d (V, C), got {}", shape_str(weight.shape())));
+    if (ids.dtype() != Dtype::i64)
+        throw DtypeError(fmt::format("embedding: ids must be i64, got {}", dtype_name(ids.dtype())));
+    const int64_t V = weight.shape()[0], C = weight.shape()[1], N = ids.numel();
+    const int64_t* pid = ids.data<int64_t>();
+    for (int64_t n = 0; n < N; ++n)
+        if (pid[n] < 0 || pid[n] >= V)
+            throw ValueError(fmt::format("embedding: id {} at position {} is out of range for a "
+                                         "table of {} rows",
+                                         pid[n], n, V));
+    Shape out_shape = ids.shape();
+    out_shape.push_back(C);
+    Tensor y = Tensor::empty(out_shape, weight.dtype());
+    const std::size_t row_bytes = static_cast<std::size_t>(C) * dtype_size(weight.dtype());
+    const auto* w = static_cast<const char*>(weight.raw_data());
+    auto* out = static_cast<char*>(y.raw_data());
+    for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * row_bytes, w + pid[n] * row_bytes, row_bytes);
+    return record("embedding", y, {weight, ids}, [ids, V, C](const Tensor& dy, const Tensor&) {
+        Tensor dw = Tensor::zeros({V, C}, dy.dtype());
+        dispatch_floating("embedding", dy.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const int64_t* p = ids.data<int64_t>();
+            const T* g = dy.data<T>();
+            T* d = dw.data<T>();
+            for (int64_t n = 0; n < ids.numel(); ++n)
+                for (int64_t c = 0; c < C; ++c) d[p[n] * C + c] += g[n * C + c];
+        });
+        return Grads{dw, Tensor()};
+    });
+}
+
+}  // namespace tg

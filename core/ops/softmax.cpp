@@ -1,0 +1,145 @@
+// softmax, log_softmax and the fused cross-entropy. Rows are shifted by their max before exp,
+// so no input magnitude overflows.
+#include <cmath>
+#include <limits>
+
+#include "core/ops/common.hpp"
+
+namespace tg {
+
+namespace {
+
+// Visits every softmax row of x (viewed as (outer, D, inner), the row running over D with
+// stride inner) and calls f(offset, stride, D).
+template <class F>
+void for_each_row(const detail::DimSplit& sp, F f) {
+    for (int64_t o = 0; o < sp.outer; ++o)
+        for (int64_t i = 0; i < sp.inner; ++i) f(o * sp.d * sp.inner + i, sp.inner, sp.d);
+}
+
+// y = softmax (log_space false) or log_softmax (true) of x along the split's middle dim.
+Tensor softmax_forward(const char* op, const Tensor& x, const detail::DimSplit& sp, bool log_space) {
+    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    dispatch_floating(op, x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        for_each_row(sp, [&](int64_t off, int64_t st, int64_t D) {
+            T m = -std::numeric_limits<T>::infinity();
+            for (int64_t d = 0; d < D; ++d) m = std::max(m, px[off + d * st]);
+            T s = 0;
+            for (int64_t d = 0; d < D; ++d) s += std::exp(px[off + d * st] - m);
+            if (log_space) {
+                const T lse = m + std::log(s);
+                for (int64_t d = 0; d < D; ++d) py[off + d * st] = px[off + d * st] - lse;
+            } else {
+                const T inv = T(1) / s;
+                for (int64_t d = 0; d < D; ++d) py[off + d * st] = std::exp(px[off + d * st] - m) * inv;
+            }
+        });
+    });
+    return y;
+}
+
+}  // namespace
+
+/// y = exp(x - max) / sum exp(x - max) along dim.  dx = y * (dy - sum(dy * y))
+Tensor softmax(const Tensor& x, int64_t dim) {
+    detail::check_floating("softmax", x);
+    dim = normalize_dim("softmax", dim, x.dim());
+    const auto sp = detail::split_at(x.shape(), dim);
+    Tensor y = softmax_forward("softmax", x, sp, false);
+    return record("softmax", y, {x}, [sp](const Tensor& dy, const Tensor& out) {
+        Tensor dx = Tensor::empty(dy.shape(), dy.dtype());
+        dispatch_floating("softmax", dy.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T *g = dy.data<T>(), *p = out.data<T>();
+            T* d = dx.data<T>();
+            for_each_row(sp, [&](int64_t off, int64_t st, int64_t D) {
+                T dot = 0;
+                for (int64_t k = 0; k < D; ++k) dot += g[off + k * st] * p[off + k * st];
+                for (int64_t k = 0; k < D; ++k) d[off + k * st] = p[off + k * st] * (g[off + k * st] - dot);
+            });
+        });
+        return Grads{dx};
+    });
+}
+
+/// y = x - max - log sum exp(x - max) along dim.  dx = dy - exp(y) * sum(dy)
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+    detail::check_floating("log_softmax", x);
+    dim = normalize_dim("log_softmax", dim, x.dim());
+    const auto sp = detail::split_at(x.shape(), dim);
+    Tensor y = softmax_forward("log_softmax", x, sp, true);
+    return record("log_softmax", y, {x}, [sp](const Tensor& dy, const Tensor& out) {
+        Tensor dx = Tensor::empty(dy.shape(), dy.dtype());
+        dispatch_floating("log_softmax", dy.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T *g = dy.data<T>(), *ly = out.data<T>();
+            T* d = dx.data<T>();
+            for_each_row(sp, [&](int64_t off, int64_t st, int64_t D) {
+                T s = 0;
+                for (int64_t k = 0; k < D; ++k) s += g[off + k * st];
+                for (int64_t k = 0; k < D; ++k) d[off + k * st] = g[off + k * st] - std::exp(ly[off + k * st]) * s;
+            });
+        });
+        return Grads{dx};
+    });
+}
+
+/// L = 1/N sum_n (logsumexp(x[n, :]) - x[n, t_n]) for logits x (N, V), targets t (N).
+/// dx[n, v] = dL * (softmax(x[n])[v] - [v == t_n]) / N
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+    detail::check_floating("cross_entropy", logits);
+    detail::check_defined("cross_entropy", targets, "targets");
+    if (logits.dim() != 2)
+        throw ShapeError(fmt::format("cross_entropy: logits must be 2-d (N, V), got {}", shape_str(logits.shape())));
+    if (targets.dtype() != Dtype::i64)
+        throw DtypeError(fmt::format("cross_entropy: targets must be i64, got {}", dtype_name(targets.dtype())));
+    const int64_t N = logits.shape()[0], V = logits.shape()[1];
+    if (targets.dim() != 1 || targets.shape()[0] != N)
+        throw ShapeError(fmt::format("cross_entropy: targets {} do not match logits {} (expected ({},))",
+                                     shape_str(targets.shape()), shape_str(logits.shape()), N));
+    if (N == 0) throw ValueError("cross_entropy: empty batch, logits " + shape_str(logits.shape()));
+    const int64_t* t = targets.data<int64_t>();
+    for (int64_t n = 0; n < N; ++n)
+        if (t[n] < 0 || t[n] >= V)
+            throw ValueError(fmt::format("cross_entropy: target {} at position {} is out of range "
+                                         "for {} classes",
+                                         t[n], n, V));
+    // The probabilities are kept for backward: (N, V), the size of the logits.
+    Tensor probs = softmax_forward("cross_entropy", logits, {N, V, 1}, false);
+    Tensor loss = Tensor::empty({}, logits.dtype());
+    dispatch_floating("cross_entropy", logits.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* x = logits.data<T>();
+        double acc = 0;
+        for (int64_t n = 0; n < N; ++n) {
+            const T* row = x + n * V;
+            T m = -std::numeric_limits<T>::infinity();
+            for (int64_t v = 0; v < V; ++v) m = std::max(m, row[v]);
+            double s = 0;
+            for (int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v] - m));
+            acc += static_cast<double>(m) + std::log(s) - static_cast<double>(row[t[n]]);
+        }
+        *loss.data<T>() = static_cast<T>(acc / static_cast<double>(N));
+    });
+    return record("cross_entropy", loss, {logits, targets},
+                  [probs, targets, N, V](const Tensor& dl, const Tensor&) {
+                      Tensor dx = Tensor::empty(probs.shape(), probs.dtype());
+                      dispatch_floating("cross_entropy", dl.dtype(), [&](auto tag) {
+                          using T = decltype(tag);
+                          const T scale = *dl.data<T>() / static_cast<T>(N);
+                          const T* p = probs.data<T>();
+                          const int64_t* t = targets.data<int64_t>();
+                          T* d = dx.data<T>();
+                          for (int64_t n = 0; n < N; ++n) {
+                              for (int64_t v = 0; v < V; ++v) d[n * V + v] = p[n * V + v] * scale;
+                              d[n * V + t[n]] -= scale;
+                          }
+                      });
+                      return Grads{dx, Tensor()};
+                  });
+}
+
+}  // namespace tg

@@ -1,0 +1,109 @@
+// Elementwise functions of one tensor. Each backward is an elementwise product of dy with the
+// local derivative, written in terms of x or of the output y, whichever is cheaper.
+#include <cmath>
+
+#include "core/ops/common.hpp"
+
+namespace tg {
+
+using detail::map;
+using detail::map2;
+
+/// y = exp(x).  dx = dy * y
+Tensor exp(const Tensor& x) {
+    detail::check_floating("exp", x);
+    Tensor y = map("exp", x, [](auto v) { return std::exp(v); });
+    return record("exp", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        return Grads{map2("exp", dy, out, [](auto g, auto e) { return g * e; })};
+    });
+}
+
+/// y = log(x).  dx = dy / x
+Tensor log(const Tensor& x) {
+    detail::check_floating("log", x);
+    Tensor y = map("log", x, [](auto v) { return std::log(v); });
+    return record("log", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        return Grads{map2("log", dy, x, [](auto g, auto v) { return g / v; })};
+    });
+}
+
+/// y = tanh(x).  dx = dy * (1 - y^2)
+Tensor tanh(const Tensor& x) {
+    detail::check_floating("tanh", x);
+    Tensor y = map("tanh", x, [](auto v) { return std::tanh(v); });
+    return record("tanh", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        return Grads{map2("tanh", dy, out, [](auto g, auto t) { return g * (1 - t * t); })};
+    });
+}
+
+/// y = sqrt(x).  dx = dy / (2 y)
+Tensor sqrt(const Tensor& x) {
+    detail::check_floating("sqrt", x);
+    Tensor y = map("sqrt", x, [](auto v) { return std::sqrt(v); });
+    return record("sqrt", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        return Grads{map2("sqrt", dy, out, [](auto g, auto s) { return g / (2 * s); })};
+    });
+}
+
+/// y = x^p.  dx = dy * p * x^(p-1)
+Tensor pow(const Tensor& x, double p) {
+    detail::check_floating("pow", x);
+    if (!std::isfinite(p)) throw ValueError(fmt::format("pow: exponent must be finite, got {}", p));
+    Tensor y = map("pow", x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
+    return record("pow", y, {x}, [x, p](const Tensor& dy, const Tensor&) {
+        return Grads{map2("pow", dy, x, [p](auto g, auto v) {
+            using T = decltype(v);
+            return g * static_cast<T>(p) * std::pow(v, static_cast<T>(p - 1));
+        })};
+    });
+}
+
+/// y = max(x, 0).  dx = dy * [x > 0]
+Tensor relu(const Tensor& x) {
+    detail::check_floating("relu", x);
+    Tensor y = map("relu", x, [](auto v) { return v > 0 ? v : decltype(v){0}; });
+    return record("relu", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        return Grads{map2("relu", dy, out, [](auto g, auto r) { return r > 0 ? g : decltype(g){0}; })};
+    });
+}
+
+/// y = 1 / (1 + exp(-x)).  dx = dy * y * (1 - y)
+Tensor sigmoid(const Tensor& x) {
+    detail::check_floating("sigmoid", x);
+    Tensor y = map("sigmoid", x, [](auto v) {
+        using T = decltype(v);
+        // Two branches keep exp's argument non-positive, so nothing overflows.
+        if (v >= 0) return T(1) / (T(1) + std::exp(-v));
+        const T e = std::exp(v);
+        return e / (T(1) + e);
+    });
+    return record("sigmoid", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        return Grads{map2("sigmoid", dy, out, [](auto g, auto s) { return g * s * (1 - s); })};
+    });
+}
+
+namespace {
+constexpr double kGeluK = 0.7978845608028654;  // sqrt(2 / pi)
+constexpr double kGeluC = 0.044715;
+}  // namespace
+
+/// y = x/2 (1 + tanh u), u = k (x + c x^3).
+/// dx = dy * (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) k (1 + 3 c x^2))
+Tensor gelu(const Tensor& x) {
+    detail::check_floating("gelu", x);
+    Tensor y = map("gelu", x, [](auto v) {
+        using T = decltype(v);
+        const T u = T(kGeluK) * (v + T(kGeluC) * v * v * v);
+        return T(0.5) * v * (T(1) + std::tanh(u));
+    });
+    return record("gelu", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        return Grads{map2("gelu", dy, x, [](auto g, auto v) {
+            using T = decltype(v);
+            const T t = std::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v));
+            const T du = T(kGeluK) * (T(1) + T(3 * kGeluC) * v * v);
+            return g * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
+        })};
+    });
+}
+
+}  // namespace tg

@@ -1,0 +1,51 @@
+#include "core/shape.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.hpp"
+
+namespace tg {
+
+std::string shape_str(const Shape& s) {
+    if (s.size() == 1) return fmt::format("({},)", s[0]);
+    return fmt::format("({})", fmt::join(s, ", "));
+}
+
+int64_t shape_numel(const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) {
+        if (d < 0) throw ShapeError(fmt::format("shape {} has a negative dimension", shape_str(s)));
+        n *= d;
+    }
+    return n;
+}
+
+Shape contiguous_strides(const Shape& s) {
+    Shape st(s.size(), 1);
+    for (int64_t i = static_cast<int64_t>(s.size()) - 2; i >= 0; --i) st[i] = st[i + 1] * s[i + 1];
+    return st;
+}
+
+int64_t normalize_dim(const char* op, int64_t dim, int64_t ndim) {
+    if (dim < -ndim || dim >= ndim || ndim == 0)
+        throw ValueError(fmt::format("{}: dim {} is out of range for a tensor with {} dims", op,
+                                     dim, ndim));
+    return dim < 0 ? dim + ndim : dim;
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+    const std::size_t n = std::max(a.size(), b.size());
+    Shape out(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+        const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+        if (da != db && da != 1 && db != 1)
+            throw ShapeError(fmt::format("{}: shapes {} and {} cannot be broadcast together", op,
+                                         shape_str(a), shape_str(b)));
+        out[i] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+}  // namespace tg

@@ -1,0 +1,189 @@
+#pragma once
+// Tensor: a shared handle to a contiguous, row-major, 64-byte aligned buffer with a shape, a
+// dtype and the autograd bookkeeping. Copying a Tensor copies the handle, not the data.
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+#include "core/shape.hpp"
+
+namespace tg {
+
+class Generator;
+class Tensor;
+
+/// Raw bytes, 64-byte aligned; counted by memory_stats().
+struct Storage {
+    explicit Storage(std::size_t nbytes);
+    ~Storage();
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+    void* data = nullptr;
+    std::size_t nbytes = 0;
+};
+
+struct TensorImpl {
+    TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype dt);
+    ~TensorImpl();
+    std::shared_ptr<Storage> storage;
+    Shape shape;
+    int64_t numel = 0;
+    Dtype dtype = Dtype::f32;
+    bool requires_grad = false;
+    bool retains_grad = false;
+    bool graph_freed = false;        // its tape entry was released by backward()
+    const char* grad_fn = nullptr;   // the op that made it; nullptr for leaves
+    uint64_t node_seq = 0;           // its entry on this thread's tape (0: none)
+    std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves, retain_grad)
+    std::shared_ptr<TensorImpl> pending;  // gradient in flight during backward()
+    uint64_t version = 0;            // bumped by in-place writes
+};
+
+class Tensor {
+public:
+    Tensor() = default;
+    explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+    // Factories. dtype defaults to f32 as in PyTorch.
+    static Tensor empty(const Shape& shape, Dtype dtype = Dtype::f32);
+    static Tensor zeros(const Shape& shape, Dtype dtype = Dtype::f32);
+    static Tensor ones(const Shape& shape, Dtype dtype = Dtype::f32);
+    static Tensor full(const Shape& shape, double value, Dtype dtype = Dtype::f32);
+    static Tensor scalar(double value, Dtype dtype = Dtype::f32);  // 0-d
+    /// [start, end) in steps of step; a 1-d tensor.
+    static Tensor arange(double start, double end, double step = 1.0, Dtype dtype = Dtype::f32);
+    static Tensor arange(int64_t n, Dtype dtype = Dtype::f32);
+    /// Standard normal / uniform [0, 1) values, reproducible from the seed on every platform.
+    static Tensor randn(const Shape& shape, Dtype dtype, uint64_t seed);
+    static Tensor randn(const Shape& shape, Dtype dtype, Generator& gen);
+    static Tensor rand(const Shape& shape, Dtype dtype, uint64_t seed);
+    static Tensor rand(const Shape& shape, Dtype dtype, Generator& gen);
+    /// Uniform integers in [low, high), dtype i64.
+    static Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen);
+
+    bool defined() const { return impl_ != nullptr; }
+    const Shape& shape() const { return checked().shape; }
+    int64_t dim() const { return static_cast<int64_t>(shape().size()); }
+    int64_t size(int64_t d) const;
+    int64_t numel() const { return checked().numel; }
+    Dtype dtype() const { return checked().dtype; }
+    std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype()); }
+
+    /// Typed pointer to the elements; T must match the dtype (DtypeError otherwise).
+    template <class T>
+    T* data() const {
+        check_dtype(dtype_of<T>(), "data");
+        return static_cast<T*>(impl_->storage->data);
+    }
+    void* raw_data() const { return checked().storage->data; }
+
+    /// The single element, converted to T (ValueError unless numel() == 1).
+    template <class T>
+    T item() const;
+    /// All elements in row-major order, converted to T.
+    template <class T>
+    std::vector<T> to_vector() const;
+
+    /// Converted copy (differentiable); returns *this when the dtype already matches.
+    Tensor to(Dtype dtype) const;
+    /// A copy of the data (differentiable).
+    Tensor clone() const;
+    /// Same data, no autograd history, requires_grad false.
+    Tensor detach() const;
+
+    // Autograd.
+    Tensor& requires_grad_(bool on = true);
+    bool requires_grad() const { return checked().requires_grad; }
+    bool is_leaf() const { return checked().grad_fn == nullptr; }
+    /// Name of the op that produced this tensor ("" for leaves).
+    std::string grad_fn_name() const;
+    /// The accumulated gradient (undefined until a backward() reaches this tensor).
+    Tensor grad() const;
+    void set_grad(const Tensor& g);
+    /// Keep the gradient of this non-leaf after backward(), as PyTorch's retain_grad().
+    Tensor& retain_grad();
+    /// Reverse-mode pass from this tensor. Without an explicit gradient it must hold one element.
+    void backward(bool retain_graph = false) const;
+    void backward(const Tensor& grad, bool retain_graph = false) const;
+
+    // In-place writes (not recorded on the tape; used by optimizers and the engine).
+    Tensor& zero_();
+    Tensor& fill_(double value);
+    /// this += alpha * other, same shape and dtype.
+    Tensor& add_(const Tensor& other, double alpha = 1.0);
+    Tensor& mul_(double factor);
+    /// Copies other's values (same shape; dtype converted).
+    Tensor& copy_(const Tensor& other);
+
+    bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+    const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
+
+private:
+    const TensorImpl& checked() const {
+        if (!impl_) throw ValueError("tensor: use of an undefined Tensor");
+        return *impl_;
+    }
+    void check_dtype(Dtype want, const char* what) const;
+    std::shared_ptr<TensorImpl> impl_;
+};
+
+// Tensors from values. The dtype follows the element type: float -> f32, double -> f64,
+// int64_t -> i64. The shape must hold exactly values.size() elements ({} is a 0-d scalar).
+Tensor tensor(std::initializer_list<float> values, const Shape& shape);
+Tensor tensor(std::initializer_list<double> values, const Shape& shape);
+Tensor tensor(const std::vector<float>& values, const Shape& shape);
+Tensor tensor(const std::vector<double>& values, const Shape& shape);
+Tensor tensor(const std::vector<int64_t>& values, const Shape& shape);
+// 1-d from values.
+Tensor tensor(std::initializer_list<float> values);
+Tensor tensor(std::initializer_list<double> values);
+Tensor tensor(const std::vector<float>& values);
+Tensor tensor(const std::vector<double>& values);
+Tensor tensor(const std::vector<int64_t>& values);
+
+inline Tensor zeros(const Shape& s, Dtype d = Dtype::f32) { return Tensor::zeros(s, d); }
+inline Tensor ones(const Shape& s, Dtype d = Dtype::f32) { return Tensor::ones(s, d); }
+inline Tensor full(const Shape& s, double v, Dtype d = Dtype::f32) { return Tensor::full(s, v, d); }
+inline Tensor arange(int64_t n, Dtype d = Dtype::f32) { return Tensor::arange(n, d); }
+inline Tensor randn(const Shape& s, Dtype d, uint64_t seed) { return Tensor::randn(s, d, seed); }
+inline Tensor rand(const Shape& s, Dtype d, uint64_t seed) { return Tensor::rand(s, d, seed); }
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+
+/// Live tensors and bytes of this process, its peak bytes, and this thread's tape entries.
+struct MemoryStats {
+    int64_t live_tensors = 0;
+    int64_t live_bytes = 0;
+    int64_t peak_bytes = 0;
+    int64_t tape_entries = 0;
+};
+MemoryStats memory_stats();
+
+// ---- template definitions ----
+namespace detail {
+template <class To>
+void convert_elements(const void* src, Dtype from, To* dst, int64_t n);
+}
+
+template <class T>
+T Tensor::item() const {
+    if (numel() != 1)
+        throw ValueError("item: tensor of shape " + shape_str(shape()) +
+                         " has more than one element");
+    T out;
+    detail::convert_elements<T>(raw_data(), dtype(), &out, 1);
+    return out;
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+    std::vector<T> out(static_cast<std::size_t>(numel()));
+    detail::convert_elements<T>(raw_data(), dtype(), out.data(), numel());
+    return out;
+}
+
+}  // namespace tg
