@@ -44,7 +44,8 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype dt)
 TensorImpl::~TensorImpl() { g_live_tensors.fetch_sub(1, std::memory_order_relaxed); }
 
 MemoryStats memory_stats() {
-    return {g_live_tensors.load(), g_live_bytes.load(), g_peak_bytes.load(), tape_size()};
+    const int64_t entries = tape_size();  // prunes first, so dead graphs are not counted
+    return {g_live_tensors.load(), g_live_bytes.load(), g_peak_bytes.load(), entries};
 }
 
 namespace detail {

@@ -1,1 +1,231 @@
-#include <catch2/catch.hpp>
+#include <thread>
+
+#include "helpers.hpp"
+
+using namespace tg;
+using Catch::Contains;
+
+TEST_CASE("backward gives the derivative of a simple chain", "[autograd]") {
+    Tensor x = tensor({1.0, -2.0, 0.5}, {3}).requires_grad_();
+    Tensor y = sum(x * x + x * 3.0);  // dy/dx = 2x + 3
+    y.backward();
+    test::require_values(x.grad(), {3}, {5, -1, 4});
+    CHECK(y.grad_fn_name() == "sum");
+    CHECK(x.is_leaf());
+    CHECK_FALSE(y.is_leaf());
+}
+
+TEST_CASE("a tensor used twice receives the sum of both paths", "[autograd]") {
+    Tensor x = tensor({2.0}, {1}).requires_grad_();
+    sum(x + x * x).backward();  // 1 + 2x
+    test::require_values(x.grad(), {1}, {5});
+    Tensor a = tensor({3.0}, {1}).requires_grad_();
+    sum(a + a).backward();
+    test::require_values(a.grad(), {1}, {2});
+}
+
+TEST_CASE("gradients accumulate across backward calls until reset", "[autograd]") {
+    Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
+    sum(w * 3.0).backward();
+    sum(w * 3.0).backward();
+    test::require_values(w.grad(), {2}, {6, 6});
+    w.set_grad(Tensor());
+    sum(w * w).backward();
+    test::require_values(w.grad(), {2}, {2, 4});
+}
+
+TEST_CASE("gradients handed to two inputs do not alias", "[autograd]") {
+    Tensor a = tensor({1.0, 2.0}, {2}).requires_grad_();
+    Tensor b = tensor({3.0, 4.0}, {2}).requires_grad_();
+    sum(a + b).backward();  // add's backward returns one dy for both
+    REQUIRE(a.grad().raw_data() != b.grad().raw_data());
+    a.grad().add_(Tensor::ones({2}, Dtype::f64));
+    test::require_values(b.grad(), {2}, {1, 1});
+
+    Tensor p = Tensor::ones({2, 2}, Dtype::f64).requires_grad_();
+    Tensor q = Tensor::ones({2, 2}, Dtype::f64).requires_grad_();
+    sum(reshape(p, {4}) + reshape(q, {4})).backward();  // reshape shares storage
+    REQUIRE(p.grad().raw_data() != q.grad().raw_data());
+    sum(p * 2.0).backward();
+    test::require_values(p.grad(), {2, 2}, {3, 3, 3, 3});
+    test::require_values(q.grad(), {2, 2}, {1, 1, 1, 1});
+}
+
+TEST_CASE("backward takes an explicit gradient for non-scalar outputs", "[autograd]") {
+    Tensor x = tensor({1.0, 2.0, 3.0}, {3}).requires_grad_();
+    Tensor y = x * x;
+    y.backward(tensor({1.0, 0.0, -1.0}, {3}));
+    test::require_values(x.grad(), {3}, {2, 0, -6});
+}
+
+TEST_CASE("backward explains what is wrong", "[autograd]") {
+    Tensor x = tensor({1.0, 2.0}, {2}).requires_grad_();
+    REQUIRE_THROWS_AS((x * 2.0).backward(), ValueError);
+    REQUIRE_THROWS_WITH((x * 2.0).backward(),
+                        Contains("backward: without an explicit gradient the tensor must hold one "
+                                 "element, got shape (2,)"));
+    REQUIRE_THROWS_WITH((x * 2.0).backward(Tensor::ones({3}, Dtype::f64)),
+                        Contains("backward: gradient (3,) f64 does not match tensor (2,) f64"));
+    REQUIRE_THROWS_WITH(sum(Tensor::ones({2})).backward(), Contains("does not require grad"));
+}
+
+TEST_CASE("a second backward needs retain_graph", "[autograd]") {
+    Tensor x = tensor({3.0}, {1}).requires_grad_();
+    Tensor y = sum(x * x);
+    y.backward(/*retain_graph=*/true);
+    y.backward();
+    test::require_values(x.grad(), {1}, {12});
+    REQUIRE_THROWS_AS(y.backward(), ValueError);
+    REQUIRE_THROWS_WITH(y.backward(), Contains("was already freed by an earlier backward()"));
+
+    // A new graph built on a freed intermediate is refused too.
+    Tensor h = x * 2.0;
+    sum(h).backward();
+    REQUIRE_THROWS_WITH(sum(h * 1.0).backward(), Contains("the graph of a 'mul' result used by 'mul'"));
+}
+
+TEST_CASE("NoGradGuard records nothing and restores the mode", "[autograd]") {
+    Tensor x = Tensor::ones({2}).requires_grad_();
+    const int64_t before = tape_size();
+    {
+        NoGradGuard ng;
+        CHECK_FALSE(is_grad_enabled());
+        Tensor y = x * 2.0;
+        CHECK_FALSE(y.requires_grad());
+        CHECK(y.is_leaf());
+        {
+            NoGradGuard inner;
+        }
+        CHECK_FALSE(is_grad_enabled());
+        CHECK(tape_size() == before);
+    }
+    CHECK(is_grad_enabled());
+    CHECK((x * 2.0).requires_grad());
+}
+
+TEST_CASE("intermediate gradients are freed unless retained", "[autograd]") {
+    Tensor x = tensor({1.0, 2.0}, {2}).requires_grad_();
+    Tensor h = x * 3.0;
+    Tensor k = x * 4.0;
+    k.retain_grad();
+    sum(h * h + k).backward();
+    CHECK_FALSE(h.grad().defined());
+    test::require_values(k.grad(), {2}, {1, 1});
+    test::require_values(x.grad(), {2}, {2 * 9 * 1.0 + 4, 2 * 9 * 2.0 + 4});
+}
+
+TEST_CASE("backward releases the tape entries it used", "[autograd]") {
+    const int64_t before = tape_size();
+    Tensor x = Tensor::randn({4, 4}, Dtype::f64, 1).requires_grad_();
+    Tensor loss = mean(tanh(matmul(x, x)));
+    CHECK(tape_size() == before + 3);
+    loss.backward();
+    CHECK(tape_size() == before);
+}
+
+TEST_CASE("inputs that need no grad get none, and unused leaves stay undefined", "[autograd]") {
+    Tensor a = Tensor::ones({2}, Dtype::f64).requires_grad_();
+    Tensor b = Tensor::ones({2}, Dtype::f64);
+    Tensor unused = Tensor::ones({2}, Dtype::f64).requires_grad_();
+    sum(a * b).backward();
+    CHECK(a.grad().defined());
+    CHECK_FALSE(b.grad().defined());
+    CHECK_FALSE(unused.grad().defined());
+    Tensor stop = a.detach() * 5.0;
+    CHECK_FALSE(stop.requires_grad());
+}
+
+TEST_CASE("a very deep chain backpropagates without recursion", "[autograd]") {
+    Tensor x = Tensor::scalar(1.0, Dtype::f64).requires_grad_();
+    Tensor y = x;
+    const int depth = 100000;
+    for (int i = 0; i < depth; ++i) y = y * 1.00001;
+    y.backward();
+    CHECK(x.grad().item<double>() == Approx(std::pow(1.00001, depth)).epsilon(1e-9));
+}
+
+TEST_CASE("10,000 forward passes without backward keep tape and memory bounded", "[autograd][memory]") {
+    Tensor w1 = Tensor::randn({16, 32}, Dtype::f32, 1).requires_grad_();
+    Tensor w2 = Tensor::randn({32, 4}, Dtype::f32, 2).requires_grad_();
+    Tensor x = Tensor::randn({8, 16}, Dtype::f32, 3);
+    auto forward = [&] { return mean(gelu(matmul(tanh(matmul(x, w1)), w2))); };
+    forward();
+    const MemoryStats base = memory_stats();  // prunes the tape
+    int64_t max_raw_tape = 0;
+    int64_t max_live = 0;
+    for (int i = 0; i < 10000; ++i) {
+        Tensor loss = forward();  // an evaluation loop that forgot NoGradGuard
+        max_raw_tape = std::max(max_raw_tape, detail::raw_tape_size());
+        max_live = std::max(max_live, memory_stats().live_bytes);
+    }
+    const MemoryStats after = memory_stats();
+    CHECK(after.tape_entries == base.tape_entries);
+    CHECK(after.live_bytes == base.live_bytes);
+    CHECK(after.live_tensors == base.live_tensors);
+    CHECK(max_raw_tape <= 2048);  // pruned whenever it passes 1024 entries
+    CHECK(max_live < base.live_bytes + 4 * 1024 * 1024);
+}
+
+TEST_CASE("a result kept alive keeps its graph; dropping it releases the graph", "[autograd][memory]") {
+    Tensor w = Tensor::randn({8, 8}, Dtype::f64, 1).requires_grad_();
+    const MemoryStats base = memory_stats();
+    {
+        Tensor y = sum(tanh(matmul(w, w)));
+        CHECK(memory_stats().tape_entries == base.tape_entries + 3);
+    }
+    const MemoryStats after = memory_stats();
+    CHECK(after.tape_entries == base.tape_entries);
+    CHECK(after.live_bytes == base.live_bytes);
+}
+
+TEST_CASE("each thread has its own tape", "[autograd][threads]") {
+    auto run = [](uint64_t seed, double* out) {
+        Tensor w = Tensor::randn({4, 4}, Dtype::f64, seed).requires_grad_();
+        for (int step = 0; step < 200; ++step) {
+            Tensor loss = mean(tanh(matmul(w, w)));
+            loss.backward();
+        }
+        *out = sum(w.grad()).item<double>();
+    };
+    double serial[2], parallel[2];
+    run(1, &serial[0]);
+    run(2, &serial[1]);
+    const int64_t main_tape = tape_size();
+    std::thread t1(run, 1, &parallel[0]);
+    std::thread t2(run, 2, &parallel[1]);
+    t1.join();
+    t2.join();
+    CHECK(parallel[0] == serial[0]);
+    CHECK(parallel[1] == serial[1]);
+    CHECK(tape_size() == main_tape);
+}
+
+TEST_CASE("custom ops plug into the tape through record", "[autograd]") {
+    // y = x^3 written as a user op; dx = 3 x^2 dy.
+    auto cube = [](const Tensor& x) {
+        Tensor y;
+        {
+            NoGradGuard ng;
+            y = x * x * x;
+        }
+        return record("cube", y, {x}, [x](const Tensor& dy, const Tensor&) {
+            return Grads{dy * x * x * 3.0};
+        });
+    };
+    Tensor x = tensor({2.0, -1.0}, {2}).requires_grad_();
+    Tensor y = cube(x);
+    CHECK(y.grad_fn_name() == "cube");
+    sum(y).backward();
+    test::require_values(x.grad(), {2}, {12, 3});
+}
+
+TEST_CASE("a backward returning a wrong shape is reported with the op name", "[autograd]") {
+    Tensor x = Tensor::ones({3}, Dtype::f64).requires_grad_();
+    Tensor y = record("bad_op", x.clone().detach(), {x},
+                      [](const Tensor&, const Tensor&) { return Grads{Tensor::ones({2}, Dtype::f64)}; });
+    REQUIRE_THROWS_WITH(sum(y).backward(), Contains("backward of 'bad_op': gradient (2,) f64 for input 0 of shape (3,) f64"));
+    // The failed pass leaves nothing in flight: a fresh graph works.
+    Tensor z = sum(x * 2.0);
+    z.backward();
+    test::require_values(x.grad(), {3}, {2, 2, 2});
+}

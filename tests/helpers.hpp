@@ -1,0 +1,45 @@
+#pragma once
+// Shared test helpers: the one gradcheck assertion every op test goes through, and value checks.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <tapegrad.hpp>
+#include <vector>
+
+namespace tg::test {
+
+/// Gradient-check tolerance per op family: the relative error must stay below max_rel.
+struct Tol {
+    double max_rel = 1e-6;
+    double eps = 1e-6;
+};
+
+/// Runs gradcheck in float64 on fn and requires it to pass with max_rel_error below tol.max_rel.
+/// Returns the result so a test can log or inspect it further.
+inline GradcheckResult check_grad(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                                  Tol tol = {}) {
+    GradcheckResult r =
+        gradcheck(fn, inputs, GradcheckOptions{.eps = tol.eps, .atol = 1e-7, .rtol = 1e-5});
+    INFO(r.message());
+    CHECK(r.checked > 0);
+    CHECK(r.ok);
+    CHECK(r.max_rel_error < tol.max_rel);
+    return r;
+}
+
+/// A float64 tensor of the given shape with values from a standard normal, seeded.
+inline Tensor randn64(const Shape& shape, uint64_t seed) { return Tensor::randn(shape, Dtype::f64, seed); }
+
+/// Requires t to hold exactly the given values (within abs tolerance) and shape.
+inline void require_values(const Tensor& t, const Shape& shape, const std::vector<double>& expected,
+                           double tol = 1e-12) {
+    REQUIRE(t.shape() == shape);
+    const std::vector<double> got = t.to_vector<double>();
+    REQUIRE(got.size() == expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        INFO(fmt::format("element {}: got {}, expected {}", i, got[i], expected[i]));
+        CHECK(got[i] == Approx(expected[i]).margin(tol).epsilon(tol));
+    }
+}
+
+}  // namespace tg::test
