@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/autograd.hpp"
@@ -19,8 +20,8 @@ std::string GradcheckResult::message() const {
 namespace {
 
 // L = sum(r * y) with y the output of fn; r is fixed for the whole check.
-Tensor scalar_loss(const GradcheckFn& fn, const std::vector<Tensor>& xs, Tensor& r, uint64_t seed) {
-    Tensor y = fn(xs);
+Tensor scalar_loss(const std::function<Tensor()>& fn, Tensor& r, uint64_t seed) {
+    Tensor y = fn();
     if (!y.defined()) throw ValueError("gradcheck: the function returned an undefined tensor");
     if (y.dtype() != Dtype::f64)
         throw DtypeError(fmt::format("gradcheck: the function must return f64 for f64 inputs, got {}",
@@ -33,70 +34,91 @@ Tensor scalar_loss(const GradcheckFn& fn, const std::vector<Tensor>& xs, Tensor&
 
 }  // namespace
 
+GradcheckResult gradcheck_tensors(const std::function<Tensor()>& fn, const std::vector<Tensor>& wrt,
+                                  const GradcheckOptions& opt) {
+    if (!(opt.eps > 0)) throw ValueError(fmt::format("gradcheck: eps must be positive, got {}", opt.eps));
+    std::vector<Tensor> saved_grads;
+    for (const Tensor& t : wrt) {
+        if (!t.defined()) throw ValueError("gradcheck: an input is an undefined tensor");
+        if (t.dtype() != Dtype::f64 || !t.is_leaf() || !t.requires_grad())
+            throw DtypeError(fmt::format("gradcheck: tensors to differentiate must be f64 leaves that require "
+                                         "grad, got {} {}{}",
+                                         shape_str(t.shape()), dtype_name(t.dtype()),
+                                         t.is_leaf() ? "" : " made by " + t.grad_fn_name()));
+        saved_grads.push_back(t.grad());
+        Tensor(t).set_grad(Tensor());
+    }
+
+    Tensor r;
+    scalar_loss(fn, r, opt.seed).backward();
+
+    // An element's relative error is its error over the largest gradient magnitude of its
+    // tensor: finite differences carry an absolute noise of about machine epsilon * |L| / eps,
+    // so dividing by the element's own (possibly tiny) gradient would measure that noise.
+    GradcheckResult res;
+    double worst_rel = -1;
+    for (std::size_t i = 0; i < wrt.size(); ++i) {
+        Tensor analytic = wrt[i].grad();
+        double* px = wrt[i].data<double>();
+        const int64_t n = wrt[i].numel();
+        std::vector<double> a(static_cast<std::size_t>(n), 0.0), num(static_cast<std::size_t>(n));
+        {
+            NoGradGuard ng;
+            for (int64_t e = 0; e < n; ++e) {
+                const double saved = px[e];
+                px[e] = saved + opt.eps;
+                const double up = scalar_loss(fn, r, opt.seed).item<double>();
+                px[e] = saved - opt.eps;
+                const double down = scalar_loss(fn, r, opt.seed).item<double>();
+                px[e] = saved;
+                num[e] = (up - down) / (2 * opt.eps);
+                if (analytic.defined()) a[e] = analytic.data<double>()[e];
+            }
+        }
+        double scale = 0;
+        for (int64_t e = 0; e < n; ++e) scale = std::max({scale, std::abs(a[e]), std::abs(num[e])});
+        for (int64_t e = 0; e < n; ++e) {
+            double err = std::abs(a[e] - num[e]);
+            if (std::isnan(err)) err = INFINITY;
+            // A tensor whose gradients are all below atol (truly zero, say) has no scale to be
+            // relative to; the absolute test alone judges it.
+            const double rel = scale > opt.atol ? err / scale : 0.0;
+            ++res.checked;
+            if (!(err <= opt.atol + opt.rtol * std::abs(num[e]))) res.ok = false;
+            res.max_abs_error = std::max(res.max_abs_error, err);
+            if (rel > worst_rel) {
+                worst_rel = rel;
+                res.max_rel_error = rel;
+                res.input = static_cast<int64_t>(i);
+                res.element = e;
+                res.analytic = a[e];
+                res.numeric = num[e];
+            }
+        }
+    }
+    for (std::size_t i = 0; i < wrt.size(); ++i) Tensor(wrt[i]).set_grad(saved_grads[i]);
+    return res;
+}
+
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& opt) {
-    if (!(opt.eps > 0)) throw ValueError(fmt::format("gradcheck: eps must be positive, got {}", opt.eps));
     bool any_requires = false;
     for (const Tensor& t : inputs) any_requires = any_requires || (t.defined() && t.requires_grad());
-    std::vector<Tensor> xs;
-    std::vector<bool> wrt;
+    std::vector<Tensor> xs, wrt;
+    std::vector<int64_t> index;  // input position of each tensor in wrt
     for (const Tensor& t : inputs) {
         if (!t.defined()) throw ValueError("gradcheck: an input is an undefined tensor");
         const bool diff = is_floating(t.dtype()) && (any_requires ? t.requires_grad() : true);
         Tensor x = is_floating(t.dtype()) ? t.detach().to(Dtype::f64).clone() : t;
-        if (diff) x.requires_grad_(true);
-        xs.push_back(x);
-        wrt.push_back(diff);
-    }
-
-    Tensor r;
-    scalar_loss(fn, xs, r, opt.seed).backward();
-
-    // The reported element is the worst relative error among elements whose gradient is larger
-    // than atol, or the worst absolute error when there is none.
-    struct Worst {
-        double key = -1;
-        int64_t input = -1, element = -1;
-        double analytic = 0, numeric = 0;
-    } by_rel, by_abs;
-    GradcheckResult res;
-    for (std::size_t i = 0; i < xs.size(); ++i) {
-        if (!wrt[i]) continue;
-        Tensor analytic = xs[i].grad();
-        double* px = xs[i].data<double>();
-        NoGradGuard ng;
-        for (int64_t e = 0; e < xs[i].numel(); ++e) {
-            const double saved = px[e];
-            px[e] = saved + opt.eps;
-            const double up = scalar_loss(fn, xs, r, opt.seed).item<double>();
-            px[e] = saved - opt.eps;
-            const double down = scalar_loss(fn, xs, r, opt.seed).item<double>();
-            px[e] = saved;
-            const double numeric = (up - down) / (2 * opt.eps);
-            const double a = analytic.defined() ? analytic.data<double>()[e] : 0.0;
-            double err = std::abs(a - numeric);
-            if (std::isnan(err)) err = INFINITY;
-            const double scale = std::max(std::abs(a), std::abs(numeric));
-            ++res.checked;
-            if (!(err <= opt.atol + opt.rtol * std::abs(numeric))) res.ok = false;
-            const Worst here{0, static_cast<int64_t>(i), e, a, numeric};
-            if (err > by_abs.key) {
-                by_abs = here;
-                by_abs.key = err;
-            }
-            if (scale > opt.atol && err / scale > by_rel.key) {
-                by_rel = here;
-                by_rel.key = err / scale;
-            }
+        if (diff) {
+            x.requires_grad_(true);
+            wrt.push_back(x);
+            index.push_back(static_cast<int64_t>(xs.size()));
         }
+        xs.push_back(x);
     }
-    res.max_abs_error = std::max(by_abs.key, 0.0);
-    res.max_rel_error = std::max(by_rel.key, 0.0);
-    const Worst& w = by_rel.input >= 0 ? by_rel : by_abs;
-    res.input = w.input;
-    res.element = w.element;
-    res.analytic = w.analytic;
-    res.numeric = w.numeric;
+    GradcheckResult res = gradcheck_tensors([&] { return fn(xs); }, wrt, opt);
+    if (res.input >= 0) res.input = index[static_cast<std::size_t>(res.input)];
     return res;
 }
 

@@ -18,10 +18,11 @@ struct GradcheckOptions {
 struct GradcheckResult {
     bool ok = true;
     double max_abs_error = 0;   // worst |analytic - numeric| over all elements
-    double max_rel_error = 0;   // worst |analytic - numeric| / max(|analytic|, |numeric|), over
-                                // elements where that denominator exceeds atol
+    double max_rel_error = 0;   // worst |analytic - numeric| relative to the largest gradient
+                                // magnitude (analytic or numeric) of the same input; 0 for
+                                // inputs whose gradients all lie below atol
     int64_t input = -1;         // input and flat element index of the worst relative error
-    int64_t element = -1;       // (of the worst absolute error when no element qualified)
+    int64_t element = -1;
     double analytic = 0;        // the two gradients at that element
     double numeric = 0;
     int64_t checked = 0;        // elements compared
@@ -37,5 +38,12 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
                           const GradcheckOptions& options = {});
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, double eps,
                           double atol, double rtol);
+
+/// The same check for tensors that fn reads itself, such as a module's parameters (convert the
+/// module with to(Dtype::f64) first): each must be an f64 leaf that requires grad. Their values
+/// are perturbed in place and restored, and their previous gradients are put back afterwards.
+/// result.input indexes wrt.
+GradcheckResult gradcheck_tensors(const std::function<Tensor()>& fn, const std::vector<Tensor>& wrt,
+                                  const GradcheckOptions& options = {});
 
 }  // namespace tg

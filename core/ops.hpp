@@ -51,6 +51,10 @@ Tensor clone(const Tensor& x);
 /// (..., M, K) @ (..., K, N) -> (..., M, N); batch dims broadcast (core/ops/matmul.cpp).
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+/// x (..., in) @ weight^T (in, out) + bias (out): nn::Linear's map, weight stored (out, in) as in
+/// PyTorch; bias may be an undefined Tensor (core/ops/linear.cpp).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
 // Reductions (core/ops/reduction.cpp). dim may be negative.
 Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);

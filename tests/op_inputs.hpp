@@ -1,6 +1,7 @@
 #pragma once
 // Inputs for the op tests: seeded float64 values kept away from the points where an op has a
-// kink or a pole (relu at 0, max ties, log and 1/x near 0), so finite differences stay smooth.
+// kink or a pole (relu at 0, max ties, log and 1/x near 0), so finite differences stay smooth,
+// and the small fixtures several op test files share.
 #include <cmath>
 #include <cstdint>
 #include <numeric>
@@ -9,6 +10,9 @@
 #include <tapegrad.hpp>
 
 namespace tg::test {
+
+/// The inputs a GradcheckFn receives.
+using Xs = std::vector<Tensor>;
 
 /// Standard normal values pushed at least gap away from zero (relu, 1/x, odd powers).
 inline Tensor away_from_zero(const Shape& shape, uint64_t seed, double gap = 0.25) {
@@ -36,7 +40,10 @@ inline Tensor distinct64(const Shape& shape, uint64_t seed, double offset = -1.0
     return tensor(v, shape);
 }
 
+/// 0, 1, ..., n-1 as f64 in the given shape (x[o, d, i] = 12 o + 4 d + i for (2, 3, 4)).
+inline Tensor iota64(const Shape& shape) { return reshape(arange(shape_numel(shape), Dtype::f64), shape); }
+
 /// An i64 tensor from values.
-inline Tensor ids(const std::vector<int64_t>& values, const Shape& shape) { return tensor(values, shape); }
+inline Tensor i64s(const std::vector<int64_t>& values, const Shape& shape) { return tensor(values, shape); }
 
 }  // namespace tg::test

@@ -124,13 +124,15 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     out_shape[dim] = 0;
     for (std::size_t j = 0; j < xs.size(); ++j) {
         const Shape& s = xs[j].shape();
-        bool ok = s.size() == first.size() && xs[j].dtype() == xs[0].dtype();
+        if (xs[j].dtype() != xs[0].dtype())
+            throw DtypeError(fmt::format("cat: input {} is {}, input 0 is {} (all inputs must "
+                                         "share one dtype)",
+                                         j, dtype_name(xs[j].dtype()), dtype_name(xs[0].dtype())));
+        bool ok = s.size() == first.size();
         for (std::size_t k = 0; ok && k < s.size(); ++k) ok = static_cast<int64_t>(k) == dim || s[k] == first[k];
         if (!ok)
-            throw ShapeError(fmt::format("cat: input {} is {} {}, input 0 is {} {} (all dims but "
-                                         "{} and the dtype must match)",
-                                         j, shape_str(s), dtype_name(xs[j].dtype()),
-                                         shape_str(first), dtype_name(xs[0].dtype()), dim));
+            throw ShapeError(fmt::format("cat: input {} is {}, input 0 is {} (all dims but {} must match)",
+                                         j, shape_str(s), shape_str(first), dim));
         out_shape[dim] += s[dim];
     }
     Tensor y = Tensor::empty(out_shape, xs[0].dtype());

@@ -51,6 +51,8 @@ Tensor pow(const Tensor& x, double p) {
     if (!std::isfinite(p)) throw ValueError(fmt::format("pow: exponent must be finite, got {}", p));
     Tensor y = map("pow", x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
     return record("pow", y, {x}, [x, p](const Tensor& dy, const Tensor&) {
+        // x^0 is constant; p * x^(p-1) would give 0 * inf = NaN at x = 0.
+        if (p == 0.0) return Grads{Tensor::zeros(x.shape(), x.dtype())};
         return Grads{map2("pow", dy, x, [p](auto g, auto v) {
             using T = decltype(v);
             return g * static_cast<T>(p) * std::pow(v, static_cast<T>(p - 1));

@@ -1,0 +1,151 @@
+// The fused scaled_dot_product_attention, against closed forms, finite differences and the same
+// computation composed from matmul, an additive -inf mask and softmax.
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+#include "op_inputs.hpp"
+
+using namespace tg;
+using namespace tg::test;
+
+namespace {
+
+struct AttnCase {
+    int64_t B, H, T, S, hs, hv;
+    bool causal;
+};
+
+// T == S and S > T, causal and not, one query, one key, head size 1, hv != hs.
+const std::vector<AttnCase> kCases = {
+    {1, 1, 3, 3, 4, 4, false}, {1, 1, 3, 3, 4, 4, true},  {2, 2, 3, 5, 4, 2, false},
+    {2, 2, 3, 5, 4, 2, true},  {1, 2, 1, 4, 3, 3, true},  {1, 1, 1, 1, 2, 2, true},
+    {2, 1, 4, 4, 1, 3, true},  {1, 3, 2, 6, 2, 5, false},
+};
+
+std::string describe(const AttnCase& c) {
+    return fmt::format("B={} H={} T={} S={} hs={} hv={} causal={}", c.B, c.H, c.T, c.S, c.hs, c.hv, c.causal);
+}
+
+// The same attention from existing ops: softmax(q k^T / sqrt(hs) + M) v, with M = -inf where key
+// s lies after query t's diagonal (s > t + S - T) and 0 elsewhere.
+Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+    const int64_t T = q.size(2), S = k.size(2), hs = q.size(3);
+    Tensor scores = mul(matmul(q, transpose(k, -2, -1)), 1.0 / std::sqrt(static_cast<double>(hs)));
+    if (causal) {
+        const double inf = std::numeric_limits<double>::infinity();
+        std::vector<double> m(static_cast<std::size_t>(T * S), 0.0);
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t s = t + S - T + 1; s < S; ++s) m[t * S + s] = -inf;
+        scores = add(scores, to(tensor(m, {T, S}), q.dtype()));
+    }
+    return matmul(softmax(scores, -1), v);
+}
+
+}  // namespace
+
+TEST_CASE("attention with equal keys averages the visible values", "[ops]") {
+    // k = 0 makes every score equal, so each query averages the values it may see.
+    const Tensor q = randn64({1, 1, 3, 2}, 2000);
+    const Tensor k = zeros({1, 1, 3, 2}, Dtype::f64);
+    const Tensor v = tensor({0.0, 1.0, 2.0, 3.0, 4.0, 5.0}, {1, 1, 3, 2});
+    require_values(scaled_dot_product_attention(q, k, v), {1, 1, 3, 2}, {2, 3, 2, 3, 2, 3});
+    require_values(scaled_dot_product_attention(q, k, v, true), {1, 1, 3, 2}, {0, 1, 1, 2, 2, 3});
+
+    // S = 3 > T = 2: causal query t sees keys s <= t + 1.
+    const Tensor q2 = randn64({1, 1, 2, 2}, 2001);
+    require_values(scaled_dot_product_attention(q2, k, v, true), {1, 1, 2, 2}, {1, 2, 2, 3});
+    require_values(scaled_dot_product_attention(q2, k, v, false), {1, 1, 2, 2}, {2, 3, 2, 3});
+}
+
+TEST_CASE("attention with one dominant key copies that key's value", "[ops]") {
+    // Scores are q.k / sqrt(2) = 0 or 50 sqrt(2); the key matching q takes weight 1 - 2e-31.
+    const Tensor q = tensor({10.0, 0.0, 0.0, 10.0}, {1, 1, 2, 2});
+    const Tensor k = tensor({0.0, 10.0, 10.0, 0.0}, {1, 1, 2, 2});
+    const Tensor v = tensor({1.0, 2.0, 3.0, 4.0}, {1, 1, 2, 2});
+    require_values(scaled_dot_product_attention(q, k, v), {1, 1, 2, 2}, {3, 4, 1, 2});
+    // Causal: query 0 may only see key 0.
+    require_values(scaled_dot_product_attention(q, k, v, true), {1, 1, 2, 2}, {1, 2, 1, 2});
+}
+
+TEST_CASE("attention backward matches finite differences, causal and not, with S == T and S > T",
+          "[ops]") {
+    uint64_t seed = 2100;
+    for (const AttnCase& c : kCases) {
+        INFO("scaled_dot_product_attention " << describe(c));
+        const GradcheckFn fn = [causal = c.causal](const Xs& x) {
+            return scaled_dot_product_attention(x[0], x[1], x[2], causal);
+        };
+        check_grad(fn, {randn64({c.B, c.H, c.T, c.hs}, seed), randn64({c.B, c.H, c.S, c.hs}, seed + 1),
+                        randn64({c.B, c.H, c.S, c.hv}, seed + 2)});
+        seed += 3;
+    }
+}
+
+TEST_CASE("attention matches matmul, a -inf mask and softmax in values and gradients", "[ops]") {
+    uint64_t seed = 2200;
+    for (const AttnCase& c : kCases) {
+        INFO(describe(c));
+        const Tensor q0 = randn64({c.B, c.H, c.T, c.hs}, seed);
+        const Tensor k0 = randn64({c.B, c.H, c.S, c.hs}, seed + 1);
+        const Tensor v0 = randn64({c.B, c.H, c.S, c.hv}, seed + 2);
+        const Tensor dout = randn64({c.B, c.H, c.T, c.hv}, seed + 3);
+        seed += 4;
+
+        Tensor q1 = clone(q0).requires_grad_(), q2 = clone(q0).requires_grad_();
+        Tensor k1 = clone(k0).requires_grad_(), k2 = clone(k0).requires_grad_();
+        Tensor v1 = clone(v0).requires_grad_(), v2 = clone(v0).requires_grad_();
+        const Tensor fused = scaled_dot_product_attention(q1, k1, v1, c.causal);
+        const Tensor composed = composed_attention(q2, k2, v2, c.causal);
+        require_values(fused, composed.shape(), composed.to_vector<double>());
+        fused.backward(dout);
+        composed.backward(dout);
+        require_values(q1.grad(), q0.shape(), q2.grad().to_vector<double>());
+        require_values(k1.grad(), k0.shape(), k2.grad().to_vector<double>());
+        require_values(v1.grad(), v0.shape(), v2.grad().to_vector<double>());
+    }
+    // The composition itself is differentiable through the -inf mask.
+    INFO("composed attention, causal, T=3 S=5");
+    check_grad([](const Xs& x) { return composed_attention(x[0], x[1], x[2], true); },
+               {randn64({1, 2, 3, 4}, 2300), randn64({1, 2, 5, 4}, 2301), randn64({1, 2, 5, 3}, 2302)});
+}
+
+TEST_CASE("attention rejects shapes and dtypes that do not fit", "[ops]") {
+    const Tensor q = zeros({2, 2, 3, 4}, Dtype::f64);
+    const Tensor k = zeros({2, 2, 5, 4}, Dtype::f64);
+    const Tensor v = zeros({2, 2, 5, 4}, Dtype::f64);
+    auto attend = [](const Tensor& a, const Tensor& b, const Tensor& c, bool causal = false) {
+        return scaled_dot_product_attention(a, b, c, causal);
+    };
+    REQUIRE_THROWS_AS(attend(zeros({2, 3, 4}, Dtype::f64), k, v), ShapeError);
+    REQUIRE_THROWS_WITH(attend(zeros({2, 3, 4}, Dtype::f64), k, v),
+                        Catch::Contains("scaled_dot_product_attention: q, k and v must be 4-d (B, H, T, "
+                                        "head_dim): q (2, 3, 4), k (2, 2, 5, 4), v (2, 2, 5, 4)"));
+    REQUIRE_THROWS_WITH(
+        attend(q, zeros({1, 2, 5, 4}, Dtype::f64), v),
+        Catch::Contains("scaled_dot_product_attention: batch and head dims differ: q (2, 2, 3, 4), "
+                        "k (1, 2, 5, 4), v (2, 2, 5, 4)"));
+    REQUIRE_THROWS_WITH(attend(q, k, zeros({2, 3, 5, 4}, Dtype::f64)),
+                        Catch::Contains("scaled_dot_product_attention: batch and head dims differ"));
+    REQUIRE_THROWS_WITH(
+        attend(q, zeros({2, 2, 5, 3}, Dtype::f64), v),
+        Catch::Contains("scaled_dot_product_attention: q and k head dims differ: q (2, 2, 3, 4), "
+                        "k (2, 2, 5, 3)"));
+    REQUIRE_THROWS_WITH(attend(q, k, zeros({2, 2, 4, 4}, Dtype::f64)),
+                        Catch::Contains("scaled_dot_product_attention: k and v sequence lengths differ: "
+                                        "q (2, 2, 3, 4), k (2, 2, 5, 4), v (2, 2, 4, 4)"));
+    const Tensor short_k = zeros({2, 2, 2, 4}, Dtype::f64);
+    REQUIRE_NOTHROW(attend(q, short_k, short_k, false));
+    REQUIRE_THROWS_AS(attend(q, short_k, short_k, true), ShapeError);
+    REQUIRE_THROWS_WITH(
+        attend(q, short_k, short_k, true),
+        Catch::Contains("scaled_dot_product_attention: causal attention needs at least as many "
+                        "keys as queries: q (2, 2, 3, 4), k (2, 2, 2, 4)"));
+    REQUIRE_THROWS_AS(attend(q, to(k, Dtype::f32), v), DtypeError);
+    REQUIRE_THROWS_WITH(attend(q, to(k, Dtype::f32), v),
+                        Catch::Contains("scaled_dot_product_attention: dtypes differ: f64 and f32"));
+    REQUIRE_THROWS_WITH(attend(q, k, to(v, Dtype::f32)),
+                        Catch::Contains("scaled_dot_product_attention: dtypes differ: f64 and f32"));
+}
