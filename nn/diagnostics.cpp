@@ -1,0 +1,45 @@
+#include "nn/diagnostics.hpp"
+
+#include <cmath>
+
+#include "core/dispatch.hpp"
+
+namespace tg::nn {
+
+namespace {
+double squared_norm(const Tensor& g) {
+    if (!g.defined()) return 0.0;
+    return dispatch_floating("grad_norms", g.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* p = g.data<T>();
+        double s = 0;
+        for (int64_t i = 0; i < g.numel(); ++i) s += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+        return s;
+    });
+}
+}  // namespace
+
+std::vector<std::pair<std::string, double>> grad_norms(const Module& module) {
+    std::vector<std::pair<std::string, double>> out;
+    for (const auto& [name, p] : module.named_parameters()) out.emplace_back(name, std::sqrt(squared_norm(p.grad())));
+    return out;
+}
+
+double global_grad_norm(const Module& module) {
+    double s = 0;
+    for (const Tensor& p : module.parameters()) s += squared_norm(p.grad());
+    return std::sqrt(s);
+}
+
+std::vector<double> block_grad_norms(const GPT& model) {
+    std::vector<double> sq(model.num_blocks(), 0.0);
+    for (const auto& [name, p] : model.named_parameters()) {
+        if (!name.starts_with("h.")) continue;
+        const std::size_t i = std::stoul(name.substr(2, name.find('.', 2) - 2));
+        sq.at(i) += squared_norm(p.grad());
+    }
+    for (double& v : sq) v = std::sqrt(v);
+    return sq;
+}
+
+}  // namespace tg::nn

@@ -1,0 +1,19 @@
+#pragma once
+// Gradient-norm telemetry: how large each parameter's gradient is, and one figure per
+// transformer block, to watch gradient stability during training.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nn/gpt.hpp"
+
+namespace tg::nn {
+
+/// L2 norm of each parameter's gradient, by name (0 where no gradient has been computed).
+std::vector<std::pair<std::string, double>> grad_norms(const Module& module);
+/// L2 norm of all gradients together (the figure clip_grad_norm works on).
+double global_grad_norm(const Module& module);
+/// One figure per transformer block i: the L2 norm of every gradient under "h.i.".
+std::vector<double> block_grad_norms(const GPT& model);
+
+}  // namespace tg::nn

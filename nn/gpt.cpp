@@ -1,0 +1,141 @@
+#include "nn/gpt.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "core/autograd.hpp"
+#include "core/ops.hpp"
+#include "nn/init.hpp"
+
+namespace tg::nn {
+
+namespace {
+
+GPTConfig checked(const GPTConfig& c) {
+    auto need = [](bool ok, const std::string& what) {
+        if (!ok) throw ValueError("GPTConfig: " + what);
+    };
+    need(c.vocab_size > 0, fmt::format("vocab_size must be positive, got {}", c.vocab_size));
+    need(c.context_length > 0, fmt::format("context_length must be positive, got {}", c.context_length));
+    need(c.n_layer >= 0, fmt::format("n_layer must be >= 0, got {}", c.n_layer));
+    need(c.n_head > 0 && c.d_model > 0 && c.d_model % c.n_head == 0,
+         fmt::format("d_model {} must be a positive multiple of n_head {}", c.d_model, c.n_head));
+    need(c.dropout >= 0 && c.dropout < 1, fmt::format("dropout must be in [0, 1), got {}", c.dropout));
+    need(is_floating(c.dtype), "dtype must be f32 or f64");
+    return c;
+}
+
+}  // namespace
+
+GPT::GPT(const GPTConfig& cfg)
+    : wte(checked(cfg).vocab_size, cfg.d_model, {.seed = cfg.seed, .dtype = cfg.dtype}),
+      wpe(cfg.context_length, cfg.d_model, {.seed = cfg.seed + 1, .dtype = cfg.dtype}),
+      drop(cfg.dropout, cfg.seed + 2),
+      ln_f(cfg.d_model, 1e-5, cfg.dtype),
+      lm_head(cfg.d_model, cfg.vocab_size, {.bias = false, .seed = cfg.seed + 3, .dtype = cfg.dtype}),
+      config_(cfg) {
+    register_module("wte", wte);
+    register_module("wpe", wpe);
+    register_module("drop", drop);
+    register_module("h", blocks_);
+    for (int64_t i = 0; i < cfg.n_layer; ++i)
+        h.push_back(blocks_.push_back(std::make_shared<TransformerBlock>(cfg.d_model, cfg.n_head, cfg.norm, cfg.dropout, cfg.dtype,
+                                               cfg.seed + 100 * static_cast<uint64_t>(i + 1))));
+    if (cfg.norm == Norm::pre) register_module("ln_f", ln_f);
+    if (cfg.tie_embeddings) lm_head.weight = lm_head.replace_parameter("weight", wte.weight);
+    register_module("lm_head", lm_head);
+
+    // GPT-2 initialisation: N(0, 0.02) for weights and embeddings, zero biases, and the two
+    // projections that write into the residual stream scaled by 1/sqrt(2 n_layer).
+    Generator gen(cfg.seed);
+    const double proj_std = 0.02 / std::sqrt(2.0 * static_cast<double>(std::max<int64_t>(cfg.n_layer, 1)));
+    for (auto& [name, p] : named_parameters()) {
+        const bool is_bias = name.ends_with(".bias");
+        const bool is_ln = name.find("ln_") != std::string::npos;
+        if (is_ln) continue;  // ones and zeros already
+        if (is_bias) p.zero_();
+        else init::normal_(p, 0.0, name.ends_with("c_proj.weight") ? proj_std : 0.02, gen);
+    }
+}
+
+Tensor GPT::logits(const Tensor& tokens) {
+    if (!tokens.defined() || tokens.dtype() != Dtype::i64 || tokens.dim() != 2)
+        throw ValueError(fmt::format("GPT: tokens must be i64 of shape (B, T), got {}",
+                                     tokens.defined() ? shape_str(tokens.shape()) + " " + std::string(dtype_name(tokens.dtype()))
+                                                      : std::string("undefined")));
+    const int64_t T = tokens.shape()[1];
+    if (T > config_.context_length || T == 0)
+        throw ValueError(fmt::format("GPT: sequence length {} must be in [1, context_length {}]", T, config_.context_length));
+    Tensor pos = Tensor::arange(0.0, static_cast<double>(T), 1.0, Dtype::i64);
+    Tensor x = drop.forward(add(wte.forward(tokens), wpe.forward(pos)));  // (B, T, C)
+    for (auto& block : h) x = block->forward(x);
+    if (config_.norm == Norm::pre) x = ln_f.forward(x);
+    return linear(x, lm_head.weight, Tensor());
+}
+
+Tensor GPT::loss(const Tensor& tokens, const Tensor& targets) {
+    if (!targets.defined() || !tokens.defined() || targets.shape() != tokens.shape())
+        throw ShapeError(fmt::format("GPT::loss: targets {} must have the shape of tokens {}",
+                                     targets.defined() ? shape_str(targets.shape()) : "undefined",
+                                     tokens.defined() ? shape_str(tokens.shape()) : "undefined"));
+    Tensor lg = logits(tokens);
+    const int64_t BT = tokens.numel();
+    return cross_entropy(reshape(lg, {BT, config_.vocab_size}), reshape(targets, {BT}));
+}
+
+Tensor GPT::generate(const Tensor& prompt, int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed) {
+    if (max_new_tokens < 0) throw ValueError(fmt::format("GPT::generate: max_new_tokens must be >= 0, got {}", max_new_tokens));
+    if (!(temperature >= 0)) throw ValueError(fmt::format("GPT::generate: temperature must be >= 0, got {}", temperature));
+    if (top_k < 0) throw ValueError(fmt::format("GPT::generate: top_k must be >= 0, got {}", top_k));
+    NoGradGuard ng;
+    Generator gen(seed);
+    Tensor tokens = prompt;
+    const int64_t V = config_.vocab_size;
+    for (int64_t step = 0; step < max_new_tokens; ++step) {
+        const int64_t T = tokens.shape()[1];
+        const int64_t start = std::max<int64_t>(0, T - config_.context_length);
+        Tensor lg = logits(start > 0 ? slice(tokens, 1, start, T) : tokens);  // (B, T', V)
+        const int64_t B = lg.shape()[0], Tc = lg.shape()[1];
+        const std::vector<double> all = lg.to_vector<double>();
+        std::vector<int64_t> next(static_cast<std::size_t>(B));
+        for (int64_t b = 0; b < B; ++b) {
+            std::vector<double> row(all.begin() + (b * Tc + Tc - 1) * V, all.begin() + (b * Tc + Tc) * V);
+            if (temperature == 0) {
+                next[b] = std::max_element(row.begin(), row.end()) - row.begin();
+                continue;
+            }
+            if (top_k > 0 && top_k < V) {
+                std::vector<double> sorted = row;
+                std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<>());
+                const double kth = sorted[top_k - 1];
+                for (double& v : row)
+                    if (v < kth) v = -std::numeric_limits<double>::infinity();
+            }
+            const double m = *std::max_element(row.begin(), row.end());
+            double total = 0;
+            for (double& v : row) total += (v = std::exp((v - m) / temperature));
+            double u = gen.uniform() * total;
+            int64_t pick = V - 1;
+            for (int64_t v = 0; v < V; ++v) {
+                if (u < row[v]) {
+                    pick = v;
+                    break;
+                }
+                u -= row[v];
+            }
+            next[b] = pick;
+        }
+        tokens = cat({tokens, tensor(next, {B, 1})}, 1);
+    }
+    return tokens;
+}
+
+std::string GPT::extra_repr() const {
+    return fmt::format("vocab_size={}, context_length={}, d_model={}, n_layer={}, n_head={}, norm={}, tied={}",
+                       config_.vocab_size, config_.context_length, config_.d_model, config_.n_layer, config_.n_head,
+                       norm_name(config_.norm), config_.tie_embeddings);
+}
+
+}  // namespace tg::nn

@@ -1,0 +1,56 @@
+#pragma once
+// A GPT-2 style language model with nanoGPT's parameter names.
+#include <memory>
+#include <vector>
+
+#include "nn/transformer.hpp"
+
+namespace tg::nn {
+
+struct GPTConfig {
+    int64_t vocab_size = 65;
+    int64_t context_length = 64;  // the longest sequence (positions in wpe)
+    int64_t d_model = 64;
+    int64_t n_layer = 2;
+    int64_t n_head = 4;
+    Norm norm = Norm::pre;
+    bool tie_embeddings = true;   // lm_head.weight is wte.weight
+    double dropout = 0.0;
+    uint64_t seed = 0;            // initialisation and dropout masks
+    Dtype dtype = Dtype::f32;
+};
+
+class GPT : public Module {
+public:
+    explicit GPT(const GPTConfig& config);
+
+    /// tokens i64 (B, T), T <= context_length -> logits (B, T, vocab_size).
+    Tensor logits(const Tensor& tokens);
+    /// Mean cross-entropy of logits(tokens) against targets i64 (B, T).
+    Tensor loss(const Tensor& tokens, const Tensor& targets);
+    /// Appends max_new_tokens sampled tokens to prompt i64 (B, T0): temperature scales the
+    /// logits (0 picks the most likely token), top_k > 0 keeps only the k likeliest. Runs
+    /// without recording, in whatever train/eval mode the model is in.
+    Tensor generate(const Tensor& prompt, int64_t max_new_tokens, double temperature = 1.0,
+                    int64_t top_k = 0, uint64_t seed = 0);
+    Tensor forward(const Tensor& tokens) override { return logits(tokens); }
+    std::string type_name() const override { return "GPT"; }
+    std::string extra_repr() const override;
+
+    const GPTConfig& config() const { return config_; }
+    std::size_t num_blocks() const { return h.size(); }
+    TransformerBlock& block(std::size_t i) { return *h.at(i); }
+
+    Embedding wte;  // (V, C)
+    Embedding wpe;  // (T, C)
+    Dropout drop;
+    std::vector<std::shared_ptr<TransformerBlock>> h;
+    LayerNorm ln_f;  // registered for Norm::pre only
+    Linear lm_head;  // (V, C), no bias
+
+private:
+    ModuleList blocks_;  // holds h under the name "h", so block i is "h.i"
+    GPTConfig config_;
+};
+
+}  // namespace tg::nn

@@ -1,0 +1,88 @@
+#include "nn/layers.hpp"
+
+#include <cmath>
+
+#include "core/ops.hpp"
+#include "nn/init.hpp"
+
+namespace tg::nn {
+
+namespace {
+void check_positive(const char* layer, const char* what, int64_t v) {
+    if (v <= 0) throw ValueError(fmt::format("{}: {} must be positive, got {}", layer, what, v));
+}
+}  // namespace
+
+Linear::Linear(int64_t in, int64_t out, LinearOptions opt) : in_features(in), out_features(out) {
+    check_positive("Linear", "in_features", in);
+    check_positive("Linear", "out_features", out);
+    Generator gen(opt.seed);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    Tensor w = Tensor::empty({out, in}, opt.dtype);
+    init::uniform_(w, -bound, bound, gen);
+    weight = register_parameter("weight", w);
+    if (opt.bias) {
+        Tensor b = Tensor::empty({out}, opt.dtype);
+        init::uniform_(b, -bound, bound, gen);
+        bias = register_parameter("bias", b);
+    }
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+std::string Linear::extra_repr() const {
+    return fmt::format("in={}, out={}, bias={}", in_features, out_features, bias.defined());
+}
+
+Embedding::Embedding(int64_t n, int64_t dim, EmbeddingOptions opt) {
+    check_positive("Embedding", "num_embeddings", n);
+    check_positive("Embedding", "dim", dim);
+    Generator gen(opt.seed);
+    Tensor w = Tensor::empty({n, dim}, opt.dtype);
+    init::normal_(w, 0.0, 1.0, gen);
+    weight = register_parameter("weight", w);
+}
+
+Tensor Embedding::forward(const Tensor& ids) { return embedding(weight, ids); }
+
+std::string Embedding::extra_repr() const {
+    return fmt::format("{}, {}", weight.shape()[0], weight.shape()[1]);
+}
+
+LayerNorm::LayerNorm(int64_t dim, double eps_, Dtype dtype) : eps(eps_) {
+    check_positive("LayerNorm", "dim", dim);
+    if (!(eps_ >= 0) || !std::isfinite(eps_)) throw ValueError(fmt::format("LayerNorm: eps must be finite and >= 0, got {}", eps_));
+    weight = register_parameter("weight", Tensor::ones({dim}, dtype));
+    bias = register_parameter("bias", Tensor::zeros({dim}, dtype));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
+
+std::string LayerNorm::extra_repr() const { return fmt::format("{}, eps={}", weight.shape()[0], eps); }
+
+Dropout::Dropout(double p_, uint64_t seed) : p(p_), gen_(seed) {
+    if (!(p_ >= 0.0 && p_ <= 1.0)) throw ValueError(fmt::format("Dropout: probability must be in [0, 1], got {}", p_));
+}
+
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), gen_); }
+
+std::string Dropout::extra_repr() const { return fmt::format("p={}", p); }
+
+Tensor GELU::forward(const Tensor& x) { return gelu(x); }
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
+    for (const auto& m : modules) push_back(m);
+}
+
+Sequential& Sequential::push_back(std::shared_ptr<Module> module) {
+    register_module(std::to_string(children().size()), std::move(module));
+    return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+    Tensor h = x;
+    for (const auto& [name, m] : children()) h = m->forward(h);
+    return h;
+}
+
+}  // namespace tg::nn

@@ -1,0 +1,207 @@
+#include "nn/module.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "core/autograd.hpp"
+#include "nn/safetensors.hpp"
+
+namespace tg::nn {
+
+namespace {
+
+std::string join(const std::string& prefix, const std::string& name) {
+    return prefix.empty() ? name : prefix + "." + name;
+}
+
+std::string with_commas(int64_t n) {
+    const std::string digits = std::to_string(n);
+    std::string out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+}  // namespace
+
+void Module::check_new_name(const std::string& name) const {
+    if (name.empty() || name.find('.') != std::string::npos)
+        throw ValueError(fmt::format("register: name '{}' must be non-empty and have no dots", name));
+    for (const auto& [n, t] : params_)
+        if (n == name) throw ValueError(fmt::format("register: '{}' is already a parameter of this {}", name, type_name()));
+    for (const auto& [n, c] : children_)
+        if (n == name) throw ValueError(fmt::format("register: '{}' is already a submodule of this {}", name, type_name()));
+}
+
+Parameter Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
+    check_new_name(name);
+    if (!t.defined()) throw ValueError(fmt::format("register_parameter: '{}' is an undefined tensor", name));
+    if (!is_floating(t.dtype()))
+        throw DtypeError(fmt::format("register_parameter: '{}' has dtype {}; parameters are f32 or f64", name,
+                                     dtype_name(t.dtype())));
+    if (!t.is_leaf()) t = t.detach();
+    t.requires_grad_(requires_grad);
+    params_.emplace_back(name, t);
+    return t;
+}
+
+Parameter Module::replace_parameter(const std::string& name, Tensor t) {
+    for (auto& [n, p] : params_) {
+        if (n != name) continue;
+        if (!t.defined() || t.shape() != p.shape() || t.dtype() != p.dtype())
+            throw ShapeError(fmt::format("replace_parameter: '{}' is {} {}, the replacement is {}", name,
+                                         shape_str(p.shape()), dtype_name(p.dtype()),
+                                         t.defined() ? shape_str(t.shape()) + " " + std::string(dtype_name(t.dtype())) : "undefined"));
+        p = t;
+        return t;
+    }
+    throw ValueError(fmt::format("replace_parameter: this {} has no parameter '{}'", type_name(), name));
+}
+
+void Module::add_child(const std::string& name, Module* child) {
+    check_new_name(name);
+    if (!child) throw ValueError(fmt::format("register_module: '{}' is null", name));
+    children_.emplace_back(name, child);
+}
+
+NamedTensors Module::named_parameters_with_aliases() const {
+    NamedTensors out;
+    for (const auto& [prefix, m] : named_modules())
+        for (const auto& [name, t] : m->params_) out.emplace_back(join(prefix, name), t);
+    return out;
+}
+
+NamedTensors Module::named_parameters() const {
+    NamedTensors out;
+    std::set<const TensorImpl*> seen;
+    for (auto& [name, t] : named_parameters_with_aliases())
+        if (seen.insert(t.impl().get()).second) out.emplace_back(std::move(name), t);
+    return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+    std::vector<Tensor> out;
+    for (auto& [name, t] : named_parameters()) out.push_back(t);
+    return out;
+}
+
+std::vector<std::pair<std::string, const Module*>> Module::named_modules() const {
+    std::vector<std::pair<std::string, const Module*>> out{{"", this}};
+    // Iterative pre-order walk: out grows while it is read.
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        const auto [prefix, m] = out[i];
+        std::size_t at = i + 1;
+        for (const auto& [name, c] : m->children_)
+            out.insert(out.begin() + static_cast<std::ptrdiff_t>(at++), {join(prefix, name), c});
+    }
+    return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+    std::vector<std::pair<std::string, Module*>> out;
+    for (const auto& [name, m] : std::as_const(*this).named_modules()) out.emplace_back(name, const_cast<Module*>(m));
+    return out;
+}
+
+void Module::zero_grad() {
+    for (Tensor& t : parameters()) t.set_grad(Tensor());
+}
+
+void Module::train(bool on) {
+    for (auto& [name, m] : named_modules()) m->training_ = on;
+}
+
+int64_t Module::num_parameters() const {
+    int64_t n = 0;
+    for (const Tensor& t : parameters()) n += t.numel();
+    return n;
+}
+
+void Module::to(Dtype dtype) {
+    if (!is_floating(dtype)) throw DtypeError(fmt::format("Module::to: parameters are f32 or f64, not {}", dtype_name(dtype)));
+    for (Tensor& t : parameters()) {
+        if (t.dtype() == dtype) continue;
+        // Swap the storage inside the shared TensorImpl so every handle (members, tied
+        // weights, optimizer lists) sees the converted data.
+        Tensor converted = Tensor::empty(t.shape(), dtype);
+        converted.copy_(t);
+        TensorImpl& impl = *t.impl();
+        impl.storage = converted.impl()->storage;
+        impl.dtype = dtype;
+        impl.grad.reset();
+        ++impl.version;
+    }
+}
+
+void Module::save(const std::string& path) const {
+    save_safetensors(path, named_parameters(), {{"format", "pt"}});
+}
+
+void Module::load(const std::string& path) {
+    const SafetensorsFile file = load_safetensors(path);
+    std::map<std::string, Tensor> given(file.tensors.begin(), file.tensors.end());
+    const NamedTensors expected = named_parameters_with_aliases();
+
+    std::vector<std::string> missing, unexpected, problems;
+    std::map<const TensorImpl*, std::pair<std::string, Tensor>> source;  // parameter -> data
+    std::set<std::string> known;
+    for (const auto& [name, p] : expected) known.insert(name);
+    for (const auto& [name, t] : file.tensors)
+        if (!known.count(name)) unexpected.push_back(name);
+    for (const auto& [name, p] : expected) {
+        auto it = given.find(name);
+        if (it == given.end()) continue;
+        const Tensor& t = it->second;
+        if (t.shape() != p.shape())
+            problems.push_back(fmt::format("'{}' has shape {} in the file, {} in the model", name,
+                                           shape_str(t.shape()), shape_str(p.shape())));
+        else if (!is_floating(t.dtype()))
+            problems.push_back(fmt::format("'{}' has dtype {} in the file; parameters load from F32 or F64", name,
+                                           dtype_name(t.dtype())));
+        auto [slot, fresh] = source.try_emplace(p.impl().get(), name, t);
+        if (!fresh && slot->second.second.to_vector<double>() != t.to_vector<double>())
+            problems.push_back(fmt::format("'{}' and '{}' are one tied parameter but hold different values",
+                                           slot->second.first, name));
+    }
+    for (const auto& [name, p] : named_parameters())
+        if (!source.count(p.impl().get())) missing.push_back(name);
+    if (!missing.empty() || !unexpected.empty() || !problems.empty()) {
+        std::string msg = fmt::format("load: {} does not match this {}", path, type_name());
+        if (!missing.empty()) msg += fmt::format("; missing: {}", fmt::join(missing, ", "));
+        if (!unexpected.empty()) msg += fmt::format("; unexpected: {}", fmt::join(unexpected, ", "));
+        for (const std::string& p : problems) msg += "; " + p;
+        throw IOError(msg + "; the model is unchanged");
+    }
+    NoGradGuard ng;
+    for (const auto& [name, p] : named_parameters()) {
+        Tensor dst = p;
+        dst.copy_(source.at(p.impl().get()).second);
+    }
+}
+
+Tensor Module::forward(const Tensor&) {
+    throw ValueError(fmt::format("{}: this module has no single-input forward", type_name()));
+}
+
+std::string Module::summary() const {
+    std::string out;
+    for (const auto& [prefix, m] : named_modules()) {
+        const std::size_t depth = prefix.empty() ? 0 : static_cast<std::size_t>(std::count(prefix.begin(), prefix.end(), '.')) + 1;
+        const std::string indent(2 * depth, ' ');
+        int64_t count = 0;
+        for (const Tensor& t : m->parameters()) count += t.numel();
+        const std::string leaf = prefix.empty() ? "" : prefix.substr(prefix.rfind('.') == std::string::npos ? 0 : prefix.rfind('.') + 1) + ": ";
+        out += fmt::format("{}{}{}{} ({} parameters)\n", indent, leaf, m->type_name(),
+                           m->extra_repr().empty() ? std::string() : fmt::format("({})", m->extra_repr()), with_commas(count));
+        for (const auto& [name, t] : m->params_)
+            out += fmt::format("{}  {} {} {}\n", indent, name, shape_str(t.shape()), dtype_name(t.dtype()));
+    }
+    return out;
+}
+
+}  // namespace tg::nn

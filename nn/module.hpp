@@ -1,0 +1,112 @@
+#pragma once
+// nn::Module: a named tree of parameters and submodules, in the manner of libtorch's
+// torch::nn::Module. A module registers its parameters and children once, in its constructor;
+// everything else (recursive dotted names, train/eval, dtype conversion, checkpoints, the
+// printed summary) follows from that registration.
+#include <fmt/format.h>
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg::nn {
+
+/// A parameter is a floating Tensor registered on a module; registration turns on its
+/// requires_grad. Copies of the handle (a member `Tensor weight`) share the same data.
+using Parameter = Tensor;
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+public:
+    Module() = default;
+    virtual ~Module() = default;
+    // Children are referenced by address, so modules stay where they are built.
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+    Module(Module&&) = delete;
+    Module& operator=(Module&&) = delete;
+
+    /// Registers t under name (no dots, unique in this module) and returns the same handle.
+    Parameter register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
+    /// Replaces the tensor registered under name (same shape) and returns it; used to tie
+    /// weights (the GPT's lm_head.weight becomes wte.weight).
+    Parameter replace_parameter(const std::string& name, Tensor t);
+    /// Registers a child owned by this module.
+    template <class M>
+    std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> child) {
+        static_assert(std::is_base_of_v<Module, M>, "register_module takes an nn::Module");
+        add_child(name, child.get());
+        owned_.push_back(child);
+        return child;
+    }
+    /// Registers a child that is a member of this module (it must live as long as this one).
+    template <class M>
+    M& register_module(const std::string& name, M& child) {
+        static_assert(std::is_base_of_v<Module, M>, "register_module takes an nn::Module");
+        add_child(name, &child);
+        return child;
+    }
+
+    /// All parameters, depth first in registration order; a tensor shared by two modules (tied
+    /// weights) is listed once, under its first name.
+    std::vector<Tensor> parameters() const;
+    NamedTensors named_parameters() const;
+    /// Every name a parameter is registered under, shared tensors under each of their names.
+    NamedTensors named_parameters_with_aliases() const;
+    /// This module ("") and every descendant, with dotted names.
+    std::vector<std::pair<std::string, Module*>> named_modules();
+    std::vector<std::pair<std::string, const Module*>> named_modules() const;
+    const std::vector<std::pair<std::string, Module*>>& children() const { return children_; }
+
+    /// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
+    void zero_grad();
+    /// Sets training mode here and in every descendant.
+    void train(bool on = true);
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+    int64_t num_parameters() const;
+    /// Converts every parameter in place (all handles see the new dtype); gradients are dropped.
+    void to(Dtype dtype);
+
+    /// Writes the parameters to a safetensors file (temporary file + rename).
+    void save(const std::string& path) const;
+    /// Reads a safetensors file written by save() or by another tool with the same names.
+    /// Every name, shape, dtype and byte range is checked first; on any error the module is
+    /// unchanged. F32 and F64 data convert to the parameter's dtype.
+    void load(const std::string& path);
+
+    /// The single-input forward of layers that have one (Linear, LayerNorm, GELU, ...). Modules
+    /// without one throw ValueError; Sequential chains these.
+    virtual Tensor forward(const Tensor& x);
+
+    /// Shown in the printed summary: the type ("Linear") and its settings ("in=64, out=256").
+    virtual std::string type_name() const { return "Module"; }
+    virtual std::string extra_repr() const { return ""; }
+    /// The tree of modules with parameter shapes and counts (what fmt::print("{}", m) shows).
+    std::string summary() const;
+
+private:
+    void add_child(const std::string& name, Module* child);
+    void check_new_name(const std::string& name) const;
+
+    NamedTensors params_;
+    std::vector<std::pair<std::string, Module*>> children_;
+    std::vector<std::shared_ptr<Module>> owned_;
+    bool training_ = true;
+};
+
+}  // namespace tg::nn
+
+template <class M>
+struct fmt::formatter<M, char, std::enable_if_t<std::is_base_of_v<tg::nn::Module, M>>>
+    : fmt::formatter<std::string_view> {
+    template <class Ctx>
+    auto format(const M& m, Ctx& ctx) const {
+        return fmt::formatter<std::string_view>::format(m.summary(), ctx);
+    }
+};

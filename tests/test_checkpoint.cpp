@@ -1,0 +1,199 @@
+// safetensors checkpoints: exact round trips, and every way a file can be wrong.
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.hpp"
+
+using namespace tg;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "tapegrad-test-XXXXXX").string();
+        path = mkdtemp(tmpl.data());
+    }
+    ~TempDir() { fs::remove_all(path); }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+nn::GPTConfig tiny(Dtype dtype = Dtype::f32) {
+    return {.vocab_size = 7, .context_length = 4, .d_model = 8, .n_layer = 2, .n_head = 2, .seed = 5, .dtype = dtype};
+}
+
+std::vector<std::vector<double>> values(const nn::Module& m) {
+    std::vector<std::vector<double>> out;
+    for (const Tensor& p : m.parameters()) out.push_back(p.to_vector<double>());
+    return out;
+}
+
+// A file with the given header text and data bytes.
+void write_raw(const std::string& path, const std::string& header, const std::string& data, int64_t claimed = -1) {
+    std::ofstream f(path, std::ios::binary);
+    const uint64_t n = claimed >= 0 ? static_cast<uint64_t>(claimed) : header.size();
+    f.write(reinterpret_cast<const char*>(&n), 8);
+    f << header << data;
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint round trip is bit-exact in f32 and f64", "[checkpoint]") {
+    TempDir dir;
+    for (Dtype dt : {Dtype::f32, Dtype::f64}) {
+        nn::GPT a(tiny(dt));
+        nn::GPTConfig other = tiny(dt);
+        other.seed = 99;
+        nn::GPT b(other);
+        REQUIRE(values(a) != values(b));
+        a.save(dir.file("m.safetensors"));
+        b.load(dir.file("m.safetensors"));
+        CHECK(values(a) == values(b));
+        CHECK(b.lm_head.weight.is_same(b.wte.weight));  // loading keeps the tie
+    }
+    // f32 data loads into an f64 model (converted exactly).
+    nn::GPT f32(tiny(Dtype::f32));
+    nn::GPT f64(tiny(Dtype::f64));
+    f32.save(dir.file("f32.safetensors"));
+    f64.load(dir.file("f32.safetensors"));
+    CHECK(values(f32) == values(f64));
+}
+
+TEST_CASE("the written file has the safetensors layout", "[checkpoint]") {
+    TempDir dir;
+    nn::save_safetensors(dir.file("t.safetensors"),
+                         {{"a", tensor({1.f, 2.f}, {2})}, {"b", tensor(std::vector<int64_t>{7}, {1, 1})}},
+                         {{"format", "pt"}});
+    const std::string bytes = read_all(dir.file("t.safetensors"));
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    CHECK(n % 8 == 0);
+    CHECK(bytes.size() == 8 + n + 8 + 8);
+    const std::string header = bytes.substr(8, n);
+    CHECK_THAT(header, Contains(R"("__metadata__":{"format":"pt"})"));
+    CHECK_THAT(header, Contains(R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})"));
+    CHECK_THAT(header, Contains(R"("b":{"dtype":"I64","shape":[1,1],"data_offsets":[8,16]})"));
+    float a[2];
+    std::memcpy(a, bytes.data() + 8 + n, 8);
+    CHECK(a[0] == 1.f);
+    CHECK(a[1] == 2.f);
+    const nn::SafetensorsFile back = nn::load_safetensors(dir.file("t.safetensors"));
+    CHECK(back.metadata.at("format") == "pt");
+    REQUIRE(back.tensors.size() == 2);
+    CHECK(back.tensors[1].second.to_vector<int64_t>() == std::vector<int64_t>{7});
+    // No temporary file is left behind.
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
+    CHECK(files == 1);
+}
+
+TEST_CASE("a bad checkpoint gives a clear error and leaves the model unchanged", "[checkpoint]") {
+    TempDir dir;
+    nn::GPT model(tiny());
+    const auto before = values(model);
+    const std::string good = dir.file("good.safetensors");
+    model.save(good);
+    const std::string bytes = read_all(good);
+    const std::string path = dir.file("bad.safetensors");
+    auto expect_error = [&](const std::string& message) {
+        REQUIRE_THROWS_AS(model.load(path), IOError);
+        REQUIRE_THROWS_WITH(model.load(path), Contains(message));
+        CHECK(values(model) == before);
+    };
+
+    SECTION("truncated data") {
+        std::ofstream(path, std::ios::binary) << bytes.substr(0, bytes.size() - 3);
+        expect_error("data bytes");
+    }
+    SECTION("shorter than the length field") {
+        std::ofstream(path, std::ios::binary) << bytes.substr(0, 5);
+        expect_error("file is 5 bytes, too short for the 8-byte header length");
+    }
+    SECTION("header length past the end") {
+        write_raw(path, "{}", "", 1000);
+        expect_error("header length 1000 runs past the end of the file (10 bytes)");
+    }
+    SECTION("bad JSON") {
+        write_raw(path, R"({"wte.weight": {"dtype": "F32", )", "");
+        expect_error("the header is not valid JSON");
+    }
+    SECTION("a header that is not an object") {
+        write_raw(path, "[1, 2]", "");
+        expect_error("the header is not a JSON object");
+    }
+    SECTION("offsets past the end of the data") {
+        write_raw(path, R"({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", "1234");
+        expect_error("tensor 'x': data_offsets [0, 8] lie outside the 4 data bytes");
+    }
+    SECTION("a byte range that does not fit the shape") {
+        write_raw(path, R"({"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", "12345678");
+        expect_error("tensor 'x': data_offsets [0, 8] hold 8 bytes, shape (3,) F32 needs 12");
+    }
+    SECTION("overlapping data") {
+        write_raw(path,
+                  R"({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "y": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})",
+                  "12345678");
+        expect_error("overlaps the data of another tensor");
+    }
+    SECTION("a hole in the data") {
+        write_raw(path, R"({"x": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", "12345678");
+        expect_error("the data has a hole of 4 bytes before tensor 'x'");
+    }
+    SECTION("an unsupported dtype") {
+        write_raw(path, R"({"x": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}})", "12");
+        expect_error("tensor 'x': dtype BF16 is not supported");
+    }
+    SECTION("a negative dim") {
+        write_raw(path, R"({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "1234");
+        expect_error("shape holds a value that is not a non-negative integer");
+    }
+    SECTION("missing and unexpected names are all listed") {
+        nn::NamedTensors params = model.named_parameters();
+        params.erase(params.begin());  // no wte.weight
+        params[0].first = "wpe.weights";
+        nn::save_safetensors(path, params);
+        expect_error("missing: wte.weight, wpe.weight; unexpected: wpe.weights");
+    }
+    SECTION("a wrong shape") {
+        nn::NamedTensors params = model.named_parameters();
+        params[1].second = Tensor::zeros({5, 8});
+        nn::save_safetensors(path, params);
+        expect_error("'wpe.weight' has shape (5, 8) in the file, (4, 8) in the model");
+    }
+    SECTION("a wrong dtype") {
+        nn::NamedTensors params = model.named_parameters();
+        params[1].second = Tensor::zeros({4, 8}, Dtype::i64);
+        nn::save_safetensors(path, params);
+        expect_error("'wpe.weight' has dtype i64 in the file");
+    }
+    SECTION("tied names with different values") {
+        nn::NamedTensors params = model.named_parameters();
+        params.emplace_back("lm_head.weight", Tensor::zeros({7, 8}));
+        nn::save_safetensors(path, params);
+        expect_error("'wte.weight' and 'lm_head.weight' are one tied parameter but hold different values");
+    }
+    SECTION("a file that does not exist") {
+        expect_error("cannot open for reading");
+    }
+}
+
+TEST_CASE("a failed save leaves no file and the old checkpoint intact", "[checkpoint]") {
+    TempDir dir;
+    nn::GPT model(tiny());
+    REQUIRE_THROWS_AS(model.save(dir.file("no/such/dir/m.safetensors")), IOError);
+    REQUIRE_THROWS_WITH(nn::save_safetensors(dir.file("x.safetensors"), {{"a", Tensor::ones({1})}, {"a", Tensor::ones({1})}}),
+                        Contains("bad or repeated tensor name 'a'"));
+    CHECK_FALSE(fs::exists(dir.file("x.safetensors")));
+    model.save(dir.file("m.safetensors"));
+    const std::string first = read_all(dir.file("m.safetensors"));
+    model.save(dir.file("m.safetensors"));  // overwriting replaces it whole
+    CHECK(read_all(dir.file("m.safetensors")) == first);
+}
