@@ -9,3 +9,5 @@
 #include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
+#include "nn/nn.hpp"
+#include "optim/optim.hpp"

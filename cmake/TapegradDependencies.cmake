@@ -5,6 +5,7 @@ find_dependency(fmt)
 find_dependency(xtensor)
 find_dependency(xsimd)
 find_dependency(OpenMP)
+find_dependency(nlohmann_json)
 # A CBLAS: OpenBLAS through pkg-config (Debian's libopenblas-dev).
 find_dependency(PkgConfig)
 if(NOT TARGET PkgConfig::TG_OPENBLAS)

@@ -27,6 +27,21 @@ inline GradcheckResult check_grad(const GradcheckFn& fn, const std::vector<Tenso
     return r;
 }
 
+/// The same check for a module: fn() computes the output from the module's own parameters
+/// (and from extra, f64 leaves that require grad). The module must already be f64.
+inline GradcheckResult check_module_grad(nn::Module& module, const std::function<Tensor()>& fn,
+                                         std::vector<Tensor> extra = {}, Tol tol = {}) {
+    std::vector<Tensor> wrt = module.parameters();
+    wrt.insert(wrt.end(), extra.begin(), extra.end());
+    GradcheckResult r =
+        gradcheck_tensors(fn, wrt, GradcheckOptions{.eps = tol.eps, .atol = 1e-7, .rtol = 1e-5});
+    INFO(r.message());
+    CHECK(r.checked > 0);
+    CHECK(r.ok);
+    CHECK(r.max_rel_error < tol.max_rel);
+    return r;
+}
+
 /// A float64 tensor of the given shape with values from a standard normal, seeded.
 inline Tensor randn64(const Shape& shape, uint64_t seed) { return Tensor::randn(shape, Dtype::f64, seed); }
 

@@ -1,0 +1,97 @@
+#pragma once
+// The optimizer base: parameter groups, per-parameter state, validated steps, and saving and
+// loading the state so training resumes bit for bit.
+#include <array>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "nn/module.hpp"
+
+namespace tg::optim {
+
+/// Parameters that share options. names (optional, one per parameter) are used in errors.
+template <class Options>
+struct ParamGroup {
+    std::vector<Tensor> params;
+    Options options;
+    std::vector<std::string> names = {};
+};
+
+class Optimizer {
+public:
+    virtual ~Optimizer() = default;
+
+    /// One update of every parameter that has a gradient (others are skipped). Gradients are
+    /// checked first (shape and dtype; NaN/Inf when the group's check_finite is set), so a bad
+    /// gradient throws before any parameter changes.
+    void step();
+    /// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
+    void zero_grad();
+
+    /// The learning rate of a group, and setting it for every group (what schedules do).
+    virtual double lr(std::size_t group = 0) const = 0;
+    virtual void set_lr(double lr) = 0;
+    virtual std::string name() const = 0;
+
+    /// Writes the optimizer state (step counts and moment buffers) to a safetensors file,
+    /// atomically; load() checks it fits these parameters before changing anything.
+    void save(const std::string& path) const;
+    void load(const std::string& path);
+
+    std::size_t num_groups() const { return groups_.size(); }
+    const std::vector<Tensor>& params(std::size_t group) const { return groups_.at(group).params; }
+    /// Steps taken by the first parameter that has been updated (0 before any).
+    int64_t steps_taken() const;
+
+protected:
+    struct State {
+        int64_t step = 0;
+        Tensor exp_avg, exp_avg_sq, max_exp_avg_sq, momentum;
+        /// The buffers in the order of kBufferNames (for saving and loading).
+        std::array<Tensor*, 4> buffers() { return {&exp_avg, &exp_avg_sq, &max_exp_avg_sq, &momentum}; }
+        std::array<const Tensor*, 4> buffers() const { return {&exp_avg, &exp_avg_sq, &max_exp_avg_sq, &momentum}; }
+    };
+    static constexpr std::array<const char*, 4> kBufferNames = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum"};
+    /// Adds a group; checks the parameters (floating leaves that require grad, no repeats).
+    void add_group(const std::vector<Tensor>& params, std::vector<std::string> names);
+    virtual bool check_finite(std::size_t group) const = 0;
+    /// Updates one parameter in place from its gradient.
+    virtual void update(std::size_t group, Tensor& param, const Tensor& grad, State& state) = 0;
+
+private:
+    struct Group {
+        std::vector<Tensor> params;
+        std::vector<std::string> names;
+        std::vector<State> state;
+    };
+    std::string param_label(std::size_t group, std::size_t i) const;
+    std::vector<Group> groups_;
+};
+
+/// nanoGPT's split: parameters with 2 or more dims (weights, embeddings) get weight decay,
+/// the others (biases, LayerNorm weights) do not. Both groups carry names.
+template <class Options>
+std::vector<ParamGroup<Options>> weight_decay_groups(const nn::Module& module, Options options) {
+    ParamGroup<Options> decay{{}, options, {}}, no_decay{{}, options, {}};
+    no_decay.options.weight_decay = 0.0;
+    for (const auto& [name, p] : module.named_parameters()) {
+        ParamGroup<Options>& g = p.dim() >= 2 ? decay : no_decay;
+        g.params.push_back(p);
+        g.names.push_back(name);
+    }
+    return {decay, no_decay};
+}
+
+/// The parameters of a module with their names, as one group.
+template <class Options>
+std::vector<ParamGroup<Options>> named_group(const nn::Module& module, Options options) {
+    ParamGroup<Options> g{{}, options, {}};
+    for (const auto& [name, p] : module.named_parameters()) {
+        g.params.push_back(p);
+        g.names.push_back(name);
+    }
+    return {g};
+}
+
+}  // namespace tg::optim
