@@ -9,5 +9,6 @@
 #include "core/random.hpp"
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
+#include "core/threads.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"

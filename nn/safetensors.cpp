@@ -100,6 +100,10 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     write_atomically(path, head + json, tensors);
 }
 
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+    write_atomically(path, bytes, {});
+}
+
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& source) {
     if (bytes.size() < 8)
         fail(source, fmt::format("file is {} bytes, too short for the 8-byte header length", bytes.size()));

@@ -20,6 +20,10 @@ struct SafetensorsFile {
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
+/// Writes bytes to path the same crash-safe way: temporary file in the same directory, fsync,
+/// rename. Throws IOError naming the file.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
 /// Reads and validates a whole file: header length, JSON, every entry's dtype, shape and byte
 /// range (inside the data, no overlaps, no holes). Throws IOError naming the file and the
 /// problem; returns nothing partial.

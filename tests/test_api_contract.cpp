@@ -34,3 +34,25 @@ TEST_CASE("the core API of the design contract compiles and runs as written", "[
     GradcheckResult r = gradcheck(fn, {x, w2});
     CHECK(r.ok);
 }
+
+TEST_CASE("the nn part of the design contract compiles and runs as written", "[contract]") {
+    Tensor x = Tensor::randn({2, 3, 64}, Dtype::f32, 1);
+    Tensor sublayer_out = Tensor::randn({2, 3, 64}, Dtype::f32, 2);
+    nn::LayerNorm ln(64);            // weight = ones, bias = zeros, eps = 1e-5 (members weight, bias, eps)
+    nn::ResidualBlock res(64);       // member ln; res.forward(x, sublayer_out) == x + sublayer_out
+    Tensor z = nn::apply_residual_connection(x, sublayer_out);
+    CHECK(ln.eps == 1e-5);
+    CHECK(res.ln.weight.shape() == Shape{64});
+    CHECK(res.forward(x, sublayer_out).to_vector<float>() == z.to_vector<float>());
+    CHECK(ln.forward(x).shape() == x.shape());
+    nn::GPT model(nn::GPTConfig{.vocab_size = 65, .context_length = 64, .d_model = 64,
+                                .n_layer = 2, .n_head = 4, .norm = nn::Norm::pre,  // pre|post|none
+                                .tie_embeddings = true, .dropout = 0.0});
+    std::vector<std::pair<std::string, Tensor>> named = model.named_parameters();
+    CHECK(named.front().first == "wte.weight");
+    const std::string path = "contract_model.safetensors";
+    model.save(path);  model.load(path);
+    std::remove(path.c_str());
+    model.to(Dtype::f64);
+    CHECK(model.wte.weight.dtype() == Dtype::f64);
+}
