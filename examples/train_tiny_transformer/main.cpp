@@ -1,0 +1,292 @@
+// The main example: trains a small pre-norm GPT on a task that needs attention, then studies
+// gradient stability: the same deeper model trained with pre-norm, post-norm and no norm.
+// Writes metrics.csv, grad_norms.csv, report.svg and a checkpoint to --out.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <tapegrad.hpp>
+
+#include "report.hpp"
+#include "tasks.hpp"
+
+using namespace tg;
+using namespace example;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+struct Options {
+    std::string task = "sort", text, norm = "all", out = "runs/tiny_transformer";
+    int64_t length = 8, layers = 2, d_model = 64, heads = 4, context = 64, batch = 64, steps = 600, warmup = 50;
+    int64_t study_layers = 8, study_steps = 300, eval_every = 100, threads = 2, samples = 4;
+    double lr = 3e-3, study_lr = 3e-3, weight_decay = 0.1, clip = 1.0, dropout = 0.0;
+    uint64_t seed = 1;
+    bool resume = false;
+};
+
+struct RunResult {
+    std::string variant;
+    std::vector<double> layers_at_0;
+    double max_grad_norm = 0, final_loss = NAN, accuracy = 0, seconds = 0;
+    bool diverged = false, interrupted = false;
+};
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string clock_str(double seconds) {
+    const auto s = static_cast<int64_t>(std::max(0.0, seconds));
+    return fmt::format("{}:{:02d}", s / 60, s % 60);
+}
+
+// Everything a run writes, kept in memory and written atomically at checkpoints and at the end.
+struct Outputs {
+    fs::path dir;
+    std::vector<MetricRow> metrics;
+    std::vector<LayerNormRow> layers;
+    std::vector<std::string> variants;
+    void flush() const {
+        nn::write_file_atomically((dir / "metrics.csv").string(), metrics_csv(metrics));
+        nn::write_file_atomically((dir / "grad_norms.csv").string(), grad_norms_csv(layers));
+        nn::write_file_atomically((dir / "report.svg").string(), report_svg(metrics, layers, variants));
+    }
+};
+
+nlohmann::json run_config(const Options& o) {
+    return {{"task", o.text.empty() ? o.task : "text:" + o.text}, {"length", o.length}, {"layers", o.layers},
+            {"d_model", o.d_model},  {"heads", o.heads},   {"batch", o.batch},   {"steps", o.steps},
+            {"lr", o.lr},            {"warmup", o.warmup}, {"weight_decay", o.weight_decay},
+            {"clip", o.clip},        {"seed", o.seed},     {"dropout", o.dropout}, {"context", o.context}};
+}
+
+struct RunSpec {
+    std::string variant;
+    nn::Norm norm;
+    int64_t layers, steps, warmup;
+    double lr, clip;
+    bool checkpoints;       // the main run saves model and optimizer state
+    int64_t record_every;   // per-layer gradient norms every this many steps
+};
+
+RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs& out, bool resume) {
+    nn::GPT model(nn::GPTConfig{.vocab_size = task.vocab_size(), .context_length = task.context_length(),
+                                .d_model = o.d_model, .n_layer = spec.layers, .n_head = o.heads, .norm = spec.norm,
+                                .tie_embeddings = true, .dropout = o.dropout, .seed = o.seed});
+    optim::AdamW opt(optim::weight_decay_groups(
+        model, optim::AdamWOptions{.lr = spec.lr, .beta1 = 0.9, .beta2 = 0.95, .weight_decay = o.weight_decay}));
+    optim::CosineDecay schedule(spec.lr, spec.warmup, spec.steps, spec.lr / 10);
+    const fs::path model_path = out.dir / "model.safetensors", opt_path = out.dir / "optimizer.safetensors";
+    const fs::path state_path = out.dir / "train_state.json";
+
+    int64_t start = 0;
+    if (resume) {
+        const auto state = nlohmann::json::parse(read_file(state_path.string()), nullptr, false);
+        if (state.is_discarded() || !state.contains("step") || state["config"] != run_config(o))
+            throw ValueError(fmt::format("--resume: {} is missing or was written with other options", state_path.string()));
+        model.load(model_path.string());
+        opt.load(opt_path.string());
+        start = state["step"].get<int64_t>();
+        std::erase_if(out.metrics, [&](const MetricRow& r) { return r.variant != spec.variant || r.step >= start; });
+        std::erase_if(out.layers, [&](const LayerNormRow& r) { return r.variant != spec.variant || r.step >= start; });
+        fmt::print("resuming {} at step {}\n", spec.variant, start);
+    }
+    auto checkpoint = [&](int64_t next_step) {
+        model.save(model_path.string());
+        opt.save(opt_path.string());
+        nn::write_file_atomically(state_path.string(), nlohmann::json{{"step", next_step}, {"config", run_config(o)}}.dump(2));
+        out.flush();
+    };
+
+    RunResult res{spec.variant, {}, 0, NAN, 0, 0, false, false};
+    const bool tty = isatty(STDOUT_FILENO);
+    const auto t_start = std::chrono::steady_clock::now();
+    double first_loss = NAN, smoothed = NAN;
+    int64_t step = start;
+    for (; step < spec.steps; ++step) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const double lr = schedule.apply(opt, step);
+        const Batch batch = task.train_batch(o.batch, step);
+        opt.zero_grad();
+        Tensor loss = batch_loss(model, batch);
+        loss.backward();
+        const double l = loss.item<double>();
+        if (step % spec.record_every == 0 || step == spec.steps - 1) {
+            const auto norms = nn::block_grad_norms(model);
+            for (std::size_t i = 0; i < norms.size(); ++i)
+                out.layers.push_back({spec.variant, step, static_cast<int64_t>(i), norms[i]});
+            if (step == 0) res.layers_at_0 = norms;
+        }
+        const double gn = spec.clip > 0 ? optim::clip_grad_norm(model.parameters(), spec.clip) : nn::global_grad_norm(model);
+        opt.step();
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        MetricRow row{spec.variant, step, l, {}, {}, lr, gn, static_cast<double>(batch.tokens.numel()) / dt};
+        if (std::isnan(first_loss)) first_loss = l;
+        res.max_grad_norm = std::max(res.max_grad_norm, std::isfinite(gn) ? gn : INFINITY);
+        smoothed = std::isnan(smoothed) ? l : 0.9 * smoothed + 0.1 * l;
+        const bool last = step == spec.steps - 1;
+        if (!std::isfinite(l)) res.diverged = true;
+        if ((step + 1) % o.eval_every == 0 || last || res.diverged) {
+            NoGradGuard ng;
+            row.eval_loss = batch_loss(model, task.eval_batch()).item<double>();
+            row.eval_accuracy = task.accuracy(model);
+        }
+        out.metrics.push_back(row);
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+        const double eta = elapsed / static_cast<double>(step - start + 1) * static_cast<double>(spec.steps - step - 1);
+        const std::string line = fmt::format("[{}] step {:>5}/{}  loss {:.4f}  lr {:.2e}  |g| {:.3f}  {:.1f}k tok/s  ETA {}",
+                                             spec.variant, step + 1, spec.steps, l, lr, gn, *row.tokens_per_s / 1000, clock_str(eta));
+        if (tty) fmt::print("\r{:<100}", line);
+        if (row.eval_loss) {
+            fmt::print("{}{}  eval loss {:.4f}  accuracy {:.1f}%\n", tty ? "\r" : "", line, *row.eval_loss, 100 * *row.eval_accuracy);
+        }
+        std::fflush(stdout);
+        if (res.diverged) break;
+        if (spec.checkpoints && ((step + 1) % o.eval_every == 0 || last)) checkpoint(step + 1);
+        if (g_interrupted) {
+            res.interrupted = true;
+            if (spec.checkpoints) checkpoint(step + 1);
+            break;
+        }
+    }
+    if (tty) fmt::print("\n");
+    res.final_loss = out.metrics.back().loss;
+    if (!res.diverged && std::isfinite(first_loss) && smoothed > first_loss) res.diverged = true;  // loss rose above its start
+    for (auto it = out.metrics.rbegin(); it != out.metrics.rend(); ++it)
+        if (it->variant == spec.variant && it->eval_accuracy) {
+            res.accuracy = *it->eval_accuracy;
+            break;
+        }
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    if (!res.interrupted && !res.diverged && o.samples > 0 && spec.checkpoints) {
+        fmt::print("samples from the trained model:\n");
+        for (const std::string& s : task.samples(model, o.seed)) fmt::print("  {}\n", s);
+    }
+    return res;
+}
+
+void print_study_table(const std::vector<RunResult>& runs) {
+    fmt::print("\nGradient stability ({} blocks; per-block gradient L2 norm at step 0, block 0 nearest the input)\n",
+               runs.empty() ? 0 : runs[0].layers_at_0.size());
+    fmt::print("{:<8} {:<60} {:>9} {:>10} {:>10} {:>9} {:>9}\n", "variant", "grad norm per block at step 0", "max/min",
+               "max |g|", "final loss", "accuracy", "diverged");
+    for (const auto& r : runs) {
+        std::string per;
+        double lo = INFINITY, hi = 0;
+        for (double v : r.layers_at_0) {
+            per += fmt::format("{:.1e} ", v);
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+        }
+        fmt::print("{:<8} {:<60} {:>9.1f} {:>10.3g} {:>10.4f} {:>8.1f}% {:>9}\n", r.variant, per, hi / lo, r.max_grad_norm,
+                   r.final_loss, 100 * r.accuracy, r.diverged ? "yes" : "no");
+    }
+}
+
+int run(const Options& o) {
+    set_num_threads(static_cast<int>(o.threads));
+    std::unique_ptr<Task> task = o.text.empty() ? make_sequence_task(o.task, o.length, o.seed)
+                                                : make_text_task(o.text, o.context, o.seed);
+    Outputs out{fs::path(o.out), {}, {}, {}};
+    fs::create_directories(out.dir);
+    if (o.resume) {
+        out.metrics = parse_metrics_csv(read_file((out.dir / "metrics.csv").string()));
+        out.layers = parse_grad_norms_csv(read_file((out.dir / "grad_norms.csv").string()));
+    }
+    const auto main_norm = o.norm == "post" ? nn::Norm::post : o.norm == "none" ? nn::Norm::none : nn::Norm::pre;
+    const std::string main_variant = fmt::format("main-{}", o.norm == "all" ? "pre" : o.norm);
+    out.variants.push_back(main_variant);
+    const auto wall = std::chrono::steady_clock::now();
+    fmt::print("tapegrad: training a {}-layer {}-norm GPT (d_model {}, {} heads) on '{}', {} steps, batch {}\n", o.layers,
+               o.norm == "all" ? "pre" : o.norm, o.d_model, o.heads, task->name(), o.steps, o.batch);
+    RunResult main_run = train(o, *task, {main_variant, main_norm, o.layers, o.steps, o.warmup, o.lr, o.clip, true, 50}, out,
+                               o.resume);
+    out.flush();
+    if (main_run.interrupted) {
+        fmt::print("interrupted: checkpoint saved in {}; continue with --resume\n", o.out);
+        return 130;
+    }
+    fmt::print("{}: final loss {:.4f}, held-out accuracy {:.1f}% in {}\n", main_variant, main_run.final_loss,
+               100 * main_run.accuracy, clock_str(main_run.seconds));
+
+    if (o.norm == "all") {
+        fmt::print("\ngradient-stability study: {} layers, {} steps, lr {}, no warmup, no clipping, same seed and data\n",
+                   o.study_layers, o.study_steps, o.study_lr);
+        std::vector<RunResult> study;
+        for (auto [name, norm] : {std::pair{"pre", nn::Norm::pre}, {"post", nn::Norm::post}, {"none", nn::Norm::none}}) {
+            out.variants.push_back(name);
+            study.push_back(train(o, *task, {name, norm, o.study_layers, o.study_steps, 0, o.study_lr, 0.0, false,
+                                             std::max<int64_t>(1, o.study_steps / 10)},
+                                  out, false));
+            out.flush();
+            if (study.back().interrupted) return 130;
+        }
+        print_study_table(study);
+    }
+    fmt::print("\nwrote {}/metrics.csv, grad_norms.csv, report.svg, model.safetensors, optimizer.safetensors "
+               "(total {})\n", o.out, clock_str(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count()));
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    CLI::App app{"Train a tiny GPT with tapegrad and compare gradient stability of pre-norm, post-norm and no norm."};
+    app.add_option("--task", o.task, "synthetic task: sort or reverse a row of digits")->check(CLI::IsMember({"sort", "reverse"}))->capture_default_str();
+    app.add_option("--length", o.length, "digits per row of the synthetic task")->check(CLI::Range(2, 32))->capture_default_str();
+    app.add_option("--text", o.text, "train a character-level model on this text file instead")->check(CLI::ExistingFile);
+    app.add_option("--layers", o.layers, "transformer blocks of the main model")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--d-model", o.d_model, "embedding width")->check(CLI::Range(4, 4096))->capture_default_str();
+    app.add_option("--heads", o.heads, "attention heads (must divide --d-model)")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--context", o.context, "context length for --text")->check(CLI::Range(2, 4096))->capture_default_str();
+    app.add_option("--batch", o.batch, "sequences per step")->check(CLI::Range(1, 65536))->capture_default_str();
+    app.add_option("--steps", o.steps, "training steps of the main model")->check(CLI::Range(1, 100000000))->capture_default_str();
+    app.add_option("--lr", o.lr, "peak learning rate (AdamW)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+    app.add_option("--warmup", o.warmup, "linear warmup steps before the cosine decay")->check(CLI::Range(0, 100000000))->capture_default_str();
+    app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay (not on biases and LayerNorm)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    app.add_option("--clip", o.clip, "clip the global gradient norm to this (0: off)")->check(CLI::Range(0.0, 1e9))->capture_default_str();
+    app.add_option("--dropout", o.dropout, "dropout probability")->check(CLI::Range(0.0, 0.9))->capture_default_str();
+    app.add_option("--norm", o.norm, "LayerNorm placement of the main model; 'all' adds the pre/post/none study")
+        ->check(CLI::IsMember({"pre", "post", "none", "all"}))->capture_default_str();
+    app.add_option("--study-layers", o.study_layers, "blocks of the study's deeper model")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--study-steps", o.study_steps, "steps of each study run")->check(CLI::Range(1, 100000000))->capture_default_str();
+    app.add_option("--study-lr", o.study_lr, "learning rate of the study runs")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+    app.add_option("--seed", o.seed, "seed for weights and data")->capture_default_str();
+    app.add_option("--threads", o.threads, "threads for BLAS and OpenMP together")->check(CLI::Range(1, 256))->capture_default_str();
+    app.add_option("--eval-every", o.eval_every, "evaluate and checkpoint every this many steps")->check(CLI::Range(1, 100000000))->capture_default_str();
+    app.add_option("--samples", o.samples, "show samples at the end (0: none)")->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--out", o.out, "output folder")->capture_default_str();
+    app.add_flag("--resume", o.resume, "continue the main run from the checkpoint in --out");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? 0 : 2;
+    }
+    if (o.d_model % o.heads != 0) {
+        fmt::print(stderr, "train_tiny_transformer: --d-model {} is not divisible by --heads {}\n", o.d_model, o.heads);
+        return 2;
+    }
+    std::signal(SIGINT, on_sigint);
+    try {
+        return run(o);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "\ntrain_tiny_transformer: {}\n", e.what());
+        return 1;
+    }
+}
