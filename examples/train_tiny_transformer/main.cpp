@@ -29,7 +29,7 @@ void on_sigint(int) { g_interrupted = true; }
 struct Options {
     std::string task = "sort", text, norm = "all", out = "runs/tiny_transformer";
     int64_t length = 8, layers = 2, d_model = 64, heads = 4, context = 64, batch = 64, steps = 600, warmup = 50;
-    int64_t study_layers = 8, study_steps = 300, eval_every = 100, threads = 2, samples = 4;
+    int64_t study_layers = 8, study_steps = 300, eval_every = 100, threads = 2, samples = 4, stop_after = 0;
     double lr = 3e-3, study_lr = 3e-3, weight_decay = 0.1, clip = 1.0, dropout = 0.0;
     uint64_t seed = 1;
     bool resume = false;
@@ -157,7 +157,7 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         std::fflush(stdout);
         if (res.diverged) break;
         if (spec.checkpoints && ((step + 1) % o.eval_every == 0 || last)) checkpoint(step + 1);
-        if (g_interrupted) {
+        if (g_interrupted || (spec.checkpoints && o.stop_after > 0 && step + 1 >= o.stop_after)) {
             res.interrupted = true;
             if (spec.checkpoints) checkpoint(step + 1);
             break;
@@ -271,6 +271,8 @@ int main(int argc, char** argv) {
     app.add_option("--eval-every", o.eval_every, "evaluate and checkpoint every this many steps")->check(CLI::Range(1, 100000000))->capture_default_str();
     app.add_option("--samples", o.samples, "show samples at the end (0: none)")->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--out", o.out, "output folder")->capture_default_str();
+    app.add_option("--stop-after", o.stop_after, "stop the main run after this step as Ctrl-C would (checkpoint, exit 130)")
+        ->check(CLI::Range(0, 100000000));
     app.add_flag("--resume", o.resume, "continue the main run from the checkpoint in --out");
     try {
         app.parse(argc, argv);
