@@ -100,47 +100,36 @@ void check_adam(const char* name, double lr, double beta1, double beta2, double 
 }
 }  // namespace
 
-Adam::Adam(const std::vector<Tensor>& params, AdamOptions options) : Adam({ParamGroup<AdamOptions>{params, options}}) {}
+namespace detail {
 
-Adam::Adam(const std::vector<ParamGroup<AdamOptions>>& groups) {
+template <class Options, bool Decoupled>
+AdamFamily<Options, Decoupled>::AdamFamily(const std::vector<Tensor>& params, Options options)
+    : AdamFamily(std::vector<ParamGroup<Options>>{ParamGroup<Options>{params, options}}) {}
+
+template <class Options, bool Decoupled>
+AdamFamily<Options, Decoupled>::AdamFamily(const std::vector<ParamGroup<Options>>& groups) {
     for (const auto& g : groups) {
-        const AdamOptions& o = g.options;
-        check_adam("Adam", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
+        const Options& o = g.options;
+        check_adam(Decoupled ? "AdamW" : "Adam", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
         add_group(g.params, g.names);
         options_.push_back(o);
     }
 }
 
-void Adam::set_lr(double lr) {
-    for (AdamOptions& o : options_) o.lr = lr;
+template <class Options, bool Decoupled>
+void AdamFamily<Options, Decoupled>::set_lr(double lr) {
+    for (Options& o : options_) o.lr = lr;
 }
 
-void Adam::update(std::size_t group, Tensor& param, const Tensor& grad, State& s) {
-    const AdamOptions& o = options_[group];
-    detail::adam_update(param, grad, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, s.step, o.lr, o.beta1, o.beta2, o.eps,
-                        o.weight_decay, /*decoupled=*/false, o.amsgrad);
+template <class Options, bool Decoupled>
+void AdamFamily<Options, Decoupled>::update(std::size_t group, Tensor& param, const Tensor& grad, State& s) {
+    const Options& o = options_[group];
+    adam_update(param, grad, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, s.step, o.lr, o.beta1, o.beta2, o.eps,
+                o.weight_decay, Decoupled, o.amsgrad);
 }
 
-AdamW::AdamW(const std::vector<Tensor>& params, AdamWOptions options)
-    : AdamW({ParamGroup<AdamWOptions>{params, options}}) {}
+template class AdamFamily<AdamOptions, false>;
+template class AdamFamily<AdamWOptions, true>;
 
-AdamW::AdamW(const std::vector<ParamGroup<AdamWOptions>>& groups) {
-    for (const auto& g : groups) {
-        const AdamWOptions& o = g.options;
-        check_adam("AdamW", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
-        add_group(g.params, g.names);
-        options_.push_back(o);
-    }
-}
-
-void AdamW::set_lr(double lr) {
-    for (AdamWOptions& o : options_) o.lr = lr;
-}
-
-void AdamW::update(std::size_t group, Tensor& param, const Tensor& grad, State& s) {
-    const AdamWOptions& o = options_[group];
-    detail::adam_update(param, grad, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, s.step, o.lr, o.beta1, o.beta2, o.eps,
-                        o.weight_decay, /*decoupled=*/true, o.amsgrad);
-}
-
+}  // namespace detail
 }  // namespace tg::optim

@@ -33,40 +33,30 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor
                  double beta1, double beta2, double eps, double weight_decay, bool decoupled, bool amsgrad);
 }  // namespace detail
 
+namespace detail {
+/// Adam (Decoupled false: L2-style weight decay) or AdamW (true: decoupled weight decay).
+template <class Options, bool Decoupled>
+class AdamFamily : public Optimizer {
+public:
+    AdamFamily(const std::vector<Tensor>& params, Options options = {});
+    explicit AdamFamily(const std::vector<ParamGroup<Options>>& groups);
+    double lr(std::size_t group = 0) const override { return options_.at(group).lr; }
+    void set_lr(double lr) override;
+    std::string name() const override { return Decoupled ? "AdamW" : "Adam"; }
+    const Options& options(std::size_t group = 0) const { return options_.at(group); }
+
+protected:
+    bool check_finite(std::size_t group) const override { return options_[group].check_finite; }
+    void update(std::size_t group, Tensor& param, const Tensor& grad, State& state) override;
+
+private:
+    std::vector<Options> options_;
+};
+}  // namespace detail
+
 /// torch.optim.Adam (L2-style weight decay).
-class Adam : public Optimizer {
-public:
-    Adam(const std::vector<Tensor>& params, AdamOptions options = {});
-    explicit Adam(const std::vector<ParamGroup<AdamOptions>>& groups);
-    double lr(std::size_t group = 0) const override { return options_.at(group).lr; }
-    void set_lr(double lr) override;
-    std::string name() const override { return "Adam"; }
-    const AdamOptions& options(std::size_t group = 0) const { return options_.at(group); }
-
-protected:
-    bool check_finite(std::size_t group) const override { return options_[group].check_finite; }
-    void update(std::size_t group, Tensor& param, const Tensor& grad, State& state) override;
-
-private:
-    std::vector<AdamOptions> options_;
-};
-
+using Adam = detail::AdamFamily<AdamOptions, false>;
 /// torch.optim.AdamW (decoupled weight decay).
-class AdamW : public Optimizer {
-public:
-    AdamW(const std::vector<Tensor>& params, AdamWOptions options = {});
-    explicit AdamW(const std::vector<ParamGroup<AdamWOptions>>& groups);
-    double lr(std::size_t group = 0) const override { return options_.at(group).lr; }
-    void set_lr(double lr) override;
-    std::string name() const override { return "AdamW"; }
-    const AdamWOptions& options(std::size_t group = 0) const { return options_.at(group); }
-
-protected:
-    bool check_finite(std::size_t group) const override { return options_[group].check_finite; }
-    void update(std::size_t group, Tensor& param, const Tensor& grad, State& state) override;
-
-private:
-    std::vector<AdamWOptions> options_;
-};
+using AdamW = detail::AdamFamily<AdamWOptions, true>;
 
 }  // namespace tg::optim

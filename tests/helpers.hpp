@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <tapegrad.hpp>
 #include <vector>
 
@@ -14,17 +16,23 @@ struct Tol {
     double eps = 1e-6;
 };
 
-/// Runs gradcheck in float64 on fn and requires it to pass with max_rel_error below tol.max_rel.
-/// Returns the result so a test can log or inspect it further.
-inline GradcheckResult check_grad(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
-                                  Tol tol = {}) {
-    GradcheckResult r =
-        gradcheck(fn, inputs, GradcheckOptions{.eps = tol.eps, .atol = 1e-7, .rtol = 1e-5});
+inline GradcheckOptions options_for(Tol tol) { return {.eps = tol.eps, .atol = 1e-7, .rtol = 1e-5}; }
+
+/// The assertions every gradient check makes: something was checked, every element passed,
+/// and the relative error stays below tol.max_rel.
+inline GradcheckResult require_passed(const GradcheckResult& r, Tol tol) {
     INFO(r.message());
     CHECK(r.checked > 0);
     CHECK(r.ok);
     CHECK(r.max_rel_error < tol.max_rel);
     return r;
+}
+
+/// Runs gradcheck in float64 on fn and requires it to pass with max_rel_error below tol.max_rel.
+/// Returns the result so a test can log or inspect it further.
+inline GradcheckResult check_grad(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                                  Tol tol = {}) {
+    return require_passed(gradcheck(fn, inputs, options_for(tol)), tol);
 }
 
 /// The same check for a module: fn() computes the output from the module's own parameters
@@ -33,13 +41,7 @@ inline GradcheckResult check_module_grad(nn::Module& module, const std::function
                                          std::vector<Tensor> extra = {}, Tol tol = {}) {
     std::vector<Tensor> wrt = module.parameters();
     wrt.insert(wrt.end(), extra.begin(), extra.end());
-    GradcheckResult r =
-        gradcheck_tensors(fn, wrt, GradcheckOptions{.eps = tol.eps, .atol = 1e-7, .rtol = 1e-5});
-    INFO(r.message());
-    CHECK(r.checked > 0);
-    CHECK(r.ok);
-    CHECK(r.max_rel_error < tol.max_rel);
-    return r;
+    return require_passed(gradcheck_tensors(fn, wrt, options_for(tol)), tol);
 }
 
 /// A float64 tensor of the given shape with values from a standard normal, seeded.
@@ -56,5 +58,16 @@ inline void require_values(const Tensor& t, const Shape& shape, const std::vecto
         CHECK(got[i] == Approx(expected[i]).margin(tol).epsilon(tol));
     }
 }
+
+/// A fresh directory under the system temp dir, removed with everything in it at scope end.
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "tapegrad-test-XXXXXX").string();
+        path = mkdtemp(tmpl.data());
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace tg::test

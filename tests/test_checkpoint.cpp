@@ -6,20 +6,12 @@
 #include "helpers.hpp"
 
 using namespace tg;
+using test::TempDir;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "tapegrad-test-XXXXXX").string();
-        path = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 nn::GPTConfig tiny(Dtype dtype = Dtype::f32) {
     return {.vocab_size = 7, .context_length = 4, .d_model = 8, .n_layer = 2, .n_head = 2, .seed = 5, .dtype = dtype};

@@ -6,6 +6,7 @@
 #include "helpers.hpp"
 
 using namespace tg;
+using test::TempDir;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
@@ -42,15 +43,6 @@ void check_trajectory(const std::string& name, Options options) {
     }
 }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "tapegrad-optim-XXXXXX").string();
-        path = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& n) const { return (path / n).string(); }
-};
 
 }  // namespace
 

@@ -5,34 +5,15 @@ Run with Debian's python3-torch (apt-get install python3-torch):
     /usr/bin/python3 tests/data/make_gpt_reference.py tests/data
 The model is written out here in plain PyTorch ops (nanoGPT's layout: nn.Linear weights are
 out x in, q|k|v stacked in c_attn), so the test data does not come from tapegrad's own code.
-The safetensors files are written by the small writer below, independently of tapegrad's.
+The safetensors files are written by safetensors_writer.py, independently of tapegrad's writer.
 """
-import json
 import math
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
-DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {"__metadata__": {"format": "pt"}}, 0, []
-    for name, t in tensors.items():
-        data = t.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    raw = json.dumps(header).encode()
-    raw += b" " * ((8 - len(raw) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for b in blobs:
-            f.write(b)
+from safetensors_writer import write_safetensors
 
 
 def make_params(cfg, gen):
@@ -115,7 +96,7 @@ def main(out):
         loss.backward()
         # The weights file holds every name, lm_head.weight too when it is tied (as a PyTorch
         # state_dict does).
-        write_safetensors(f"{out}/{name}.safetensors", {k: v for k, v in P.items()})
+        write_safetensors(f"{out}/{name}.safetensors", dict(P.items()), {"format": "pt"})
         expected = {"tokens": tokens, "targets": targets, "loss": loss.detach().reshape(())}
         seen = set()
         for k, v in P.items():
@@ -123,7 +104,7 @@ def main(out):
                 continue
             seen.add(id(v))
             expected["grad." + k] = v.grad
-        write_safetensors(f"{out}/{name}_expected.safetensors", expected)
+        write_safetensors(f"{out}/{name}_expected.safetensors", expected, {"format": "pt"})
         print(name, "loss", loss.item())
 
 

@@ -6,11 +6,12 @@ Run with Debian's python3-torch (apt-get install python3-torch):
 Two float64 parameters get a fixed sequence of gradients (stored in the file); after every
 step the parameters are recorded, for each optimizer configuration below.
 """
-import json
-import struct
 import sys
 
 import torch
+
+from safetensors_writer import write_safetensors
+
 
 STEPS = 6
 CONFIGS = {
@@ -23,22 +24,6 @@ CONFIGS = {
     "adamw_amsgrad": (torch.optim.AdamW, dict(lr=0.03, betas=(0.85, 0.99), eps=1e-7, weight_decay=0.05,
                                               amsgrad=True)),
 }
-
-
-def write_safetensors(path, tensors, metadata):
-    header, offset, blobs = {"__metadata__": metadata}, 0, []
-    for name, t in tensors.items():
-        data = t.detach().contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F64", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    raw = json.dumps(header).encode()
-    raw += b" " * ((8 - len(raw) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for b in blobs:
-            f.write(b)
 
 
 def main(out):
