@@ -25,11 +25,13 @@ std::vector<std::pair<std::string, double>> grad_norms(const Module& module) {
     return out;
 }
 
-double global_grad_norm(const Module& module) {
+double grad_norm(const std::vector<Tensor>& params) {
     double s = 0;
-    for (const Tensor& p : module.parameters()) s += squared_norm(p.grad());
+    for (const Tensor& p : params) s += squared_norm(p.grad());
     return std::sqrt(s);
 }
+
+double global_grad_norm(const Module& module) { return grad_norm(module.parameters()); }
 
 std::vector<double> block_grad_norms(const GPT& model) {
     std::vector<double> sq(model.num_blocks(), 0.0);

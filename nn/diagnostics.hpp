@@ -11,7 +11,10 @@ namespace tg::nn {
 
 /// L2 norm of each parameter's gradient, by name (0 where no gradient has been computed).
 std::vector<std::pair<std::string, double>> grad_norms(const Module& module);
-/// L2 norm of all gradients together (the figure clip_grad_norm works on).
+/// L2 norm of the gradients of these tensors together (those without a gradient count 0);
+/// clip_grad_norm clips by this figure.
+double grad_norm(const std::vector<Tensor>& params);
+/// grad_norm of all of a module's parameters.
 double global_grad_norm(const Module& module);
 /// One figure per transformer block i: the L2 norm of every gradient under "h.i.".
 std::vector<double> block_grad_norms(const GPT& model);

@@ -6,22 +6,13 @@
 #include <cmath>
 
 #include "core/dispatch.hpp"
+#include "nn/diagnostics.hpp"
 
 namespace tg::optim {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     if (!(max_norm >= 0)) throw ValueError(fmt::format("clip_grad_norm: max_norm must be >= 0, got {}", max_norm));
-    double sq = 0;
-    for (const Tensor& p : params) {
-        const Tensor g = p.grad();
-        if (!g.defined()) continue;
-        dispatch_floating("clip_grad_norm", g.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            const T* pg = g.data<T>();
-            for (int64_t i = 0; i < g.numel(); ++i) sq += static_cast<double>(pg[i]) * static_cast<double>(pg[i]);
-        });
-    }
-    const double norm = std::sqrt(sq);
+    const double norm = nn::grad_norm(params);
     const double coef = max_norm / (norm + 1e-6);
     if (std::isfinite(norm) && coef < 1.0)
         for (const Tensor& p : params)
