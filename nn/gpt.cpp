@@ -98,10 +98,10 @@ Tensor GPT::generate(const Tensor& prompt, int64_t max_new_tokens, double temper
         const int64_t start = std::max<int64_t>(0, T - config_.context_length);
         Tensor lg = logits(start > 0 ? slice(tokens, 1, start, T) : tokens);  // (B, T', V)
         const int64_t B = lg.shape()[0], Tc = lg.shape()[1];
-        const std::vector<double> all = lg.to_vector<double>();
+        const std::vector<double> last = slice(lg, 1, Tc - 1, Tc).to_vector<double>();  // (B, 1, V)
         std::vector<int64_t> next(static_cast<std::size_t>(B));
         for (int64_t b = 0; b < B; ++b) {
-            std::vector<double> row(all.begin() + (b * Tc + Tc - 1) * V, all.begin() + (b * Tc + Tc) * V);
+            std::vector<double> row(last.begin() + b * V, last.begin() + (b + 1) * V);
             if (temperature == 0) {
                 next[b] = std::max_element(row.begin(), row.end()) - row.begin();
                 continue;
