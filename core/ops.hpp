@@ -96,5 +96,9 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 /// with causal, query t attends to keys s <= t + (S - T) (core/ops/attention.cpp).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     bool causal = false);
+/// The same attention read straight from a packed projection qkv (B, T, 3C) = [q | k | v],
+/// head h in columns [h C/n_head, (h+1) C/n_head) of each third; returns (B, T, C) with the
+/// heads side by side, ready for the output projection (core/ops/attention.cpp).
+Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal = true);
 
 }  // namespace tg

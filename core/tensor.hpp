@@ -160,8 +160,16 @@ struct MemoryStats {
     int64_t live_bytes = 0;
     int64_t peak_bytes = 0;
     int64_t tape_entries = 0;
+    int64_t cached_bytes = 0;   // freed buffers kept for reuse (not in live_bytes)
+    int64_t system_allocs = 0;  // buffers ever taken from the system (cache misses)
 };
 MemoryStats memory_stats();
+/// Freed tensor buffers are cached by size and reused (a training step then takes nothing
+/// from the system after its first run). At most `bytes` are kept (default 4 GiB, or
+/// TG_BUFFER_CACHE_MB from the environment); 0 turns the cache off. Empties the cache.
+void set_buffer_cache_limit(std::size_t bytes);
+/// Returns every cached buffer to the system.
+void empty_buffer_cache();
 
 // ---- template definitions ----
 namespace detail {

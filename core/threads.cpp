@@ -1,19 +1,21 @@
 #include "core/threads.hpp"
 
-#include <cblas.h>
 #include <fmt/format.h>
 #include <omp.h>
 
 #include "core/error.hpp"
+#include "core/kernels/blas.hpp"
 
 namespace tg {
 
 void set_num_threads(int n) {
     if (n < 1) throw ValueError(fmt::format("set_num_threads: need at least 1 thread, got {}", n));
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    kernels::blas_set_num_threads(n);
 }
 
 int num_threads() { return omp_get_max_threads(); }
+
+std::string blas_info() { return kernels::blas_description(); }
 
 }  // namespace tg

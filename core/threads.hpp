@@ -2,11 +2,18 @@
 // One setting for both thread pools tapegrad uses: OpenBLAS's (matrix products) and OpenMP's
 // (elementwise and row loops). Keeping them equal and at most the core count avoids
 // oversubscribing small machines.
+#include <string>
+
 namespace tg {
 
 /// Sets the threads of both pools (n >= 1).
 void set_num_threads(int n);
 /// The current OpenMP thread count.
 int num_threads();
+/// The BLAS in use, e.g. "OpenBLAS 0.3.21 ... , core SkylakeX, OPENBLAS_CORETYPE=SkylakeX
+/// (chosen by tapegrad: AVX-512 F/CD/BW/DQ/VL)". OpenBLAS is loaded at start-up with the core
+/// type that suits this CPU's features, unless OPENBLAS_CORETYPE is already set; the
+/// environment variable TG_BLAS_LIBRARY names another CBLAS shared library to use instead.
+std::string blas_info();
 
 }  // namespace tg

@@ -149,3 +149,54 @@ TEST_CASE("attention rejects shapes and dtypes that do not fit", "[ops]") {
     REQUIRE_THROWS_WITH(attend(q, k, to(v, Dtype::f32)),
                         Catch::Contains("scaled_dot_product_attention: dtypes differ: f64 and f32"));
 }
+
+namespace {
+// The split-and-permute route attention_qkv replaces: (B, T, 3C) -> three (B, H, T, hs).
+Tensor attention_by_heads(const Tensor& qkv, int64_t H, bool causal) {
+    const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, hs = C / H;
+    auto head = [&](int64_t i) {
+        return permute(reshape(slice(qkv, 2, i * C, (i + 1) * C), {B, T, H, hs}), {0, 2, 1, 3});
+    };
+    const Tensor y = scaled_dot_product_attention(head(0), head(1), head(2), causal);
+    return reshape(permute(y, {0, 2, 1, 3}), {B, T, C});
+}
+}  // namespace
+
+TEST_CASE("attention_qkv equals scaled_dot_product_attention on the split heads", "[ops]") {
+    struct Case {
+        int64_t B, T, C, H;
+        bool causal;
+    };
+    uint64_t seed = 2400;
+    for (const Case c : {Case{1, 1, 4, 1, true}, Case{2, 5, 6, 3, true}, Case{2, 4, 8, 2, false},
+                         Case{3, 7, 12, 4, true}, Case{1, 33, 32, 2, true}}) {
+        INFO(fmt::format("B={} T={} C={} H={} causal={}", c.B, c.T, c.C, c.H, c.causal));
+        const Tensor x0 = randn64({c.B, c.T, 3 * c.C}, seed);
+        const Tensor dout = randn64({c.B, c.T, c.C}, seed + 1);
+        seed += 2;
+        Tensor x1 = clone(x0).requires_grad_(), x2 = clone(x0).requires_grad_();
+        const Tensor fused = attention_qkv(x1, c.H, c.causal);
+        const Tensor split = attention_by_heads(x2, c.H, c.causal);
+        require_values(fused, split.shape(), split.to_vector<double>());
+        fused.backward(dout);
+        split.backward(dout);
+        require_values(x1.grad(), x0.shape(), x2.grad().to_vector<double>());
+        if (c.T <= 7)
+            check_grad([&](const Xs& x) { return attention_qkv(x[0], c.H, c.causal); }, {x0});
+    }
+    // float32 agrees with float64 to float32 precision.
+    const Tensor x = randn64({2, 16, 24}, 2500);
+    const Tensor y64 = attention_qkv(x, 2), y32 = attention_qkv(to(x, Dtype::f32), 2);
+    const auto a = y64.to_vector<double>(), b = y32.to_vector<double>();
+    for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(std::abs(a[i] - b[i]) < 1e-5);
+}
+
+TEST_CASE("attention_qkv rejects shapes that do not split into heads", "[ops]") {
+    REQUIRE_THROWS_WITH(attention_qkv(zeros({2, 3, 10}, Dtype::f64), 2),
+                        Catch::Contains("attention_qkv: expected qkv (B, T, 3C) with C divisible by "
+                                        "n_head, got (2, 3, 10) and n_head 2"));
+    REQUIRE_THROWS_WITH(attention_qkv(zeros({2, 3, 12}, Dtype::f64), 3),
+                        Catch::Contains("got (2, 3, 12) and n_head 3"));
+    REQUIRE_THROWS_WITH(attention_qkv(zeros({3, 12}, Dtype::f64), 2), Catch::Contains("got (3, 12)"));
+    REQUIRE_THROWS_AS(attention_qkv(zeros({1, 2, 6}, Dtype::i64), 1), DtypeError);
+}

@@ -1,11 +1,163 @@
+// The CBLAS library is loaded at run time (dlopen), not linked, for one reason: OpenBLAS picks
+// its kernels once, while it loads, from OPENBLAS_CORETYPE or its own CPU table, and
+// OpenBLAS 0.3.21 does not know recent CPUs (on an AVX-512 Xeon of family 6, model 207 it
+// falls back to SSE3 kernels at a quarter of the speed). Loading it ourselves lets us read the
+// CPU's features with cpuid first and name the right core type before it initialises, while
+// the process is still single-threaded (a static initialiser). A core type the user set is
+// never overridden, and TG_BLAS_LIBRARY selects another CBLAS (BLIS, a reference BLAS).
 #include "core/kernels/blas.hpp"
 
-#include <cblas.h>
+#include <cpuid.h>
+#include <dlfcn.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
 
 namespace tg::kernels {
 
 namespace {
-CBLAS_TRANSPOSE flag(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+// CBLAS enum values (fixed by the CBLAS standard).
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                         float, float*, int);
+using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*,
+                         int, double, double*, int);
+using SetThreadsFn = void (*)(int);
+using NameFn = char* (*)();
+
+struct CpuFeatures {
+    bool avx2_fma = false, avx512 = false, amd = false;
+};
+
+uint64_t xgetbv0() {
+    uint32_t lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+CpuFeatures cpu_features() {
+    CpuFeatures f;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
+    f.amd = b == 0x68747541;  // "Auth" of AuthenticAMD
+    if (a < 7 || !__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
+    if (!osxsave || !avx) return f;
+    const uint64_t xcr0 = xgetbv0();
+    const bool ymm_state = (xcr0 & 0x6) == 0x6, zmm_state = (xcr0 & 0xe6) == 0xe6;
+    __get_cpuid_count(7, 0, &a, &b, &c, &d);
+    const bool avx2 = b & (1u << 5);
+    f.avx2_fma = ymm_state && avx2 && fma;
+    // SkylakeX's kernels use F, CD, BW, DQ and VL.
+    const unsigned need512 = (1u << 16) | (1u << 17) | (1u << 28) | (1u << 30) | (1u << 31);
+    f.avx512 = f.avx2_fma && zmm_state && (b & need512) == need512;
+    return f;
+}
+
+std::string lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+struct Library {
+    void* handle = nullptr;
+    SgemmFn sgemm = nullptr;
+    DgemmFn dgemm = nullptr;
+    SetThreadsFn set_threads = nullptr;
+    NameFn corename = nullptr, config = nullptr;
+    std::string path, chosen_core, error;
+};
+
+Library load() {
+    Library lib;
+    const CpuFeatures cpu = cpu_features();
+    const char* best = cpu.avx512 ? "SkylakeX" : cpu.avx2_fma ? (cpu.amd ? "Zen" : "Haswell") : nullptr;
+    const char* why = cpu.avx512 ? "AVX-512 F/CD/BW/DQ/VL" : "AVX2 + FMA";
+    const std::string user = std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "";
+    if (!user.empty()) {
+        // A user's choice stands, unless its kernels need instructions this CPU lacks (OpenBLAS
+        // would die with SIGILL on the first product).
+        const bool needs512 = lower(user) == "skylakex" || lower(user) == "cooperlake" || lower(user) == "sapphirerapids";
+        const bool needs2 = needs512 || lower(user) == "haswell" || lower(user) == "zen";
+        if ((needs512 && !cpu.avx512) || (needs2 && !cpu.avx2_fma)) {
+            if (best) setenv("OPENBLAS_CORETYPE", best, 1);
+            else unsetenv("OPENBLAS_CORETYPE");
+            lib.chosen_core = fmt::format("{} (chosen by tapegrad: OPENBLAS_CORETYPE={} needs {} this CPU lacks)",
+                                          best ? best : "OpenBLAS's own choice", user, needs512 ? "AVX-512" : "AVX2");
+        } else {
+            lib.chosen_core = fmt::format("{} (set by the user)", user);
+        }
+    } else if (best) {
+        setenv("OPENBLAS_CORETYPE", best, 0);
+        lib.chosen_core = fmt::format("{} (chosen by tapegrad: {})", best, why);
+    }
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("TG_BLAS_LIBRARY"); env && *env) candidates.push_back(env);
+    // OpenBLAS built for OpenMP first: its threads are then tapegrad's OpenMP threads (one
+    // pool); the pthread build keeps a second pool that spins against OpenMP's on 2 cores.
+#ifdef TG_SYSTEM_LIBDIR
+    candidates.push_back(TG_SYSTEM_LIBDIR "/openblas-openmp/libopenblas.so.0");
+#endif
+    candidates.insert(candidates.end(), {"libopenblas.so.0", "libopenblas.so"});
+#ifdef TG_OPENBLAS_LIBDIR
+    candidates.push_back(TG_OPENBLAS_LIBDIR "/libopenblas.so.0");
+#endif
+    candidates.insert(candidates.end(), {"libcblas.so.3", "libblas.so.3"});
+    std::string tried;
+    for (const std::string& name : candidates) {
+        void* h = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+            tried += fmt::format("\n  {}: {}", name, dlerror());
+            continue;
+        }
+        auto* sgemm = reinterpret_cast<SgemmFn>(dlsym(h, "cblas_sgemm"));
+        auto* dgemm = reinterpret_cast<DgemmFn>(dlsym(h, "cblas_dgemm"));
+        if (!sgemm || !dgemm) {
+            tried += fmt::format("\n  {}: no cblas_sgemm/cblas_dgemm", name);
+            dlclose(h);
+            continue;
+        }
+        lib.handle = h;
+        lib.sgemm = sgemm;
+        lib.dgemm = dgemm;
+        lib.path = name;
+        lib.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
+        if (!lib.set_threads) lib.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "bli_thread_set_num_threads"));
+        lib.corename = reinterpret_cast<NameFn>(dlsym(h, "openblas_get_corename"));
+        lib.config = reinterpret_cast<NameFn>(dlsym(h, "openblas_get_config"));
+        return lib;
+    }
+    lib.error = fmt::format(
+        "no CBLAS library could be loaded (install Debian's libopenblas0, or set TG_BLAS_LIBRARY "
+        "to a CBLAS shared library); tried:{}", tried);
+    return lib;
+}
+
+const Library& library() {
+    static const Library lib = load();
+    return lib;
+}
+
+const Library& checked() {
+    const Library& lib = library();
+    if (!lib.handle) throw Error("matmul: " + lib.error);
+    return lib;
+}
+
+// Load while static initialisers run (single-threaded, before main), so that setenv cannot
+// race with another thread's getenv.
+[[maybe_unused]] const bool g_loaded_early = (library(), true);
+
+int transpose(bool t) { return t ? kTrans : kNoTrans; }
 
 // An empty inner dimension leaves C = beta * C; CBLAS would reject the zero leading dims.
 template <class T>
@@ -13,24 +165,39 @@ void scale_only(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
     for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
 }
+
 }  // namespace
 
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     if (m == 0 || n == 0) return;
     if (k == 0) return scale_only(m, n, beta, c, ldc);
-    cblas_sgemm(CblasRowMajor, flag(ta), flag(tb), static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                beta, c, static_cast<int>(ldc));
+    checked().sgemm(kRowMajor, transpose(ta), transpose(tb), static_cast<int>(m), static_cast<int>(n),
+                    static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                    beta, c, static_cast<int>(ldc));
 }
 
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
     if (m == 0 || n == 0) return;
     if (k == 0) return scale_only(m, n, beta, c, ldc);
-    cblas_dgemm(CblasRowMajor, flag(ta), flag(tb), static_cast<int>(m), static_cast<int>(n),
-                static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
-                beta, c, static_cast<int>(ldc));
+    checked().dgemm(kRowMajor, transpose(ta), transpose(tb), static_cast<int>(m), static_cast<int>(n),
+                    static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
+                    beta, c, static_cast<int>(ldc));
+}
+
+void blas_set_num_threads(int n) {
+    const Library& lib = library();
+    if (lib.set_threads) lib.set_threads(n);
+}
+
+std::string blas_description() {
+    const Library& lib = library();
+    if (!lib.handle) return "none: " + lib.error;
+    std::string s = lib.config ? std::string(lib.config()) : lib.path;
+    if (lib.corename) s += fmt::format(", core {}", lib.corename());
+    if (!lib.chosen_core.empty()) s += fmt::format(", OPENBLAS_CORETYPE={}", lib.chosen_core);
+    return s;
 }
 
 }  // namespace tg::kernels

@@ -2,6 +2,7 @@
 // local derivative, written in terms of x or of the output y, whichever is cheaper.
 #include <cmath>
 
+#include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -93,18 +94,25 @@ constexpr double kGeluC = 0.044715;
 /// dx = dy * (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) k (1 + 3 c x^2))
 Tensor gelu(const Tensor& x) {
     detail::check_floating("gelu", x);
-    Tensor y = map("gelu", x, [](auto v) {
-        using T = decltype(v);
-        const T u = T(kGeluK) * (v + T(kGeluC) * v * v * v);
-        return T(0.5) * v * (T(1) + std::tanh(u));
+    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    dispatch_floating("gelu", x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        kernels::vmap(x.data<T>(), y.data<T>(), x.numel(), [](auto v) {
+            const auto u = T(kGeluK) * (v + T(kGeluC) * v * v * v);
+            return T(0.5) * v * (T(1) + xsimd::tanh(u));
+        });
     });
     return record("gelu", y, {x}, [x](const Tensor& dy, const Tensor&) {
-        return Grads{map2("gelu", dy, x, [](auto g, auto v) {
-            using T = decltype(v);
-            const T t = std::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v));
-            const T du = T(kGeluK) * (T(1) + T(3 * kGeluC) * v * v);
-            return g * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
-        })};
+        Tensor dx = Tensor::empty(x.shape(), x.dtype());
+        dispatch_floating("gelu", x.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            kernels::vmap2(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(), [](auto g, auto v) {
+                const auto t = xsimd::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v));
+                const auto du = T(kGeluK) * (T(1) + T(3 * kGeluC) * v * v);
+                return g * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
+            });
+        });
+        return Grads{dx};
     });
 }
 

@@ -1,0 +1,162 @@
+// tapegrad-bench: times whole training steps of nn::GPT, and layer_norm forward + backward,
+// and prints the figures as `key: value` lines (the last three lines of `gpt` are
+// ms_per_step, tokens_per_s and peak_rss_mb, matching bench/torch_bench.cpp).
+#include <CLI/CLI.hpp>
+#include <tapegrad.hpp>
+
+#include "bench/bench_common.hpp"
+
+using namespace tg;
+
+namespace {
+
+struct GptArgs {
+    int64_t vocab = 65, context = 64, d_model = 64, layers = 2, heads = 4, batch = 8;
+    int64_t steps = 50, warmup = 5, threads = 2;
+    std::string norm = "pre", dtype = "f32";
+    uint64_t seed = 1;
+};
+
+int run_gpt(const GptArgs& a) {
+    set_num_threads(static_cast<int>(a.threads));
+    nn::GPTConfig cfg;
+    cfg.vocab_size = a.vocab;
+    cfg.context_length = a.context;
+    cfg.d_model = a.d_model;
+    cfg.n_layer = a.layers;
+    cfg.n_head = a.heads;
+    cfg.norm = a.norm == "pre" ? nn::Norm::pre : a.norm == "post" ? nn::Norm::post : nn::Norm::none;
+    cfg.dtype = a.dtype == "f64" ? Dtype::f64 : Dtype::f32;
+    cfg.seed = a.seed;
+    nn::GPT model(cfg);
+    optim::AdamWOptions opts;
+    opts.lr = 1e-4;  // small, so that the timed steps see ordinary values
+    opts.weight_decay = 0.1;
+    optim::AdamW opt(optim::weight_decay_groups(model, opts));
+
+    // Random tokens with a fixed seed; the same batch every step (the data loader is not timed).
+    Generator gen(a.seed + 1);
+    Tensor x = Tensor::randint(0, a.vocab, {a.batch, a.context}, gen);
+    Tensor y = Tensor::randint(0, a.vocab, {a.batch, a.context}, gen);
+
+    auto step = [&] {
+        opt.zero_grad();
+        Tensor loss = model.loss(x, y);
+        loss.backward();
+        opt.step();
+        return loss;
+    };
+    double first_loss = 0, last_loss = 0;
+    for (int64_t i = 0; i < a.warmup; ++i) {
+        Tensor l = step();
+        if (i == 0) first_loss = l.item<double>();
+    }
+    std::vector<double> ms;
+    ms.reserve(static_cast<std::size_t>(a.steps));
+    const bench::AllocCounts before = bench::alloc_counts();
+    for (int64_t i = 0; i < a.steps; ++i) {
+        const double t0 = bench::now_ms();
+        Tensor l = step();
+        ms.push_back(bench::now_ms() - t0);
+        last_loss = l.item<double>();
+    }
+    const bench::AllocCounts after = bench::alloc_counts();
+    const double med = bench::median(ms);
+    const auto steps = static_cast<double>(std::max<int64_t>(a.steps, 1));
+
+    fmt::print("framework: tapegrad\n");
+    fmt::print("model: V={} T={} C={} L={} H={} B={} norm={} dtype={}\n", a.vocab, a.context, a.d_model,
+               a.layers, a.heads, a.batch, a.norm, a.dtype);
+    fmt::print("threads: {}\n", a.threads);
+    fmt::print("blas: {}\n", blas_info());
+    fmt::print("params: {}\n", bench::count_params(model));
+    fmt::print("loss_first: {:.4f}\nloss_last: {:.4f}\n", first_loss, last_loss);
+    fmt::print("ms_min: {:.3f}\nms_p90: {:.3f}\n", bench::quantile(ms, 0.0), bench::quantile(ms, 0.9));
+    fmt::print("allocs_per_step: {:.1f}\n", static_cast<double>(after.buffers - before.buffers) / steps);
+    fmt::print("small_allocs_per_step: {:.1f}\n", static_cast<double>(after.small - before.small) / steps);
+    fmt::print("ms_per_step: {:.3f}\n", med);
+    fmt::print("tokens_per_s: {:.0f}\n", static_cast<double>(a.batch * a.context) / (med / 1e3));
+    fmt::print("peak_rss_mb: {:.1f}\n", bench::peak_rss_mb());
+    return 0;
+}
+
+struct LnArgs {
+    int64_t rows = 4096, cols = 768, iters = 50, threads = 2;
+};
+
+int run_layernorm(const LnArgs& a) {
+    set_num_threads(static_cast<int>(a.threads));
+    Tensor x = Tensor::randn({a.rows, a.cols}, Dtype::f32, 1).requires_grad_(true);
+    Tensor w = Tensor::ones({a.cols}, Dtype::f32).requires_grad_(true);
+    Tensor b = Tensor::zeros({a.cols}, Dtype::f32).requires_grad_(true);
+    Tensor dy = Tensor::randn({a.rows, a.cols}, Dtype::f32, 2);
+    std::vector<double> ms;
+    for (int64_t i = 0; i < a.iters + 3; ++i) {
+        for (Tensor* t : {&x, &w, &b}) t->set_grad(Tensor());
+        const double t0 = bench::now_ms();
+        Tensor y = layer_norm(x, w, b, 1e-5);
+        y.backward(dy);
+        if (i >= 3) ms.push_back(bench::now_ms() - t0);
+    }
+    const double med = bench::median(ms);
+    const double bytes = bench::layernorm_bytes(a.rows, a.cols, 4);
+    const double stream = bench::stream_copy_gb_per_s(static_cast<int>(a.threads));
+    fmt::print("framework: tapegrad\n");
+    fmt::print("shape: {} x {} f32\nthreads: {}\n", a.rows, a.cols, a.threads);
+    fmt::print("stream_copy_gb_per_s: {:.1f}\n", stream);
+    fmt::print("bytes_moved_mb: {:.1f}\n", bytes / 1e6);
+    fmt::print("ms_fwd_bwd: {:.3f}\n", med);
+    fmt::print("gb_per_s: {:.1f}\n", bytes / (med / 1e3) / 1e9);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"tapegrad-bench: training-step and kernel timings (medians of timed repeats)"};
+    app.require_subcommand(1);
+
+    GptArgs g;
+    CLI::App* gpt = app.add_subcommand(
+        "gpt", "Train nn::GPT with AdamW on random tokens: W untimed steps, then N timed steps "
+               "(zero_grad, forward, loss, backward, step). Prints ms_per_step (median), "
+               "tokens_per_s (B*T/median), peak_rss_mb (VmHWM) last, and allocs_per_step "
+               "(tensor buffers taken from the system per timed step) before them.");
+    gpt->add_option("--vocab", g.vocab, "vocabulary size V")->check(CLI::Range(int64_t{2}, int64_t{1} << 20))->capture_default_str();
+    gpt->add_option("--context", g.context, "sequence length T (also the model's context)")->check(CLI::Range(int64_t{1}, int64_t{1} << 16))->capture_default_str();
+    gpt->add_option("--d-model", g.d_model, "model width C")->check(CLI::Range(int64_t{1}, int64_t{1} << 16))->capture_default_str();
+    gpt->add_option("--layers", g.layers, "transformer blocks L")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+    gpt->add_option("--heads", g.heads, "attention heads H (must divide C)")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+    gpt->add_option("--batch", g.batch, "sequences per step B")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+    gpt->add_option("--steps", g.steps, "timed steps N")->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
+    gpt->add_option("--warmup", g.warmup, "untimed steps W before timing")->check(CLI::Range(int64_t{0}, int64_t{1} << 30))->capture_default_str();
+    gpt->add_option("--threads", g.threads, "threads P for both OpenMP and BLAS")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+    gpt->add_option("--norm", g.norm, "norm placement")->check(CLI::IsMember({"pre", "post", "none"}))->capture_default_str();
+    gpt->add_option("--dtype", g.dtype, "parameter and activation dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
+    gpt->add_option("--seed", g.seed, "seed for the weights and the random tokens")->capture_default_str();
+
+    LnArgs l;
+    CLI::App* ln = app.add_subcommand(
+        "layernorm", "layer_norm forward + backward on a (rows, cols) f32 tensor. Prints "
+                     "ms_fwd_bwd (median), gb_per_s (bytes the kernels must move / time) and "
+                     "stream_copy_gb_per_s (this machine's memory bandwidth, measured by a copy).");
+    ln->add_option("--rows", l.rows, "rows R")->check(CLI::Range(int64_t{1}, int64_t{1} << 24))->capture_default_str();
+    ln->add_option("--cols", l.cols, "columns C (normalised over)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24))->capture_default_str();
+    ln->add_option("--iters", l.iters, "timed repeats")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+    ln->add_option("--threads", l.threads, "threads P")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (*gpt) {
+            if (g.d_model % g.heads != 0)
+                throw CLI::ValidationError("--heads", fmt::format("{} heads do not divide --d-model {}", g.heads, g.d_model));
+            return run_gpt(g);
+        }
+        return run_layernorm(l);
+    } catch (const CLI::Error& e) {
+        return app.exit(e);
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "tapegrad-bench: {}\n", e.what());
+        return 1;
+    }
+}

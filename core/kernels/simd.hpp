@@ -1,0 +1,78 @@
+#pragma once
+// Elementwise loops over xsimd batches (the widest vectors -march allows). The last partial
+// batch is padded through a small buffer, so every element goes through the same vector
+// code and results do not depend on where an element sits. Large arrays are split across the
+// OpenMP threads in cache-sized chunks.
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace tg::kernels {
+
+template <class T>
+using Vec = xsimd::batch<T>;
+
+inline constexpr int64_t kParallelElems = int64_t{1} << 15;  // below this, one thread
+
+/// y[i] = f(x[i]) with f taking and returning Vec<T>.
+template <class T, class F>
+void vmap(const T* x, T* y, int64_t n, F f) {
+    constexpr int64_t W = Vec<T>::size;
+    const int64_t full = n / W * W;
+    // The test is outside the pragma: an OpenMP region costs a runtime call even when its
+    // `if` is false, which matters when this runs per row inside a parallel loop.
+    if (n >= kParallelElems) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < full; i += W) f(Vec<T>::load_unaligned(x + i)).store_unaligned(y + i);
+    } else {
+        for (int64_t i = 0; i < full; i += W) f(Vec<T>::load_unaligned(x + i)).store_unaligned(y + i);
+    }
+    if (full < n) {
+        alignas(64) T in[W] = {}, out[W];
+        std::copy(x + full, x + n, in);
+        f(Vec<T>::load_aligned(in)).store_aligned(out);
+        std::copy(out, out + (n - full), y + full);
+    }
+}
+
+/// y[i] = f(a[i], b[i]).
+template <class T, class F>
+void vmap2(const T* a, const T* b, T* y, int64_t n, F f) {
+    constexpr int64_t W = Vec<T>::size;
+    const int64_t full = n / W * W;
+    auto body = [&](int64_t i) {
+        f(Vec<T>::load_unaligned(a + i), Vec<T>::load_unaligned(b + i)).store_unaligned(y + i);
+    };
+    if (n >= kParallelElems) {
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < full; i += W) body(i);
+    } else {
+        for (int64_t i = 0; i < full; i += W) body(i);
+    }
+    if (full < n) {
+        alignas(64) T ia[W] = {}, ib[W] = {}, out[W];
+        std::copy(a + full, a + n, ia);
+        std::copy(b + full, b + n, ib);
+        f(Vec<T>::load_aligned(ia), Vec<T>::load_aligned(ib)).store_aligned(out);
+        std::copy(out, out + (n - full), y + full);
+    }
+}
+
+/// Sum of f(i-th batch) over x[0, n), padding the tail with `pad` (chosen so f(pad) adds 0).
+template <class T, class F>
+T vreduce(const T* x, int64_t n, T pad, F f) {
+    constexpr int64_t W = Vec<T>::size;
+    const int64_t full = n / W * W;
+    Vec<T> acc(T(0));
+    for (int64_t i = 0; i < full; i += W) acc += f(Vec<T>::load_unaligned(x + i));
+    if (full < n) {
+        alignas(64) T in[W];
+        std::fill(in, in + W, pad);
+        std::copy(x + full, x + n, in);
+        acc += f(Vec<T>::load_aligned(in));
+    }
+    return xsimd::hadd(acc);
+}
+
+}  // namespace tg::kernels
