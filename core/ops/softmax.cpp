@@ -1,8 +1,11 @@
 // softmax, log_softmax and the fused cross-entropy. Rows are shifted by their max before exp,
 // so no input magnitude overflows.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
+#include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -17,6 +20,23 @@ void for_each_row(const detail::DimSplit& sp, F f) {
         for (int64_t i = 0; i < sp.inner; ++i) f(o * sp.d * sp.inner + i, sp.inner, sp.d);
 }
 
+// One contiguous row: e[d] = exp(x[d] - m) with m the row max; returns {m, sum e}. Vector
+// code (xsimd) with the padded tail of kernels::vmap, so every element is treated alike.
+template <class T>
+std::pair<T, T> exp_row(const T* x, T* e, int64_t D) {
+    using V = kernels::Vec<T>;
+    const T lowest = -std::numeric_limits<T>::infinity();
+    V vm(lowest);
+    int64_t d = 0;
+    for (; d + V::size <= D; d += V::size) vm = xsimd::max(vm, V::load_unaligned(x + d));
+    alignas(64) T lanes[V::size];
+    vm.store_aligned(lanes);
+    T m = *std::max_element(lanes, lanes + V::size);
+    for (; d < D; ++d) m = std::max(m, x[d]);
+    kernels::vmap(x, e, D, [m](V v) { return xsimd::exp(v - V(m)); });
+    return {m, kernels::vreduce(e, D, T(0), [](V v) { return v; })};
+}
+
 // y = softmax (log_space false) or log_softmax (true) of x along the split's middle dim.
 Tensor softmax_forward(const char* op, const Tensor& x, const detail::DimSplit& sp, bool log_space) {
     Tensor y = Tensor::empty(x.shape(), x.dtype());
@@ -24,6 +44,23 @@ Tensor softmax_forward(const char* op, const Tensor& x, const detail::DimSplit& 
         using T = decltype(tag);
         const T* px = x.data<T>();
         T* py = y.data<T>();
+        if (sp.inner == 1) {  // contiguous rows: the vector path
+            const int64_t D = sp.d;
+#pragma omp parallel for schedule(static) if (sp.outer * D >= kernels::kParallelElems)
+            for (int64_t o = 0; o < sp.outer; ++o) {
+                const T* row = px + o * D;
+                T* out = py + o * D;
+                const auto [m, s] = exp_row(row, out, D);
+                if (log_space) {
+                    const T lse = m + std::log(s);
+                    for (int64_t d = 0; d < D; ++d) out[d] = row[d] - lse;
+                } else {
+                    const T inv = T(1) / s;
+                    for (int64_t d = 0; d < D; ++d) out[d] *= inv;
+                }
+            }
+            return;
+        }
         for_each_row(sp, [&](int64_t off, int64_t st, int64_t D) {
             T m = -std::numeric_limits<T>::infinity();
             for (int64_t d = 0; d < D; ++d) m = std::max(m, px[off + d * st]);
@@ -107,20 +144,23 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
             throw ValueError(fmt::format("cross_entropy: target {} at position {} is out of range "
                                          "for {} classes",
                                          t[n], n, V));
-    // The probabilities are kept for backward: (N, V), the size of the logits.
-    Tensor probs = softmax_forward("cross_entropy", logits, {N, V, 1}, false);
+    // The probabilities are kept for backward: (N, V), the size of the logits. The loss comes
+    // from the same row max and sum: logsumexp = m + log s.
+    Tensor probs = Tensor::empty(logits.shape(), logits.dtype());
     Tensor loss = Tensor::empty({}, logits.dtype());
     dispatch_floating("cross_entropy", logits.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* x = logits.data<T>();
+        T* pp = probs.data<T>();
         double acc = 0;
+#pragma omp parallel for schedule(static) reduction(+ : acc) if (N * V >= kernels::kParallelElems)
         for (int64_t n = 0; n < N; ++n) {
             const T* row = x + n * V;
-            T m = -std::numeric_limits<T>::infinity();
-            for (int64_t v = 0; v < V; ++v) m = std::max(m, row[v]);
-            double s = 0;
-            for (int64_t v = 0; v < V; ++v) s += std::exp(static_cast<double>(row[v] - m));
-            acc += static_cast<double>(m) + std::log(s) - static_cast<double>(row[t[n]]);
+            T* p = pp + n * V;
+            const auto [m, s] = exp_row(row, p, V);
+            const T inv = T(1) / s;
+            for (int64_t v = 0; v < V; ++v) p[v] *= inv;
+            acc += static_cast<double>(m) + std::log(static_cast<double>(s)) - static_cast<double>(row[t[n]]);
         }
         *loss.data<T>() = static_cast<T>(acc / static_cast<double>(N));
     });
