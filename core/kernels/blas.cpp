@@ -34,15 +34,13 @@ using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, in
 using SetThreadsFn = void (*)(int);
 using NameFn = char* (*)();
 
-struct CpuFeatures {
-    bool avx2_fma = false, avx512 = false, amd = false;
-};
-
 uint64_t xgetbv0() {
     uint32_t lo = 0, hi = 0;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (static_cast<uint64_t>(hi) << 32) | lo;
 }
+
+}  // namespace
 
 CpuFeatures cpu_features() {
     CpuFeatures f;
@@ -63,6 +61,8 @@ CpuFeatures cpu_features() {
     return f;
 }
 
+namespace {
+
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
@@ -77,29 +77,34 @@ struct Library {
     std::string path, chosen_core, error;
 };
 
-Library load() {
-    Library lib;
-    const CpuFeatures cpu = cpu_features();
-    const char* best = cpu.avx512 ? "SkylakeX" : cpu.avx2_fma ? (cpu.amd ? "Zen" : "Haswell") : nullptr;
-    const char* why = cpu.avx512 ? "AVX-512 F/CD/BW/DQ/VL" : "AVX2 + FMA";
-    const std::string user = std::getenv("OPENBLAS_CORETYPE") ? std::getenv("OPENBLAS_CORETYPE") : "";
+}  // namespace
+
+CoreChoice choose_openblas_core(const CpuFeatures& cpu, const std::string& user) {
+    const char* best = cpu.avx512 ? "SkylakeX" : cpu.avx2_fma ? (cpu.amd ? "Zen" : "Haswell") : "";
     if (!user.empty()) {
         // A user's choice stands, unless its kernels need instructions this CPU lacks (OpenBLAS
         // would die with SIGILL on the first product).
-        const bool needs512 = lower(user) == "skylakex" || lower(user) == "cooperlake" || lower(user) == "sapphirerapids";
-        const bool needs2 = needs512 || lower(user) == "haswell" || lower(user) == "zen";
-        if ((needs512 && !cpu.avx512) || (needs2 && !cpu.avx2_fma)) {
-            if (best) setenv("OPENBLAS_CORETYPE", best, 1);
-            else unsetenv("OPENBLAS_CORETYPE");
-            lib.chosen_core = fmt::format("{} (chosen by tapegrad: OPENBLAS_CORETYPE={} needs {} this CPU lacks)",
-                                          best ? best : "OpenBLAS's own choice", user, needs512 ? "AVX-512" : "AVX2");
-        } else {
-            lib.chosen_core = fmt::format("{} (set by the user)", user);
-        }
-    } else if (best) {
-        setenv("OPENBLAS_CORETYPE", best, 0);
-        lib.chosen_core = fmt::format("{} (chosen by tapegrad: {})", best, why);
+        const std::string u = lower(user);
+        const bool needs512 = u == "skylakex" || u == "cooperlake" || u == "sapphirerapids";
+        const bool needs2 = needs512 || u == "haswell" || u == "zen";
+        if ((needs512 && !cpu.avx512) || (needs2 && !cpu.avx2_fma))
+            return {best, fmt::format("{} (chosen by tapegrad: OPENBLAS_CORETYPE={} needs {}, which this CPU lacks)",
+                                      *best ? best : "OpenBLAS's own choice", user, needs512 ? "AVX-512" : "AVX2")};
+        return {user, fmt::format("{} (set by the user)", user)};
     }
+    if (!*best) return {"", ""};
+    return {best, fmt::format("{} (chosen by tapegrad: {})", best, cpu.avx512 ? "AVX-512 F/CD/BW/DQ/VL" : "AVX2 + FMA")};
+}
+
+namespace {
+
+Library load() {
+    Library lib;
+    const char* env = std::getenv("OPENBLAS_CORETYPE");
+    const CoreChoice choice = choose_openblas_core(cpu_features(), env ? env : "");
+    if (choice.core.empty()) unsetenv("OPENBLAS_CORETYPE");
+    else setenv("OPENBLAS_CORETYPE", choice.core.c_str(), 1);
+    lib.chosen_core = choice.description;
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("TG_BLAS_LIBRARY"); env && *env) candidates.push_back(env);
     // OpenBLAS built for OpenMP first: its threads are then tapegrad's OpenMP threads (one

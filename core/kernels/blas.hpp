@@ -13,6 +13,20 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
           const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
           int64_t ldc);
 
+/// What the CPU can run, from cpuid and the OS's saved vector state (xgetbv).
+struct CpuFeatures {
+    bool avx2_fma = false, avx512 = false, amd = false;
+};
+CpuFeatures cpu_features();
+
+/// The OpenBLAS core type to load for this CPU: SkylakeX with AVX-512 (F/CD/BW/DQ/VL), Zen
+/// (AMD) or Haswell (others) with AVX2 + FMA, else OpenBLAS's own detection (core empty). A
+/// core type the user set stands unless it needs instructions the CPU lacks.
+struct CoreChoice {
+    std::string core, description;
+};
+CoreChoice choose_openblas_core(const CpuFeatures& cpu, const std::string& user_setting);
+
 /// Sets the BLAS library's own thread count (OpenBLAS or BLIS; ignored by others).
 void blas_set_num_threads(int n);
 /// Which CBLAS was loaded and, for OpenBLAS, its core type and how it was chosen.
