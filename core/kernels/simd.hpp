@@ -13,7 +13,9 @@ namespace tg::kernels {
 template <class T>
 using Vec = xsimd::batch<T>;
 
-inline constexpr int64_t kParallelElems = int64_t{1} << 15;  // below this, one thread
+// Below this many elements a loop runs on one thread: on the small models, forking a second
+// thread for less cost more than it saved (bench/README.md has the measurement).
+inline constexpr int64_t kParallelElems = int64_t{1} << 17;
 
 /// y[i] = f(x[i]) with f taking and returning Vec<T>.
 template <class T, class F>

@@ -42,6 +42,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
     dispatch_floating("layer_norm", x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         using V = kernels::Vec<T>;
+        constexpr int64_t W = V::size;
         const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.data<T>();
         T *py = y.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
         const T inv_c = T(1) / static_cast<T>(C);
@@ -55,7 +56,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
             const T r = T(1) / std::sqrt(var + static_cast<T>(eps));
             T* out = py + n * C;
             int64_t c = 0;
-            for (; c + V::size <= C; c += V::size) {
+            for (; c + W <= C; c += W) {
                 const V xh = (V::load_unaligned(row + c) - V(m)) * V(r);
                 xsimd::fma(xh, V::load_unaligned(pw + c), V::load_unaligned(pb + c)).store_unaligned(out + c);
             }
@@ -71,6 +72,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
         dispatch_floating("layer_norm", x.dtype(), [&](auto tag) {
             using T = decltype(tag);
             using V = kernels::Vec<T>;
+            constexpr int64_t W = V::size;
             const T *px = x.data<T>(), *pw = w.data<T>(), *pg = dy.data<T>();
             const T *pm = mean.data<T>(), *pr = rstd.data<T>();
             T *pdx = dx.data<T>(), *pdw = dw.data<T>(), *pdb = db.data<T>();
@@ -90,7 +92,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
                     const T m = pm[n], r = pr[n];
                     V vg(T(0)), vgx(T(0));
                     int64_t c = 0;
-                    for (; c + V::size <= C; c += V::size) {
+                    for (; c + W <= C; c += W) {
                         const V xh = (V::load_unaligned(row + c) - V(m)) * V(r);
                         const V gv = V::load_unaligned(g + c);
                         const V gw = gv * V::load_unaligned(pw + c);
@@ -112,7 +114,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
                     mean_gx *= inv_c;
                     T* d = pdx + n * C;
                     c = 0;
-                    for (; c + V::size <= C; c += V::size) {
+                    for (; c + W <= C; c += W) {
                         const V xh = (V::load_unaligned(row + c) - V(m)) * V(r);
                         const V gw = V::load_unaligned(g + c) * V::load_unaligned(pw + c);
                         (V(r) * (gw - V(mean_g) - xh * V(mean_gx))).store_unaligned(d + c);
