@@ -3,6 +3,7 @@
 // The probabilities P are the one (B, H, T, S) array, kept for backward; (batch, head) pairs
 // run in parallel. The kernel reads Q, K, V and writes O through row strides, so the same
 // code serves (B, H, T, hs) tensors and the packed (B, T, 3C) output of a qkv projection.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -48,11 +49,29 @@ template <class T>
 int64_t padded(int64_t n) { return (n + kW<T> - 1) / kW<T> * kW<T>; }
 
 // out[j] = sum_d a[d] * mt[d * ld + j] for j < padded(n) (ld >= padded(n)): one row of A M^T
-// with M^T packed d-major, each vector of outputs accumulated in a register.
+// with M^T packed d-major. Four vectors of outputs at a time, so four independent FMA chains
+// hide the FMA latency.
 template <class T>
 void row_times_packed(const T* a, const T* mt, int64_t ld, int64_t depth, int64_t n, T* out) {
     using V = kernels::Vec<T>;
-    for (int64_t j = 0; j < n; j += kW<T>) {
+    constexpr int64_t W = kW<T>;
+    int64_t j = 0;
+    for (; j + 4 * W <= n; j += 4 * W) {
+        V c0(T(0)), c1(T(0)), c2(T(0)), c3(T(0));
+        for (int64_t d = 0; d < depth; ++d) {
+            const V ad(a[d]);
+            const T* m = mt + d * ld + j;
+            c0 = xsimd::fma(ad, V::load_unaligned(m), c0);
+            c1 = xsimd::fma(ad, V::load_unaligned(m + W), c1);
+            c2 = xsimd::fma(ad, V::load_unaligned(m + 2 * W), c2);
+            c3 = xsimd::fma(ad, V::load_unaligned(m + 3 * W), c3);
+        }
+        c0.store_unaligned(out + j);
+        c1.store_unaligned(out + j + W);
+        c2.store_unaligned(out + j + 2 * W);
+        c3.store_unaligned(out + j + 3 * W);
+    }
+    for (; j < n; j += W) {
         V acc(T(0));
         for (int64_t d = 0; d < depth; ++d) acc = xsimd::fma(V(a[d]), V::load_unaligned(mt + d * ld + j), acc);
         acc.store_unaligned(out + j);
@@ -70,18 +89,29 @@ void pack_transposed(const T* src, int64_t rows, int64_t cols, int64_t row_strid
 }
 
 // out[0, width) = sum_{i < count} w[i * ws] * rows[i * rs + (0, width)], with NV vectors of
-// accumulators held in registers (width == NV * kW).
+// accumulators held in registers (width == NV * kW), in four interleaved sets over i so that
+// the FMA chains are independent.
 template <class T, int NV>
 void weighted_rows_fixed(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t count, T* out) {
     using V = kernels::Vec<T>;
-    V acc[NV];
-    for (int c = 0; c < NV; ++c) acc[c] = V(T(0));
-    for (int64_t i = 0; i < count; ++i) {
+    constexpr int U = 4;
+    V acc[U][NV];
+    for (int u = 0; u < U; ++u)
+        for (int c = 0; c < NV; ++c) acc[u][c] = V(T(0));
+    int64_t i = 0;
+    for (; i + U <= count; i += U) {
+        for (int u = 0; u < U; ++u) {
+            const V wi(w[(i + u) * ws]);
+            const T* r = rows + (i + u) * rs;
+            for (int c = 0; c < NV; ++c) acc[u][c] = xsimd::fma(wi, V::load_unaligned(r + c * kW<T>), acc[u][c]);
+        }
+    }
+    for (; i < count; ++i) {
         const V wi(w[i * ws]);
         const T* r = rows + i * rs;
-        for (int c = 0; c < NV; ++c) acc[c] = xsimd::fma(wi, V::load_unaligned(r + c * kW<T>), acc[c]);
+        for (int c = 0; c < NV; ++c) acc[0][c] = xsimd::fma(wi, V::load_unaligned(r + c * kW<T>), acc[0][c]);
     }
-    for (int c = 0; c < NV; ++c) acc[c].store_unaligned(out + c * kW<T>);
+    for (int c = 0; c < NV; ++c) ((acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c])).store_unaligned(out + c * kW<T>);
 }
 
 template <class T>
@@ -103,16 +133,47 @@ void weighted_rows(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t co
     }
 }
 
-// In place: row[0, n) <- softmax(row[0, n)).
 template <class T>
-void softmax_row(T* row, int64_t n) {
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, row[j]);
-    kernels::vmap(row, row, n, [m](auto x) { return xsimd::exp(x - m); });
-    T sum = 0;
-    for (int64_t j = 0; j < n; ++j) sum += row[j];
-    const T inv = T(1) / sum;
-    for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+T lanes_max(const kernels::Vec<T>& v) {
+    alignas(64) T lanes[kW<T>];
+    v.store_aligned(lanes);
+    return *std::max_element(lanes, lanes + kW<T>);
+}
+
+// In place over whole vectors: row[0, n) <- softmax(scale * row[0, n)). The row has room for
+// padded(n) values; the padding is set to -inf so that it adds exp(-inf) = 0.
+template <class T>
+void softmax_row(T* row, int64_t n, T scale) {
+    using V = kernels::Vec<T>;
+    const int64_t np = padded<T>(n);
+    std::fill(row + n, row + np, -std::numeric_limits<T>::infinity());
+    V vmax(-std::numeric_limits<T>::infinity());
+    for (int64_t j = 0; j < np; j += kW<T>) {
+        const V v = V::load_unaligned(row + j) * V(scale);
+        v.store_unaligned(row + j);
+        vmax = xsimd::max(vmax, v);
+    }
+    const V m(lanes_max(vmax));
+    V vsum(T(0));
+    for (int64_t j = 0; j < np; j += kW<T>) {
+        const V e = xsimd::exp(V::load_unaligned(row + j) - m);
+        e.store_unaligned(row + j);
+        vsum += e;
+    }
+    const V inv(T(1) / xsimd::hadd(vsum));
+    for (int64_t j = 0; j < np; j += kW<T>) (V::load_unaligned(row + j) * inv).store_unaligned(row + j);
+}
+
+// sum_j a[j] b[j] over j < n, whole vectors then the tail.
+template <class T>
+T dot(const T* a, const T* b, int64_t n) {
+    using V = kernels::Vec<T>;
+    V acc(T(0));
+    int64_t j = 0;
+    for (; j + kW<T> <= n; j += kW<T>) acc = xsimd::fma(V::load_unaligned(a + j), V::load_unaligned(b + j), acc);
+    T s = xsimd::hadd(acc);
+    for (; j < n; ++j) s += a[j] * b[j];
+    return s;
 }
 
 template <class T>
@@ -144,8 +205,7 @@ void attention_forward(const Problem& p, const T* Q, const T* K, const T* V, T* 
             }
             T* row = s.row.data();
             row_times_packed(q + t * p.q.row, s.kt.data(), ld, p.hs, n, row);
-            for (int64_t j = 0; j < n; ++j) row[j] *= scale;
-            softmax_row(row, n);
+            softmax_row(row, n, scale);
             std::copy(row, row + n, prow);
             weighted_rows(prow, 1, v, p.v.row, n, p.hv, orow);
         }
@@ -183,10 +243,9 @@ void attention_backward(const Problem& p, const T* Q, const T* K, const T* V, co
             const T* prow = pb + t * p.S;
             T* dp = s.row.data();
             row_times_packed(dout + t * dol.row, s.vt.data(), ld, p.hv, n, dp);  // dP[t, :n]
-            T dot = 0;
-            for (int64_t j = 0; j < n; ++j) dot += dp[j] * prow[j];
+            const T pdp = dot(dp, prow, n);
             T* dst = ds + t * p.S;
-            for (int64_t j = 0; j < n; ++j) dst[j] = scale * prow[j] * (dp[j] - dot);  // scale dS
+            for (int64_t j = 0; j < n; ++j) dst[j] = scale * prow[j] * (dp[j] - pdp);  // scale dS
             weighted_rows(dst, 1, k, p.k.row, n, p.hs, dqt);
         }
         for (int64_t j = 0; j < p.S; ++j) {
