@@ -140,6 +140,39 @@ T lanes_max(const kernels::Vec<T>& v) {
     return *std::max_element(lanes, lanes + kW<T>);
 }
 
+// For kKeys keys k at once: out[k * os + (0, width)] = sum_i w[i * ws + k] rows[i * rs + (0, width)].
+// Each row is loaded once for all keys. Returns false (nothing written) when width is not a
+// whole number of vectors up to 2.
+constexpr int64_t kKeys = 4;
+template <class T, int NV>
+void weighted_rows_keys_fixed(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t count, T* out, int64_t os) {
+    using V = kernels::Vec<T>;
+    V acc[kKeys][NV];
+    for (int k = 0; k < kKeys; ++k)
+        for (int c = 0; c < NV; ++c) acc[k][c] = V(T(0));
+    for (int64_t i = 0; i < count; ++i) {
+        const T* r = rows + i * rs;
+        const T* wi = w + i * ws;
+        V rv[NV];
+        for (int c = 0; c < NV; ++c) rv[c] = V::load_unaligned(r + c * kW<T>);
+        for (int k = 0; k < kKeys; ++k) {
+            const V wk(wi[k]);
+            for (int c = 0; c < NV; ++c) acc[k][c] = xsimd::fma(wk, rv[c], acc[k][c]);
+        }
+    }
+    for (int k = 0; k < kKeys; ++k)
+        for (int c = 0; c < NV; ++c) acc[k][c].store_unaligned(out + k * os + c * kW<T>);
+}
+
+template <class T>
+bool weighted_rows_keys(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t count, int64_t width, T* out,
+                        int64_t os) {
+    if (width == kW<T>) weighted_rows_keys_fixed<T, 1>(w, ws, rows, rs, count, out, os);
+    else if (width == 2 * kW<T>) weighted_rows_keys_fixed<T, 2>(w, ws, rows, rs, count, out, os);
+    else return false;
+    return true;
+}
+
 // In place over whole vectors: row[0, n) <- softmax(scale * row[0, n)). The row has room for
 // padded(n) values; the padding is set to -inf so that it adds exp(-inf) = 0.
 template <class T>
@@ -207,6 +240,7 @@ void attention_forward(const Problem& p, const T* Q, const T* K, const T* V, T* 
             row_times_packed(q + t * p.q.row, s.kt.data(), ld, p.hs, n, row);
             softmax_row(row, n, scale);
             std::copy(row, row + n, prow);
+            std::fill(prow + n, prow + p.S, T(0));  // masked keys: probability 0 (backward reads it)
             weighted_rows(prow, 1, v, p.v.row, n, p.hv, orow);
         }
     }
@@ -246,9 +280,23 @@ void attention_backward(const Problem& p, const T* Q, const T* K, const T* V, co
             const T pdp = dot(dp, prow, n);
             T* dst = ds + t * p.S;
             for (int64_t j = 0; j < n; ++j) dst[j] = scale * prow[j] * (dp[j] - pdp);  // scale dS
+            std::fill(dst + n, dst + p.S, T(0));
             weighted_rows(dst, 1, k, p.k.row, n, p.hs, dqt);
         }
-        for (int64_t j = 0; j < p.S; ++j) {
+        // dV and dK sum over queries. Blocks of kKeys keys share each query's row loads, and
+        // their weights are adjacent in P and dS (zero where a key is masked).
+        int64_t j = 0;
+        if (p.hv == p.hs) {
+            for (; j + kKeys <= p.S; j += kKeys) {
+                const int64_t t0 = p.causal ? std::max<int64_t>(0, j - shift) : 0, cnt = p.T - t0;
+                T* dkj = dK + p.k.base(b, h) + j * p.k.row;
+                T* dvj = dV + p.v.base(b, h) + j * p.v.row;
+                if (!weighted_rows_keys(pb + t0 * p.S + j, p.S, dout + t0 * dol.row, dol.row, cnt, p.hv, dvj, p.v.row) ||
+                    !weighted_rows_keys(ds + t0 * p.S + j, p.S, q + t0 * p.q.row, p.q.row, cnt, p.hs, dkj, p.k.row))
+                    break;
+            }
+        }
+        for (; j < p.S; ++j) {
             // Queries that see key j: all, or t >= j - shift under the causal mask.
             const int64_t t0 = p.causal ? std::max<int64_t>(0, j - shift) : 0, cnt = p.T - t0;
             T* dkj = dK + p.k.base(b, h) + j * p.k.row;
