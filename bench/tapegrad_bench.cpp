@@ -15,10 +15,12 @@ struct GptArgs {
     int64_t steps = 50, warmup = 5, threads = 2;
     std::string norm = "pre", dtype = "f32";
     uint64_t seed = 1;
+    bool anomaly = false;
 };
 
 int run_gpt(const GptArgs& a) {
     set_num_threads(static_cast<int>(a.threads));
+    set_detect_anomaly(a.anomaly);
     nn::GPTConfig cfg;
     cfg.vocab_size = a.vocab;
     cfg.context_length = a.context;
@@ -68,6 +70,7 @@ int run_gpt(const GptArgs& a) {
     fmt::print("model: V={} T={} C={} L={} H={} B={} norm={} dtype={}\n", a.vocab, a.context, a.d_model,
                a.layers, a.heads, a.batch, a.norm, a.dtype);
     fmt::print("threads: {}\n", a.threads);
+    fmt::print("detect_anomaly: {}\n", a.anomaly);
     fmt::print("blas: {}\n", blas_info());
     fmt::print("params: {}\n", bench::count_params(model));
     fmt::print("loss_first: {:.4f}\nloss_last: {:.4f}\n", first_loss, last_loss);
@@ -134,6 +137,7 @@ int main(int argc, char** argv) {
     gpt->add_option("--norm", g.norm, "norm placement")->check(CLI::IsMember({"pre", "post", "none"}))->capture_default_str();
     gpt->add_option("--dtype", g.dtype, "parameter and activation dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
     gpt->add_option("--seed", g.seed, "seed for the weights and the random tokens")->capture_default_str();
+    gpt->add_flag("--detect-anomaly", g.anomaly, "scan every output and gradient for NaN/Inf (to measure its cost)");
 
     LnArgs l;
     CLI::App* ln = app.add_subcommand(

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
+#include "core/dispatch.hpp"
 #include "core/ops.hpp"
 
 namespace tg {
@@ -16,6 +18,7 @@ struct Node {
     std::vector<Tensor> inputs;
     std::weak_ptr<TensorImpl> output;
     BackwardFn backward;
+    std::shared_ptr<const std::string> label;  // set only under anomaly detection
 };
 
 // Entries whose output has died can never receive a gradient; dropping them releases their
@@ -49,6 +52,40 @@ struct Tape {
 
 thread_local Tape t_tape;
 thread_local bool t_grad_enabled = true;
+thread_local bool t_anomaly = false;
+thread_local std::shared_ptr<const std::string> t_label;
+
+// Index of the first NaN or Inf in t (a floating tensor), or -1.
+int64_t first_non_finite(const Tensor& t) {
+    if (!t.defined() || (t.dtype() != Dtype::f32 && t.dtype() != Dtype::f64)) return -1;
+    return dispatch_floating("anomaly", t.dtype(), [&](auto tag) -> int64_t {
+        using T = decltype(tag);
+        const T* p = t.data<T>();
+        for (int64_t i = 0; i < t.numel(); ++i)
+            if (!std::isfinite(p[i])) return i;
+        return -1;
+    });
+}
+
+std::string describe_inputs(const std::vector<Tensor>& inputs) {
+    std::string s;
+    for (const Tensor& t : inputs) {
+        if (!s.empty()) s += ", ";
+        s += t.defined() ? fmt::format("{} {}", shape_str(t.shape()), dtype_name(t.dtype())) : "undefined";
+    }
+    return s.empty() ? "none" : s;
+}
+
+std::string value_str(const Tensor& t, int64_t i) {
+    const double v = t.dtype() == Dtype::f32 ? static_cast<double>(t.data<float>()[i]) : t.data<double>()[i];
+    return std::isnan(v) ? "nan" : fmt::format("{}", v);  // NaN's sign bit means nothing here
+}
+
+std::string where(uint64_t seq, const std::shared_ptr<const std::string>& label) {
+    std::string s = seq ? fmt::format("tape entry #{} on its thread", seq) : "not recorded (no input requires grad)";
+    if (label) s += fmt::format(", label '{}'", *label);
+    return s;
+}
 
 // Adds g into the in-flight gradient of a non-leaf. A buffer still shared with another tensor
 // (add's backward hands the same dy to both inputs) is copied before it is written.
@@ -67,6 +104,16 @@ void accumulate_pending(TensorImpl& t, Tensor g) {
 bool is_grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 
+bool is_anomaly_enabled() { return t_anomaly; }
+void set_detect_anomaly(bool enabled) { t_anomaly = enabled; }
+AnomalyGuard::AnomalyGuard(bool enabled) : prev_(t_anomaly) { t_anomaly = enabled; }
+AnomalyGuard::~AnomalyGuard() { t_anomaly = prev_; }
+
+TapeLabel::TapeLabel(std::string label) : prev_(t_label) {
+    t_label = std::make_shared<const std::string>(std::move(label));
+}
+TapeLabel::~TapeLabel() { t_label = prev_; }
+
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
 
@@ -78,9 +125,17 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 }
 
 Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
-    if (!t_grad_enabled) return out;
     bool any = false;
     for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+    any = any && t_grad_enabled;
+    if (t_anomaly) {
+        if (const int64_t i = first_non_finite(out); i >= 0) {
+            throw AnomalyError(fmt::format(
+                "anomaly: '{}' produced {} at flat index {} of its output {} {}; inputs: {}; {}", op,
+                value_str(out, i), i, shape_str(out.shape()), dtype_name(out.dtype()), describe_inputs(inputs),
+                where(any ? t_tape.next_seq : 0, t_label)));
+        }
+    }
     if (!any) return out;
     Tape& tape = t_tape;
     if (tape.nodes.size() >= tape.prune_at) tape.prune();
@@ -88,7 +143,8 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
     o.requires_grad = true;
     o.grad_fn = op;
     o.node_seq = tape.next_seq++;
-    tape.nodes.push_back(Node{op, o.node_seq, std::move(inputs), out.impl(), std::move(backward)});
+    tape.nodes.push_back(Node{op, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
+                              t_anomaly ? t_label : nullptr});
     return out;
 }
 
@@ -143,6 +199,12 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             "(or was built on another thread); pass retain_graph=true to backward twice",
             r.grad_fn));
 
+    const bool anomaly = t_anomaly;  // read before NoGradGuard, on the calling thread
+    if (anomaly) {
+        if (const int64_t k = first_non_finite(grad); k >= 0)
+            throw AnomalyError(fmt::format("anomaly: backward was given a gradient with {} at flat index {}",
+                                           value_str(grad, k), k));
+    }
     NoGradGuard no_grad;
     r.pending = grad.impl();
     std::vector<int64_t> used;
@@ -166,6 +228,14 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
                         "backward of '{}': gradient {} {} for input {} of shape {} {}", node.op,
                         shape_str(g[j].shape()), dtype_name(g[j].dtype()), j,
                         shape_str(in.shape()), dtype_name(in.dtype())));
+                if (anomaly) {
+                    if (const int64_t k = first_non_finite(g[j]); k >= 0)
+                        throw AnomalyError(fmt::format(
+                            "anomaly: backward of '{}' produced {} at flat index {} of the gradient for "
+                            "input {} {} {}; inputs: {}; {}",
+                            node.op, value_str(g[j], k), k, j, shape_str(in.shape()), dtype_name(in.dtype()),
+                            describe_inputs(node.inputs), where(node.seq, node.label)));
+                }
                 TensorImpl& ti = *in.impl();
                 if (!ti.grad_fn) {
                     accumulate_leaf_grad(ti, std::move(g[j]));

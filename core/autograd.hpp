@@ -3,6 +3,8 @@
 // backward(). Each entry holds its inputs, a weak reference to its output and the closure
 // that maps the output's gradient to one gradient per input.
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -27,6 +29,38 @@ public:
 
 private:
     bool prev_;
+};
+
+/// Anomaly detection, off by default and per thread (like grad mode). While on, every op's
+/// output and every gradient computed by backward() is scanned, and the first NaN or Inf
+/// throws AnomalyError naming the op, its input shapes, its entry on the tape and the
+/// TapeLabel in force when it was recorded. Off, it costs one thread-local test per op.
+bool is_anomaly_enabled();
+void set_detect_anomaly(bool enabled);
+
+/// Turns anomaly detection on for its lifetime (on this thread), then restores the setting.
+class AnomalyGuard {
+public:
+    explicit AnomalyGuard(bool enabled = true);
+    ~AnomalyGuard();
+    AnomalyGuard(const AnomalyGuard&) = delete;
+    AnomalyGuard& operator=(const AnomalyGuard&) = delete;
+
+private:
+    bool prev_;
+};
+
+/// Names the ops recorded on this thread while it is alive (innermost label wins), so that an
+/// anomaly report can say where in the model the op came from, e.g. TapeLabel l("block 3").
+class TapeLabel {
+public:
+    explicit TapeLabel(std::string label);
+    ~TapeLabel();
+    TapeLabel(const TapeLabel&) = delete;
+    TapeLabel& operator=(const TapeLabel&) = delete;
+
+private:
+    std::shared_ptr<const std::string> prev_;
 };
 
 /// True when an op with these inputs must be recorded.

@@ -29,6 +29,13 @@ public:
     using Error::Error;
 };
 
+/// A NaN or Inf found by anomaly detection (set_detect_anomaly / AnomalyGuard): names the op,
+/// its input shapes and where on the tape it was recorded.
+class AnomalyError : public Error {
+public:
+    using Error::Error;
+};
+
 /// Reading or writing files.
 class IOError : public Error {
 public:
