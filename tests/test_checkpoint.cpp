@@ -1,5 +1,16 @@
 // safetensors checkpoints: exact round trips, and every way a file can be wrong.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <random>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 
@@ -188,4 +199,83 @@ TEST_CASE("a failed save leaves no file and the old checkpoint intact", "[checkp
     const std::string first = read_all(dir.file("m.safetensors"));
     model.save(dir.file("m.safetensors"));  // overwriting replaces it whole
     CHECK(read_all(dir.file("m.safetensors")) == first);
+}
+
+namespace {
+// Model parameters large enough that a save takes a while (about 1 MB), so kills land in the
+// middle of writes as well as between them.
+nn::GPTConfig biggish(uint64_t seed) {
+    return {.vocab_size = 64, .context_length = 32, .d_model = 96, .n_layer = 2, .n_head = 4, .seed = seed};
+}
+}  // namespace
+
+TEST_CASE("a process killed with SIGKILL while saving never leaves a partial checkpoint", "[checkpoint][crash]") {
+    TempDir dir;
+    const std::string path = dir.file("model.safetensors");
+    nn::GPT a(biggish(1)), b(biggish(2));
+    const auto va = values(a), vb = values(b);
+    a.save(path);
+    std::mt19937 rng(12345);
+    constexpr int kKills = 200;
+    int saw_a = 0, saw_b = 0;
+    for (int kill = 0; kill < kKills; ++kill) {
+        const pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {  // child: overwrite the checkpoint with a and b in turn, forever
+            for (uint64_t i = 0;; ++i) (i % 2 ? a : b).save(path);
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 20000));
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        REQUIRE(WIFSIGNALED(status));
+        nn::GPT loaded(biggish(3));
+        REQUIRE_NOTHROW(loaded.load(path));  // complete and loadable
+        const auto v = values(loaded);
+        REQUIRE((v == va || v == vb));      // exactly the old or the new checkpoint
+        (v == va ? saw_a : saw_b)++;
+    }
+    CHECK(saw_a + saw_b == kKills);
+    // Killed writers leave their temporary files behind (never under the checkpoint's name);
+    // each one is a kill that landed in the middle of a write.
+    int torn = 0;
+    for (const auto& e : fs::directory_iterator(dir.path)) {
+        const std::string name = e.path().filename().string();
+        CHECK((name == "model.safetensors" || name.rfind(".model.safetensors.tmp.", 0) == 0));
+        torn += name != "model.safetensors";
+    }
+    CHECK(torn > 0);  // the test did hit writes in progress
+    if (std::getenv("TG_TEST_VERBOSE"))
+        std::printf("kills %d: old/new checkpoint %d/%d, mid-write %d\n", kKills, saw_a, saw_b, torn);
+}
+
+TEST_CASE("a save that runs out of space fails clearly and keeps the old checkpoint", "[checkpoint][crash]") {
+    TempDir dir;
+    const std::string path = dir.file("model.safetensors");
+    nn::GPT a(biggish(1)), b(biggish(2));
+    a.save(path);
+    const std::string before = read_all(path);
+    // A child whose file-size limit is 64 KiB: the write fails with EFBIG, as on a full disk.
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::signal(SIGXFSZ, SIG_IGN);
+        rlimit lim{64 * 1024, 64 * 1024};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        try {
+            b.save(path);
+        } catch (const IOError& e) {
+            const std::string msg = e.what();
+            _exit(msg.find("write failed") != std::string::npos && msg.find(path) != std::string::npos ? 0 : 3);
+        }
+        _exit(2);  // no error: wrong
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(read_all(path) == before);
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
+    CHECK(files == 1);  // the temporary file was removed
 }
