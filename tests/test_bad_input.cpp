@@ -1,0 +1,125 @@
+// Every public op, called with a wrong dtype, a wrong rank, mismatched shapes and an undefined
+// (empty) tensor: each call throws a tg::Error whose message names the op (issue 8, item 9).
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "helpers.hpp"
+
+using namespace tg;
+
+namespace {
+
+struct BadCall {
+    const char* op;    // the name the message must contain
+    const char* kind;  // dtype, rank, shape or undefined
+    std::function<Tensor()> call;
+};
+
+Tensor f64(const Shape& s) { return Tensor::ones(s, Dtype::f64); }
+Tensor i64(const Shape& s) { return Tensor::zeros(s, Dtype::i64); }
+const Tensor U;  // undefined
+
+std::vector<BadCall> bad_calls() {
+    Generator gen(1);
+    return {
+        {"add", "dtype", [] { return add(f64({2}), i64({2})); }},
+        {"add", "shape", [] { return add(f64({2, 3}), f64({4})); }},
+        {"add", "undefined", [] { return add(U, f64({2})); }},
+        {"sub", "shape", [] { return sub(f64({3}), f64({2})); }},
+        {"sub", "undefined", [] { return sub(f64({2}), U); }},
+        {"mul", "dtype", [] { return mul(f64({2}), Tensor::ones({2}, Dtype::f32)); }},
+        {"mul", "undefined", [] { return mul(U, 2.0); }},
+        {"div", "shape", [] { return div(f64({2, 2}), f64({3, 1})); }},
+        {"neg", "dtype", [] { return neg(i64({2})); }},
+        {"neg", "undefined", [] { return neg(U); }},
+        {"exp", "dtype", [] { return exp(i64({2})); }},
+        {"exp", "undefined", [] { return exp(U); }},
+        {"log", "dtype", [] { return log(i64({2})); }},
+        {"tanh", "dtype", [] { return tanh(i64({2})); }},
+        {"sqrt", "undefined", [] { return sqrt(U); }},
+        {"pow", "dtype", [] { return pow(i64({2}), 2.0); }},
+        {"relu", "dtype", [] { return relu(i64({2})); }},
+        {"sigmoid", "undefined", [] { return sigmoid(U); }},
+        {"gelu", "dtype", [] { return gelu(i64({2})); }},
+        {"gelu", "undefined", [] { return gelu(U); }},
+        {"to", "undefined", [] { return to(U, Dtype::f32); }},
+        {"clone", "undefined", [] { return clone(U); }},
+        {"matmul", "rank", [] { return matmul(f64({}), f64({2})); }},
+        {"matmul", "shape", [] { return matmul(f64({2, 3}), f64({4, 5})); }},
+        {"matmul", "dtype", [] { return matmul(i64({2, 2}), i64({2, 2})); }},
+        {"matmul", "undefined", [] { return matmul(U, f64({2, 2})); }},
+        {"linear", "shape", [] { return linear(f64({2, 3}), f64({4, 5}), U); }},
+        {"linear", "rank", [] { return linear(f64({2, 3}), f64({3}), U); }},
+        {"linear", "dtype", [] { return linear(f64({2, 3}), Tensor::ones({4, 3}), U); }},
+        {"linear", "undefined", [] { return linear(U, f64({4, 3}), U); }},
+        {"sum", "rank", [] { return sum(f64({2}), 3); }},
+        {"sum", "dtype", [] { return sum(i64({2})); }},
+        {"sum", "undefined", [] { return sum(U); }},
+        {"mean", "rank", [] { return mean(f64({2}), -2); }},
+        {"mean", "undefined", [] { return mean(U); }},
+        {"max", "rank", [] { return max(f64({2, 2}), 2); }},
+        {"max", "undefined", [] { return max(U); }},
+        {"reshape", "shape", [] { return reshape(f64({2, 3}), {4, 2}); }},
+        {"reshape", "undefined", [] { return reshape(U, {1}); }},
+        {"transpose", "rank", [] { return transpose(f64({2, 3}), 0, 2); }},
+        {"transpose", "undefined", [] { return transpose(U, 0, 1); }},
+        {"permute", "rank", [] { return permute(f64({2, 3}), {0}); }},
+        {"permute", "shape", [] { return permute(f64({2, 3}), {0, 0}); }},
+        {"slice", "rank", [] { return slice(f64({2, 3}), 2, 0, 1); }},
+        {"slice", "undefined", [] { return slice(U, 0, 0, 1); }},
+        {"cat", "shape", [] { return cat({f64({2, 3}), f64({2, 4})}, 0); }},
+        {"cat", "dtype", [] { return cat({f64({2}), Tensor::ones({2})}, 0); }},
+        {"cat", "rank", [] { return cat({f64({2}), f64({2, 1})}, 0); }},
+        {"cat", "undefined", [] { return cat({f64({2}), U}, 0); }},
+        {"embedding", "dtype", [] { return embedding(f64({5, 3}), f64({2})); }},
+        {"embedding", "rank", [] { return embedding(f64({5}), i64({2})); }},
+        {"embedding", "undefined", [] { return embedding(f64({5, 3}), U); }},
+        {"softmax", "dtype", [] { return softmax(i64({2, 2})); }},
+        {"softmax", "rank", [] { return softmax(f64({2, 2}), 2); }},
+        {"softmax", "undefined", [] { return softmax(U); }},
+        {"log_softmax", "rank", [] { return log_softmax(f64({2}), 1); }},
+        {"log_softmax", "undefined", [] { return log_softmax(U); }},
+        {"cross_entropy", "rank", [] { return cross_entropy(f64({2, 3, 4}), i64({2})); }},
+        {"cross_entropy", "shape", [] { return cross_entropy(f64({2, 3}), i64({3})); }},
+        {"cross_entropy", "dtype", [] { return cross_entropy(f64({2, 3}), f64({2})); }},
+        {"cross_entropy", "undefined", [] { return cross_entropy(f64({2, 3}), U); }},
+        {"layer_norm", "shape", [] { return layer_norm(f64({2, 3}), f64({4}), f64({4})); }},
+        {"layer_norm", "dtype", [] { return layer_norm(f64({2, 3}), Tensor::ones({3}), Tensor::ones({3})); }},
+        {"layer_norm", "undefined", [] { return layer_norm(U, f64({3}), f64({3})); }},
+        {"dropout", "dtype", [gen]() mutable { return dropout(i64({2}), 0.5, true, gen); }},
+        {"dropout", "undefined", [gen]() mutable { return dropout(U, 0.5, true, gen); }},
+        {"scaled_dot_product_attention", "rank", [] { return scaled_dot_product_attention(f64({2, 3}), f64({2, 3}), f64({2, 3})); }},
+        {"scaled_dot_product_attention", "shape",
+         [] { return scaled_dot_product_attention(f64({1, 1, 2, 3}), f64({1, 1, 2, 4}), f64({1, 1, 2, 3})); }},
+        {"scaled_dot_product_attention", "dtype",
+         [] { return scaled_dot_product_attention(i64({1, 1, 2, 3}), i64({1, 1, 2, 3}), i64({1, 1, 2, 3})); }},
+        {"scaled_dot_product_attention", "undefined",
+         [] { return scaled_dot_product_attention(U, f64({1, 1, 2, 3}), f64({1, 1, 2, 3})); }},
+        {"attention_qkv", "rank", [] { return attention_qkv(f64({2, 6}), 1); }},
+        {"attention_qkv", "shape", [] { return attention_qkv(f64({1, 2, 7}), 1); }},
+        {"attention_qkv", "dtype", [] { return attention_qkv(i64({1, 2, 6}), 1); }},
+        {"attention_qkv", "undefined", [] { return attention_qkv(U, 1); }},
+    };
+}
+
+}  // namespace
+
+TEST_CASE("every public op rejects bad input with a tg::Error that names the op", "[errors]") {
+    int checked = 0;
+    for (const BadCall& c : bad_calls()) {
+        INFO(c.op << " with " << c.kind << " input");
+        bool threw = false;
+        try {
+            c.call();
+        } catch (const Error& e) {
+            threw = true;
+            const std::string msg = e.what();
+            INFO("message: " << msg);
+            CHECK(msg.find(c.op) != std::string::npos);
+        }
+        CHECK(threw);
+        ++checked;
+    }
+    CHECK(checked == 74);
+}
