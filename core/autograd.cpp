@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "core/dispatch.hpp"
 #include "core/ops.hpp"
@@ -19,7 +20,35 @@ struct Node {
     std::weak_ptr<TensorImpl> output;
     BackwardFn backward;
     std::shared_ptr<const std::string> label;  // set only under anomaly detection
+    std::vector<uint64_t> versions;            // of each input, then of the output, when recorded
 };
+
+// Ops whose backward reads neither their inputs' values nor their output's (only shapes):
+// modifying those in place later cannot change the gradient, so it is allowed.
+bool reads_no_values(const char* op) {
+    static constexpr std::string_view kOps[] = {"add", "sub", "neg", "add_scalar", "reshape", "transpose",
+                                                "permute", "slice", "cat", "sum", "mean", "clone", "to"};
+    for (std::string_view o : kOps)
+        if (o == op) return true;
+    return false;
+}
+
+// Before a node's backward: an input or output changed in place since the op ran makes the
+// saved values stale, and the gradient would be silently wrong (PyTorch raises here too).
+void check_versions(const Node& node, const TensorImpl& out) {
+    if (node.versions.empty()) return;
+    for (std::size_t j = 0; j <= node.inputs.size(); ++j) {
+        const bool is_out = j == node.inputs.size();
+        const TensorImpl* t = is_out ? &out : (node.inputs[j].defined() ? node.inputs[j].impl().get() : nullptr);
+        if (!t || t->version == node.versions[j]) continue;
+        throw ValueError(fmt::format(
+            "backward: {} of '{}' ({} {}) was modified in place after '{}' recorded it (version {}, now {}), "
+            "so its gradient would be wrong; modify a clone() instead, or do the in-place update after "
+            "backward()",
+            is_out ? std::string("the output") : fmt::format("input {}", j), node.op, shape_str(t->shape),
+            dtype_name(t->dtype), node.op, node.versions[j], t->version));
+    }
+}
 
 // Entries whose output has died can never receive a gradient; dropping them releases their
 // inputs. The tape is pruned when it doubles past its size after the last pruning, so memory
@@ -143,8 +172,14 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
     o.requires_grad = true;
     o.grad_fn = op;
     o.node_seq = tape.next_seq++;
+    std::vector<uint64_t> versions;
+    if (!reads_no_values(op)) {
+        versions.reserve(inputs.size() + 1);
+        for (const Tensor& t : inputs) versions.push_back(t.defined() ? t.impl()->version : 0);
+        versions.push_back(o.version);
+    }
     tape.nodes.push_back(Node{op, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
-                              t_anomaly ? t_label : nullptr});
+                              t_anomaly ? t_label : nullptr, std::move(versions)});
     return out;
 }
 
@@ -213,6 +248,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             Node& node = tape.nodes[i];
             std::shared_ptr<TensorImpl> out = node.output.lock();
             if (!out || !out->pending) continue;
+            check_versions(node, *out);
             Tensor dy(std::move(out->pending));
             out->pending.reset();
             if (out->retains_grad) accumulate_leaf_grad(*out, dy);

@@ -326,13 +326,25 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
 
 // ---- in-place writes ----
 
+// A leaf that requires grad is a parameter or an input the user differentiates with respect
+// to; changing it in place while grad mode is on would silently detach what was recorded.
+void Tensor::check_inplace(const char* op) const {
+    const TensorImpl& t = checked();
+    if (t.requires_grad && !t.grad_fn && is_grad_enabled())
+        throw ValueError(fmt::format("{}: a leaf tensor that requires grad ({} {}) cannot be modified in place "
+                                     "while grad mode is on; do it inside NoGradGuard (as optimizers do)",
+                                     op, shape_str(t.shape), dtype_name(t.dtype)));
+}
+
 Tensor& Tensor::zero_() {
+    check_inplace("zero_");
     std::memset(raw_data(), 0, nbytes());
     ++impl_->version;
     return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
+    check_inplace("fill_");
     dispatch_all(dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* p = static_cast<T*>(raw_data());
@@ -344,6 +356,7 @@ Tensor& Tensor::fill_(double value) {
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
+    check_inplace("add_");
     if (other.shape() != shape() || other.dtype() != dtype())
         throw ShapeError(fmt::format("add_: {} {} += {} {}: shapes and dtypes must match",
                                      shape_str(shape()), dtype_name(dtype()),
@@ -364,6 +377,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 }
 
 Tensor& Tensor::mul_(double factor) {
+    check_inplace("mul_");
     dispatch_all(dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* p = static_cast<T*>(raw_data());
@@ -375,6 +389,7 @@ Tensor& Tensor::mul_(double factor) {
 }
 
 Tensor& Tensor::copy_(const Tensor& other) {
+    check_inplace("copy_");
     if (other.shape() != shape())
         throw ShapeError(fmt::format("copy_: source shape {} differs from destination {}",
                                      shape_str(other.shape()), shape_str(shape())));

@@ -110,7 +110,9 @@ public:
     void backward(bool retain_graph = false) const;
     void backward(const Tensor& grad, bool retain_graph = false) const;
 
-    // In-place writes (not recorded on the tape; used by optimizers and the engine).
+    // In-place writes (not recorded on the tape; used by optimizers and the engine). Each bumps
+    // the tensor's version, so backward() refuses to use values an op saved that were changed
+    // since; on a leaf that requires grad they are an error unless grad mode is off.
     Tensor& zero_();
     Tensor& fill_(double value);
     /// this += alpha * other, same shape and dtype.
@@ -123,6 +125,7 @@ public:
     const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
 
 private:
+    void check_inplace(const char* op) const;
     const TensorImpl& checked() const {
         if (!impl_) throw ValueError("tensor: use of an undefined Tensor");
         return *impl_;

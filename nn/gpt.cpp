@@ -50,6 +50,7 @@ GPT::GPT(const GPTConfig& cfg)
     // GPT-2 initialisation: N(0, 0.02) for weights and embeddings, zero biases, and the two
     // projections that write into the residual stream scaled by 1/sqrt(2 n_layer).
     Generator gen(cfg.seed);
+    NoGradGuard no_grad;  // parameters are leaves that require grad
     const double proj_std = 0.02 / std::sqrt(2.0 * static_cast<double>(std::max<int64_t>(cfg.n_layer, 1)));
     for (auto& [name, p] : named_parameters()) {
         const bool is_bias = name.ends_with(".bias");
