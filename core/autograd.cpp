@@ -154,9 +154,9 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 }
 
 Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
-    bool any = false;
-    for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
-    any = any && t_grad_enabled;
+    bool any = false;  // recorded only in grad mode, when some input requires grad
+    for (std::size_t i = 0; t_grad_enabled && !any && i < inputs.size(); ++i)
+        any = inputs[i].defined() && inputs[i].requires_grad();
     if (t_anomaly) {
         if (const int64_t i = first_non_finite(out); i >= 0) {
             throw AnomalyError(fmt::format(

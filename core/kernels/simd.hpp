@@ -61,6 +61,14 @@ void vmap2(const T* a, const T* b, T* y, int64_t n, F f) {
     }
 }
 
+/// The largest lane of v (xsimd 8 has no horizontal max).
+template <class T>
+T lanes_max(const Vec<T>& v) {
+    alignas(64) T lanes[Vec<T>::size];
+    v.store_aligned(lanes);
+    return *std::max_element(lanes, lanes + Vec<T>::size);
+}
+
 /// Sum of f(i-th batch) over x[0, n), padding the tail with `pad` (chosen so f(pad) adds 0).
 template <class T, class F>
 T vreduce(const T* x, int64_t n, T pad, F f) {

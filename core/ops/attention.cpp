@@ -133,13 +133,6 @@ void weighted_rows(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t co
     }
 }
 
-template <class T>
-T lanes_max(const kernels::Vec<T>& v) {
-    alignas(64) T lanes[kW<T>];
-    v.store_aligned(lanes);
-    return *std::max_element(lanes, lanes + kW<T>);
-}
-
 // For kKeys keys k at once: out[k * os + (0, width)] = sum_i w[i * ws + k] rows[i * rs + (0, width)].
 // Each row is loaded once for all keys. Returns false (nothing written) when width is not a
 // whole number of vectors up to 2.
@@ -186,7 +179,7 @@ void softmax_row(T* row, int64_t n, T scale) {
         v.store_unaligned(row + j);
         vmax = xsimd::max(vmax, v);
     }
-    const V m(lanes_max(vmax));
+    const V m(kernels::lanes_max(vmax));
     V vsum(T(0));
     for (int64_t j = 0; j < np; j += kW<T>) {
         const V e = xsimd::exp(V::load_unaligned(row + j) - m);

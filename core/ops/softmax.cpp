@@ -28,10 +28,9 @@ std::pair<T, T> exp_row(const T* x, T* e, int64_t D) {
     const T lowest = -std::numeric_limits<T>::infinity();
     V vm(lowest);
     int64_t d = 0;
-    for (; d + V::size <= D; d += V::size) vm = xsimd::max(vm, V::load_unaligned(x + d));
-    alignas(64) T lanes[V::size];
-    vm.store_aligned(lanes);
-    T m = *std::max_element(lanes, lanes + V::size);
+    constexpr int64_t W = V::size;
+    for (; d + W <= D; d += W) vm = xsimd::max(vm, V::load_unaligned(x + d));
+    T m = kernels::lanes_max(vm);
     for (; d < D; ++d) m = std::max(m, x[d]);
     kernels::vmap(x, e, D, [m](V v) { return xsimd::exp(v - V(m)); });
     return {m, kernels::vreduce(e, D, T(0), [](V v) { return v; })};
