@@ -44,16 +44,23 @@ void* aligned_alloc(std::size_t align, std::size_t n) {
 
 namespace bench {
 
-double peak_rss_mb() {
+namespace {
+// A "Name:   123 kB" field of /proc/self/status in MB (10^6 bytes), 0 if unavailable.
+double status_mb(const char* field) {
     std::FILE* f = std::fopen("/proc/self/status", "r");
     if (!f) return 0.0;
     char line[256];
     double kb = 0.0;
+    const std::size_t len = std::strlen(field);
     while (std::fgets(line, sizeof line, f))
-        if (std::strncmp(line, "VmHWM:", 6) == 0) kb = std::atof(line + 6);
+        if (std::strncmp(line, field, len) == 0) kb = std::atof(line + len);
     std::fclose(f);
     return kb * 1024.0 / 1e6;
 }
+}  // namespace
+
+double peak_rss_mb() { return status_mb("VmHWM:"); }
+double rss_mb() { return status_mb("VmRSS:"); }
 
 AllocCounts alloc_counts() { return {g_buffers.load(), g_small.load()}; }
 

@@ -24,6 +24,8 @@ inline double median(const std::vector<double>& v) { return quantile(v, 0.5); }
 
 /// VmHWM of this process in MB (10^6 bytes), 0 if /proc is unavailable.
 double peak_rss_mb();
+/// VmRSS (resident now) of this process in MB, 0 if /proc is unavailable.
+double rss_mb();
 
 struct AllocCounts {
     int64_t buffers = 0;  // aligned_alloc / posix_memalign calls (tensor buffers, both frameworks)

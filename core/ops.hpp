@@ -92,8 +92,9 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 /// when training is false or p == 0 (core/ops/dropout.cpp).
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 
-/// softmax(q k^T / sqrt(hs) [+ causal mask]) v on q (B, H, T, hs), k and v (B, H, S, hs);
-/// with causal, query t attends to keys s <= t + (S - T) (core/ops/attention.cpp).
+/// softmax(q k^T / sqrt(hs) [+ causal mask]) v on q (B, H, T, hs), k (B, H, S, hs) and
+/// v (B, H, S, hv) -> (B, H, T, hv); with causal, query t attends to keys s <= t + (S - T)
+/// (core/ops/attention.cpp).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     bool causal = false);
 /// The same attention read straight from a packed projection qkv (B, T, 3C) = [q | k | v],

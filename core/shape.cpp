@@ -13,17 +13,27 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
-    int64_t n = 1;
+    // At most 2^60 elements, so that the byte count of any dtype (8 bytes at most) fits too.
+    constexpr int64_t kMaxElements = int64_t{1} << 60;
+    bool empty = false;
     for (int64_t d : s) {
         if (d < 0) throw ShapeError(fmt::format("shape {} has a negative dimension", shape_str(s)));
-        n *= d;
+        empty = empty || d == 0;
     }
+    if (empty) return 0;
+    int64_t n = 1;
+    for (int64_t d : s)
+        if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
+            throw ShapeError(fmt::format("shape {} has more than 2^60 elements, more than tapegrad can address",
+                                         shape_str(s)));
     return n;
 }
 
 Shape contiguous_strides(const Shape& s) {
     Shape st(s.size(), 1);
-    for (int64_t i = static_cast<int64_t>(s.size()) - 2; i >= 0; --i) st[i] = st[i + 1] * s[i + 1];
+    // Only an empty shape (a 0 dim further left) can overflow here; its strides address nothing.
+    for (int64_t i = static_cast<int64_t>(s.size()) - 2; i >= 0; --i)
+        if (__builtin_mul_overflow(st[i + 1], s[i + 1], &st[i])) st[i] = 0;
     return st;
 }
 

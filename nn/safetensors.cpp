@@ -134,7 +134,8 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& s
             }
             continue;
         }
-        auto bad = [&](const std::string& what) { fail(source, fmt::format("tensor '{}': {}", name, what)); };
+        const std::string& entry = name;  // clang 14 cannot capture a structured binding
+        auto bad = [&](const std::string& what) { fail(source, fmt::format("tensor '{}': {}", entry, what)); };
         if (!v.is_object()) bad("entry is not an object");
         if (!v.contains("dtype") || !v["dtype"].is_string()) bad("missing or non-string dtype");
         const std::string dt = v["dtype"].get<std::string>();

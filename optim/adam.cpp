@@ -9,7 +9,9 @@
 
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics, which start from a
 // deliberately undefined register; the warning concerns the compiler's header, not this file.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 namespace tg::optim {
 

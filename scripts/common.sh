@@ -6,9 +6,14 @@ TG_PACKAGES=(g++ cmake ninja-build pkg-config libxtensor-dev libxsimd-dev libfmt
              libopenblas-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev
              libbenchmark-dev)
 
+# The sanitizer and fuzz stages (scripts/sanitize) also need clang, its sanitizer and libFuzzer
+# runtimes, and its OpenMP runtime.
+TG_SANITIZE_PACKAGES=(clang libclang-rt-dev libomp-dev)
+
+# Installs TG_PACKAGES plus any packages given as arguments.
 tg_install_deps() {
     local missing=()
-    for p in "${TG_PACKAGES[@]}"; do
+    for p in "${TG_PACKAGES[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

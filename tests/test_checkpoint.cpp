@@ -279,3 +279,35 @@ TEST_CASE("a save that runs out of space fails clearly and keeps the old checkpo
     for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
     CHECK(files == 1);  // the temporary file was removed
 }
+
+TEST_CASE("a save into a read-only directory fails clearly and keeps the old checkpoint", "[checkpoint][crash]") {
+    TempDir dir;
+    const std::string path = dir.file("model.safetensors");
+    nn::GPT a(biggish(1)), b(biggish(2));
+    a.save(path);
+    const std::string before = read_all(path);
+    fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                                  fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+    // Root writes anywhere, so under root the save runs in a child that has become 'nobody'.
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) _exit(4);
+        try {
+            b.save(path);
+        } catch (const IOError& e) {
+            const std::string msg = e.what();
+            _exit(msg.find(path) != std::string::npos && msg.find("Permission denied") != std::string::npos ? 0 : 3);
+        }
+        _exit(2);  // no error: wrong
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    fs::permissions(dir.path, fs::perms::owner_all);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(read_all(path) == before);
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
+    CHECK(files == 1);
+}

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/kernels/simd.hpp"
 #include "helpers.hpp"
 
 using namespace tg;
@@ -140,4 +141,50 @@ TEST_CASE("float32 training of a tiny GPT stays finite over 2,000 steps at lr 3e
     REQUIRE(finite);
     for (const Tensor& p : model.parameters()) REQUIRE(all_finite(p));
     CHECK(last < 0.5);
+}
+
+// Found by tests/fuzz/ops_fuzz under clang's UBSan: xsimd's exp and tanh convert x * log2(e)
+// to an integer before their range checks, undefined for infinities and NaN (masked attention
+// rows hold -inf). kernels::exp and kernels::tanh give those lanes their exact answers.
+template <class T>
+void check_exp_tanh_edges() {
+    using V = kernels::Vec<T>;
+    const T inf = std::numeric_limits<T>::infinity(), nan = std::numeric_limits<T>::quiet_NaN();
+    const std::vector<T> xs = {-inf, T(-1e30), T(-800), T(-105), T(-50), T(-1), T(0), T(0.5), T(3),
+                               T(50), T(88), T(100), T(800), T(1e30), inf, nan};
+    for (T x : xs) {
+        alignas(64) T e[V::size], t[V::size];
+        kernels::exp<T>(V(x)).store_aligned(e);
+        kernels::tanh<T>(V(x)).store_aligned(t);
+        INFO(fmt::format("x = {}", x));
+        if (std::isnan(x)) {
+            CHECK(std::isnan(e[0]));
+            CHECK(std::isnan(t[0]));
+            continue;
+        }
+        const T want_e = std::exp(x), want_t = std::tanh(x);
+        if (std::isinf(want_e) || want_e == 0) CHECK(e[0] == want_e);
+        else CHECK(e[0] == Approx(want_e).epsilon(4 * std::numeric_limits<T>::epsilon()));
+        CHECK(t[0] == Approx(want_t).epsilon(4 * std::numeric_limits<T>::epsilon()).margin(1e-30));
+    }
+}
+
+TEST_CASE("the vector exp and tanh give exact answers for infinities, NaN and huge inputs", "[numerics]") {
+    check_exp_tanh_edges<float>();
+    check_exp_tanh_edges<double>();
+    // Through the ops: a row that is entirely masked in f64 softmax, and gelu/tanh at +-inf.
+    const double inf = std::numeric_limits<double>::infinity();
+    require_values(softmax(tensor({-inf, 0.0, -inf}, {1, 3})), {1, 3}, {0, 1, 0});
+    require_values(tanh(tensor({-inf, inf})), {2}, {-1, 1});
+    CHECK(gelu(tensor({inf})).item<double>() == inf);
+}
+
+TEST_CASE("shapes whose element count overflows are errors, not wrapped sizes", "[numerics]") {
+    const int64_t big = int64_t{1} << 40;
+    REQUIRE_THROWS_AS(Tensor::zeros({big, big}, Dtype::f32), ShapeError);
+    REQUIRE_THROWS_WITH(Tensor::zeros({big, big}, Dtype::f32), Contains("more than 2^60 elements"));
+    // With a zero dim the shape is empty, however large the others: no overflow on the way.
+    CHECK(Tensor::zeros({big, big, 0}, Dtype::f32).numel() == 0);
+    CHECK(Tensor::zeros({0, big, big}, Dtype::f32).numel() == 0);
+    REQUIRE_THROWS_AS(Tensor::zeros({0, -1}, Dtype::f32), ShapeError);
 }

@@ -182,7 +182,7 @@ void softmax_row(T* row, int64_t n, T scale) {
     const V m(kernels::lanes_max(vmax));
     V vsum(T(0));
     for (int64_t j = 0; j < np; j += kW<T>) {
-        const V e = xsimd::exp(V::load_unaligned(row + j) - m);
+        const V e = kernels::exp<T>(V::load_unaligned(row + j) - m);
         e.store_unaligned(row + j);
         vsum += e;
     }

@@ -40,7 +40,7 @@ void batched(const MatmulShapes& s, const T* a, const T* b, const T* dc, T* out,
     for (std::size_t i = 0; i < ia.size(); ++i) {
         const T* A = a + ia[i] * M * K;
         const T* B = b + ib[i] * K * N;
-        const T* C = dc + static_cast<int64_t>(i) * M * N;
+        const T* C = dc ? dc + static_cast<int64_t>(i) * M * N : nullptr;  // no dC in the forward
         if (mode == 0)
             kernels::gemm(false, false, M, N, K, T(1), A, K, B, N, T(0),
                           out + static_cast<int64_t>(i) * M * N, N);

@@ -32,7 +32,7 @@ std::pair<T, T> exp_row(const T* x, T* e, int64_t D) {
     for (; d + W <= D; d += W) vm = xsimd::max(vm, V::load_unaligned(x + d));
     T m = kernels::lanes_max(vm);
     for (; d < D; ++d) m = std::max(m, x[d]);
-    kernels::vmap(x, e, D, [m](V v) { return xsimd::exp(v - V(m)); });
+    kernels::vmap(x, e, D, [m](V v) { return kernels::exp<T>(v - V(m)); });
     return {m, kernels::vreduce(e, D, T(0), [](V v) { return v; })};
 }
 

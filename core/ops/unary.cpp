@@ -99,7 +99,7 @@ Tensor gelu(const Tensor& x) {
         using T = decltype(tag);
         kernels::vmap(x.data<T>(), y.data<T>(), x.numel(), [](auto v) {
             const auto u = T(kGeluK) * (v + T(kGeluC) * v * v * v);
-            return T(0.5) * v * (T(1) + xsimd::tanh(u));
+            return T(0.5) * v * (T(1) + kernels::tanh<T>(u));
         });
     });
     return record("gelu", y, {x}, [x](const Tensor& dy, const Tensor&) {
@@ -107,7 +107,7 @@ Tensor gelu(const Tensor& x) {
         dispatch_floating("gelu", x.dtype(), [&](auto tag) {
             using T = decltype(tag);
             kernels::vmap2(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(), [](auto g, auto v) {
-                const auto t = xsimd::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v));
+                const auto t = kernels::tanh<T>(T(kGeluK) * (v + T(kGeluC) * v * v * v));
                 const auto du = T(kGeluK) * (T(1) + T(3 * kGeluC) * v * v);
                 return g * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
             });
