@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <string_view>
 
@@ -53,8 +54,11 @@ void check_versions(const Node& node, const TensorImpl& out) {
 // Entries whose output has died can never receive a gradient; dropping them releases their
 // inputs. The tape is pruned when it doubles past its size after the last pruning, so memory
 // follows liveness at amortised O(1) per recorded op.
+std::atomic<uint64_t> g_next_tape_id{1};
+
 struct Tape {
     std::vector<Node> nodes;
+    uint64_t id = g_next_tape_id.fetch_add(1, std::memory_order_relaxed);  // unique per thread
     uint64_t next_seq = 1;
     std::size_t prune_at = 1024;
 
@@ -172,6 +176,7 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
     o.requires_grad = true;
     o.grad_fn = op;
     o.node_seq = tape.next_seq++;
+    o.tape_id = tape.id;
     std::vector<uint64_t> versions;
     if (!reads_no_values(op)) {
         versions.reserve(inputs.size() + 1);
@@ -227,11 +232,17 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
         return;
     }
     Tape& tape = t_tape;
+    // Sequence numbers are per tape: another thread's entry with the same number is not ours.
+    if (r.tape_id != tape.id)
+        throw ValueError(fmt::format(
+            "backward: this '{}' result was built on another thread; each thread records on its own "
+            "tape, so call backward() on the thread that built the graph",
+            r.grad_fn));
     const int64_t start = r.graph_freed ? -1 : tape.find(r.node_seq);
     if (start < 0)
         throw ValueError(fmt::format(
-            "backward: the graph of this '{}' result was already freed by an earlier backward() "
-            "(or was built on another thread); pass retain_graph=true to backward twice",
+            "backward: the graph of this '{}' result was already freed by an earlier backward(); "
+            "pass retain_graph=true to backward twice",
             r.grad_fn));
 
     const bool anomaly = t_anomaly;  // read before NoGradGuard, on the calling thread

@@ -38,6 +38,7 @@ struct TensorImpl {
     bool graph_freed = false;        // its tape entry was released by backward()
     const char* grad_fn = nullptr;   // the op that made it; nullptr for leaves
     uint64_t node_seq = 0;           // its entry on this thread's tape (0: none)
+    uint64_t tape_id = 0;            // the tape (thread) that recorded it
     std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves, retain_grad)
     std::shared_ptr<TensorImpl> pending;  // gradient in flight during backward()
     uint64_t version = 0;            // bumped by in-place writes

@@ -121,3 +121,22 @@ TEST_CASE("two threads saving and loading checkpoints of their own models do not
     CHECK(ok1);
     CHECK(ok2);
 }
+
+TEST_CASE("backward on a graph built by another thread is refused, and the graph stays usable", "[threads]") {
+    Tensor w = Tensor::randn({3, 3}, Dtype::f64, 1).requires_grad_();
+    Tensor loss = sum(tanh(matmul(w, w)));
+    std::string error;
+    std::thread t([&] {
+        try {
+            loss.backward();
+        } catch (const Error& e) {
+            error = e.what();
+        }
+    });
+    t.join();
+    CHECK_THAT(error, Catch::Contains("backward"));
+    CHECK_THAT(error, Catch::Contains("was built on another thread"));
+    CHECK_FALSE(w.grad().defined());
+    loss.backward();  // on the thread that built it
+    CHECK(w.grad().defined());
+}
