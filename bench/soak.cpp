@@ -111,6 +111,7 @@ int run(const Args& a) {
                              s.rss_mb, static_cast<long long>(now.live_tensors),
                              static_cast<long long>(now.live_bytes), static_cast<long long>(now.tape_entries),
                              s.cached_mb);
+            if (csv) std::fflush(csv);  // a run stopped early keeps its samples
             std::fflush(stdout);
         }
         if (last) break;
@@ -128,10 +129,13 @@ int run(const Args& a) {
             break;
         }
     const double growth = end.rss_mb - from->rss_mb;
+    // The kernel updates VmHWM lazily, so it can trail a VmRSS sample; report the larger.
+    double peak = bench::peak_rss_mb();
+    for (const Sample& s : samples) peak = std::max(peak, s.rss_mb);
     const double hours = (end.seconds - from->seconds) / 3600.0;
     fmt::print("steps: {}\nseconds: {:.1f}\n", end.step, end.seconds);
     fmt::print("rss_mb_first: {:.1f}\nrss_mb_from: {:.1f} (step {})\nrss_mb_last: {:.1f}\npeak_rss_mb: {:.1f}\n",
-               samples.front().rss_mb, from->rss_mb, from->step, end.rss_mb, bench::peak_rss_mb());
+               samples.front().rss_mb, from->rss_mb, from->step, end.rss_mb, peak);
     fmt::print("rss_growth_mb: {:.2f}\nrss_growth_mb_per_hour: {:.2f}\n", growth,
                hours > 0 ? growth / hours : 0.0);
     fmt::print("steps_with_drift: {}\n", drifted);
