@@ -14,6 +14,9 @@
 #include <sstream>
 #include <tapegrad.hpp>
 
+#ifdef TG_EXAMPLE_MPI
+#include "core/dist.hpp"
+#endif
 #include "report.hpp"
 #include "tasks.hpp"
 
@@ -25,6 +28,17 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
+
+// Under mpirun every rank trains on its slice of each global batch and the gradients are
+// averaged before the step (tapegrad::dist), so the ranks stay identical; rank 0 alone prints
+// and writes files. Without MPI these are a world of one.
+#ifdef TG_EXAMPLE_MPI
+int world() { return dist::world_size(); }
+bool lead() { return dist::rank() == 0; }
+#else
+int world() { return 1; }
+bool lead() { return true; }
+#endif
 
 struct Options {
     std::string task = "sort", text, norm = "all", out = "runs/tiny_transformer";
@@ -61,6 +75,7 @@ struct Outputs {
     std::vector<LayerNormRow> layers;
     std::vector<std::string> variants;
     void flush() const {
+        if (!lead()) return;
         nn::write_file_atomically((dir / "metrics.csv").string(), metrics_csv(metrics));
         nn::write_file_atomically((dir / "grad_norms.csv").string(), grad_norms_csv(layers));
         nn::write_file_atomically((dir / "report.svg").string(), report_svg(metrics, layers, variants));
@@ -106,6 +121,7 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         fmt::print("resuming {} at step {}\n", spec.variant, start);
     }
     auto checkpoint = [&](int64_t next_step) {
+        if (!lead()) return;
         model.save(model_path.string());
         opt.save(opt_path.string());
         nn::write_file_atomically(state_path.string(), nlohmann::json{{"step", next_step}, {"config", run_config(o)}}.dump(2));
@@ -120,11 +136,30 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
     for (; step < spec.steps; ++step) {
         const auto t0 = std::chrono::steady_clock::now();
         const double lr = schedule.apply(opt, step);
-        const Batch batch = task.train_batch(o.batch, step);
+        Batch batch = task.train_batch(o.batch, step);  // the global batch, the same on every rank
+        const int64_t global_tokens = batch.tokens.numel();
         opt.zero_grad();
+#ifdef TG_EXAMPLE_MPI
+        if (world() > 1) {
+            batch.tokens = dist::shard(batch.tokens);
+            batch.targets = dist::shard(batch.targets);
+        }
+#endif
         Tensor loss = batch_loss(model, batch);
         loss.backward();
-        const double l = loss.item<double>();
+        double l = loss.item<double>();
+#ifdef TG_EXAMPLE_MPI
+        if (world() > 1) {
+            dist::all_reduce_gradients(model);  // the global batch's gradient, on every rank
+            Tensor lg = tensor({l}, {1});
+            dist::all_reduce(lg, dist::ReduceOp::average);  // the global batch's loss
+            l = lg.item<double>();
+            // Ctrl-C reaches the ranks at different moments: stop together, at the same step.
+            Tensor stop = tensor(std::vector<int64_t>{g_interrupted ? 1 : 0}, {1});
+            dist::all_reduce(stop, dist::ReduceOp::max);
+            if (stop.item<int64_t>()) g_interrupted = true;
+        }
+#endif
         if (step % spec.record_every == 0 || step == spec.steps - 1) {
             const auto norms = nn::block_grad_norms(model);
             for (std::size_t i = 0; i < norms.size(); ++i)
@@ -134,7 +169,7 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         const double gn = spec.clip > 0 ? optim::clip_grad_norm(model.parameters(), spec.clip) : nn::global_grad_norm(model);
         opt.step();
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        MetricRow row{spec.variant, step, l, {}, {}, lr, gn, static_cast<double>(batch.tokens.numel()) / dt};
+        MetricRow row{spec.variant, step, l, {}, {}, lr, gn, static_cast<double>(global_tokens) / dt};
         if (std::isnan(first_loss)) first_loss = l;
         res.max_grad_norm = std::max(res.max_grad_norm, std::isfinite(gn) ? gn : INFINITY);
         smoothed = std::isnan(smoothed) ? l : 0.9 * smoothed + 0.1 * l;
@@ -199,6 +234,10 @@ void print_study_table(const std::vector<RunResult>& runs) {
 
 int run(const Options& o) {
     set_num_threads(static_cast<int>(o.threads));
+    if (o.batch % world() != 0)
+        throw ValueError(fmt::format("--batch {} does not split evenly over {} processes", o.batch, world()));
+    if (!lead()) std::freopen("/dev/null", "w", stdout);  // progress comes from rank 0 alone
+    if (world() > 1) fmt::print("tapegrad: {} processes, {} sequences each per step\n", world(), o.batch / world());
     std::unique_ptr<Task> task = o.text.empty() ? make_sequence_task(o.task, o.length, o.seed)
                                                 : make_text_task(o.text, o.context, o.seed);
     Outputs out{fs::path(o.out), {}, {}, {}};
@@ -245,6 +284,9 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef TG_EXAMPLE_MPI
+    dist::Session mpi(&argc, &argv);  // a world of one when not started by mpirun
+#endif
     Options o;
     CLI::App app{"Train a tiny GPT with tapegrad and compare gradient stability of pre-norm, post-norm and no norm."};
     app.add_option("--task", o.task, "synthetic task: sort or reverse a row of digits")->check(CLI::IsMember({"sort", "reverse"}))->capture_default_str();
@@ -288,6 +330,9 @@ int main(int argc, char** argv) {
     try {
         return run(o);
     } catch (const std::exception& e) {
+#ifdef TG_EXAMPLE_MPI
+        if (world() > 1) dist::abort(fmt::format("train_tiny_transformer: {}", e.what()));  // stops every rank
+#endif
         fmt::print(stderr, "\ntrain_tiny_transformer: {}\n", e.what());
         return 1;
     }
