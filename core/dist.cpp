@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -89,6 +90,12 @@ void finalize() {
 }
 
 bool is_initialized() { return mpi_up(); }
+
+bool launched_by_mpirun() {
+    for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
+        if (const char* v = std::getenv(var); v && *v) return true;
+    return false;
+}
 
 Session::Session(int* argc, char*** argv) {
     owns_ = !mpi_up();

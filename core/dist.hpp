@@ -50,6 +50,11 @@ private:
     bool owns_ = false;
 };
 
+/// Whether this process was started by an MPI launcher (mpirun/mpiexec of OpenMPI, MPICH or a
+/// PMIx launcher), judged from the environment the launcher sets. Programs that also run on
+/// their own can create a Session only then, and skip MPI start-up otherwise.
+bool launched_by_mpirun();
+
 /// The same, without RAII: init is a no-op if MPI is already initialised; finalize is a no-op
 /// if it is already finalised.
 void init(int* argc = nullptr, char*** argv = nullptr);

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <tapegrad.hpp>
@@ -285,7 +286,8 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
 #ifdef TG_EXAMPLE_MPI
-    dist::Session mpi(&argc, &argv);  // a world of one when not started by mpirun
+    std::optional<dist::Session> mpi;  // MPI only when started by mpirun; on its own, a world of one
+    if (dist::launched_by_mpirun()) mpi.emplace(&argc, &argv);
 #endif
     Options o;
     CLI::App app{"Train a tiny GPT with tapegrad and compare gradient stability of pre-norm, post-norm and no norm."};

@@ -195,3 +195,7 @@ TEST_CASE("the sharded sampler covers every example once per epoch, split over t
     CHECK(again.indices(7) == sampler.indices(7));
     CHECK(dist::ShardedSampler(size, global, 6).indices(0) != sampler.indices(0));
 }
+
+TEST_CASE("a process started by mpiexec knows it", "[dist]") {
+    CHECK(dist::launched_by_mpirun());
+}
