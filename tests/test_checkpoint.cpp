@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "helpers.hpp"
@@ -249,6 +250,37 @@ TEST_CASE("a process killed with SIGKILL while saving never leaves a partial che
         std::printf("kills %d: old/new checkpoint %d/%d, mid-write %d\n", kKills, saw_a, saw_b, torn);
 }
 
+namespace {
+// Saves `model` to `path` in a forked child that first calls restrict() (a file-size limit,
+// dropped privileges). Returns the child's wait status: exit code 0 when the save threw an
+// IOError naming the path and containing `expected`, 2 when it did not throw, 3 for another
+// message, 4 when restrict() failed.
+int failed_save_in_child(const nn::Module& model, const std::string& path, const std::function<bool()>& restrict,
+                         const std::string& expected) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (!restrict()) _exit(4);
+        try {
+            model.save(path);
+        } catch (const IOError& e) {
+            const std::string msg = e.what();
+            _exit(msg.find(expected) != std::string::npos && msg.find(path) != std::string::npos ? 0 : 3);
+        }
+        _exit(2);  // no error: wrong
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return status;
+}
+
+int regular_files(const fs::path& dir) {
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+    return files;
+}
+}  // namespace
+
 TEST_CASE("a save that runs out of space fails clearly and keeps the old checkpoint", "[checkpoint][crash]") {
     TempDir dir;
     const std::string path = dir.file("model.safetensors");
@@ -256,28 +288,15 @@ TEST_CASE("a save that runs out of space fails clearly and keeps the old checkpo
     a.save(path);
     const std::string before = read_all(path);
     // A child whose file-size limit is 64 KiB: the write fails with EFBIG, as on a full disk.
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    const int status = failed_save_in_child(b, path, [] {
         std::signal(SIGXFSZ, SIG_IGN);
         rlimit lim{64 * 1024, 64 * 1024};
-        setrlimit(RLIMIT_FSIZE, &lim);
-        try {
-            b.save(path);
-        } catch (const IOError& e) {
-            const std::string msg = e.what();
-            _exit(msg.find("write failed") != std::string::npos && msg.find(path) != std::string::npos ? 0 : 3);
-        }
-        _exit(2);  // no error: wrong
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+        return setrlimit(RLIMIT_FSIZE, &lim) == 0;
+    }, "write failed");
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(read_all(path) == before);
-    int files = 0;
-    for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
-    CHECK(files == 1);  // the temporary file was removed
+    CHECK(regular_files(dir.path) == 1);  // the temporary file was removed
 }
 
 TEST_CASE("a save into a read-only directory fails clearly and keeps the old checkpoint", "[checkpoint][crash]") {
@@ -289,25 +308,12 @@ TEST_CASE("a save into a read-only directory fails clearly and keeps the old che
     fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
                                   fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
     // Root writes anywhere, so under root the save runs in a child that has become 'nobody'.
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) _exit(4);
-        try {
-            b.save(path);
-        } catch (const IOError& e) {
-            const std::string msg = e.what();
-            _exit(msg.find(path) != std::string::npos && msg.find("Permission denied") != std::string::npos ? 0 : 3);
-        }
-        _exit(2);  // no error: wrong
-    }
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    const int status = failed_save_in_child(b, path, [] {
+        return ::geteuid() != 0 || (::setgid(65534) == 0 && ::setuid(65534) == 0);
+    }, "Permission denied");
     fs::permissions(dir.path, fs::perms::owner_all);
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(read_all(path) == before);
-    int files = 0;
-    for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
-    CHECK(files == 1);
+    CHECK(regular_files(dir.path) == 1);
 }
