@@ -132,7 +132,90 @@ void accumulate_pending(TensorImpl& t, Tensor g) {
     Tensor(t.pending).add_(g);
 }
 
+// Leaves with post-accumulate-grad hooks that this backward can reach, with the number of
+// tape entries still to walk that take them as input. A leaf's gradient is complete when that
+// count reaches zero; its hooks then run, if it received a gradient at all.
+class HookWatch {
+public:
+    // Counts the uses in entries [0, start] of the tape.
+    HookWatch(const std::vector<Node>& nodes, int64_t start) {
+        for (int64_t i = start; i >= 0; --i)
+            for (const Tensor& in : nodes[static_cast<std::size_t>(i)].inputs)
+                if (hooked(in)) watched_.push_back({in.impl().get(), 0, false});
+        if (watched_.empty()) return;
+        std::sort(watched_.begin(), watched_.end(), [](const Watch& a, const Watch& b) { return a.t < b.t; });
+        std::vector<Watch> merged;  // one entry per leaf, counting its uses
+        for (const Watch& w : watched_) {
+            if (merged.empty() || merged.back().t != w.t) merged.push_back(w);
+            ++merged.back().uses_left;
+        }
+        watched_ = std::move(merged);
+    }
+    bool empty() const { return watched_.empty(); }
+    void got_gradient(const Tensor& leaf) {
+        if (Watch* w = find(leaf)) w->got = true;
+    }
+    // The entry that used these inputs is done: runs the hooks of leaves that are now complete.
+    void entry_done(const std::vector<Tensor>& inputs) {
+        for (const Tensor& in : inputs) {
+            Watch* w = find(in);
+            if (w && --w->uses_left == 0 && w->got) run_hooks(in);
+        }
+    }
+    static void run_hooks(const Tensor& leaf) {
+        GradHooks* h = leaf.impl()->hooks.get();
+        // A copy per call: a hook may remove hooks (its own included) while it runs.
+        for (std::size_t k = 0; h && k < h->fns.size(); ++k) {
+            const auto fn = h->fns[k].second;
+            fn(leaf);
+        }
+    }
+
+private:
+    struct Watch {
+        TensorImpl* t;
+        int64_t uses_left;
+        bool got;
+    };
+    static bool hooked(const Tensor& in) {
+        if (!in.defined()) return false;
+        const TensorImpl& t = *in.impl();
+        return !t.grad_fn && t.requires_grad && t.hooks && !t.hooks->fns.empty();
+    }
+    Watch* find(const Tensor& in) {
+        if (watched_.empty() || !hooked(in)) return nullptr;
+        auto it = std::lower_bound(watched_.begin(), watched_.end(), in.impl().get(),
+                                   [](const Watch& w, const TensorImpl* t) { return w.t < t; });
+        return it != watched_.end() && it->t == in.impl().get() ? &*it : nullptr;
+    }
+    std::vector<Watch> watched_;
+};
+
+std::atomic<uint64_t> g_next_hook_id{1};
+
 }  // namespace
+
+HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn) {
+    TensorImpl& me = const_cast<TensorImpl&>(checked());
+    if (me.grad_fn)
+        throw ValueError(fmt::format("register_post_accumulate_grad_hook: the tensor is the result of '{}'; hooks "
+                                     "can only be registered on leaves (parameters, inputs)",
+                                     me.grad_fn));
+    if (!me.requires_grad)
+        throw ValueError("register_post_accumulate_grad_hook: the tensor does not require grad, so no backward() "
+                         "reaches it; call requires_grad_() first");
+    if (!fn) throw ValueError("register_post_accumulate_grad_hook: the hook is empty");
+    if (!me.hooks) me.hooks = std::make_unique<GradHooks>();
+    const uint64_t id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
+    me.hooks->fns.emplace_back(id, std::move(fn));
+    return HookHandle(impl_, id);
+}
+
+void HookHandle::remove() {
+    if (auto t = tensor_.lock(); t && t->hooks)
+        std::erase_if(t->hooks->fns, [&](const auto& f) { return f.first == id_; });
+    tensor_.reset();
+}
 
 bool is_grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
@@ -229,6 +312,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     TensorImpl& r = *root.impl();
     if (!r.grad_fn) {
         accumulate_leaf_grad(r, grad.clone());
+        NoGradGuard no_grad;
+        HookWatch::run_hooks(root);
         return;
     }
     Tape& tape = t_tape;
@@ -254,11 +339,15 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     NoGradGuard no_grad;
     r.pending = grad.impl();
     std::vector<int64_t> used;
+    HookWatch hooks(tape.nodes, start);
     try {
         for (int64_t i = start; i >= 0; --i) {
             Node& node = tape.nodes[i];
             std::shared_ptr<TensorImpl> out = node.output.lock();
-            if (!out || !out->pending) continue;
+            if (!out || !out->pending) {
+                if (!hooks.empty()) hooks.entry_done(node.inputs);
+                continue;
+            }
             check_versions(node, *out);
             Tensor dy(std::move(out->pending));
             out->pending.reset();
@@ -286,6 +375,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
                 TensorImpl& ti = *in.impl();
                 if (!ti.grad_fn) {
                     accumulate_leaf_grad(ti, std::move(g[j]));
+                    if (!hooks.empty()) hooks.got_gradient(in);
                 } else {
                     if (ti.graph_freed)
                         throw ValueError(fmt::format(
@@ -297,6 +387,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
                 }
             }
             used.push_back(i);
+            if (!hooks.empty()) hooks.entry_done(node.inputs);
         }
     } catch (...) {
         for (int64_t i = start; i >= 0; --i)

@@ -73,6 +73,11 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
 /// Entries on this thread's tape (after dropping those whose outputs have died).
 int64_t tape_size();
 
+/// The hooks of one leaf (see Tensor::register_post_accumulate_grad_hook), keyed by id.
+struct GradHooks {
+    std::vector<std::pair<uint64_t, std::function<void(const Tensor&)>>> fns;
+};
+
 namespace detail {
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 void accumulate_leaf_grad(TensorImpl& t, Tensor g);

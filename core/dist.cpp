@@ -9,6 +9,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "core/autograd.hpp"
@@ -200,87 +201,217 @@ void broadcast_parameters(nn::Module& m, int root) {
     for (const Tensor& p : m.parameters()) broadcast(p, root);
 }
 
-ReduceStats all_reduce_gradients(nn::Module& m, std::size_t bucket_bytes) {
-    require_mpi("all_reduce_gradients");
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<Tensor> params = m.parameters();
-    // The parameter list must be the same everywhere: compare its length and total size.
-    int64_t total = 0;
-    for (const Tensor& p : params) total += p.numel() * 8 + static_cast<int64_t>(p.dtype());
-    {
-        const int64_t mine[2] = {static_cast<int64_t>(params.size()), total};
-        int64_t lo[2], hi[2];
-        check(MPI_Allreduce(mine, lo, 2, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "all_reduce_gradients");
-        check(MPI_Allreduce(mine, hi, 2, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "all_reduce_gradients");
-        if (lo[0] != hi[0] || lo[1] != hi[1])
-            throw ShapeError(fmt::format("dist::all_reduce_gradients: the model differs between ranks (rank {} has {} "
-                                         "parameters)", rank(), params.size()));
+// ---- gradient reduction ----
+
+struct DataParallel::Bucket {
+    Dtype dtype;
+    std::vector<std::size_t> members;  // parameter indices
+    int64_t numel = 0;
+    Tensor flat;
+    std::size_t waiting = 0;           // members not yet packed in this pass
+    MPI_Request request = MPI_REQUEST_NULL;  // null again once the reduction is complete
+};
+
+DataParallel::DataParallel(nn::Module& m, DataParallelOptions options)
+    : options_(options), params_(m.parameters()), owner_(std::this_thread::get_id()) {
+    require_mpi("DataParallel");
+    if (options_.bucket_bytes == 0) throw ValueError("dist::DataParallel: bucket_bytes must be positive");
+    // The parameter list must be the same everywhere: compare its length, total size and a
+    // fingerprint of dtypes and requires_grad flags.
+    int64_t total = 0, flags = 0;
+    for (const Tensor& p : params_) {
+        total += p.numel();
+        flags = flags * 31 + static_cast<int64_t>(p.dtype()) * 2 + (p.requires_grad() ? 1 : 0);
     }
-    struct Bucket {
-        Dtype dtype;
-        std::vector<std::size_t> members;
-        int64_t numel = 0;
-        Tensor flat;
-    };
-    std::vector<Bucket> buckets;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-        const Tensor& p = params[i];
-        if (!is_floating(p.dtype())) continue;
-        const auto bytes = static_cast<std::size_t>(p.numel()) * dtype_size(p.dtype());
+    {
+        const int64_t mine[3] = {static_cast<int64_t>(params_.size()), total, flags};
+        int64_t lo[3], hi[3];
+        check(MPI_Allreduce(mine, lo, 3, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), "DataParallel");
+        check(MPI_Allreduce(mine, hi, 3, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), "DataParallel");
+        if (lo[0] != hi[0] || lo[1] != hi[1] || lo[2] != hi[2])
+            throw ShapeError(fmt::format("dist::DataParallel: the model differs between ranks (rank {} has {} "
+                                         "parameters of {} elements in all)", rank(), params_.size(), total));
+    }
+    if (options_.broadcast_parameters)
+        for (const Tensor& p : params_) broadcast(p, options_.root);
+    // Backward completes the last parameters first, so buckets fill from the end of the list.
+    // Frozen parameters (requires_grad off) get no gradient and are left out.
+    bucket_of_.assign(params_.size(), 0);
+    offset_of_.assign(params_.size(), 0);
+    packed_.assign(params_.size(), 0);
+    for (std::size_t i = params_.size(); i-- > 0;) {
+        const Tensor& p = params_[i];
+        if (!p.requires_grad()) continue;
+        if (!is_floating(p.dtype()))
+            throw DtypeError(fmt::format("dist::DataParallel: parameter {} is {}, gradients need f32 or f64", i,
+                                         dtype_name(p.dtype())));
+        if (p.numel() > std::numeric_limits<int>::max())
+            throw ValueError(fmt::format("dist::DataParallel: parameter {} has {} elements, more than one MPI call "
+                                         "takes", i, p.numel()));
         Bucket* b = nullptr;
-        for (auto it = buckets.rbegin(); it != buckets.rend(); ++it)
+        for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it)
             if (it->dtype == p.dtype()) {
                 b = &*it;
                 break;
             }
-        if (!b || (b->numel > 0 && static_cast<std::size_t>(b->numel) * dtype_size(p.dtype()) + bytes > bucket_bytes)) {
-            buckets.push_back({p.dtype(), {}, 0, {}});
-            b = &buckets.back();
+        const std::size_t es = dtype_size(p.dtype());
+        if (!b || (b->numel > 0 && static_cast<std::size_t>(b->numel + p.numel()) * es > options_.bucket_bytes)) {
+            buckets_.push_back({});
+            b = &buckets_.back();
+            b->dtype = p.dtype();
         }
+        bucket_of_[i] = static_cast<std::size_t>(b - buckets_.data());
+        offset_of_[i] = b->numel;
         b->members.push_back(i);
         b->numel += p.numel();
     }
-    // Pack, start every reduction, then unpack as they finish.
-    std::vector<MPI_Request> requests(buckets.size(), MPI_REQUEST_NULL);
-    ReduceStats stats;
-    for (std::size_t k = 0; k < buckets.size(); ++k) {
-        Bucket& b = buckets[k];
+    for (Bucket& b : buckets_) {
         b.flat = Tensor::empty({b.numel}, b.dtype);
-        auto* dst = static_cast<char*>(b.flat.raw_data());
-        for (std::size_t i : b.members) {
-            const Tensor& p = params[i];
-            const std::size_t n = p.nbytes();
-            const Tensor g = p.grad();
-            if (g.defined() && n) std::memcpy(dst, g.raw_data(), n);
-            else if (n) std::memset(dst, 0, n);
-            dst += n;
-        }
+        b.waiting = b.members.size();
+    }
+    if (options_.overlap)
+        for (std::size_t i = 0; i < params_.size(); ++i)
+            if (params_[i].requires_grad())
+                hooks_.push_back(params_[i].register_post_accumulate_grad_hook([this, i](const Tensor&) { on_gradient(i); }));
+}
+
+DataParallel::~DataParallel() {
+    for (HookHandle& h : hooks_) h.remove();
+    // MPI may still be writing a bucket: wait before its buffer goes away.
+    if (mpi_up())
+        for (Bucket& b : buckets_)
+            if (b.request != MPI_REQUEST_NULL) MPI_Wait(&b.request, MPI_STATUS_IGNORE);
+}
+
+std::vector<std::size_t> DataParallel::bucket_sizes() const {
+    std::vector<std::size_t> out;
+    for (const Bucket& b : buckets_) out.push_back(b.members.size());
+    return out;
+}
+
+void DataParallel::pack(std::size_t i) {
+    Bucket& b = buckets_[bucket_of_[i]];
+    const Tensor& p = params_[i];
+    const Tensor g = p.grad();
+    char* dst = static_cast<char*>(b.flat.raw_data()) + static_cast<std::size_t>(offset_of_[i]) * dtype_size(b.dtype);
+    if (g.defined() && p.nbytes()) std::memcpy(dst, g.raw_data(), p.nbytes());
+    else if (p.nbytes()) std::memset(dst, 0, p.nbytes());
+    packed_[i] = 1;
+    --b.waiting;
+}
+
+// Starts buckets in order while the next one is complete (or, with flush, whatever its state:
+// the missing gradients count as zeros).
+void DataParallel::start_ready_buckets(bool flush) {
+    while (next_start_ < buckets_.size()) {
+        Bucket& b = buckets_[next_start_];
+        if (b.waiting > 0 && !flush) return;
+        for (std::size_t i : b.members)
+            if (!packed_[i]) pack(i);
         if (b.numel > 0)
             check(MPI_Iallreduce(MPI_IN_PLACE, b.flat.raw_data(), static_cast<int>(b.numel), mpi_type(b.dtype), MPI_SUM,
-                                 MPI_COMM_WORLD, &requests[k]),
-                  "all_reduce_gradients");
-        stats.buckets += 1;
-        stats.bytes += static_cast<int64_t>(b.flat.nbytes());
+                                 MPI_COMM_WORLD, &b.request),
+                  "DataParallel");
+        stats_.buckets += 1;
+        stats_.bytes += static_cast<int64_t>(b.flat.nbytes());
+        if (!flush) stats_.overlapped += 1;
+        ++next_start_;
     }
+}
+
+// MPI moves non-blocking collectives forward only inside MPI calls: test the ones in flight.
+void DataParallel::progress() {
+    for (std::size_t k = 0; k < next_start_; ++k) {
+        Bucket& b = buckets_[k];
+        if (b.request == MPI_REQUEST_NULL) continue;
+        int flag = 0;
+        check(MPI_Test(&b.request, &flag, MPI_STATUS_IGNORE), "DataParallel");
+        if (!flag) return;  // later buckets wait behind this one
+    }
+}
+
+// Waits for every started bucket, writes the averages back and ends the pass.
+void DataParallel::finish_round() {
+    const auto t0 = std::chrono::steady_clock::now();
     const double inv = 1.0 / world_size();
     NoGradGuard no_grad;
-    for (std::size_t k = 0; k < buckets.size(); ++k) {
-        Bucket& b = buckets[k];
-        check(MPI_Wait(&requests[k], MPI_STATUS_IGNORE), "all_reduce_gradients");
-        scale(b.flat.raw_data(), b.dtype, b.numel, inv);
-        const auto* src = static_cast<const char*>(b.flat.raw_data());
+    for (Bucket& b : buckets_) {
+        if (b.request != MPI_REQUEST_NULL) {
+            const auto w0 = std::chrono::steady_clock::now();
+            check(MPI_Wait(&b.request, MPI_STATUS_IGNORE), "DataParallel");
+            stats_.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+        }
         for (std::size_t i : b.members) {
-            const Tensor& p = params[i];
+            const Tensor& p = params_[i];
             Tensor g = p.grad();
             const bool fresh = !g.defined();
             if (fresh) g = Tensor::empty(p.shape(), p.dtype());
-            if (p.nbytes()) std::memcpy(g.raw_data(), src, p.nbytes());
+            const int64_t n = p.numel(), off = offset_of_[i];
+            if (b.dtype == Dtype::f32) {
+                const float* src = b.flat.data<float>() + off;
+                float* dst = g.data<float>();
+                const auto s = static_cast<float>(inv);
+                for (int64_t j = 0; j < n; ++j) dst[j] = src[j] * s;
+            } else {
+                const double* src = b.flat.data<double>() + off;
+                double* dst = g.data<double>();
+                for (int64_t j = 0; j < n; ++j) dst[j] = src[j] * inv;
+            }
             if (fresh) Tensor(p).set_grad(g);
-            src += p.nbytes();
+            packed_[i] = 0;
         }
+        b.waiting = b.members.size();
     }
-    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return stats;
+    next_start_ = 0;
+    in_pass_ = false;
+    synced_ = true;
+    stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void DataParallel::on_gradient(std::size_t i) {
+    if (no_sync_ > 0) {  // accumulating only; the next synchronize() has something to reduce
+        synced_ = false;
+        return;
+    }
+    if (std::this_thread::get_id() != owner_)
+        throw ValueError("dist::DataParallel: backward() ran on another thread than the one that created the "
+                         "DataParallel; MPI is called from that thread only (MPI_THREAD_FUNNELED)");
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!in_pass_) {
+        stats_ = {};
+        in_pass_ = true;
+        synced_ = false;
+    }
+    if (packed_[i])
+        throw ValueError(fmt::format(
+            "dist::DataParallel: backward() ran again before synchronize() (parameter {} got a second gradient "
+            "while its bucket was being reduced); call synchronize() after every backward(), and use no_sync() "
+            "for micro-batches that only accumulate", i));
+    pack(i);
+    start_ready_buckets(false);
+    progress();
+    stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // The last bucket has started: this is the end of backward for this model.
+    if (next_start_ == buckets_.size()) finish_round();
+}
+
+ReduceStats DataParallel::synchronize() {
+    require_mpi("DataParallel::synchronize");
+    if (std::this_thread::get_id() != owner_)
+        throw ValueError("dist::DataParallel::synchronize: called on another thread than the one that created the "
+                         "DataParallel (MPI_THREAD_FUNNELED)");
+    if (options_.overlap && synced_) return stats_;
+    if (!in_pass_) stats_ = {};
+    const auto t0 = std::chrono::steady_clock::now();
+    start_ready_buckets(true);
+    stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    finish_round();
+    return stats_;
+}
+
+ReduceStats all_reduce_gradients(nn::Module& m, std::size_t bucket_bytes) {
+    DataParallel dp(m, {.bucket_bytes = bucket_bytes, .overlap = false, .broadcast_parameters = false});
+    return dp.synchronize();
 }
 
 // ---- data ----

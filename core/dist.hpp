@@ -22,8 +22,10 @@
 #include <cstddef>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "core/autograd.hpp"
 #include "core/tensor.hpp"
 
 namespace tg::nn {
@@ -79,15 +81,104 @@ void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::sum);
 void broadcast_parameters(nn::Module& m, int root = 0);
 
 struct ReduceStats {
-    int buckets = 0;       // all-reduce calls made
-    int64_t bytes = 0;     // gradient bytes reduced
-    double seconds = 0;    // wall time spent packing, reducing and unpacking
+    int buckets = 0;          // all-reduce calls made
+    int overlapped = 0;       // of which started during backward (DataParallel with overlap)
+    int64_t bytes = 0;        // gradient bytes reduced
+    double seconds = 0;       // wall time spent packing, reducing and unpacking, in hooks and after
+    double wait_seconds = 0;  // the part spent waiting for reductions to finish
 };
-/// Averages the gradients of m's parameters over the ranks. Gradients are packed into flat
-/// buffers of at most bucket_bytes (one dtype per buffer), all buffers are reduced with
-/// non-blocking all-reduces started together, and the averages are written back. A parameter
-/// whose gradient is undefined on this rank contributes zeros; afterwards every parameter has
-/// a gradient, identical on every rank.
+
+struct DataParallelOptions {
+    /// Gradients travel in flat buffers of at most this many bytes (one dtype per buffer). Smaller
+    /// buckets start reducing sooner during backward; each costs one all-reduce call.
+    std::size_t bucket_bytes = std::size_t{1} << 20;
+    /// Start reducing each bucket during backward, as soon as its gradients are complete.
+    /// Off: everything is reduced in synchronize(), after backward.
+    bool overlap = true;
+    /// Copy root's parameters to every rank on construction, so all ranks start identical.
+    bool broadcast_parameters = true;
+    int root = 0;
+};
+
+/// Keeps a module's gradients averaged over the ranks, reducing them while backward runs.
+///
+///   tg::dist::DataParallel ddp(model);   // broadcasts rank 0's weights, plans the buckets
+///   for (...) {
+///       opt.zero_grad();
+///       model.loss(tg::dist::shard(x), tg::dist::shard(y)).backward();
+///       ddp.synchronize();               // every .grad is now the average over ranks
+///       opt.step();
+///   }
+///
+/// Parameters are grouped into buckets in reverse order of m.parameters(), roughly the order
+/// backward completes their gradients. A post-accumulate-grad hook on each parameter copies its
+/// finished gradient into its bucket; a full bucket starts a non-blocking all-reduce at once
+/// (buckets start in the same order on every rank, as MPI requires), and later hooks let MPI
+/// progress. When the last bucket has started, the same hook waits and writes the averages
+/// back, so backward() returns with averaged gradients. synchronize() completes the rest:
+/// buckets holding parameters that got no gradient in this pass (those count as zeros), and
+/// every bucket when overlap is off. It returns what the pass cost.
+///
+/// The module's parameter list must not change while a DataParallel watches it, and backward
+/// must run on the thread that created the Session (MPI_THREAD_FUNNELED). For gradient
+/// accumulation, run all micro-batches but the last under no_sync().
+class DataParallel {
+public:
+    explicit DataParallel(nn::Module& m, DataParallelOptions options = {});
+    ~DataParallel();
+    DataParallel(const DataParallel&) = delete;
+    DataParallel& operator=(const DataParallel&) = delete;
+
+    /// Finishes this pass's reduction (see above) and returns its figures. Calling it again
+    /// before the next backward() changes nothing and returns the same figures.
+    ReduceStats synchronize();
+
+    /// While alive, backward() only accumulates gradients locally; the next pass without it
+    /// reduces the accumulated sums.
+    class NoSync {
+    public:
+        explicit NoSync(DataParallel& dp) : dp_(&dp) { ++dp_->no_sync_; }
+        ~NoSync() { --dp_->no_sync_; }
+        NoSync(const NoSync&) = delete;
+        NoSync& operator=(const NoSync&) = delete;
+
+    private:
+        DataParallel* dp_;
+    };
+    [[nodiscard]] NoSync no_sync() { return NoSync(*this); }
+
+    /// Buckets and parameters per bucket, in reduction order.
+    std::vector<std::size_t> bucket_sizes() const;
+
+private:
+    struct Bucket;
+    void on_gradient(std::size_t param);
+    void pack(std::size_t param);
+    void start_ready_buckets(bool flush);
+    void finish_round();
+    void progress();
+
+    DataParallelOptions options_;
+    std::vector<Tensor> params_;
+    std::vector<Bucket> buckets_;
+    std::vector<std::size_t> bucket_of_;  // per parameter
+    std::vector<int64_t> offset_of_;      // per parameter, in elements within its bucket
+    std::vector<char> packed_;            // per parameter, in this pass
+    std::vector<HookHandle> hooks_;
+    std::size_t next_start_ = 0;          // first bucket not started in this pass
+    bool in_pass_ = false;                // some gradient was packed since the last synchronize
+    bool synced_ = false;                 // the last pass is complete and nothing new arrived
+    int no_sync_ = 0;
+    std::thread::id owner_;               // MPI is called from this thread only
+    ReduceStats stats_;
+};
+
+/// Averages the gradients of m's parameters over the ranks, after backward: the gradients are
+/// packed into flat buffers of at most bucket_bytes (one dtype per buffer), all buffers are
+/// reduced with non-blocking all-reduces started together, and the averages are written back.
+/// A parameter whose gradient is undefined on this rank contributes zeros; afterwards every
+/// parameter that requires grad has a gradient, identical on every rank (frozen ones are left
+/// alone). DataParallel does the same work overlapped with backward.
 ReduceStats all_reduce_gradients(nn::Module& m, std::size_t bucket_bytes = std::size_t{4} << 20);
 
 /// This rank's share of a global batch: rows [r n / W, (r + 1) n / W) of dim 0, for rank r of W.

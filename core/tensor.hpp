@@ -2,6 +2,7 @@
 // Tensor: a shared handle to a contiguous, row-major, 64-byte aligned buffer with a shape, a
 // dtype and the autograd bookkeeping. Copying a Tensor copies the handle, not the data.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -26,6 +27,8 @@ struct Storage {
     std::size_t nbytes = 0;
 };
 
+struct GradHooks;  // post-accumulate-grad hooks of a leaf (core/autograd.cpp)
+
 struct TensorImpl {
     TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype dt);
     ~TensorImpl();
@@ -42,6 +45,21 @@ struct TensorImpl {
     std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves, retain_grad)
     std::shared_ptr<TensorImpl> pending;  // gradient in flight during backward()
     uint64_t version = 0;            // bumped by in-place writes
+    std::unique_ptr<GradHooks> hooks;  // null unless a hook was ever registered
+};
+
+/// Returned by Tensor::register_post_accumulate_grad_hook; remove() unregisters the hook (a
+/// no-op once removed or once the tensor is gone). Dropping the handle keeps the hook.
+class HookHandle {
+public:
+    HookHandle() = default;
+    void remove();
+
+private:
+    friend class Tensor;
+    HookHandle(std::weak_ptr<TensorImpl> t, uint64_t id) : tensor_(std::move(t)), id_(id) {}
+    std::weak_ptr<TensorImpl> tensor_;
+    uint64_t id_ = 0;
 };
 
 class Tensor {
@@ -107,6 +125,13 @@ public:
     void set_grad(const Tensor& g);
     /// Keep the gradient of this non-leaf after backward(), as PyTorch's retain_grad().
     Tensor& retain_grad();
+    /// Calls fn(*this) once in every backward() that reaches this leaf, as soon as its gradient
+    /// for that pass is complete (no op left on the tape can add to it), as PyTorch's
+    /// register_post_accumulate_grad_hook. Hooks run on the thread calling backward(), in grad
+    /// mode off, in the order they were registered; an exception from one ends the backward().
+    /// Data-parallel training uses this to start reducing gradients while backward goes on.
+    /// Leaves only (ValueError otherwise).
+    [[nodiscard]] HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn);
     /// Reverse-mode pass from this tensor. Without an explicit gradient it must hold one element.
     void backward(bool retain_graph = false) const;
     void backward(const Tensor& grad, bool retain_graph = false) const;

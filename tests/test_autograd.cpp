@@ -229,3 +229,108 @@ TEST_CASE("a backward returning a wrong shape is reported with the op name", "[a
     z.backward();
     test::require_values(x.grad(), {3}, {2, 2, 2});
 }
+
+TEST_CASE("a post-accumulate-grad hook runs once, when the leaf's gradient is complete", "[autograd][hooks]") {
+    // w is used by three ops far apart on the tape; its hook must see the sum of all three.
+    Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
+    Tensor x = tensor({3.0, -1.0}, {2}).requires_grad_();
+    std::vector<std::vector<double>> seen;
+    HookHandle h = w.register_post_accumulate_grad_hook([&](const Tensor& t) {
+        CHECK(t.is_same(w));
+        CHECK_FALSE(is_grad_enabled());
+        seen.push_back(t.grad().to_vector<double>());
+    });
+    Tensor a = w * x;            // dL/dw via a: x
+    Tensor b = exp(a) + w;       // via b: 1 (plus exp(a) * x through a)
+    Tensor loss = sum(b * w);    // L = sum((exp(w x) + w) w)
+    loss.backward();
+    // dL/dw = exp(wx) + w + w (1 + x exp(wx)) = exp(wx)(1 + w x) + 2 w
+    const std::vector<double> wv = {1, 2}, xv = {3, -1};
+    std::vector<double> want(2);
+    for (int i = 0; i < 2; ++i) want[i] = std::exp(wv[i] * xv[i]) * (1 + wv[i] * xv[i]) + 2 * wv[i];
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0][0] == Approx(want[0]).epsilon(1e-12));
+    CHECK(seen[0][1] == Approx(want[1]).epsilon(1e-12));
+    test::require_values(w.grad(), {2}, want);
+    // A second pass runs it again, after accumulating into the same .grad.
+    sum(w * 2.0).backward();
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[1][0] == Approx(want[0] + 2).epsilon(1e-12));
+    h.remove();
+    h.remove();  // twice is harmless
+    sum(w * 2.0).backward();
+    CHECK(seen.size() == 2);
+}
+
+TEST_CASE("hooks of leaves used late in the forward pass run before backward ends", "[autograd][hooks]") {
+    // Like a network's last layer: `last` is complete after the first entry walked, while
+    // `first` still waits for the rest of the walk.
+    Tensor first = tensor({0.5, -0.5}, {2}).requires_grad_();
+    Tensor last = tensor({2.0, 3.0}, {2}).requires_grad_();
+    std::vector<std::string> order;
+    bool first_had_grad_when_last_ran = true;
+    HookHandle h1 = first.register_post_accumulate_grad_hook([&](const Tensor&) { order.push_back("first"); });
+    HookHandle h2 = last.register_post_accumulate_grad_hook([&](const Tensor&) {
+        order.push_back("last");
+        first_had_grad_when_last_ran = first.grad().defined();
+    });
+    Tensor hidden = tanh(tanh(first * 2.0) * 3.0);
+    sum(hidden * last).backward();
+    CHECK(order == std::vector<std::string>{"last", "first"});
+    CHECK_FALSE(first_had_grad_when_last_ran);
+    h1.remove();
+    h2.remove();
+}
+
+TEST_CASE("a hook does not run for a leaf that receives no gradient", "[autograd][hooks]") {
+    Tensor used = tensor({1.0}, {1}).requires_grad_();
+    Tensor unused = tensor({1.0}, {1}).requires_grad_();
+    int runs_used = 0, runs_unused = 0;
+    HookHandle a = used.register_post_accumulate_grad_hook([&](const Tensor&) { ++runs_used; });
+    HookHandle b = unused.register_post_accumulate_grad_hook([&](const Tensor&) { ++runs_unused; });
+    Tensor other = unused * 5.0;  // recorded, alive, but not part of the loss
+    sum(used * 2.0).backward();
+    CHECK(runs_used == 1);
+    CHECK(runs_unused == 0);
+    CHECK_FALSE(unused.grad().defined());
+    // A leaf backward is called on directly: its own hook runs.
+    used.backward(tensor({1.0}, {1}));
+    CHECK(runs_used == 2);
+    a.remove();
+    b.remove();
+}
+
+TEST_CASE("hooks are refused on results and on tensors without requires_grad", "[autograd][hooks]") {
+    Tensor x = tensor({1.0}, {1}).requires_grad_();
+    Tensor y = x * 2.0;
+    REQUIRE_THROWS_WITH((void)y.register_post_accumulate_grad_hook([](const Tensor&) {}),
+                        Contains("the tensor is the result of 'mul'; hooks can only be registered on leaves"));
+    Tensor c = tensor({1.0}, {1});
+    REQUIRE_THROWS_WITH((void)c.register_post_accumulate_grad_hook([](const Tensor&) {}),
+                        Contains("does not require grad"));
+    REQUIRE_THROWS_WITH((void)x.register_post_accumulate_grad_hook(nullptr), Contains("the hook is empty"));
+}
+
+TEST_CASE("a hook that throws ends backward and leaves nothing in flight", "[autograd][hooks]") {
+    Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
+    bool fail = true;
+    HookHandle h = w.register_post_accumulate_grad_hook([&](const Tensor&) {
+        if (fail) throw ValueError("hook refused");
+    });
+    REQUIRE_THROWS_WITH(sum(w * w).backward(), Contains("hook refused"));
+    fail = false;
+    w.set_grad(Tensor());
+    sum(w * 3.0).backward();
+    test::require_values(w.grad(), {2}, {3, 3});
+    // A hook may remove itself while it runs.
+    HookHandle self;
+    int runs = 0;
+    self = w.register_post_accumulate_grad_hook([&](const Tensor&) {
+        ++runs;
+        self.remove();
+    });
+    sum(w * 3.0).backward();
+    sum(w * 3.0).backward();
+    CHECK(runs == 1);
+    h.remove();
+}

@@ -129,6 +129,11 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         out.flush();
     };
 
+#ifdef TG_EXAMPLE_MPI
+    // Reduces each bucket of gradients while backward is still running (starts from rank 0's weights).
+    std::optional<dist::DataParallel> ddp;
+    if (world() > 1) ddp.emplace(model);
+#endif
     RunResult res{spec.variant, {}, 0, NAN, 0, 0, false, false};
     const bool tty = isatty(STDOUT_FILENO);
     const auto t_start = std::chrono::steady_clock::now();
@@ -151,7 +156,7 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         double l = loss.item<double>();
 #ifdef TG_EXAMPLE_MPI
         if (world() > 1) {
-            dist::all_reduce_gradients(model);  // the global batch's gradient, on every rank
+            ddp->synchronize();  // the global batch's gradient, on every rank
             Tensor lg = tensor({l}, {1});
             dist::all_reduce(lg, dist::ReduceOp::average);  // the global batch's loss
             l = lg.item<double>();

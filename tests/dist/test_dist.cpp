@@ -88,13 +88,18 @@ namespace {
 // largest value) seen after any step, and checks after every step that all ranks hold
 // identical parameters.
 enum class Opt { adamw, sgd };
-double parity(Dtype dtype, int steps, Opt which) {
+// after_backward: all_reduce_gradients once backward is done; overlapped: a DataParallel that
+// reduces buckets while backward runs.
+enum class Reduce { after_backward, overlapped };
+double parity(Dtype dtype, int steps, Opt which, Reduce how = Reduce::after_backward) {
     const int r = dist::rank(), n = dist::world_size();
     const int64_t per_rank = 2, global = per_rank * n, T = 8;
     const nn::GPTConfig cfg{.vocab_size = 16, .context_length = T, .d_model = 16, .n_layer = 2, .n_head = 2,
                             .seed = 7, .dtype = dtype};
     nn::GPT single(cfg), parallel(cfg);
-    dist::broadcast_parameters(parallel);
+    std::unique_ptr<dist::DataParallel> ddp;  // small buckets: several, started during backward
+    if (how == Reduce::overlapped) ddp = std::make_unique<dist::DataParallel>(parallel, dist::DataParallelOptions{.bucket_bytes = 4096});
+    else dist::broadcast_parameters(parallel);
     std::unique_ptr<optim::Optimizer> opt_single, opt_parallel;
     if (which == Opt::adamw) {
         const optim::AdamWOptions opts{.lr = 1e-2, .weight_decay = 0.1};
@@ -120,8 +125,9 @@ double parity(Dtype dtype, int steps, Opt which) {
         const Tensor xs = slice(x, 0, r * per_rank, (r + 1) * per_rank);
         const Tensor ys = slice(y, 0, r * per_rank, (r + 1) * per_rank);
         parallel.loss(xs, ys).backward();
-        const dist::ReduceStats st = dist::all_reduce_gradients(parallel, 4096);  // small buckets: several
+        const dist::ReduceStats st = ddp ? ddp->synchronize() : dist::all_reduce_gradients(parallel, 4096);
         CHECK(st.buckets > 1);
+        CHECK(st.overlapped == (ddp ? st.buckets : 0));
         opt_parallel->step();
 
         const auto ps = single.parameters(), pp = parallel.parameters();
@@ -155,6 +161,19 @@ TEST_CASE("N ranks with batch B each train like one process with batch N*B", "[d
         std::printf("parity: f64 AdamW %.2e, f64 SGD %.2e, f32 SGD %.2e\n", f64_adamw, f64_sgd, f32_sgd);
 }
 
+TEST_CASE("DataParallel, reducing during backward, trains like one process with the whole batch", "[dist][parity]") {
+    const double f64_adamw = parity(Dtype::f64, 5, Opt::adamw, Reduce::overlapped);
+    const double f64_sgd = parity(Dtype::f64, 5, Opt::sgd, Reduce::overlapped);
+    const double f32_sgd = parity(Dtype::f32, 5, Opt::sgd, Reduce::overlapped);
+    INFO(fmt::format("max relative parameter difference over 5 steps: f64 AdamW {:.2e}, f64 SGD {:.2e}, f32 SGD {:.2e}",
+                     f64_adamw, f64_sgd, f32_sgd));
+    CHECK(f64_adamw < 1e-10);
+    CHECK(f64_sgd < 1e-12);
+    CHECK(f32_sgd < 1e-5);
+    if (dist::rank() == 0 && std::getenv("TG_TEST_VERBOSE"))
+        std::printf("parity (overlapped): f64 AdamW %.2e, f64 SGD %.2e, f32 SGD %.2e\n", f64_adamw, f64_sgd, f32_sgd);
+}
+
 TEST_CASE("all_reduce_gradients gives every parameter a gradient, zeros where a rank had none", "[dist]") {
     nn::Linear lin(3, 2, {.bias = true, .seed = 5});
     if (dist::rank() == 0) sum(lin.forward(Tensor::ones({1, 3}))).backward();
@@ -163,6 +182,158 @@ TEST_CASE("all_reduce_gradients gives every parameter a gradient, zeros where a 
     // rank 0's gradient of the bias is 1 per output; averaged with the others' zeros: 1/N.
     const auto gb = lin.parameters()[1].grad().to_vector<double>();
     CHECK(gb[0] == Approx(1.0 / dist::world_size()));
+}
+
+namespace {
+
+// Two linear layers; `use_second` decides whether the second takes part in the loss.
+struct TwoLayers : nn::Module {
+    nn::Linear a{3, 4, {.bias = true, .seed = 1, .dtype = Dtype::f64}};
+    nn::Linear b{4, 2, {.bias = true, .seed = 2, .dtype = Dtype::f64}};
+    TwoLayers() {
+        register_module("a", a);
+        register_module("b", b);
+    }
+    Tensor loss(const Tensor& x, bool use_second) {
+        Tensor h = tanh(a.forward(x));
+        return use_second ? sum(b.forward(h) * b.forward(h)) : sum(h * h);
+    }
+};
+
+// This rank's input: different on every rank, so that the averages are not any rank's values.
+Tensor rank_input(int r, int64_t rows = 2) {
+    return Tensor::randn({rows, 3}, Dtype::f64, 100 + static_cast<uint64_t>(r));
+}
+
+bool same_on_every_rank(const Tensor& t) {
+    Tensor root_copy = t.clone().detach();
+    dist::broadcast(root_copy, 0);
+    return root_copy.to_vector<double>() == t.to_vector<double>();
+}
+
+}  // namespace
+
+TEST_CASE("DataParallel starts from rank 0's weights and averages gradients by the end of backward", "[dist]") {
+    const int r = dist::rank(), n = dist::world_size();
+    TwoLayers m;
+    {
+        NoGradGuard ng;  // every rank starts somewhere else
+        m.a.weight.add_(Tensor::ones(m.a.weight.shape(), Dtype::f64), r);
+    }
+    dist::DataParallel ddp(m, {.bucket_bytes = 64});  // 8 f64 values per bucket: one or two parameters each
+    for (const Tensor& p : m.parameters()) CHECK(same_on_every_rank(p));
+    // Buckets follow parameters from the last one back: b.bias (2), b.weight (8), a.bias (4), a.weight (12).
+    CHECK(ddp.bucket_sizes() == std::vector<std::size_t>{1, 1, 1, 1});
+
+    // The expected average: every rank's gradient, computed on a copy, averaged by all_reduce.
+    TwoLayers ref;
+    for (std::size_t k = 0; k < m.parameters().size(); ++k) {
+        NoGradGuard ng;
+        Tensor(ref.parameters()[k]).copy_(m.parameters()[k]);
+    }
+    ref.loss(rank_input(r), true).backward();
+    std::vector<Tensor> want;
+    for (const Tensor& p : ref.parameters()) {
+        Tensor g = p.grad().clone().detach();
+        dist::all_reduce(g, dist::ReduceOp::average);
+        want.push_back(g);
+    }
+
+    m.loss(rank_input(r), true).backward();
+    // Already averaged when backward() returns: the last bucket's hook waited for all of them.
+    for (std::size_t k = 0; k < want.size(); ++k)
+        CHECK(max_rel_diff(m.parameters()[k].grad(), want[k]) < 1e-15);
+    const dist::ReduceStats st = ddp.synchronize();
+    CHECK(st.buckets == 4);
+    CHECK(st.overlapped == 4);
+    CHECK(st.bytes == (2 + 8 + 4 + 12) * 8);
+    CHECK(st.seconds >= st.wait_seconds);
+    // A second synchronize() before the next backward changes nothing.
+    const auto before = m.parameters()[0].grad().to_vector<double>();
+    CHECK(ddp.synchronize().buckets == 4);
+    CHECK(m.parameters()[0].grad().to_vector<double>() == before);
+    if (n > 1) CHECK(before != ref.parameters()[0].grad().to_vector<double>());  // this rank's own gradient
+}
+
+TEST_CASE("DataParallel reduces parameters that got no gradient, as zeros, in synchronize", "[dist]") {
+    const int r = dist::rank(), n = dist::world_size();
+    TwoLayers m;
+    dist::DataParallel ddp(m, {.bucket_bytes = 64});
+    // Rank 0 leaves out the second layer; the others use it. b's buckets are the first to be
+    // reduced, so on rank 0 nothing can start during backward.
+    m.loss(rank_input(r), r != 0).backward();
+    const dist::ReduceStats st = ddp.synchronize();
+    CHECK(st.buckets == 4);
+    CHECK(st.overlapped == (r == 0 ? 0 : 4));
+    for (const Tensor& p : m.parameters()) {
+        REQUIRE(p.grad().defined());
+        CHECK(same_on_every_rank(p.grad()));
+    }
+    // b's gradient is the others' sum over n ranks (rank 0 counts as zeros).
+    TwoLayers ref;
+    Tensor b_sum = Tensor::zeros(ref.b.weight.shape(), Dtype::f64);
+    if (r != 0) {
+        ref.loss(rank_input(r), true).backward();
+        b_sum = ref.b.weight.grad().clone().detach();
+    }
+    dist::all_reduce(b_sum, dist::ReduceOp::sum);
+    CHECK(max_rel_diff(m.b.weight.grad(), b_sum * (1.0 / n)) < 1e-15);
+}
+
+TEST_CASE("DataParallel under no_sync accumulates micro-batches and reduces their sum once", "[dist]") {
+    const int r = dist::rank();
+    TwoLayers m, plain;
+    dist::DataParallel ddp(m);
+    for (std::size_t k = 0; k < m.parameters().size(); ++k) {
+        NoGradGuard ng;
+        Tensor(plain.parameters()[k]).copy_(m.parameters()[k]);
+    }
+    const Tensor x1 = rank_input(r), x2 = rank_input(r + 50);
+    // The reference: both micro-batches accumulated locally, then one all_reduce_gradients.
+    plain.loss(x1, true).backward();
+    plain.loss(x2, true).backward();
+    dist::all_reduce_gradients(plain);
+
+    SECTION("the last micro-batch outside no_sync") {
+        {
+            auto guard = ddp.no_sync();
+            m.loss(x1, true).backward();
+        }
+        m.loss(x2, true).backward();
+        CHECK(ddp.synchronize().overlapped == 1);  // the default 1 MiB bucket holds all four
+    }
+    SECTION("every micro-batch inside no_sync, then synchronize") {
+        {
+            auto guard = ddp.no_sync();
+            m.loss(x1, true).backward();
+            m.loss(x2, true).backward();
+        }
+        CHECK(ddp.synchronize().overlapped == 0);
+    }
+    for (std::size_t k = 0; k < m.parameters().size(); ++k)
+        CHECK(max_rel_diff(m.parameters()[k].grad(), plain.parameters()[k].grad()) < 1e-14);
+}
+
+TEST_CASE("DataParallel refuses a second backward before synchronize, and recovers", "[dist]") {
+    const int r = dist::rank();
+    TwoLayers m;
+    dist::DataParallel ddp(m, {.bucket_bytes = 64});
+    m.loss(rank_input(r), false).backward();  // b never gets a gradient: its buckets wait
+    REQUIRE_THROWS_WITH(m.loss(rank_input(r), false).backward(),
+                        Catch::Contains("dist::DataParallel: backward() ran again before synchronize()"));
+    const dist::ReduceStats st = ddp.synchronize();  // completes the first pass on every rank
+    CHECK(st.buckets == 4);
+    for (const Tensor& p : m.parameters()) CHECK(same_on_every_rank(p.grad()));
+    for (const Tensor& p : m.parameters()) Tensor(p).set_grad(Tensor());
+    m.loss(rank_input(r), true).backward();
+    CHECK(ddp.synchronize().overlapped == 4);
+}
+
+TEST_CASE("DataParallel refuses models that differ between ranks", "[dist]") {
+    nn::Linear lin(3, dist::rank() == 0 ? 2 : 5, {.bias = true, .seed = 5});
+    REQUIRE_THROWS_WITH(dist::DataParallel(lin), Catch::Contains("dist::DataParallel: the model differs between ranks"));
+    REQUIRE_THROWS_WITH(dist::DataParallel(lin, {.bucket_bytes = 0}), Catch::Contains("bucket_bytes must be positive"));
+    dist::barrier();
 }
 
 TEST_CASE("shard gives each rank its own equal slice of the global batch", "[dist][data]") {
