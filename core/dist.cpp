@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <mpi.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -71,10 +75,18 @@ void same_everywhere(const Tensor& t, const char* fn) {
 
 // ---- lifetime ----
 
-void init(int* argc, char*** argv) {
+void init(int* argc, char*** argv, SessionOptions options) {
     int already = 0;
     MPI_Initialized(&already);
     if (already) return;
+#ifdef __GLIBC__
+    if (options.keep_freed_memory) {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    }
+#else
+    (void)options;
+#endif
     int provided = 0;
     check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "init");
     if (provided < MPI_THREAD_FUNNELED) {
@@ -98,9 +110,9 @@ bool launched_by_mpirun() {
     return false;
 }
 
-Session::Session(int* argc, char*** argv) {
+Session::Session(int* argc, char*** argv, SessionOptions options) {
     owns_ = !mpi_up();
-    init(argc, argv);
+    init(argc, argv, options);
 }
 
 Session::~Session() {

@@ -36,6 +36,16 @@ namespace tg::dist {
 
 enum class ReduceOp { sum, average, max, min };
 
+struct SessionOptions {
+    /// Keep freed heap memory in the process instead of returning it to the system (glibc's
+    /// mmap threshold raised to 32 MiB, trim threshold to 1 GiB). MPI's non-blocking
+    /// all-reduce allocates a scratch buffer as large as each bucket and frees it when done;
+    /// returned to the system, those pages fault in again on every step, which made gradient
+    /// reduction about 5x slower on our 2-core test machine (bench/dist_compare.sh). Off:
+    /// malloc's defaults are left alone.
+    bool keep_freed_memory = true;
+};
+
 /// Initialises MPI for its lifetime. Requests MPI_THREAD_FUNNELED and throws tg::Error if the
 /// library cannot provide it. If MPI is already initialised (by the program or another
 /// Session) it is left alone and not finalised here. Destroyed while an exception propagates,
@@ -43,7 +53,7 @@ enum class ReduceOp { sum, average, max, min };
 /// in a collective.
 class Session {
 public:
-    explicit Session(int* argc = nullptr, char*** argv = nullptr);
+    explicit Session(int* argc = nullptr, char*** argv = nullptr, SessionOptions options = {});
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -59,7 +69,7 @@ bool launched_by_mpirun();
 
 /// The same, without RAII: init is a no-op if MPI is already initialised; finalize is a no-op
 /// if it is already finalised.
-void init(int* argc = nullptr, char*** argv = nullptr);
+void init(int* argc = nullptr, char*** argv = nullptr, SessionOptions options = {});
 void finalize();
 bool is_initialized();
 
