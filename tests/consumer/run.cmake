@@ -1,5 +1,6 @@
 # Builds and runs tests/consumer against tapegrad. MODE=add_subdirectory uses the source tree;
 # MODE=find_package installs the already-built tree (BUILD) into a prefix under WORK first.
+# EXPECT_DIST: tapegrad::dist was built, so the consumer must find, link and run it too.
 file(REMOVE_RECURSE ${WORK})
 set(args -S ${SRC}/tests/consumer -B ${WORK}/build -DCMAKE_BUILD_TYPE=Release)
 if(MODE STREQUAL "add_subdirectory")
@@ -19,6 +20,12 @@ foreach(step IN ITEMS configure build run)
     execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/build --parallel 2 RESULT_VARIABLE rc)
   else()
     execute_process(COMMAND ${WORK}/build/consumer RESULT_VARIABLE rc)
+    if(NOT rc AND EXPECT_DIST)
+      if(NOT EXISTS ${WORK}/build/consumer_dist)
+        message(FATAL_ERROR "consumer ${MODE}: tapegrad::dist was built but the consumer did not find it")
+      endif()
+      execute_process(COMMAND ${WORK}/build/consumer_dist RESULT_VARIABLE rc)
+    endif()
   endif()
   if(rc)
     message(FATAL_ERROR "consumer ${MODE}: ${step} failed (${rc})")
