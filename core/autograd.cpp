@@ -137,8 +137,9 @@ void accumulate_pending(TensorImpl& t, Tensor g) {
 // count reaches zero; its hooks then run, if it received a gradient at all.
 class HookWatch {
 public:
-    // Counts the uses in entries [0, start] of the tape.
+    // Counts the uses in entries [0, start] of the tape (nothing to do while no hook exists).
     HookWatch(const std::vector<Node>& nodes, int64_t start) {
+        if (detail::g_live_hooks.load(std::memory_order_relaxed) == 0) return;
         for (int64_t i = start; i >= 0; --i)
             for (const Tensor& in : nodes[static_cast<std::size_t>(i)].inputs)
                 if (hooked(in)) watched_.push_back({in.impl().get(), 0, false});
@@ -208,12 +209,14 @@ HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const T
     if (!me.hooks) me.hooks = std::make_unique<GradHooks>();
     const uint64_t id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
     me.hooks->fns.emplace_back(id, std::move(fn));
+    detail::g_live_hooks.fetch_add(1, std::memory_order_relaxed);
     return HookHandle(impl_, id);
 }
 
 void HookHandle::remove() {
     if (auto t = tensor_.lock(); t && t->hooks)
-        std::erase_if(t->hooks->fns, [&](const auto& f) { return f.first == id_; });
+        detail::g_live_hooks.fetch_sub(std::erase_if(t->hooks->fns, [&](const auto& f) { return f.first == id_; }),
+                                       std::memory_order_relaxed);
     tensor_.reset();
 }
 
@@ -277,6 +280,8 @@ int64_t tape_size() {
 }
 
 namespace detail {
+
+std::atomic<int64_t> g_live_hooks{0};
 
 int64_t raw_tape_size() { return static_cast<int64_t>(t_tape.nodes.size()); }
 

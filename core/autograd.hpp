@@ -2,6 +2,7 @@
 // The tape: a thread-local list of recorded ops (a Wengert list) walked backwards by
 // backward(). Each entry holds its inputs, a weak reference to its output and the closure
 // that maps the output's gradient to one gradient per input.
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -79,6 +80,9 @@ struct GradHooks {
 };
 
 namespace detail {
+/// Hooks registered and not yet removed, in the whole process (backward skips its hook
+/// bookkeeping while there are none).
+extern std::atomic<int64_t> g_live_hooks;
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 void accumulate_leaf_grad(TensorImpl& t, Tensor g);
 int64_t raw_tape_size();

@@ -136,7 +136,10 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype dt)
     g_live_tensors.fetch_add(1, std::memory_order_relaxed);
 }
 
-TensorImpl::~TensorImpl() { g_live_tensors.fetch_sub(1, std::memory_order_relaxed); }
+TensorImpl::~TensorImpl() {
+    g_live_tensors.fetch_sub(1, std::memory_order_relaxed);
+    if (hooks) detail::g_live_hooks.fetch_sub(static_cast<int64_t>(hooks->fns.size()), std::memory_order_relaxed);
+}
 
 MemoryStats memory_stats() {
     const int64_t entries = tape_size();  // prunes first, so dead graphs are not counted

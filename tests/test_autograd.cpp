@@ -300,6 +300,19 @@ TEST_CASE("a hook does not run for a leaf that receives no gradient", "[autograd
     b.remove();
 }
 
+TEST_CASE("removed hooks and hooks of dead tensors are no longer counted", "[autograd][hooks]") {
+    const int64_t before = detail::g_live_hooks.load();
+    {
+        Tensor t = tensor({1.0}, {1}).requires_grad_();
+        (void)t.register_post_accumulate_grad_hook([](const Tensor&) {});  // dropped handle: the hook stays
+        HookHandle h = t.register_post_accumulate_grad_hook([](const Tensor&) {});
+        CHECK(detail::g_live_hooks.load() == before + 2);
+        h.remove();
+        CHECK(detail::g_live_hooks.load() == before + 1);
+    }
+    CHECK(detail::g_live_hooks.load() == before);  // the tensor died with its last hook
+}
+
 TEST_CASE("hooks are refused on results and on tensors without requires_grad", "[autograd][hooks]") {
     Tensor x = tensor({1.0}, {1}).requires_grad_();
     Tensor y = x * 2.0;
