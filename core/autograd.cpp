@@ -61,8 +61,13 @@ struct Tape {
     uint64_t id = g_next_tape_id.fetch_add(1, std::memory_order_relaxed);  // unique per thread
     uint64_t next_seq = 1;
     std::size_t prune_at = 1024;
+    // True while backward() walks this tape. Gradient hooks run in the middle of the walk, so
+    // until it ends the entries must stay where they are: no pruning, no recording (hooks
+    // run with grad mode off), no nested backward().
+    bool walking = false;
 
     void prune() {
+        if (walking) return;  // backward holds references into nodes (see run_backward)
         // Walking newest to oldest, releasing a node's inputs can kill older outputs, which the
         // same pass then sees.
         for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
@@ -163,11 +168,19 @@ public:
             if (w && --w->uses_left == 0 && w->got) run_hooks(in);
         }
     }
+    // Runs the hooks registered before this call, oldest first. A hook may remove hooks (its
+    // own included) or add some while it runs, so each step looks up the next id afresh; the
+    // ids grow with registration, so the list stays sorted by id.
     static void run_hooks(const Tensor& leaf) {
         GradHooks* h = leaf.impl()->hooks.get();
-        // A copy per call: a hook may remove hooks (its own included) while it runs.
-        for (std::size_t k = 0; h && k < h->fns.size(); ++k) {
-            const auto fn = h->fns[k].second;
+        if (!h || h->fns.empty()) return;
+        const uint64_t last = h->fns.back().first;
+        uint64_t done = 0;
+        for (;;) {
+            auto it = std::find_if(h->fns.begin(), h->fns.end(), [&](const auto& f) { return f.first > done; });
+            if (it == h->fns.end() || it->first > last) return;
+            done = it->first;
+            const auto fn = it->second;  // a copy: the hook may remove itself
             fn(leaf);
         }
     }
@@ -257,6 +270,9 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
     }
     if (!any) return out;
     Tape& tape = t_tape;
+    if (tape.walking)
+        throw ValueError(fmt::format("{}: recorded from inside a gradient hook while backward() walks the tape; hooks "
+                                     "run with grad mode off, leave it off there", op));
     if (tape.nodes.size() >= tape.prune_at) tape.prune();
     TensorImpl& o = *out.impl();
     o.requires_grad = true;
@@ -316,6 +332,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     }
     TensorImpl& r = *root.impl();
     if (!r.grad_fn) {
+        if (t_tape.walking)
+            throw ValueError("backward: called from inside a gradient hook while another backward() walks the tape");
         accumulate_leaf_grad(r, grad.clone());
         NoGradGuard no_grad;
         HookWatch::run_hooks(root);
@@ -328,6 +346,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             "backward: this '{}' result was built on another thread; each thread records on its own "
             "tape, so call backward() on the thread that built the graph",
             r.grad_fn));
+    if (tape.walking)
+        throw ValueError("backward: called from inside a gradient hook while another backward() walks the tape");
     const int64_t start = r.graph_freed ? -1 : tape.find(r.node_seq);
     if (start < 0)
         throw ValueError(fmt::format(
@@ -345,6 +365,11 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     r.pending = grad.impl();
     std::vector<int64_t> used;
     HookWatch hooks(tape.nodes, start);
+    struct Walking {  // set for the walk, cleared however it ends
+        Tape& t;
+        explicit Walking(Tape& tape) : t(tape) { t.walking = true; }
+        ~Walking() { t.walking = false; }
+    } walking(tape);
     try {
         for (int64_t i = start; i >= 0; --i) {
             Node& node = tape.nodes[i];

@@ -21,6 +21,7 @@
 // and OpenBLAS threads inside a rank are unaffected.
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,8 +42,9 @@ struct SessionOptions {
     /// mmap threshold raised to 32 MiB, trim threshold to 1 GiB). MPI's non-blocking
     /// all-reduce allocates a scratch buffer as large as each bucket and frees it when done;
     /// returned to the system, those pages fault in again on every step, which made gradient
-    /// reduction about 5x slower on our 2-core test machine (bench/dist_compare.sh). Off:
-    /// malloc's defaults are left alone.
+    /// reduction 8x slower on our 2-core test machine (80 ms against 10 ms per step for the
+    /// 19.5 MB of gradients of bench/dist_compare.sh's L model). Process-wide, and applied
+    /// only by the Session that initialises MPI. Off: malloc's defaults are left alone.
     bool keep_freed_memory = true;
 };
 
@@ -124,14 +126,19 @@ struct DataParallelOptions {
 /// backward completes their gradients. A post-accumulate-grad hook on each parameter copies its
 /// finished gradient into its bucket; a full bucket starts a non-blocking all-reduce at once
 /// (buckets start in the same order on every rank, as MPI requires), and later hooks let MPI
-/// progress. When the last bucket has started, the same hook waits and writes the averages
-/// back, so backward() returns with averaged gradients. synchronize() completes the rest:
-/// buckets holding parameters that got no gradient in this pass (those count as zeros), and
-/// every bucket when overlap is off. It returns what the pass cost.
+/// progress. synchronize() starts the buckets still waiting (parameters with no gradient in
+/// this pass count as zeros; with overlap off, that is every bucket), waits for all of them and
+/// writes the averages back. A parameter no rank has a gradient for keeps an undefined
+/// gradient, as in one process. The reductions run on a communicator of the DataParallel's own,
+/// so other collectives between backward() and synchronize() do not interfere.
 ///
-/// The module's parameter list must not change while a DataParallel watches it, and backward
-/// must run on the thread that created the Session (MPI_THREAD_FUNNELED). For gradient
-/// accumulation, run all micro-batches but the last under no_sync().
+/// Call synchronize() after every backward() through the model, on every rank: a second
+/// backward() before it is refused. A backward() that runs on some ranks only (a diagnostic
+/// on rank 0) must run under no_sync(), or its buckets wait for partners that never come. For
+/// gradient accumulation, run all micro-batches but the last under no_sync(). The module's
+/// parameter list must not change while a DataParallel watches it. backward() and
+/// synchronize() must run on the thread that created the DataParallel, which must be the one
+/// that initialised MPI (MPI_THREAD_FUNNELED; checked against the DataParallel's thread).
 class DataParallel {
 public:
     explicit DataParallel(nn::Module& m, DataParallelOptions options = {});
@@ -139,8 +146,9 @@ public:
     DataParallel(const DataParallel&) = delete;
     DataParallel& operator=(const DataParallel&) = delete;
 
-    /// Finishes this pass's reduction (see above) and returns its figures. Calling it again
-    /// before the next backward() changes nothing and returns the same figures.
+    /// Finishes this pass's reduction (see above) and returns its figures. With overlap on,
+    /// calling it again before the next backward() changes nothing and returns the same
+    /// figures; with overlap off (no hooks tell it about backward passes) every call reduces.
     ReduceStats synchronize();
 
     /// While alive, backward() only accumulates gradients locally; the next pass without it
@@ -159,19 +167,24 @@ public:
 
     /// Buckets and parameters per bucket, in reduction order.
     std::vector<std::size_t> bucket_sizes() const;
+    /// Buckets whose reduction has started in the current pass (reset by synchronize()).
+    std::size_t buckets_started() const { return next_start_; }
 
 private:
     struct Bucket;
+    struct Comm;
     void on_gradient(std::size_t param);
     void pack(std::size_t param);
     void start_ready_buckets(bool flush);
-    void finish_round();
+    void finish_pass();
     void progress();
+    void check_thread(const char* fn) const;
 
     DataParallelOptions options_;
     std::vector<Tensor> params_;
     std::vector<Bucket> buckets_;
     std::vector<std::size_t> bucket_of_;  // per parameter
+    std::vector<std::size_t> slot_of_;    // per parameter, its place among its bucket's members
     std::vector<int64_t> offset_of_;      // per parameter, in elements within its bucket
     std::vector<char> packed_;            // per parameter, in this pass
     std::vector<HookHandle> hooks_;
@@ -180,6 +193,7 @@ private:
     bool synced_ = false;                 // the last pass is complete and nothing new arrived
     int no_sync_ = 0;
     std::thread::id owner_;               // MPI is called from this thread only
+    std::unique_ptr<Comm> comm_;          // an MPI_Comm of its own (core/dist.cpp)
     ReduceStats stats_;
 };
 
@@ -187,8 +201,8 @@ private:
 /// packed into flat buffers of at most bucket_bytes (one dtype per buffer), all buffers are
 /// reduced with non-blocking all-reduces started together, and the averages are written back.
 /// A parameter whose gradient is undefined on this rank contributes zeros; afterwards every
-/// parameter that requires grad has a gradient, identical on every rank (frozen ones are left
-/// alone). DataParallel does the same work overlapped with backward.
+/// parameter some rank had a gradient for has one, identical on every rank (the others, and
+/// frozen parameters, are left alone). DataParallel does the same work overlapped with backward.
 ReduceStats all_reduce_gradients(nn::Module& m, std::size_t bucket_bytes = std::size_t{4} << 20);
 
 /// This rank's share of a global batch: rows [r n / W, (r + 1) n / W) of dim 0, for rank r of W.

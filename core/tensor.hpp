@@ -131,7 +131,7 @@ public:
     /// mode off, in the order they were registered; an exception from one ends the backward().
     /// Data-parallel training uses this to start reducing gradients while backward goes on.
     /// Leaves only (ValueError otherwise).
-    [[nodiscard]] HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn);
+    HookHandle register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn);
     /// Reverse-mode pass from this tensor. Without an explicit gradient it must hold one element.
     void backward(bool retain_graph = false) const;
     void backward(const Tensor& grad, bool retain_graph = false) const;

@@ -347,3 +347,57 @@ TEST_CASE("a hook that throws ends backward and leaves nothing in flight", "[aut
     CHECK(runs == 1);
     h.remove();
 }
+
+TEST_CASE("every hook of a leaf runs when an earlier one removes itself", "[autograd][hooks]") {
+    Tensor w = tensor({1.0}, {1}).requires_grad_();
+    std::vector<std::string> ran;
+    HookHandle once;
+    once = w.register_post_accumulate_grad_hook([&](const Tensor&) {
+        ran.push_back("once");
+        once.remove();
+    });
+    HookHandle always = w.register_post_accumulate_grad_hook([&](const Tensor&) { ran.push_back("always"); });
+    sum(w * 2.0).backward();
+    sum(w * 2.0).backward();
+    CHECK(ran == std::vector<std::string>{"once", "always", "always"});
+    always.remove();
+}
+
+TEST_CASE("hooks cannot disturb the tape backward is walking", "[autograd][hooks]") {
+    Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
+    Tensor late = tensor({3.0, 4.0}, {2}).requires_grad_();
+    // A hook that reads memory_stats (which prunes the tape elsewhere) while dead entries
+    // exist: the walk still gives the right gradients.
+    for (int i = 0; i < 50; ++i) (void)(w * 3.0);  // recorded, then dropped at once
+    int64_t tape_seen = -1;
+    HookHandle stats = late.register_post_accumulate_grad_hook([&](const Tensor&) { tape_seen = memory_stats().tape_entries; });
+    sum(exp(w) * late).backward();
+    CHECK(tape_seen >= 0);
+    test::require_values(late.grad(), {2}, {std::exp(1.0), std::exp(2.0)});
+    test::require_values(w.grad(), {2}, {3 * std::exp(1.0), 4 * std::exp(2.0)});
+    stats.remove();
+
+    // backward() from a hook, and recording from a hook that turned grad mode back on, are refused.
+    Tensor other = tensor({1.0}, {1}).requires_grad_();
+    Tensor built_before = sum(other * 2.0);
+    HookHandle nested = late.register_post_accumulate_grad_hook([&](const Tensor&) { built_before.backward(); });
+    REQUIRE_THROWS_WITH(sum(w * late).backward(), Contains("backward: called from inside a gradient hook"));
+    nested.remove();
+    HookHandle records = late.register_post_accumulate_grad_hook([&](const Tensor&) {
+        set_grad_enabled(true);
+        Tensor y;
+        try {
+            y = other * 2.0;
+        } catch (...) {
+            set_grad_enabled(false);
+            throw;
+        }
+    });
+    REQUIRE_THROWS_WITH(sum(w * late).backward(), Contains("mul: recorded from inside a gradient hook"));
+    records.remove();
+    CHECK(is_grad_enabled());  // backward restored grad mode on the way out
+    // The tape is usable afterwards.
+    late.set_grad(Tensor());
+    sum(late * 2.0).backward();
+    test::require_values(late.grad(), {2}, {2, 2});
+}

@@ -213,7 +213,7 @@ bool same_on_every_rank(const Tensor& t) {
 
 }  // namespace
 
-TEST_CASE("DataParallel starts from rank 0's weights and averages gradients by the end of backward", "[dist]") {
+TEST_CASE("DataParallel starts from rank 0's weights and reduces every bucket during backward", "[dist]") {
     const int r = dist::rank(), n = dist::world_size();
     TwoLayers m;
     {
@@ -239,13 +239,25 @@ TEST_CASE("DataParallel starts from rank 0's weights and averages gradients by t
         want.push_back(g);
     }
 
+    // Watch backward: when b's gradients are complete (one linear backward gives weight and
+    // bias together), a's are not yet, and b's two buckets are already being reduced.
+    std::size_t started_when_b_done = 99;
+    bool a_weight_done_early = true;
+    HookHandle hb = m.b.bias.register_post_accumulate_grad_hook([&](const Tensor&) {
+        started_when_b_done = ddp.buckets_started();
+        a_weight_done_early = m.a.weight.grad().defined();
+    });
     m.loss(rank_input(r), true).backward();
-    // Already averaged when backward() returns: the last bucket's hook waited for all of them.
+    hb.remove();
+    CHECK(started_when_b_done == 2);
+    CHECK_FALSE(a_weight_done_early);
+    CHECK(ddp.buckets_started() == 4);  // all started before backward returned
+    const dist::ReduceStats st = ddp.synchronize();
+    CHECK(ddp.buckets_started() == 0);
     for (std::size_t k = 0; k < want.size(); ++k)
         CHECK(max_rel_diff(m.parameters()[k].grad(), want[k]) < 1e-15);
-    const dist::ReduceStats st = ddp.synchronize();
     CHECK(st.buckets == 4);
-    CHECK(st.overlapped == 4);
+    CHECK(st.overlapped == 4);  // all four started inside backward, by the hooks
     CHECK(st.bytes == (2 + 8 + 4 + 12) * 8);
     CHECK(st.seconds >= st.wait_seconds);
     // A second synchronize() before the next backward changes nothing.
@@ -260,8 +272,13 @@ TEST_CASE("DataParallel reduces parameters that got no gradient, as zeros, in sy
     TwoLayers m;
     dist::DataParallel ddp(m, {.bucket_bytes = 64});
     // Rank 0 leaves out the second layer; the others use it. b's buckets are the first to be
-    // reduced, so on rank 0 nothing can start during backward.
-    m.loss(rank_input(r), r != 0).backward();
+    // reduced, so on rank 0 nothing can start during backward, while the others start all four.
+    Tensor loss = m.loss(rank_input(r), r != 0);
+    loss.backward();
+    // Other collectives between backward and synchronize do not get mixed up with the buckets.
+    Tensor l = loss.detach();
+    dist::all_reduce(l, dist::ReduceOp::average);
+    dist::barrier();
     const dist::ReduceStats st = ddp.synchronize();
     CHECK(st.buckets == 4);
     CHECK(st.overlapped == (r == 0 ? 0 : 4));
@@ -314,11 +331,28 @@ TEST_CASE("DataParallel under no_sync accumulates micro-batches and reduces thei
         CHECK(max_rel_diff(m.parameters()[k].grad(), plain.parameters()[k].grad()) < 1e-14);
 }
 
+TEST_CASE("a parameter no rank has a gradient for keeps none after DataParallel", "[dist]") {
+    const int r = dist::rank();
+    TwoLayers m, ref;
+    dist::DataParallel ddp(m, {.bucket_bytes = 64});
+    m.loss(rank_input(r), false).backward();  // nobody uses b
+    ddp.synchronize();
+    CHECK_FALSE(m.b.weight.grad().defined());
+    CHECK_FALSE(m.b.bias.grad().defined());
+    REQUIRE(m.a.weight.grad().defined());
+    CHECK(same_on_every_rank(m.a.weight.grad()));
+    // all_reduce_gradients does the same.
+    ref.loss(rank_input(r), false).backward();
+    dist::all_reduce_gradients(ref);
+    CHECK_FALSE(ref.b.weight.grad().defined());
+    CHECK(max_rel_diff(ref.a.weight.grad(), m.a.weight.grad()) < 1e-15);
+}
+
 TEST_CASE("DataParallel refuses a second backward before synchronize, and recovers", "[dist]") {
     const int r = dist::rank();
     TwoLayers m;
     dist::DataParallel ddp(m, {.bucket_bytes = 64});
-    m.loss(rank_input(r), false).backward();  // b never gets a gradient: its buckets wait
+    m.loss(rank_input(r), true).backward();
     REQUIRE_THROWS_WITH(m.loss(rank_input(r), false).backward(),
                         Catch::Contains("dist::DataParallel: backward() ran again before synchronize()"));
     const dist::ReduceStats st = ddp.synchronize();  // completes the first pass on every rank
@@ -332,6 +366,9 @@ TEST_CASE("DataParallel refuses a second backward before synchronize, and recove
 TEST_CASE("DataParallel refuses models that differ between ranks", "[dist]") {
     nn::Linear lin(3, dist::rank() == 0 ? 2 : 5, {.bias = true, .seed = 5});
     REQUIRE_THROWS_WITH(dist::DataParallel(lin), Catch::Contains("dist::DataParallel: the model differs between ranks"));
+    // The same number of parameters and of elements, in other shapes.
+    nn::Linear other(dist::rank() == 0 ? 2 : 3, dist::rank() == 0 ? 6 : 4, {.bias = false, .seed = 5});
+    REQUIRE_THROWS_WITH(dist::DataParallel(other), Catch::Contains("shapes, dtypes and requires_grad must match"));
     REQUIRE_THROWS_WITH(dist::DataParallel(lin, {.bucket_bytes = 0}), Catch::Contains("bucket_bytes must be positive"));
     dist::barrier();
 }
