@@ -42,8 +42,8 @@ struct SessionOptions {
     /// mmap threshold raised to 32 MiB, trim threshold to 1 GiB). MPI's non-blocking
     /// all-reduce allocates a scratch buffer as large as each bucket and frees it when done;
     /// returned to the system, those pages fault in again on every step, which made gradient
-    /// reduction 8x slower on our 2-core test machine (80 ms against 10 ms per step for the
-    /// 19.5 MB of gradients of bench/dist_compare.sh's L model). Process-wide, and applied
+    /// reduction about 8x slower on our 2-core test machine (bench/dist_compare.sh's L model,
+    /// 19.5 MB of gradients per step; figures in README). Process-wide, and applied
     /// only by the Session that initialises MPI. Off: malloc's defaults are left alone.
     bool keep_freed_memory = true;
 };
