@@ -330,10 +330,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
                                      shape_str(grad.shape()), dtype_name(grad.dtype()),
                                      shape_str(root.shape()), dtype_name(root.dtype())));
     }
+    if (t_tape.walking)
+        throw ValueError("backward: called from inside a gradient hook while another backward() walks the tape");
     TensorImpl& r = *root.impl();
     if (!r.grad_fn) {
-        if (t_tape.walking)
-            throw ValueError("backward: called from inside a gradient hook while another backward() walks the tape");
         accumulate_leaf_grad(r, grad.clone());
         NoGradGuard no_grad;
         HookWatch::run_hooks(root);
@@ -346,8 +346,6 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             "backward: this '{}' result was built on another thread; each thread records on its own "
             "tape, so call backward() on the thread that built the graph",
             r.grad_fn));
-    if (tape.walking)
-        throw ValueError("backward: called from inside a gradient hook while another backward() walks the tape");
     const int64_t start = r.graph_freed ? -1 : tape.find(r.node_seq);
     if (start < 0)
         throw ValueError(fmt::format(

@@ -54,7 +54,17 @@ MPI_Datatype mpi_type(Dtype d) {
     }
 }
 
-// The same shape and dtype on every rank: compares a fingerprint (rank, dtype, dims) by min/max.
+// Whether `mine` holds the same values on every rank: its elementwise minimum and maximum over
+// the ranks agree exactly when it does. A collective: every rank must call it.
+bool equal_on_every_rank(const std::vector<int64_t>& mine, const char* fn) {
+    std::vector<int64_t> lo(mine.size()), hi(mine.size());
+    const int n = static_cast<int>(mine.size());
+    check(MPI_Allreduce(mine.data(), lo.data(), n, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), fn);
+    check(MPI_Allreduce(mine.data(), hi.data(), n, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), fn);
+    return lo == hi;
+}
+
+// The same shape and dtype on every rank: compares a fingerprint (dtype, dims) by min/max.
 void same_everywhere(const Tensor& t, const char* fn) {
     if (t.numel() > std::numeric_limits<int>::max())
         throw ValueError(fmt::format("dist::{}: {} elements is more than one MPI call takes ({})", fn, t.numel(),
@@ -63,10 +73,7 @@ void same_everywhere(const Tensor& t, const char* fn) {
     mine.insert(mine.end(), t.shape().begin(), t.shape().end());
     mine.resize(2 + 8, -1);  // up to 8 dims compared; more dims still compare numel below
     mine.push_back(t.numel());
-    std::vector<int64_t> lo(mine.size()), hi(mine.size());
-    check(MPI_Allreduce(mine.data(), lo.data(), static_cast<int>(mine.size()), MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), fn);
-    check(MPI_Allreduce(mine.data(), hi.data(), static_cast<int>(mine.size()), MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), fn);
-    if (lo != hi)
+    if (!equal_on_every_rank(mine, fn))
         throw ShapeError(fmt::format("dist::{}: the tensor differs between ranks (rank {} has {} {})", fn, rank(),
                                      shape_str(t.shape()), dtype_name(t.dtype())));
 }
@@ -183,12 +190,14 @@ MPI_Op mpi_op(ReduceOp op) {
         default: return MPI_SUM;
     }
 }
-// x[i] *= s for a float buffer of dtype d.
-void scale(void* p, Dtype d, int64_t n, double s) {
-    if (d == Dtype::f32)
-        for (int64_t i = 0; i < n; ++i) static_cast<float*>(p)[i] *= static_cast<float>(s);
-    else
-        for (int64_t i = 0; i < n; ++i) static_cast<double*>(p)[i] *= s;
+// dst[i] = src[i] * s for n elements of float dtype d (src == dst scales in place).
+void scaled_copy(const void* src, void* dst, Dtype d, int64_t n, double s) {
+    if (d == Dtype::f32) {
+        const auto sf = static_cast<float>(s);
+        for (int64_t i = 0; i < n; ++i) static_cast<float*>(dst)[i] = static_cast<const float*>(src)[i] * sf;
+    } else {
+        for (int64_t i = 0; i < n; ++i) static_cast<double*>(dst)[i] = static_cast<const double*>(src)[i] * s;
+    }
 }
 }  // namespace
 
@@ -203,7 +212,7 @@ void all_reduce(const Tensor& t, ReduceOp op) {
         check(MPI_Allreduce(MPI_IN_PLACE, buf.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), mpi_op(op),
                             MPI_COMM_WORLD),
               "all_reduce");
-        if (op == ReduceOp::average) scale(buf.raw_data(), t.dtype(), t.numel(), 1.0 / world_size());
+        if (op == ReduceOp::average) scaled_copy(buf.raw_data(), buf.raw_data(), t.dtype(), t.numel(), 1.0 / world_size());
     }
     NoGradGuard no_grad;
     Tensor(t).copy_(buf);
@@ -251,11 +260,9 @@ DataParallel::DataParallel(nn::Module& m, DataParallelOptions options)
     require_mpi("DataParallel");
     if (options_.bucket_bytes == 0) throw ValueError("dist::DataParallel: bucket_bytes must be positive");
     // The parameter list must be the same everywhere (the buckets are planned from it).
-    const uint64_t mine[2] = {static_cast<uint64_t>(params_.size()), fingerprint(params_)};
-    uint64_t lo[2], hi[2];
-    check(MPI_Allreduce(mine, lo, 2, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "DataParallel");
-    check(MPI_Allreduce(mine, hi, 2, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "DataParallel");
-    if (lo[0] != hi[0] || lo[1] != hi[1]) {
+    // The hash's bits, reinterpreted as signed, compare equal exactly when the hashes do.
+    if (!equal_on_every_rank({static_cast<int64_t>(params_.size()), static_cast<int64_t>(fingerprint(params_))},
+                             "DataParallel")) {
         int64_t total = 0;
         for (const Tensor& p : params_) total += p.numel();
         throw ShapeError(fmt::format("dist::DataParallel: the model differs between ranks (rank {} has {} parameters "
@@ -393,17 +400,9 @@ void DataParallel::finish_pass() {
             Tensor g = p.grad();
             const bool fresh = !g.defined();
             if (fresh) g = Tensor::empty(p.shape(), p.dtype());
-            const int64_t n = p.numel(), off = offset_of_[i];
-            if (b.dtype == Dtype::f32) {
-                const float* src = b.flat.data<float>() + off;
-                float* dst = g.data<float>();
-                const auto s = static_cast<float>(inv);
-                for (int64_t j = 0; j < n; ++j) dst[j] = src[j] * s;
-            } else {
-                const double* src = b.flat.data<double>() + off;
-                double* dst = g.data<double>();
-                for (int64_t j = 0; j < n; ++j) dst[j] = src[j] * inv;
-            }
+            const char* src = static_cast<const char*>(b.flat.raw_data()) +
+                               static_cast<std::size_t>(offset_of_[i]) * dtype_size(b.dtype);
+            scaled_copy(src, g.raw_data(), b.dtype, p.numel(), inv);
             if (fresh) Tensor(p).set_grad(g);
         }
         b.waiting = b.members.size();

@@ -142,36 +142,31 @@ double parity(Dtype dtype, int steps, Opt which, Reduce how = Reduce::after_back
     return worst;
 }
 
+// The parity bounds, for one way of reducing. The two runs differ only in the order the
+// gradient sums are added up in. AdamW divides by the gradient's own size, so a rounding-level
+// difference on a near-zero gradient becomes a step of up to lr: the 1e-12 (f64) and 1e-5 (f32)
+// bounds are checked with SGD (momentum); AdamW in f64 is held to 1e-10 (measured: 6e-13 here).
+void check_parity(Reduce how, const char* label) {
+    const double f64_adamw = parity(Dtype::f64, 5, Opt::adamw, how);
+    const double f64_sgd = parity(Dtype::f64, 5, Opt::sgd, how);
+    const double f32_sgd = parity(Dtype::f32, 5, Opt::sgd, how);
+    INFO(fmt::format("max relative parameter difference over 5 steps: f64 AdamW {:.2e}, f64 SGD {:.2e}, f32 SGD {:.2e}",
+                     f64_adamw, f64_sgd, f32_sgd));
+    CHECK(f64_adamw < 1e-10);
+    CHECK(f64_sgd < 1e-12);
+    CHECK(f32_sgd < 1e-5);
+    if (dist::rank() == 0 && std::getenv("TG_TEST_VERBOSE"))
+        std::printf("%s: f64 AdamW %.2e, f64 SGD %.2e, f32 SGD %.2e\n", label, f64_adamw, f64_sgd, f32_sgd);
+}
+
 }  // namespace
 
 TEST_CASE("N ranks with batch B each train like one process with batch N*B", "[dist][parity]") {
-    // The two runs differ only in the order the gradient sums are added up in. AdamW divides
-    // by the gradient's own size, so a rounding-level difference on a near-zero gradient
-    // becomes a step of up to lr: the 1e-12 (f64) and 1e-5 (f32) bounds are checked with SGD
-    // (momentum); AdamW in f64 is held to 1e-10 (measured: 6e-13 here).
-    const double f64_adamw = parity(Dtype::f64, 5, Opt::adamw);
-    const double f64_sgd = parity(Dtype::f64, 5, Opt::sgd);
-    const double f32_sgd = parity(Dtype::f32, 5, Opt::sgd);
-    INFO(fmt::format("max relative parameter difference over 5 steps: f64 AdamW {:.2e}, f64 SGD {:.2e}, f32 SGD {:.2e}",
-                     f64_adamw, f64_sgd, f32_sgd));
-    CHECK(f64_adamw < 1e-10);
-    CHECK(f64_sgd < 1e-12);
-    CHECK(f32_sgd < 1e-5);
-    if (dist::rank() == 0 && std::getenv("TG_TEST_VERBOSE"))
-        std::printf("parity: f64 AdamW %.2e, f64 SGD %.2e, f32 SGD %.2e\n", f64_adamw, f64_sgd, f32_sgd);
+    check_parity(Reduce::after_backward, "parity");
 }
 
 TEST_CASE("DataParallel, reducing during backward, trains like one process with the whole batch", "[dist][parity]") {
-    const double f64_adamw = parity(Dtype::f64, 5, Opt::adamw, Reduce::overlapped);
-    const double f64_sgd = parity(Dtype::f64, 5, Opt::sgd, Reduce::overlapped);
-    const double f32_sgd = parity(Dtype::f32, 5, Opt::sgd, Reduce::overlapped);
-    INFO(fmt::format("max relative parameter difference over 5 steps: f64 AdamW {:.2e}, f64 SGD {:.2e}, f32 SGD {:.2e}",
-                     f64_adamw, f64_sgd, f32_sgd));
-    CHECK(f64_adamw < 1e-10);
-    CHECK(f64_sgd < 1e-12);
-    CHECK(f32_sgd < 1e-5);
-    if (dist::rank() == 0 && std::getenv("TG_TEST_VERBOSE"))
-        std::printf("parity (overlapped): f64 AdamW %.2e, f64 SGD %.2e, f32 SGD %.2e\n", f64_adamw, f64_sgd, f32_sgd);
+    check_parity(Reduce::overlapped, "parity (overlapped)");
 }
 
 TEST_CASE("all_reduce_gradients gives every parameter a gradient, zeros where a rank had none", "[dist]") {
