@@ -4,6 +4,7 @@
 #include "core/dtype.hpp"
 #include "core/error.hpp"
 #include "core/format.hpp"
+#include "core/grad_mode.hpp"
 #include "core/gradcheck.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"

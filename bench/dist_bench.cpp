@@ -21,7 +21,7 @@
 #include <optional>
 
 #include "bench/bench_common.hpp"
-#include "core/dist.hpp"
+#include "dist/dist.hpp"
 
 using namespace tg;
 

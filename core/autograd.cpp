@@ -1,38 +1,22 @@
+// The tape: recording ops (record) and walking them backwards (run_backward).
 #include "core/autograd.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
+#include <mutex>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
-#include "core/dispatch.hpp"
-#include "core/ops.hpp"
+#include "core/internal/engine.hpp"
 
 namespace tg {
 
+using detail::Node;
+
 namespace {
-
-struct Node {
-    const char* op;
-    uint64_t seq;
-    std::vector<Tensor> inputs;
-    std::weak_ptr<TensorImpl> output;
-    BackwardFn backward;
-    std::shared_ptr<const std::string> label;  // set only under anomaly detection
-    std::vector<uint64_t> versions;            // of each input, then of the output, when recorded
-};
-
-// Ops whose backward reads neither their inputs' values nor their output's (only shapes):
-// modifying those in place later cannot change the gradient, so it is allowed.
-bool reads_no_values(const char* op) {
-    static constexpr std::string_view kOps[] = {"add", "sub", "neg", "add_scalar", "reshape", "transpose",
-                                                "permute", "slice", "cat", "sum", "mean", "clone", "to"};
-    for (std::string_view o : kOps)
-        if (o == op) return true;
-    return false;
-}
 
 // Before a node's backward: an input or output changed in place since the op ran makes the
 // saved values stale, and the gradient would be silently wrong (PyTorch raises here too).
@@ -90,40 +74,6 @@ struct Tape {
 
 thread_local Tape t_tape;
 thread_local bool t_grad_enabled = true;
-thread_local bool t_anomaly = false;
-thread_local std::shared_ptr<const std::string> t_label;
-
-// Index of the first NaN or Inf in t (a floating tensor), or -1.
-int64_t first_non_finite(const Tensor& t) {
-    if (!t.defined() || (t.dtype() != Dtype::f32 && t.dtype() != Dtype::f64)) return -1;
-    return dispatch_floating("anomaly", t.dtype(), [&](auto tag) -> int64_t {
-        using T = decltype(tag);
-        const T* p = t.data<T>();
-        for (int64_t i = 0; i < t.numel(); ++i)
-            if (!std::isfinite(p[i])) return i;
-        return -1;
-    });
-}
-
-std::string describe_inputs(const std::vector<Tensor>& inputs) {
-    std::string s;
-    for (const Tensor& t : inputs) {
-        if (!s.empty()) s += ", ";
-        s += t.defined() ? fmt::format("{} {}", shape_str(t.shape()), dtype_name(t.dtype())) : "undefined";
-    }
-    return s.empty() ? "none" : s;
-}
-
-std::string value_str(const Tensor& t, int64_t i) {
-    const double v = t.dtype() == Dtype::f32 ? static_cast<double>(t.data<float>()[i]) : t.data<double>()[i];
-    return std::isnan(v) ? "nan" : fmt::format("{}", v);  // NaN's sign bit means nothing here
-}
-
-std::string where(uint64_t seq, const std::shared_ptr<const std::string>& label) {
-    std::string s = seq ? fmt::format("tape entry #{} on its thread", seq) : "not recorded (no input requires grad)";
-    if (label) s += fmt::format(", label '{}'", *label);
-    return s;
-}
 
 // Adds g into the in-flight gradient of a non-leaf. A buffer still shared with another tensor
 // (add's backward hands the same dy to both inputs) is copied before it is written.
@@ -133,118 +83,14 @@ void accumulate_pending(TensorImpl& t, Tensor g) {
         return;
     }
     if (t.pending.use_count() > 1 || t.pending->storage.use_count() > 1)
-        t.pending = Tensor(t.pending).clone().impl();
+        t.pending = detail::copy_values(Tensor(t.pending)).impl();
     Tensor(t.pending).add_(g);
 }
 
-// Leaves with post-accumulate-grad hooks that this backward can reach, with the number of
-// tape entries still to walk that take them as input. A leaf's gradient is complete when that
-// count reaches zero; its hooks then run, if it received a gradient at all.
-class HookWatch {
-public:
-    // Counts the uses in entries [0, start] of the tape (nothing to do while no hook exists).
-    HookWatch(const std::vector<Node>& nodes, int64_t start) {
-        if (detail::g_live_hooks.load(std::memory_order_relaxed) == 0) return;
-        for (int64_t i = start; i >= 0; --i)
-            for (const Tensor& in : nodes[static_cast<std::size_t>(i)].inputs)
-                if (hooked(in)) watched_.push_back({in.impl().get(), 0, false});
-        if (watched_.empty()) return;
-        std::sort(watched_.begin(), watched_.end(), [](const Watch& a, const Watch& b) { return a.t < b.t; });
-        std::vector<Watch> merged;  // one entry per leaf, counting its uses
-        for (const Watch& w : watched_) {
-            if (merged.empty() || merged.back().t != w.t) merged.push_back(w);
-            ++merged.back().uses_left;
-        }
-        watched_ = std::move(merged);
-    }
-    bool empty() const { return watched_.empty(); }
-    void got_gradient(const Tensor& leaf) {
-        if (Watch* w = find(leaf)) w->got = true;
-    }
-    // The entry that used these inputs is done: runs the hooks of leaves that are now complete.
-    void entry_done(const std::vector<Tensor>& inputs) {
-        for (const Tensor& in : inputs) {
-            Watch* w = find(in);
-            if (w && --w->uses_left == 0 && w->got) run_hooks(in);
-        }
-    }
-    // Runs the hooks registered before this call, oldest first. A hook may remove hooks (its
-    // own included) or add some while it runs, so each step looks up the next id afresh; the
-    // ids grow with registration, so the list stays sorted by id.
-    static void run_hooks(const Tensor& leaf) {
-        GradHooks* h = leaf.impl()->hooks.get();
-        if (!h || h->fns.empty()) return;
-        const uint64_t last = h->fns.back().first;
-        uint64_t done = 0;
-        for (;;) {
-            auto it = std::find_if(h->fns.begin(), h->fns.end(), [&](const auto& f) { return f.first > done; });
-            if (it == h->fns.end() || it->first > last) return;
-            done = it->first;
-            const auto fn = it->second;  // a copy: the hook may remove itself
-            fn(leaf);
-        }
-    }
-
-private:
-    struct Watch {
-        TensorImpl* t;
-        int64_t uses_left;
-        bool got;
-    };
-    static bool hooked(const Tensor& in) {
-        if (!in.defined()) return false;
-        const TensorImpl& t = *in.impl();
-        return !t.grad_fn && t.requires_grad && t.hooks && !t.hooks->fns.empty();
-    }
-    Watch* find(const Tensor& in) {
-        if (watched_.empty() || !hooked(in)) return nullptr;
-        auto it = std::lower_bound(watched_.begin(), watched_.end(), in.impl().get(),
-                                   [](const Watch& w, const TensorImpl* t) { return w.t < t; });
-        return it != watched_.end() && it->t == in.impl().get() ? &*it : nullptr;
-    }
-    std::vector<Watch> watched_;
-};
-
-std::atomic<uint64_t> g_next_hook_id{1};
-
 }  // namespace
-
-HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn) {
-    TensorImpl& me = const_cast<TensorImpl&>(checked());
-    if (me.grad_fn)
-        throw ValueError(fmt::format("register_post_accumulate_grad_hook: the tensor is the result of '{}'; hooks "
-                                     "can only be registered on leaves (parameters, inputs)",
-                                     me.grad_fn));
-    if (!me.requires_grad)
-        throw ValueError("register_post_accumulate_grad_hook: the tensor does not require grad, so no backward() "
-                         "reaches it; call requires_grad_() first");
-    if (!fn) throw ValueError("register_post_accumulate_grad_hook: the hook is empty");
-    if (!me.hooks) me.hooks = std::make_unique<GradHooks>();
-    const uint64_t id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
-    me.hooks->fns.emplace_back(id, std::move(fn));
-    detail::g_live_hooks.fetch_add(1, std::memory_order_relaxed);
-    return HookHandle(impl_, id);
-}
-
-void HookHandle::remove() {
-    if (auto t = tensor_.lock(); t && t->hooks)
-        detail::g_live_hooks.fetch_sub(std::erase_if(t->hooks->fns, [&](const auto& f) { return f.first == id_; }),
-                                       std::memory_order_relaxed);
-    tensor_.reset();
-}
 
 bool is_grad_enabled() { return t_grad_enabled; }
 void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
-
-bool is_anomaly_enabled() { return t_anomaly; }
-void set_detect_anomaly(bool enabled) { t_anomaly = enabled; }
-AnomalyGuard::AnomalyGuard(bool enabled) : prev_(t_anomaly) { t_anomaly = enabled; }
-AnomalyGuard::~AnomalyGuard() { t_anomaly = prev_; }
-
-TapeLabel::TapeLabel(std::string label) : prev_(t_label) {
-    t_label = std::make_shared<const std::string>(std::move(label));
-}
-TapeLabel::~TapeLabel() { t_label = prev_; }
 
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
@@ -256,16 +102,18 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
     return false;
 }
 
-Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
+Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward,
+              BackwardReads reads) {
     bool any = false;  // recorded only in grad mode, when some input requires grad
     for (std::size_t i = 0; t_grad_enabled && !any && i < inputs.size(); ++i)
         any = inputs[i].defined() && inputs[i].requires_grad();
-    if (t_anomaly) {
-        if (const int64_t i = first_non_finite(out); i >= 0) {
+    const bool anomaly = is_anomaly_enabled();
+    if (anomaly) {
+        if (const int64_t i = detail::first_non_finite(out); i >= 0) {
             throw AnomalyError(fmt::format(
                 "anomaly: '{}' produced {} at flat index {} of its output {} {}; inputs: {}; {}", op,
-                value_str(out, i), i, shape_str(out.shape()), dtype_name(out.dtype()), describe_inputs(inputs),
-                where(any ? t_tape.next_seq : 0, t_label)));
+                detail::value_str(out, i), i, shape_str(out.shape()), dtype_name(out.dtype()),
+                detail::describe_inputs(inputs), detail::tape_position(any ? t_tape.next_seq : 0, detail::current_label())));
         }
     }
     if (!any) return out;
@@ -276,17 +124,17 @@ Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn
     if (tape.nodes.size() >= tape.prune_at) tape.prune();
     TensorImpl& o = *out.impl();
     o.requires_grad = true;
-    o.grad_fn = op;
+    o.grad_fn = detail::intern_op_name(op);
     o.node_seq = tape.next_seq++;
     o.tape_id = tape.id;
     std::vector<uint64_t> versions;
-    if (!reads_no_values(op)) {
+    if (reads == BackwardReads::values) {
         versions.reserve(inputs.size() + 1);
         for (const Tensor& t : inputs) versions.push_back(t.defined() ? t.impl()->version : 0);
         versions.push_back(o.version);
     }
-    tape.nodes.push_back(Node{op, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
-                              t_anomaly ? t_label : nullptr, std::move(versions)});
+    tape.nodes.push_back(Node{o.grad_fn, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
+                              anomaly ? detail::current_label() : nullptr, std::move(versions)});
     return out;
 }
 
@@ -295,10 +143,30 @@ int64_t tape_size() {
     return static_cast<int64_t>(t_tape.nodes.size());
 }
 
+MemoryStats memory_stats() {
+    MemoryStats s = detail::storage_stats();
+    s.tape_entries = tape_size();  // prunes first, so dead graphs are not counted
+    return s;
+}
+
 namespace detail {
 
-std::atomic<int64_t> g_live_hooks{0};
-
+// Names live in one set for the whole process (a handful of distinct ones in practice); each
+// thread keeps its own index into it, so after the first use of a name, interning it is one
+// hash lookup without a lock.
+const char* intern_op_name(std::string_view name) {
+    thread_local std::unordered_map<std::string_view, const char*> seen;  // keys view the set's strings
+    if (auto it = seen.find(name); it != seen.end()) return it->second;
+    static std::mutex mu;
+    static auto* names = new std::unordered_set<std::string>();  // never freed: tensors may outlive main
+    const char* p;
+    {
+        std::lock_guard<std::mutex> lock(mu);
+        p = names->emplace(name).first->c_str();
+    }
+    seen.emplace(std::string_view(p, name.size()), p);
+    return p;
+}
 int64_t raw_tape_size() { return static_cast<int64_t>(t_tape.nodes.size()); }
 
 void accumulate_leaf_grad(TensorImpl& t, Tensor g) {
@@ -306,7 +174,7 @@ void accumulate_leaf_grad(TensorImpl& t, Tensor g) {
         // The engine owns the buffer it keeps: a gradient whose handle or storage is still shared
         // (add hands one dy to both inputs, reshape shares storage) is copied.
         const bool shared = g.impl().use_count() > 1 || g.impl()->storage.use_count() > 1;
-        t.grad = (shared ? g.clone() : g).impl();
+        t.grad = (shared ? copy_values(g) : g).impl();
         return;
     }
     Tensor(t.grad).add_(g);
@@ -334,7 +202,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
         throw ValueError("backward: called from inside a gradient hook while another backward() walks the tape");
     TensorImpl& r = *root.impl();
     if (!r.grad_fn) {
-        accumulate_leaf_grad(r, grad.clone());
+        accumulate_leaf_grad(r, copy_values(grad));
         NoGradGuard no_grad;
         HookWatch::run_hooks(root);
         return;
@@ -353,7 +221,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             "pass retain_graph=true to backward twice",
             r.grad_fn));
 
-    const bool anomaly = t_anomaly;  // read before NoGradGuard, on the calling thread
+    const bool anomaly = is_anomaly_enabled();
     if (anomaly) {
         if (const int64_t k = first_non_finite(grad); k >= 0)
             throw AnomalyError(fmt::format("anomaly: backward was given a gradient with {} at flat index {}",
@@ -398,7 +266,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
                             "anomaly: backward of '{}' produced {} at flat index {} of the gradient for "
                             "input {} {} {}; inputs: {}; {}",
                             node.op, value_str(g[j], k), k, j, shape_str(in.shape()), dtype_name(in.dtype()),
-                            describe_inputs(node.inputs), where(node.seq, node.label)));
+                            describe_inputs(node.inputs), tape_position(node.seq, node.label)));
                 }
                 TensorImpl& ti = *in.impl();
                 if (!ti.grad_fn) {

@@ -2,12 +2,13 @@
 // The tape: a thread-local list of recorded ops (a Wengert list) walked backwards by
 // backward(). Each entry holds its inputs, a weak reference to its output and the closure
 // that maps the output's gradient to one gradient per input.
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "core/grad_mode.hpp"
 #include "core/tensor.hpp"
 
 namespace tg {
@@ -16,21 +17,6 @@ using Grads = std::vector<Tensor>;
 /// Receives the output's gradient dy and the output y itself (so closures never need to keep
 /// their own output alive); returns one gradient per input, undefined where none flows.
 using BackwardFn = std::function<Grads(const Tensor& dy, const Tensor& y)>;
-
-bool is_grad_enabled();
-void set_grad_enabled(bool enabled);
-
-/// While alive, ops on this thread run forward only and record nothing.
-class NoGradGuard {
-public:
-    NoGradGuard();
-    ~NoGradGuard();
-    NoGradGuard(const NoGradGuard&) = delete;
-    NoGradGuard& operator=(const NoGradGuard&) = delete;
-
-private:
-    bool prev_;
-};
 
 /// Anomaly detection, off by default and per thread (like grad mode). While on, every op's
 /// output and every gradient computed by backward() is scanned, and the first NaN or Inf
@@ -64,28 +50,26 @@ private:
     std::shared_ptr<const std::string> prev_;
 };
 
+/// What an op's backward reads. Most backwards read values the forward saved (an input, the
+/// output), and backward() refuses to run one whose saved values were modified in place since
+/// (it would give a wrong gradient). A backward that needs only shapes (add, reshape, sum,
+/// ...) is declared with `shapes`, and its inputs may then be modified in place after the op.
+enum class BackwardReads { values, shapes };
+
 /// True when an op with these inputs must be recorded.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
-/// Records op on this thread's tape when grad mode is on and some input requires grad;
-/// returns out (marked as produced by op). Otherwise returns out untouched.
-Tensor record(const char* op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
+/// Records an op on this thread's tape when grad mode is on and some input requires grad, and
+/// returns out marked as produced by op; otherwise returns out untouched. This is how every op
+/// in tapegrad is written, and how you write your own (docs/custom_ops.md): compute the output,
+/// then hand record() the inputs and a backward that maps dy (shaped like out) to one gradient
+/// per input (undefined where none flows). The engine checks each gradient's shape and dtype
+/// and accumulates it; a backward never writes into .grad itself. The name may be any string
+/// (it is copied); it is what grad_fn_name() and error messages show.
+Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward,
+              BackwardReads reads = BackwardReads::values);
 
 /// Entries on this thread's tape (after dropping those whose outputs have died).
 int64_t tape_size();
-
-/// The hooks of one leaf (see Tensor::register_post_accumulate_grad_hook), keyed by id.
-struct GradHooks {
-    std::vector<std::pair<uint64_t, std::function<void(const Tensor&)>>> fns;
-};
-
-namespace detail {
-/// Hooks registered and not yet removed, in the whole process (backward skips its hook
-/// bookkeeping while there are none).
-extern std::atomic<int64_t> g_live_hooks;
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
-void accumulate_leaf_grad(TensorImpl& t, Tensor g);
-int64_t raw_tape_size();
-}  // namespace detail
 
 }  // namespace tg

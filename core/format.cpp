@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "core/dispatch.hpp"
+#include "core/internal/dispatch.hpp"
 
 namespace tg {
 

@@ -2,150 +2,16 @@
 
 #include <fmt/format.h>
 
-#include <atomic>
-#include <cstdlib>
+#include <cmath>
 #include <cstring>
-#include <mutex>
-#include <new>
-#include <unordered_map>
 #include <vector>
 
-#include "core/autograd.hpp"
-#include "core/dispatch.hpp"
-#include "core/ops.hpp"
+#include "core/grad_mode.hpp"
+#include "core/internal/dispatch.hpp"
+#include "core/internal/tensor_impl.hpp"
 #include "core/random.hpp"
 
 namespace tg {
-
-namespace {
-std::atomic<int64_t> g_live_bytes{0};
-std::atomic<int64_t> g_peak_bytes{0};
-std::atomic<int64_t> g_live_tensors{0};
-constexpr std::size_t kAlign = 64;
-}  // namespace
-
-// ---- buffer cache ----
-// A training step of a fixed model asks for the same buffer sizes every step, so freed
-// buffers are kept, keyed by their rounded size, and handed out again: after the first step
-// no tensor buffer comes from the system (no malloc, no fresh pages to fault in and zero).
-// The cache is bounded (set_buffer_cache_limit) and can be emptied (empty_buffer_cache).
-namespace {
-
-class BufferCache {
-public:
-    void* acquire(std::size_t bytes) {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            auto it = free_.find(bytes);
-            if (it != free_.end() && !it->second.empty()) {
-                void* p = it->second.back();
-                it->second.pop_back();
-                cached_ -= bytes;
-                return p;
-            }
-        }
-        void* p = std::aligned_alloc(kAlign, bytes);
-        if (!p) {
-            // Out of memory: give the cached buffers back and try once more.
-            empty();
-            p = std::aligned_alloc(kAlign, bytes);
-            if (!p) throw std::bad_alloc();
-        }
-        system_allocs_.fetch_add(1, std::memory_order_relaxed);
-        return p;
-    }
-    void release(void* p, std::size_t bytes) {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            if (enabled_ && cached_ + bytes <= limit_) {
-                free_[bytes].push_back(p);
-                cached_ += bytes;
-                return;
-            }
-        }
-        std::free(p);
-    }
-    void empty() {
-        std::unordered_map<std::size_t, std::vector<void*>> taken;
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            taken.swap(free_);
-            cached_ = 0;
-        }
-        for (auto& [bytes, list] : taken)
-            for (void* p : list) std::free(p);
-    }
-    void set_limit(std::size_t bytes) {
-        {
-            std::lock_guard<std::mutex> lock(mu_);
-            limit_ = bytes;
-            enabled_ = bytes > 0;
-        }
-        empty();
-    }
-    std::size_t cached() {
-        std::lock_guard<std::mutex> lock(mu_);
-        return cached_;
-    }
-    int64_t system_allocs() const { return system_allocs_.load(); }
-
-private:
-    std::mutex mu_;
-    std::unordered_map<std::size_t, std::vector<void*>> free_;
-    std::size_t cached_ = 0;
-    std::size_t limit_ = default_limit();
-    bool enabled_ = limit_ > 0;
-    std::atomic<int64_t> system_allocs_{0};
-
-    static std::size_t default_limit() {
-        // TG_BUFFER_CACHE_MB=0 turns the cache off (useful under AddressSanitizer).
-        if (const char* env = std::getenv("TG_BUFFER_CACHE_MB"); env && *env)
-            return static_cast<std::size_t>(std::strtoull(env, nullptr, 10)) << 20;
-        return std::size_t{4} << 30;
-    }
-};
-
-// Never destroyed: storages held by static objects may be freed after main returns.
-BufferCache& cache() {
-    static BufferCache* c = new BufferCache();
-    return *c;
-}
-
-std::size_t rounded_bytes(std::size_t n) { return n == 0 ? kAlign : (n + kAlign - 1) / kAlign * kAlign; }
-
-}  // namespace
-
-void set_buffer_cache_limit(std::size_t bytes) { cache().set_limit(bytes); }
-void empty_buffer_cache() { cache().empty(); }
-
-Storage::Storage(std::size_t n) : nbytes(n) {
-    data = cache().acquire(rounded_bytes(n));
-    const int64_t live = g_live_bytes.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
-    int64_t peak = g_peak_bytes.load();
-    while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
-    }
-}
-
-Storage::~Storage() {
-    cache().release(data, rounded_bytes(nbytes));
-    g_live_bytes.fetch_sub(static_cast<int64_t>(nbytes));
-}
-
-TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype dt)
-    : storage(std::move(s)), shape(std::move(sh)), numel(shape_numel(shape)), dtype(dt) {
-    g_live_tensors.fetch_add(1, std::memory_order_relaxed);
-}
-
-TensorImpl::~TensorImpl() {
-    g_live_tensors.fetch_sub(1, std::memory_order_relaxed);
-    if (hooks) detail::g_live_hooks.fetch_sub(static_cast<int64_t>(hooks->fns.size()), std::memory_order_relaxed);
-}
-
-MemoryStats memory_stats() {
-    const int64_t entries = tape_size();  // prunes first, so dead graphs are not counted
-    return {g_live_tensors.load(), g_live_bytes.load(), g_peak_bytes.load(), entries,
-            static_cast<int64_t>(cache().cached()), cache().system_allocs()};
-}
 
 namespace detail {
 template <class To>
@@ -273,6 +139,19 @@ Tensor ones_like(const Tensor& t) { return Tensor::ones(t.shape(), t.dtype()); }
 
 // ---- accessors ----
 
+TensorImpl& Tensor::checked() const {
+    if (!impl_) throw ValueError("tensor: use of an undefined Tensor");
+    return *impl_;
+}
+
+const Shape& Tensor::shape() const { return checked().shape; }
+int64_t Tensor::numel() const { return checked().numel; }
+Dtype Tensor::dtype() const { return checked().dtype; }
+void* Tensor::raw_data() const { return checked().storage->data; }
+bool Tensor::requires_grad() const { return checked().requires_grad; }
+bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
+uint64_t Tensor::version() const { return checked().version; }
+
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim("size", d, dim())]; }
 
 void Tensor::check_dtype(Dtype want, const char* what) const {
@@ -286,48 +165,38 @@ Tensor Tensor::detach() const {
     return Tensor(std::make_shared<TensorImpl>(me.storage, me.shape, me.dtype));
 }
 
-// ---- autograd ----
-
-Tensor& Tensor::requires_grad_(bool on) {
-    TensorImpl& me = const_cast<TensorImpl&>(checked());
-    if (on && !is_floating(me.dtype))
-        throw DtypeError(fmt::format("requires_grad_: only f32 and f64 tensors can require "
-                                     "grad, this one is {}", dtype_name(me.dtype)));
-    if (!on && me.grad_fn)
-        throw ValueError(fmt::format("requires_grad_: cannot turn off grad on a tensor made by "
-                                     "'{}'; use detach()", me.grad_fn));
-    me.requires_grad = on;
-    return *this;
+namespace detail {
+Tensor alias(const Tensor& x, const Shape& shape) {
+    return Tensor(std::make_shared<TensorImpl>(x.impl()->storage, shape, x.dtype()));
 }
 
-std::string Tensor::grad_fn_name() const {
-    const TensorImpl& me = checked();
-    return me.grad_fn ? me.grad_fn : "";
+Tensor copy_values(const Tensor& x) {
+    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    if (x.nbytes()) std::memcpy(y.raw_data(), x.raw_data(), x.nbytes());
+    return y;
 }
-
-Tensor Tensor::grad() const { return Tensor(checked().grad); }
-
-void Tensor::set_grad(const Tensor& g) {
-    TensorImpl& me = const_cast<TensorImpl&>(checked());
-    if (g.defined() && (g.shape() != me.shape || g.dtype() != me.dtype))
-        throw ShapeError(fmt::format("set_grad: gradient {} {} does not match tensor {} {}",
-                                     shape_str(g.shape()), dtype_name(g.dtype()),
-                                     shape_str(me.shape), dtype_name(me.dtype)));
-    me.grad = g.impl();
-}
-
-Tensor& Tensor::retain_grad() {
-    const_cast<TensorImpl&>(checked()).retains_grad = true;
-    return *this;
-}
-
-void Tensor::backward(bool retain_graph) const { detail::run_backward(*this, Tensor(), retain_graph); }
-
-void Tensor::backward(const Tensor& grad, bool retain_graph) const {
-    detail::run_backward(*this, grad, retain_graph);
-}
+}  // namespace detail
 
 // ---- in-place writes ----
+
+Tensor& Tensor::mark_modified() {
+    ++checked().version;
+    return *this;
+}
+
+Tensor& Tensor::set_data(const Tensor& source) {
+    TensorImpl& me = checked();
+    if (source.shape() != me.shape)
+        throw ShapeError(fmt::format("set_data: source shape {} differs from the tensor's {}",
+                                     shape_str(source.shape()), shape_str(me.shape)));
+    if (me.requires_grad && !is_floating(source.dtype()))
+        throw DtypeError(fmt::format("set_data: a tensor that requires grad cannot hold {} values",
+                                     dtype_name(source.dtype())));
+    me.storage = source.impl()->storage;
+    me.dtype = source.dtype();
+    me.grad.reset();
+    return mark_modified();
+}
 
 // A leaf that requires grad is a parameter or an input the user differentiates with respect
 // to; changing it in place while grad mode is on would silently detach what was recorded.
@@ -342,8 +211,7 @@ void Tensor::check_inplace(const char* op) const {
 Tensor& Tensor::zero_() {
     check_inplace("zero_");
     std::memset(raw_data(), 0, nbytes());
-    ++impl_->version;
-    return *this;
+    return mark_modified();
 }
 
 Tensor& Tensor::fill_(double value) {
@@ -354,8 +222,7 @@ Tensor& Tensor::fill_(double value) {
         const T v = static_cast<T>(value);
         for (int64_t i = 0; i < numel(); ++i) p[i] = v;
     });
-    ++impl_->version;
-    return *this;
+    return mark_modified();
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
@@ -375,8 +242,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
         else
             for (int64_t i = 0; i < n; ++i) p[i] += a * q[i];
     });
-    ++impl_->version;
-    return *this;
+    return mark_modified();
 }
 
 Tensor& Tensor::mul_(double factor) {
@@ -387,8 +253,7 @@ Tensor& Tensor::mul_(double factor) {
         const T f = static_cast<T>(factor);
         for (int64_t i = 0; i < numel(); ++i) p[i] *= f;
     });
-    ++impl_->version;
-    return *this;
+    return mark_modified();
 }
 
 Tensor& Tensor::copy_(const Tensor& other) {
@@ -401,11 +266,8 @@ Tensor& Tensor::copy_(const Tensor& other) {
         detail::convert_elements<T>(other.raw_data(), other.dtype(), static_cast<T*>(raw_data()),
                                     numel());
     });
-    ++impl_->version;
-    return *this;
+    return mark_modified();
 }
 
-Tensor Tensor::to(Dtype dtype) const { return tg::to(*this, dtype); }
-Tensor Tensor::clone() const { return tg::clone(*this); }
 
 }  // namespace tg

@@ -1,6 +1,7 @@
 #pragma once
 // Tensor: a shared handle to a contiguous, row-major, 64-byte aligned buffer with a shape, a
-// dtype and the autograd bookkeeping. Copying a Tensor copies the handle, not the data.
+// dtype and (kept out of sight, in the engine) the autograd bookkeeping. Copying a Tensor
+// copies the handle, not the data.
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -17,36 +18,7 @@ namespace tg {
 class Generator;
 class Tensor;
 
-/// Raw bytes, 64-byte aligned; counted by memory_stats().
-struct Storage {
-    explicit Storage(std::size_t nbytes);
-    ~Storage();
-    Storage(const Storage&) = delete;
-    Storage& operator=(const Storage&) = delete;
-    void* data = nullptr;
-    std::size_t nbytes = 0;
-};
-
-struct GradHooks;  // post-accumulate-grad hooks of a leaf (core/autograd.cpp)
-
-struct TensorImpl {
-    TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype dt);
-    ~TensorImpl();
-    std::shared_ptr<Storage> storage;
-    Shape shape;
-    int64_t numel = 0;
-    Dtype dtype = Dtype::f32;
-    bool requires_grad = false;
-    bool retains_grad = false;
-    bool graph_freed = false;        // its tape entry was released by backward()
-    const char* grad_fn = nullptr;   // the op that made it; nullptr for leaves
-    uint64_t node_seq = 0;           // its entry on this thread's tape (0: none)
-    uint64_t tape_id = 0;            // the tape (thread) that recorded it
-    std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves, retain_grad)
-    std::shared_ptr<TensorImpl> pending;  // gradient in flight during backward()
-    uint64_t version = 0;            // bumped by in-place writes
-    std::unique_ptr<GradHooks> hooks;  // null unless a hook was ever registered
-};
+struct TensorImpl;  // the engine's side of a tensor (core/internal/tensor_impl.hpp, not installed)
 
 /// Returned by Tensor::register_post_accumulate_grad_hook; remove() unregisters the hook (a
 /// no-op once removed or once the tensor is gone). Dropping the handle keeps the hook.
@@ -85,20 +57,21 @@ public:
     static Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen);
 
     bool defined() const { return impl_ != nullptr; }
-    const Shape& shape() const { return checked().shape; }
+    const Shape& shape() const;
     int64_t dim() const { return static_cast<int64_t>(shape().size()); }
     int64_t size(int64_t d) const;
-    int64_t numel() const { return checked().numel; }
-    Dtype dtype() const { return checked().dtype; }
+    int64_t numel() const;
+    Dtype dtype() const;
     std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype()); }
 
-    /// Typed pointer to the elements; T must match the dtype (DtypeError otherwise).
+    /// Typed pointer to the elements; T must match the dtype (DtypeError otherwise). Writing
+    /// through it changes the values in place: call mark_modified() afterwards (see below).
     template <class T>
     T* data() const {
         check_dtype(dtype_of<T>(), "data");
-        return static_cast<T*>(impl_->storage->data);
+        return static_cast<T*>(raw_data());
     }
-    void* raw_data() const { return checked().storage->data; }
+    void* raw_data() const;
 
     /// The single element, converted to T (ValueError unless numel() == 1).
     template <class T>
@@ -116,8 +89,8 @@ public:
 
     // Autograd.
     Tensor& requires_grad_(bool on = true);
-    bool requires_grad() const { return checked().requires_grad; }
-    bool is_leaf() const { return checked().grad_fn == nullptr; }
+    bool requires_grad() const;
+    bool is_leaf() const;
     /// Name of the op that produced this tensor ("" for leaves).
     std::string grad_fn_name() const;
     /// The accumulated gradient (undefined until a backward() reaches this tensor).
@@ -139,6 +112,18 @@ public:
     // In-place writes (not recorded on the tape; used by optimizers and the engine). Each bumps
     // the tensor's version, so backward() refuses to use values an op saved that were changed
     // since; on a leaf that requires grad they are an error unless grad mode is off.
+
+    /// Counts in-place writes to this tensor's values (0 when created).
+    uint64_t version() const;
+    /// Says "the values were changed in place" after writing through data<T>() or raw_data()
+    /// (an initialiser, an optimizer step, a kernel of your own): bumps version(), so a
+    /// backward() that would read the old values refuses instead of giving a wrong gradient.
+    /// The methods below call it themselves.
+    Tensor& mark_modified();
+    /// Makes this tensor hold `source`'s values, dtype and storage (shape must match), in
+    /// every handle that shares it, as PyTorch's set_data: how Module::to converts parameters
+    /// that optimizers and tied layers also hold. Drops the gradient; counts as a modification.
+    Tensor& set_data(const Tensor& source);
     Tensor& zero_();
     Tensor& fill_(double value);
     /// this += alpha * other, same shape and dtype.
@@ -148,14 +133,13 @@ public:
     Tensor& copy_(const Tensor& other);
 
     bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+    /// The engine's handle (an opaque type outside the library); impl().get() identifies the
+    /// tensor, e.g. as a map key.
     const std::shared_ptr<TensorImpl>& impl() const { return impl_; }
 
 private:
     void check_inplace(const char* op) const;
-    const TensorImpl& checked() const {
-        if (!impl_) throw ValueError("tensor: use of an undefined Tensor");
-        return *impl_;
-    }
+    TensorImpl& checked() const;
     void check_dtype(Dtype want, const char* what) const;
     std::shared_ptr<TensorImpl> impl_;
 };

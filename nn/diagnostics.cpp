@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "core/dispatch.hpp"
+#include "core/internal/dispatch.hpp"
 
 namespace tg::nn {
 

@@ -1,6 +1,6 @@
 #include "nn/init.hpp"
 
-#include "core/dispatch.hpp"
+#include "core/internal/dispatch.hpp"
 
 namespace tg::nn::init {
 
@@ -10,7 +10,7 @@ void normal_(Tensor& t, double mean, double std, Generator& gen) {
         T* p = t.data<T>();
         for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(mean + std * gen.normal());
     });
-    ++t.impl()->version;
+    t.mark_modified();
 }
 
 void uniform_(Tensor& t, double low, double high, Generator& gen) {
@@ -19,7 +19,7 @@ void uniform_(Tensor& t, double low, double high, Generator& gen) {
         T* p = t.data<T>();
         for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(low + (high - low) * gen.uniform());
     });
-    ++t.impl()->version;
+    t.mark_modified();
 }
 
 }  // namespace tg::nn::init

@@ -126,15 +126,11 @@ void Module::to(Dtype dtype) {
     if (!is_floating(dtype)) throw DtypeError(fmt::format("Module::to: parameters are f32 or f64, not {}", dtype_name(dtype)));
     for (Tensor& t : parameters()) {
         if (t.dtype() == dtype) continue;
-        // Swap the storage inside the shared TensorImpl so every handle (members, tied
-        // weights, optimizer lists) sees the converted data.
+        // set_data changes the tensor every handle shares (members, tied weights, optimizer
+        // lists), so they all see the converted data.
         Tensor converted = Tensor::empty(t.shape(), dtype);
         converted.copy_(t);
-        TensorImpl& impl = *t.impl();
-        impl.storage = converted.impl()->storage;
-        impl.dtype = dtype;
-        impl.grad.reset();
-        ++impl.version;
+        t.set_data(converted);
     }
 }
 

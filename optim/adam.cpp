@@ -5,7 +5,7 @@
 #include <cmath>
 #include <xsimd/xsimd.hpp>
 
-#include "core/dispatch.hpp"
+#include "core/internal/dispatch.hpp"
 
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics, which start from a
 // deliberately undefined register; the warning concerns the compiler's header, not this file.

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/dispatch.hpp"
+#include "core/internal/dispatch.hpp"
 #include "nn/diagnostics.hpp"
 
 namespace tg::optim {
@@ -31,7 +31,7 @@ void clip_grad_value(const std::vector<Tensor>& params, double clip) {
             const T c = static_cast<T>(clip);
             for (int64_t i = 0; i < g.numel(); ++i) pg[i] = std::clamp(pg[i], -c, c);
         });
-        ++g.impl()->version;
+        g.mark_modified();
     }
 }
 

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "core/autograd.hpp"
-#include "core/dispatch.hpp"
+#include "core/internal/dispatch.hpp"
 #include "nn/safetensors.hpp"
 
 namespace tg::optim {
@@ -75,7 +75,7 @@ void Optimizer::step() {
             State& s = groups_[g].state[i];
             ++s.step;
             update(g, p, grad, s);
-            ++p.impl()->version;
+            p.mark_modified();
         }
 }
 

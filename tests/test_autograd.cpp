@@ -1,5 +1,8 @@
+#include <memory>
+#include <string>
 #include <thread>
 
+#include "core/internal/engine.hpp"
 #include "helpers.hpp"
 
 using namespace tg;
@@ -200,23 +203,49 @@ TEST_CASE("each thread has its own tape", "[autograd][threads]") {
     CHECK(tape_size() == main_tape);
 }
 
-TEST_CASE("custom ops plug into the tape through record", "[autograd]") {
-    // y = x^3 written as a user op; dx = 3 x^2 dy.
-    auto cube = [](const Tensor& x) {
-        Tensor y;
-        {
-            NoGradGuard ng;
-            y = x * x * x;
-        }
-        return record("cube", y, {x}, [x](const Tensor& dy, const Tensor&) {
-            return Grads{dy * x * x * 3.0};
-        });
-    };
+namespace {
+// The example of docs/custom_ops.md, as written there.
+/// y = x^3.  dx = 3 x^2 dy
+Tensor cube(const Tensor& x) {
+    if (x.dtype() != Dtype::f32 && x.dtype() != Dtype::f64)
+        throw DtypeError(fmt::format("cube: expected f32 or f64, got {}", dtype_name(x.dtype())));
+    Tensor y;
+    {
+        NoGradGuard forward_only;              // cube is one tape entry, not three
+        y = x * x * x;                         // any forward: tapegrad ops or your own loop
+    }
+    return record("cube", y, {x}, [x](const Tensor& dy, const Tensor& /*y*/) {
+        return Grads{dy * x * x * 3.0};
+    });
+}
+}  // namespace
+
+TEST_CASE("a custom op written as docs/custom_ops.md shows", "[autograd]") {
+    const int64_t entries = tape_size();
     Tensor x = tensor({2.0, -1.0}, {2}).requires_grad_();
     Tensor y = cube(x);
     CHECK(y.grad_fn_name() == "cube");
+    CHECK(tape_size() == entries + 1);
     sum(y).backward();
     test::require_values(x.grad(), {2}, {12, 3});
+    Tensor x64 = Tensor::randn({3, 4}, Dtype::f64, 1).requires_grad_();
+    test::require_passed(gradcheck([](const std::vector<Tensor>& in) { return cube(in[0]); }, {x64}), {});
+    REQUIRE_THROWS_WITH(cube(Tensor::ones({2}, Dtype::i64)), "cube: expected f32 or f64, got i64");
+}
+
+TEST_CASE("record keeps its own copy of an op name built at run time", "[autograd]") {
+    // The name's buffer dies before the tensor does (AddressSanitizer checks the reads).
+    Tensor x = Tensor::ones({2}, Dtype::f64).requires_grad_();
+    std::vector<Tensor> ys;
+    for (int k = 0; k < 3; ++k) {
+        auto name = std::make_unique<std::string>("scale_by_" + std::to_string(k) + std::string(40, 'x'));
+        ys.push_back(record(*name, (x * static_cast<double>(k)).detach(), {x},
+                            [k](const Tensor& dy, const Tensor&) { return Grads{dy * static_cast<double>(k)}; }));
+        name->assign(name->size(), '#');  // overwrite, then free, the caller's buffer
+    }
+    for (int k = 0; k < 3; ++k) CHECK(ys[k].grad_fn_name() == "scale_by_" + std::to_string(k) + std::string(40, 'x'));
+    sum(ys[2]).backward();
+    test::require_values(x.grad(), {2}, {2, 2});
 }
 
 TEST_CASE("a backward returning a wrong shape is reported with the op name", "[autograd]") {
@@ -301,16 +330,16 @@ TEST_CASE("a hook does not run for a leaf that receives no gradient", "[autograd
 }
 
 TEST_CASE("removed hooks and hooks of dead tensors are no longer counted", "[autograd][hooks]") {
-    const int64_t before = detail::g_live_hooks.load();
+    const int64_t before = detail::live_hooks();
     {
         Tensor t = tensor({1.0}, {1}).requires_grad_();
         (void)t.register_post_accumulate_grad_hook([](const Tensor&) {});  // dropped handle: the hook stays
         HookHandle h = t.register_post_accumulate_grad_hook([](const Tensor&) {});
-        CHECK(detail::g_live_hooks.load() == before + 2);
+        CHECK(detail::live_hooks() == before + 2);
         h.remove();
-        CHECK(detail::g_live_hooks.load() == before + 1);
+        CHECK(detail::live_hooks() == before + 1);
     }
-    CHECK(detail::g_live_hooks.load() == before);  // the tensor died with its last hook
+    CHECK(detail::live_hooks() == before);  // the tensor died with its last hook
 }
 
 TEST_CASE("hooks are refused on results and on tensors without requires_grad", "[autograd][hooks]") {

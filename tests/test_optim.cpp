@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 
+#include "core/internal/tensor_impl.hpp"
 #include "helpers.hpp"
 
 using namespace tg;

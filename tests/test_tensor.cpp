@@ -140,7 +140,7 @@ TEST_CASE("requires_grad_ is refused for integer tensors and op results", "[tens
 
 TEST_CASE("in-place writes change values and bump the version", "[tensor]") {
     Tensor t = tensor({1.0, 2.0, 3.0}, {3});
-    const auto v0 = t.impl()->version;
+    const auto v0 = t.version();
     t.add_(tensor({1.0, 1.0, 1.0}, {3}), 2.0);
     test::require_values(t, {3}, {3, 4, 5});
     t.mul_(0.5);
@@ -149,7 +149,7 @@ TEST_CASE("in-place writes change values and bump the version", "[tensor]") {
     test::require_values(t, {3}, {1, 2, 3});
     t.fill_(9).zero_();
     test::require_values(t, {3}, {0, 0, 0});
-    CHECK(t.impl()->version == v0 + 5);
+    CHECK(t.version() == v0 + 5);
     REQUIRE_THROWS_WITH(t.add_(Tensor::ones({2}, Dtype::f64)), Contains("add_: (3,) f64 += (2,) f64"));
     REQUIRE_THROWS_AS(t.copy_(Tensor::ones({4})), ShapeError);
 }

@@ -69,7 +69,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
     Tensor z = binary_forward<BinOp::add>("add", a, b);
     return record("add", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
         return Grads{detail::sum_to(dz, sa), detail::sum_to(dz, sb)};
-    });
+    },
+                  BackwardReads::shapes);
 }
 
 /// z = a - b.  da = sum_to(dz), db = -sum_to(dz)
@@ -77,7 +78,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     Tensor z = binary_forward<BinOp::sub>("sub", a, b);
     return record("sub", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
         return Grads{detail::sum_to(dz, sa), neg(detail::sum_to(dz, sb))};
-    });
+    },
+                  BackwardReads::shapes);
 }
 
 /// z = a * b.  da = sum_to(dz * b), db = sum_to(dz * a)
@@ -103,7 +105,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor add(const Tensor& a, double s) {
     detail::check_floating("add", a);
     Tensor z = detail::map("add", a, [s](auto x) { return x + static_cast<decltype(x)>(s); });
-    return record("add", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{dz}; });
+    return record("add", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{dz}; },
+                  BackwardReads::shapes);
 }
 
 /// z = a * s.  da = dz * s
@@ -117,7 +120,8 @@ Tensor mul(const Tensor& a, double s) {
 Tensor neg(const Tensor& a) {
     detail::check_floating("neg", a);
     Tensor z = detail::map("neg", a, [](auto x) { return -x; });
-    return record("neg", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{neg(dz)}; });
+    return record("neg", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{neg(dz)}; },
+                  BackwardReads::shapes);
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/autograd.hpp"
-#include "core/dispatch.hpp"
+#include "core/internal/dispatch.hpp"
 #include "core/ops.hpp"
 #include "core/tensor.hpp"
 

@@ -1,6 +1,5 @@
 // Dtype conversion and copies.
-#include <cstring>
-
+#include "core/internal/tensor_impl.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -12,17 +11,19 @@ Tensor to(const Tensor& x, Dtype dtype) {
     Tensor y = Tensor::empty(x.shape(), dtype);
     y.copy_(x);
     if (!is_floating(dtype)) return y;
-    return record("to", y, {x}, [from = x.dtype()](const Tensor& dy, const Tensor&) {
-        return Grads{to(dy, from)};
-    });
+    return record("to", y, {x}, [from = x.dtype()](const Tensor& dy, const Tensor&) { return Grads{to(dy, from)}; },
+                  BackwardReads::shapes);
 }
 
 /// y = x (a new buffer).  dx = dy
 Tensor clone(const Tensor& x) {
     detail::check_defined("clone", x, "input");
-    Tensor y = Tensor::empty(x.shape(), x.dtype());
-    if (x.nbytes()) std::memcpy(y.raw_data(), x.raw_data(), x.nbytes());
-    return record("clone", y, {x}, [](const Tensor& dy, const Tensor&) { return Grads{dy}; });
+    return record("clone", detail::copy_values(x), {x}, [](const Tensor& dy, const Tensor&) { return Grads{dy}; },
+                  BackwardReads::shapes);
 }
+
+// The Tensor methods are these ops (so tensor.cpp, the storage, knows no op).
+Tensor Tensor::to(Dtype dtype) const { return tg::to(*this, dtype); }
+Tensor Tensor::clone() const { return tg::clone(*this); }
 
 }  // namespace tg

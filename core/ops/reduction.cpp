@@ -76,7 +76,8 @@ Tensor reduce_all(const char* op, const Tensor& x, bool mean) {
         Tensor dx = Tensor::empty(shape, dy.dtype());
         dx.fill_(dy.item<double>() * scale);
         return Grads{dx};
-    });
+    },
+                  BackwardReads::shapes);
 }
 
 Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool mean) {
@@ -89,7 +90,8 @@ Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
     Tensor y = sum_dim_kernel(op, x, dim, keepdim, scale);
     return record(op, y, {x}, [shape = x.shape(), dim, scale](const Tensor& dy, const Tensor&) {
         return Grads{expand_dim_kernel(dy, shape, dim, scale)};
-    });
+    },
+                  BackwardReads::shapes);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // copy run the other way.
 #include <numeric>
 
+#include "core/internal/tensor_impl.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -35,19 +36,16 @@ Shape infer_shape(const Tensor& x, const Shape& shape) {
     return out;
 }
 
-Tensor share_storage(const Tensor& x, const Shape& shape) {
-    return Tensor(std::make_shared<TensorImpl>(x.impl()->storage, shape, x.dtype()));
-}
-
 }  // namespace
 
 /// y = x viewed with a new shape (same storage).  dx = dy viewed with x's shape
 Tensor reshape(const Tensor& x, const Shape& shape) {
     detail::check_defined("reshape", x, "input");
-    Tensor y = share_storage(x, infer_shape(x, shape));
+    Tensor y = detail::alias(x, infer_shape(x, shape));
     return record("reshape", y, {x}, [xs = x.shape()](const Tensor& dy, const Tensor&) {
-        return Grads{share_storage(dy, xs)};
-    });
+        return Grads{detail::alias(dy, xs)};
+    },
+                  BackwardReads::shapes);
 }
 
 /// y[idx] = x[idx permuted by dims].  dx = permute(dy, inverse(dims))
@@ -75,7 +73,8 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     detail::strided_copy(y, 0, contiguous_strides(out_shape), x, 0, src_strides, out_shape);
     return record("permute", y, {x}, [inverse](const Tensor& dy, const Tensor&) {
         return Grads{permute(dy, inverse)};
-    });
+    },
+                  BackwardReads::shapes);
 }
 
 /// Swaps two dims; a permute.
@@ -111,7 +110,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
         Tensor dx = Tensor::zeros(xs, dy.dtype());
         detail::strided_copy(dx, offset, xstr, dy, 0, contiguous_strides(dy.shape()), dy.shape());
         return Grads{dx};
-    });
+    },
+                  BackwardReads::shapes);
 }
 
 /// y = the xs joined along dim.  dx_j = the matching slab of dy
@@ -154,7 +154,8 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
             g.push_back(dx);
         }
         return g;
-    });
+    },
+                  BackwardReads::shapes);
 }
 
 }  // namespace tg

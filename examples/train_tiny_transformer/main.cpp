@@ -16,7 +16,7 @@
 #include <tapegrad.hpp>
 
 #ifdef TG_EXAMPLE_MPI
-#include "core/dist.hpp"
+#include "dist/dist.hpp"
 #endif
 #include "report.hpp"
 #include "tasks.hpp"

@@ -2,7 +2,7 @@
 // print rank 1's message and leave a non-zero exit code (tests/dist/CMakeLists.txt checks all three).
 #include <tapegrad.hpp>
 
-#include "core/dist.hpp"
+#include "dist/dist.hpp"
 
 int main(int argc, char** argv) {
     tg::dist::Session mpi(&argc, &argv);

@@ -8,7 +8,7 @@
 #include <memory>
 #include <tapegrad.hpp>
 
-#include "core/dist.hpp"
+#include "dist/dist.hpp"
 
 using namespace tg;
 

@@ -1,228 +1,24 @@
-#include "core/dist.hpp"
+#include "dist/data_parallel.hpp"
 
 #include <fmt/format.h>
-#include <mpi.h>
-
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <limits>
-#include <thread>
-#include <vector>
 
-#include "core/autograd.hpp"
-#include "core/error.hpp"
-#include "core/ops.hpp"
-#include "core/random.hpp"
+#include "dist/collectives.hpp"
+#include "dist/mpi_internal.hpp"
+#include "dist/session.hpp"
 #include "nn/module.hpp"
 
 namespace tg::dist {
 
-namespace {
-
-bool mpi_up() {
-    int init = 0, fin = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fin);
-    return init && !fin;
-}
-
-void require_mpi(const char* fn) {
-    if (!mpi_up())
-        throw ValueError(fmt::format("dist::{}: MPI is not initialised (create a tg::dist::Session first)", fn));
-}
-
-void check(int rc, const char* what) {
-    if (rc == MPI_SUCCESS) return;
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, msg, &len);
-    throw Error(fmt::format("dist::{}: MPI error: {}", what, std::string(msg, static_cast<std::size_t>(len))));
-}
-
-MPI_Datatype mpi_type(Dtype d) {
-    switch (d) {
-        case Dtype::f32: return MPI_FLOAT;
-        case Dtype::f64: return MPI_DOUBLE;
-        default: return MPI_INT64_T;
-    }
-}
-
-// Whether `mine` holds the same values on every rank: its elementwise minimum and maximum over
-// the ranks agree exactly when it does. A collective: every rank must call it.
-bool equal_on_every_rank(const std::vector<int64_t>& mine, const char* fn) {
-    std::vector<int64_t> lo(mine.size()), hi(mine.size());
-    const int n = static_cast<int>(mine.size());
-    check(MPI_Allreduce(mine.data(), lo.data(), n, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD), fn);
-    check(MPI_Allreduce(mine.data(), hi.data(), n, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD), fn);
-    return lo == hi;
-}
-
-// The same shape and dtype on every rank: compares a fingerprint (dtype, dims) by min/max.
-void same_everywhere(const Tensor& t, const char* fn) {
-    if (t.numel() > std::numeric_limits<int>::max())
-        throw ValueError(fmt::format("dist::{}: {} elements is more than one MPI call takes ({})", fn, t.numel(),
-                                     std::numeric_limits<int>::max()));
-    std::vector<int64_t> mine = {static_cast<int64_t>(t.dtype()), t.dim()};
-    mine.insert(mine.end(), t.shape().begin(), t.shape().end());
-    mine.resize(2 + 8, -1);  // up to 8 dims compared; more dims still compare numel below
-    mine.push_back(t.numel());
-    if (!equal_on_every_rank(mine, fn))
-        throw ShapeError(fmt::format("dist::{}: the tensor differs between ranks (rank {} has {} {})", fn, rank(),
-                                     shape_str(t.shape()), dtype_name(t.dtype())));
-}
-
-}  // namespace
-
-// ---- lifetime ----
-
-void init(int* argc, char*** argv, SessionOptions options) {
-    int already = 0;
-    MPI_Initialized(&already);
-    if (already) return;
-#ifdef __GLIBC__
-    if (options.keep_freed_memory) {
-        mallopt(M_MMAP_THRESHOLD, 32 << 20);
-        mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    }
-#else
-    (void)options;
-#endif
-    int provided = 0;
-    check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "init");
-    if (provided < MPI_THREAD_FUNNELED) {
-        MPI_Finalize();
-        throw Error(fmt::format("dist::init: the MPI library provides thread level {}, tapegrad needs "
-                                "MPI_THREAD_FUNNELED ({})", provided, MPI_THREAD_FUNNELED));
-    }
-    // Errors come back as codes (turned into tg::Error) rather than killing the job silently.
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-}
-
-void finalize() {
-    if (mpi_up()) MPI_Finalize();
-}
-
-bool is_initialized() { return mpi_up(); }
-
-bool launched_by_mpirun() {
-    for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
-        if (const char* v = std::getenv(var); v && *v) return true;
-    return false;
-}
-
-Session::Session(int* argc, char*** argv, SessionOptions options) {
-    owns_ = !mpi_up();
-    init(argc, argv, options);
-}
-
-Session::~Session() {
-    if (std::uncaught_exceptions() > 0 && mpi_up()) {
-        std::fprintf(stderr, "tapegrad rank %d: an exception is leaving the MPI session; stopping every rank\n", rank());
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    if (owns_) finalize();
-}
-
-int rank() {
-    if (!mpi_up()) return 0;
-    int r = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &r);
-    return r;
-}
-
-int world_size() {
-    if (!mpi_up()) return 1;
-    int n = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &n);
-    return n;
-}
-
-void barrier() {
-    require_mpi("barrier");
-    check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
-}
-
-void abort(const std::string& message, int code) {
-    std::fprintf(stderr, "tapegrad rank %d: %s\n", rank(), message.c_str());
-    std::fflush(stderr);
-    if (mpi_up()) MPI_Abort(MPI_COMM_WORLD, code);
-    std::exit(code);
-}
-
-int run(const std::function<int()>& fn) {
-    try {
-        return fn();
-    } catch (const std::exception& e) {
-        abort(e.what());
-    } catch (...) {
-        abort("unknown exception");
-    }
-}
-
-// ---- collectives ----
-
-void broadcast(const Tensor& t, int root) {
-    require_mpi("broadcast");
-    if (!t.defined()) throw ValueError("dist::broadcast: the tensor is undefined");
-    if (root < 0 || root >= world_size())
-        throw ValueError(fmt::format("dist::broadcast: root {} is not a rank (world size {})", root, world_size()));
-    same_everywhere(t, "broadcast");
-    Tensor buf = t.clone().detach();  // written through copy_, so t's version records the change
-    if (t.numel() > 0)
-        check(MPI_Bcast(buf.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), root, MPI_COMM_WORLD),
-              "broadcast");
-    NoGradGuard no_grad;
-    Tensor(t).copy_(buf);
-}
-
-namespace {
-MPI_Op mpi_op(ReduceOp op) {
-    switch (op) {
-        case ReduceOp::max: return MPI_MAX;
-        case ReduceOp::min: return MPI_MIN;
-        default: return MPI_SUM;
-    }
-}
-// dst[i] = src[i] * s for n elements of float dtype d (src == dst scales in place).
-void scaled_copy(const void* src, void* dst, Dtype d, int64_t n, double s) {
-    if (d == Dtype::f32) {
-        const auto sf = static_cast<float>(s);
-        for (int64_t i = 0; i < n; ++i) static_cast<float*>(dst)[i] = static_cast<const float*>(src)[i] * sf;
-    } else {
-        for (int64_t i = 0; i < n; ++i) static_cast<double*>(dst)[i] = static_cast<const double*>(src)[i] * s;
-    }
-}
-}  // namespace
-
-void all_reduce(const Tensor& t, ReduceOp op) {
-    require_mpi("all_reduce");
-    if (!t.defined()) throw ValueError("dist::all_reduce: the tensor is undefined");
-    if (t.dtype() == Dtype::i64 && op == ReduceOp::average)
-        throw DtypeError("dist::all_reduce: average needs f32 or f64, got i64");
-    same_everywhere(t, "all_reduce");
-    Tensor buf = t.clone().detach();
-    if (t.numel() > 0) {
-        check(MPI_Allreduce(MPI_IN_PLACE, buf.raw_data(), static_cast<int>(t.numel()), mpi_type(t.dtype()), mpi_op(op),
-                            MPI_COMM_WORLD),
-              "all_reduce");
-        if (op == ReduceOp::average) scaled_copy(buf.raw_data(), buf.raw_data(), t.dtype(), t.numel(), 1.0 / world_size());
-    }
-    NoGradGuard no_grad;
-    Tensor(t).copy_(buf);
-}
-
-void broadcast_parameters(nn::Module& m, int root) {
-    for (const Tensor& p : m.parameters()) broadcast(p, root);
-}
-
-// ---- gradient reduction ----
+using detail::check;
+using detail::equal_on_every_rank;
+using detail::mpi_type;
+using detail::mpi_up;
+using detail::require_mpi;
+using detail::scaled_copy;
 
 // A bucket's flat buffer holds its members' gradients, then one flag per member: 1 where this
 // rank has a gradient for it. Reduced together, a flag sum of 0 means no rank has one.
@@ -456,48 +252,6 @@ ReduceStats DataParallel::synchronize() {
 ReduceStats all_reduce_gradients(nn::Module& m, std::size_t bucket_bytes) {
     DataParallel dp(m, {.bucket_bytes = bucket_bytes, .overlap = false, .broadcast_parameters = false});
     return dp.synchronize();
-}
-
-// ---- data ----
-
-Tensor shard(const Tensor& global_batch) {
-    if (!global_batch.defined()) throw ValueError("dist::shard: the batch is undefined");
-    const int w = world_size(), r = rank();
-    if (w == 1) return global_batch;
-    if (global_batch.dim() < 1) throw ShapeError("dist::shard: a 0-d tensor has no batch dim");
-    const int64_t n = global_batch.shape()[0];
-    if (n % w != 0)
-        throw ValueError(fmt::format("dist::shard: a global batch of {} does not split evenly over {} ranks", n, w));
-    return slice(global_batch, 0, r * (n / w), (r + 1) * (n / w));
-}
-
-ShardedSampler::ShardedSampler(int64_t dataset_size, int64_t global_batch, uint64_t seed)
-    : size_(dataset_size), global_batch_(global_batch), world_(world_size()), rank_(rank()), seed_(seed) {
-    if (dataset_size < 1) throw ValueError(fmt::format("dist::ShardedSampler: empty dataset ({})", dataset_size));
-    if (global_batch < 1 || global_batch % world_ != 0)
-        throw ValueError(fmt::format("dist::ShardedSampler: a global batch of {} does not split evenly over {} ranks",
-                                     global_batch, world_));
-}
-
-std::vector<int64_t> ShardedSampler::indices(int64_t step) {
-    if (step < 0) throw ValueError(fmt::format("dist::ShardedSampler: negative step {}", step));
-    const int64_t local = local_batch();
-    std::vector<int64_t> out;
-    out.reserve(static_cast<std::size_t>(local));
-    for (int64_t j = 0; j < local; ++j) {
-        const int64_t pos = step * global_batch_ + rank_ * local + j;  // position in the endless stream
-        const int64_t epoch = pos / size_;
-        if (epoch != epoch_) {  // Fisher-Yates from (seed, epoch)
-            order_.resize(static_cast<std::size_t>(size_));
-            for (int64_t i = 0; i < size_; ++i) order_[static_cast<std::size_t>(i)] = i;
-            Generator gen(seed_ * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch));
-            for (int64_t i = size_ - 1; i > 0; --i)
-                std::swap(order_[static_cast<std::size_t>(i)], order_[gen.below(static_cast<uint64_t>(i + 1))]);
-            epoch_ = epoch;
-        }
-        out.push_back(order_[static_cast<std::size_t>(pos % size_)]);
-    }
-    return out;
 }
 
 }  // namespace tg::dist

@@ -1,5 +1,5 @@
 #pragma once
-// Internal: run a generic lambda with the C++ element type of a dtype. The lambda receives a
+// Internal (not installed): run a generic lambda with the C++ element type of a dtype. The lambda receives a
 // value of that type as a tag: [&](auto tag) { using T = decltype(tag); ... }.
 #include <fmt/format.h>
 

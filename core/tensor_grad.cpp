@@ -1,0 +1,49 @@
+// Tensor's autograd methods: requires_grad, gradients, backward and hooks' entry points.
+#include <fmt/format.h>
+
+#include "core/internal/engine.hpp"
+#include "core/internal/tensor_impl.hpp"
+#include "core/tensor.hpp"
+
+namespace tg {
+
+Tensor& Tensor::requires_grad_(bool on) {
+    TensorImpl& me = checked();
+    if (on && !is_floating(me.dtype))
+        throw DtypeError(fmt::format("requires_grad_: only f32 and f64 tensors can require "
+                                     "grad, this one is {}", dtype_name(me.dtype)));
+    if (!on && me.grad_fn)
+        throw ValueError(fmt::format("requires_grad_: cannot turn off grad on a tensor made by "
+                                     "'{}'; use detach()", me.grad_fn));
+    me.requires_grad = on;
+    return *this;
+}
+
+std::string Tensor::grad_fn_name() const {
+    const TensorImpl& me = checked();
+    return me.grad_fn ? me.grad_fn : "";
+}
+
+Tensor Tensor::grad() const { return Tensor(checked().grad); }
+
+void Tensor::set_grad(const Tensor& g) {
+    TensorImpl& me = checked();
+    if (g.defined() && (g.shape() != me.shape || g.dtype() != me.dtype))
+        throw ShapeError(fmt::format("set_grad: gradient {} {} does not match tensor {} {}",
+                                     shape_str(g.shape()), dtype_name(g.dtype()),
+                                     shape_str(me.shape), dtype_name(me.dtype)));
+    me.grad = g.impl();
+}
+
+Tensor& Tensor::retain_grad() {
+    checked().retains_grad = true;
+    return *this;
+}
+
+void Tensor::backward(bool retain_graph) const { detail::run_backward(*this, Tensor(), retain_graph); }
+
+void Tensor::backward(const Tensor& grad, bool retain_graph) const {
+    detail::run_backward(*this, grad, retain_graph);
+}
+
+}  // namespace tg

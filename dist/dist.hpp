@@ -1,0 +1,29 @@
+#pragma once
+// Data-parallel training over MPI (the tapegrad::dist library, built when CMake finds MPI;
+// TG_WITH_MPI=OFF leaves it out). Every rank holds the whole model, takes its own slice of each
+// global batch, and averages the gradients with all_reduce_gradients before the optimizer
+// step, so the ranks stay identical and together compute the step one process would compute on
+// the whole batch.
+//
+//   int main(int argc, char** argv) {
+//       tg::dist::Session mpi(&argc, &argv);         // MPI_Init_thread ... MPI_Finalize
+//       return tg::dist::run([&] {                   // an exception on any rank stops all ranks
+//           nn::GPT model(cfg);
+//           tg::dist::broadcast_parameters(model);   // start from rank 0's weights
+//           ...  loss.backward();
+//           tg::dist::all_reduce_gradients(model);   // average over ranks
+//           opt.step();
+//           return 0;
+//       });
+//   }
+//
+// MPI is called only from the thread that created the Session (MPI_THREAD_FUNNELED); OpenMP
+// and OpenBLAS threads inside a rank are unaffected.
+//
+// The pieces: dist/session.hpp (MPI start-up, rank, abort), dist/collectives.hpp (broadcast,
+// all_reduce), dist/data_parallel.hpp (DataParallel, all_reduce_gradients) and
+// dist/sampler.hpp (shard, ShardedSampler).
+#include "dist/collectives.hpp"
+#include "dist/data_parallel.hpp"
+#include "dist/sampler.hpp"
+#include "dist/session.hpp"

@@ -1,0 +1,34 @@
+#pragma once
+// Splitting the data over the ranks. Part of tapegrad::dist (see dist/dist.hpp).
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace tg::dist {
+
+/// This rank's share of a global batch: rows [r n / W, (r + 1) n / W) of dim 0, for rank r of W.
+/// n must be a multiple of W (ValueError otherwise): with equal shares, the average of the
+/// ranks' mean losses is the global batch's mean loss, and averaging gradients gives its
+/// gradient. Without MPI (or with one rank) it returns the batch itself.
+Tensor shard(const Tensor& global_batch);
+
+/// Which examples of a dataset of `dataset_size` each step uses: the examples in a random
+/// order that is redrawn every epoch (from seed and the epoch number, so identical on every
+/// rank and on resume), global_batch per step, and this rank's slice of them. global_batch
+/// must be a multiple of the world size.
+class ShardedSampler {
+public:
+    ShardedSampler(int64_t dataset_size, int64_t global_batch, uint64_t seed);
+    /// The local_batch() dataset indices this rank trains on at `step`.
+    std::vector<int64_t> indices(int64_t step);
+    int64_t local_batch() const { return global_batch_ / world_; }
+
+private:
+    int64_t size_, global_batch_, world_, rank_;
+    uint64_t seed_;
+    int64_t epoch_ = -1;
+    std::vector<int64_t> order_;
+};
+
+}  // namespace tg::dist
