@@ -1,11 +1,13 @@
 #include "nn/safetensors.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -37,7 +39,46 @@ const char* dtype_tag(Dtype d) {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Writes bytes to path via a temporary file in the same directory, fsync and rename.
+// The process umask, read without changing it: umask() can only be read by setting it, and the
+// setting is shared by all threads. Linux shows it in /proc/self/status (since 4.7). Where that
+// is missing, set-and-restore with a strict 077 in between, so a file another thread creates in
+// that moment comes out more private, never less.
+mode_t current_umask() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("Umask:", 0) == 0) {
+            char* end = nullptr;
+            const unsigned long mask = std::strtoul(line.c_str() + 6, &end, 8);
+            if (end != line.c_str() + 6 && mask <= 0777) return static_cast<mode_t>(mask);
+        }
+    const mode_t mask = ::umask(077);
+    ::umask(mask);
+    return mask;
+}
+
+// Removes the temporary files of earlier saves of target that were killed mid-write: regular
+// files in target's directory named "." + filename + ".tmp." + 6 letters or digits (what
+// mkstemp puts for XXXXXX). Best effort: the save itself already succeeded. Two saves of one
+// path at the same time can remove each other's temporary file; the loser then fails with an
+// IOError and path still holds a complete file.
+void remove_leftovers(const std::filesystem::path& dir, const std::filesystem::path& target) {
+    namespace fs = std::filesystem;
+    const std::string prefix = fmt::format(".{}.tmp.", target.filename().string());
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() != prefix.size() + 6 || name.compare(0, prefix.size(), prefix) != 0) continue;
+        if (!std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                         [](char c) { return ('0' <= c && c <= '9') || ('A' <= c && c <= 'Z') || ('a' <= c && c <= 'z'); }))
+            continue;
+        std::error_code type_ec;
+        if (it->symlink_status(type_ec).type() == fs::file_type::regular) ::unlink(it->path().c_str());
+    }
+}
+
+// Writes bytes to path via a temporary file in the same directory, fsync and rename. The file
+// gets mode 0666 & ~umask, as open(O_CREAT) gives, where mkstemp gives 0600. An existing file's
+// mode is not kept: an overwritten checkpoint gets the same default as a new one.
 void write_atomically(const std::string& path, const std::string& head, const NamedTensors& tensors) {
     namespace fs = std::filesystem;
     const fs::path target(path);
@@ -55,7 +96,8 @@ void write_atomically(const std::string& path, const std::string& head, const Na
         }
         return true;
     };
-    bool ok = write_all(head.data(), head.size());
+    bool ok = ::fchmod(fd, 0666 & ~current_umask()) == 0;
+    ok = ok && write_all(head.data(), head.size());
     for (const auto& [name, t] : tensors)
         ok = ok && write_all(static_cast<const char*>(t.raw_data()), t.nbytes());
     const std::string err = ok ? "" : errno_text();
@@ -66,7 +108,8 @@ void write_atomically(const std::string& path, const std::string& head, const Na
         ::unlink(tmpl.c_str());
         fail(path, "write failed: " + why);
     }
-    // Make the rename itself durable.
+    remove_leftovers(dir, target);
+    // Make the rename (and the removals) durable.
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
     if (dfd >= 0) {
         ::fsync(dfd);

@@ -1,6 +1,7 @@
 // safetensors checkpoints: exact round trips, and every way a file can be wrong.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <set>
 
 #include "helpers.hpp"
 
@@ -203,6 +205,12 @@ TEST_CASE("a failed save leaves no file and the old checkpoint intact", "[checkp
 }
 
 namespace {
+int regular_files(const fs::path& dir) {
+    int files = 0;
+    for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
+    return files;
+}
+
 // Model parameters large enough that a save takes a while (about 1 MB), so kills land in the
 // middle of writes as well as between them.
 nn::GPTConfig biggish(uint64_t seed) {
@@ -218,7 +226,8 @@ TEST_CASE("a process killed with SIGKILL while saving never leaves a partial che
     a.save(path);
     std::mt19937 rng(12345);
     constexpr int kKills = 200;
-    int saw_a = 0, saw_b = 0;
+    int saw_a = 0, saw_b = 0, torn = 0;
+    std::set<std::string> leftovers;  // every temporary file seen after a kill
     for (int kill = 0; kill < kKills; ++kill) {
         const pid_t pid = fork();
         REQUIRE(pid >= 0);
@@ -235,17 +244,19 @@ TEST_CASE("a process killed with SIGKILL while saving never leaves a partial che
         const auto v = values(loaded);
         REQUIRE((v == va || v == vb));      // exactly the old or the new checkpoint
         (v == va ? saw_a : saw_b)++;
+        // A killed writer leaves its temporary file behind (never under the checkpoint's name);
+        // a new one is a kill that landed in the middle of a write. The next writer's first
+        // complete save removes it.
+        for (const auto& e : fs::directory_iterator(dir.path)) {
+            const std::string name = e.path().filename().string();
+            CHECK((name == "model.safetensors" || name.rfind(".model.safetensors.tmp.", 0) == 0));
+            torn += name != "model.safetensors" && leftovers.insert(name).second;
+        }
     }
     CHECK(saw_a + saw_b == kKills);
-    // Killed writers leave their temporary files behind (never under the checkpoint's name);
-    // each one is a kill that landed in the middle of a write.
-    int torn = 0;
-    for (const auto& e : fs::directory_iterator(dir.path)) {
-        const std::string name = e.path().filename().string();
-        CHECK((name == "model.safetensors" || name.rfind(".model.safetensors.tmp.", 0) == 0));
-        torn += name != "model.safetensors";
-    }
     CHECK(torn > 0);  // the test did hit writes in progress
+    a.save(path);     // removes what the last writers left
+    CHECK(regular_files(dir.path) == 1);
     if (std::getenv("TG_TEST_VERBOSE"))
         std::printf("kills %d: old/new checkpoint %d/%d, mid-write %d\n", kKills, saw_a, saw_b, torn);
 }
@@ -274,11 +285,6 @@ int failed_save_in_child(const nn::Module& model, const std::string& path, const
     return status;
 }
 
-int regular_files(const fs::path& dir) {
-    int files = 0;
-    for (const auto& e : fs::directory_iterator(dir)) files += e.is_regular_file();
-    return files;
-}
 }  // namespace
 
 TEST_CASE("a save that runs out of space fails clearly and keeps the old checkpoint", "[checkpoint][crash]") {
@@ -316,4 +322,62 @@ TEST_CASE("a save into a read-only directory fails clearly and keeps the old che
     CHECK(WEXITSTATUS(status) == 0);
     CHECK(read_all(path) == before);
     CHECK(regular_files(dir.path) == 1);
+}
+
+namespace {
+// Sets the process umask for a scope and restores the old one.
+struct UmaskGuard {
+    mode_t old;
+    explicit UmaskGuard(mode_t mask) : old(::umask(mask)) {}
+    ~UmaskGuard() { ::umask(old); }
+};
+
+unsigned mode_of(const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+}  // namespace
+
+TEST_CASE("saved files get mode 0666 minus the umask, as torch.save gives", "[checkpoint]") {
+    TempDir dir;
+    nn::GPT model(tiny());
+    const std::string path = dir.file("model.safetensors");
+    {
+        UmaskGuard mask(022);
+        model.save(path);
+        CHECK(mode_of(path) == 0644);
+        nn::write_file_atomically(dir.file("metrics.csv"), "step,loss\n");  // run outputs too
+        CHECK(mode_of(dir.file("metrics.csv")) == 0644);
+    }
+    {
+        UmaskGuard mask(077);
+        model.save(path);  // an overwritten file gets the default mode as well
+        CHECK(mode_of(path) == 0600);
+        model.save(dir.file("new.safetensors"));
+        CHECK(mode_of(dir.file("new.safetensors")) == 0600);
+    }
+    {
+        UmaskGuard mask(0);
+        model.save(path);
+        CHECK(mode_of(path) == 0666);
+    }
+}
+
+TEST_CASE("a save removes the temporary files killed saves of that path left, and nothing else", "[checkpoint]") {
+    TempDir dir;
+    const std::vector<std::string> leftovers = {".model.safetensors.tmp.AbC123", ".model.safetensors.tmp.zzzzzz"};
+    const std::vector<std::string> unrelated = {".other.safetensors.tmp.AbC123", "model.safetensors.tmp.AbC123",
+                                                ".model.safetensors.tmp.toolong1", ".model.safetensors.tmp.ab-12_"};
+    for (const auto& name : leftovers) std::ofstream(dir.file(name)) << "torn";
+    for (const auto& name : unrelated) std::ofstream(dir.file(name)) << "keep";
+    fs::create_directory(dir.file(".model.safetensors.tmp.dir123"));  // not a file: kept
+    REQUIRE(regular_files(dir.path) == 6);
+
+    nn::GPT model(tiny());
+    model.save(dir.file("model.safetensors"));
+    for (const auto& name : leftovers) CHECK_FALSE(fs::exists(dir.file(name)));
+    for (const auto& name : unrelated) CHECK(read_all(dir.file(name)) == "keep");
+    CHECK(fs::is_directory(dir.file(".model.safetensors.tmp.dir123")));
+    CHECK(regular_files(dir.path) == 1 + static_cast<int>(unrelated.size()));
 }
