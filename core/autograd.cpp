@@ -144,8 +144,9 @@ int64_t tape_size() {
 }
 
 MemoryStats memory_stats() {
+    const int64_t entries = tape_size();  // prunes first, so dead graphs are not counted
     MemoryStats s = detail::storage_stats();
-    s.tape_entries = tape_size();  // prunes first, so dead graphs are not counted
+    s.tape_entries = entries;
     return s;
 }
 
