@@ -5,6 +5,7 @@
 
 #include "core/internal/dispatch.hpp"
 #include "core/internal/engine.hpp"
+#include "core/kernels/finite.hpp"
 
 namespace tg {
 
@@ -31,10 +32,7 @@ int64_t first_non_finite(const Tensor& t) {
     if (!t.defined() || (t.dtype() != Dtype::f32 && t.dtype() != Dtype::f64)) return -1;
     return dispatch_floating("anomaly", t.dtype(), [&](auto tag) -> int64_t {
         using T = decltype(tag);
-        const T* p = t.data<T>();
-        for (int64_t i = 0; i < t.numel(); ++i)
-            if (!std::isfinite(p[i])) return i;
-        return -1;
+        return kernels::first_non_finite(t.data<T>(), t.numel());
     });
 }
 

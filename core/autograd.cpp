@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/check.hpp"
 #include "core/internal/engine.hpp"
 
 namespace tg {
@@ -118,9 +119,10 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
     }
     if (!any) return out;
     Tape& tape = t_tape;
-    if (tape.walking)
-        throw ValueError(fmt::format("{}: recorded from inside a gradient hook while backward() walks the tape; hooks "
-                                     "run with grad mode off, leave it off there", op));
+    TG_CHECK(!tape.walking, ValueError,
+             "{}: recorded from inside a gradient hook while backward() walks the tape; hooks run with grad mode "
+             "off, leave it off there",
+             op);
     if (tape.nodes.size() >= tape.prune_at) tape.prune();
     TensorImpl& o = *out.impl();
     o.requires_grad = true;
@@ -188,19 +190,17 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             "requires_grad set)");
     Tensor grad = grad_in;
     if (!grad.defined()) {
-        if (root.numel() != 1)
-            throw ValueError(fmt::format(
-                "backward: without an explicit gradient the tensor must hold one element, got "
-                "shape {}",
-                shape_str(root.shape())));
+        TG_CHECK(root.numel() == 1, ValueError,
+                 "backward: without an explicit gradient the tensor must hold one element, got shape {}",
+                 shape_str(root.shape()));
         grad = Tensor::ones(root.shape(), root.dtype());
     } else if (grad.shape() != root.shape() || grad.dtype() != root.dtype()) {
         throw ShapeError(fmt::format("backward: gradient {} {} does not match tensor {} {}",
                                      shape_str(grad.shape()), dtype_name(grad.dtype()),
                                      shape_str(root.shape()), dtype_name(root.dtype())));
     }
-    if (t_tape.walking)
-        throw ValueError("backward: called from inside a gradient hook while another backward() walks the tape");
+    TG_CHECK(!t_tape.walking, ValueError,
+             "backward: called from inside a gradient hook while another backward() walks the tape");
     TensorImpl& r = *root.impl();
     if (!r.grad_fn) {
         accumulate_leaf_grad(r, copy_values(grad));
@@ -210,17 +210,15 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     }
     Tape& tape = t_tape;
     // Sequence numbers are per tape: another thread's entry with the same number is not ours.
-    if (r.tape_id != tape.id)
-        throw ValueError(fmt::format(
-            "backward: this '{}' result was built on another thread; each thread records on its own "
-            "tape, so call backward() on the thread that built the graph",
-            r.grad_fn));
+    TG_CHECK(r.tape_id == tape.id, ValueError,
+             "backward: this '{}' result was built on another thread; each thread records on its own tape, so call "
+             "backward() on the thread that built the graph",
+             r.grad_fn);
     const int64_t start = r.graph_freed ? -1 : tape.find(r.node_seq);
-    if (start < 0)
-        throw ValueError(fmt::format(
-            "backward: the graph of this '{}' result was already freed by an earlier backward(); "
-            "pass retain_graph=true to backward twice",
-            r.grad_fn));
+    TG_CHECK(start >= 0, ValueError,
+             "backward: the graph of this '{}' result was already freed by an earlier backward(); pass "
+             "retain_graph=true to backward twice",
+             r.grad_fn);
 
     const bool anomaly = is_anomaly_enabled();
     if (anomaly) {
@@ -250,17 +248,15 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             out->pending.reset();
             if (out->retains_grad) accumulate_leaf_grad(*out, dy);
             Grads g = node.backward(dy, Tensor(out));
-            if (g.size() != node.inputs.size())
-                throw Error(fmt::format("backward of '{}': returned {} gradients for {} inputs",
-                                        node.op, g.size(), node.inputs.size()));
+            TG_CHECK(g.size() == node.inputs.size(), Error, "backward of '{}': returned {} gradients for {} inputs",
+                     node.op, g.size(), node.inputs.size());
             for (std::size_t j = 0; j < g.size(); ++j) {
                 const Tensor& in = node.inputs[j];
                 if (!in.defined() || !in.requires_grad() || !g[j].defined()) continue;
-                if (g[j].shape() != in.shape() || g[j].dtype() != in.dtype())
-                    throw Error(fmt::format(
-                        "backward of '{}': gradient {} {} for input {} of shape {} {}", node.op,
-                        shape_str(g[j].shape()), dtype_name(g[j].dtype()), j,
-                        shape_str(in.shape()), dtype_name(in.dtype())));
+                TG_CHECK(g[j].shape() == in.shape() && g[j].dtype() == in.dtype(), Error,
+                         "backward of '{}': gradient {} {} for input {} of shape {} {}", node.op,
+                         shape_str(g[j].shape()), dtype_name(g[j].dtype()), j, shape_str(in.shape()),
+                         dtype_name(in.dtype()));
                 if (anomaly) {
                     if (const int64_t k = first_non_finite(g[j]); k >= 0)
                         throw AnomalyError(fmt::format(
@@ -274,12 +270,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
                     accumulate_leaf_grad(ti, std::move(g[j]));
                     if (!hooks.empty()) hooks.got_gradient(in);
                 } else {
-                    if (ti.graph_freed)
-                        throw ValueError(fmt::format(
-                            "backward: the graph of a '{}' result used by '{}' was already "
-                            "freed by an earlier backward(); pass retain_graph=true to backward "
-                            "twice",
-                            ti.grad_fn, node.op));
+                    TG_CHECK(!ti.graph_freed, ValueError,
+                             "backward: the graph of a '{}' result used by '{}' was already freed by an earlier "
+                             "backward(); pass retain_graph=true to backward twice",
+                             ti.grad_fn, node.op);
                     accumulate_pending(ti, std::move(g[j]));
                 }
             }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/autograd.hpp"
+#include "core/check.hpp"
 #include "core/ops.hpp"
 
 namespace tg {
@@ -22,13 +23,11 @@ namespace {
 // L = sum(r * y) with y the output of fn; r is fixed for the whole check.
 Tensor scalar_loss(const std::function<Tensor()>& fn, Tensor& r, uint64_t seed) {
     Tensor y = fn();
-    if (!y.defined()) throw ValueError("gradcheck: the function returned an undefined tensor");
-    if (y.dtype() != Dtype::f64)
-        throw DtypeError(fmt::format("gradcheck: the function must return f64 for f64 inputs, got {}",
-                                     dtype_name(y.dtype())));
+    TG_CHECK(y.defined(), ValueError, "gradcheck: the function returned an undefined tensor");
+    TG_CHECK(y.dtype() == Dtype::f64, DtypeError, "gradcheck: the function must return f64 for f64 inputs, got {}",
+             dtype_name(y.dtype()));
     if (!r.defined()) r = Tensor::randn(y.shape(), Dtype::f64, seed);
-    if (r.shape() != y.shape())
-        throw ShapeError("gradcheck: the function's output shape changed between calls");
+    TG_CHECK(r.shape() == y.shape(), ShapeError, "gradcheck: the function's output shape changed between calls");
     return sum(mul(y, r));
 }
 
@@ -36,15 +35,13 @@ Tensor scalar_loss(const std::function<Tensor()>& fn, Tensor& r, uint64_t seed) 
 
 GradcheckResult gradcheck_tensors(const std::function<Tensor()>& fn, const std::vector<Tensor>& wrt,
                                   const GradcheckOptions& opt) {
-    if (!(opt.eps > 0)) throw ValueError(fmt::format("gradcheck: eps must be positive, got {}", opt.eps));
+    TG_CHECK(opt.eps > 0, ValueError, "gradcheck: eps must be positive, got {}", opt.eps);
     std::vector<Tensor> saved_grads;
     for (const Tensor& t : wrt) {
-        if (!t.defined()) throw ValueError("gradcheck: an input is an undefined tensor");
-        if (t.dtype() != Dtype::f64 || !t.is_leaf() || !t.requires_grad())
-            throw DtypeError(fmt::format("gradcheck: tensors to differentiate must be f64 leaves that require "
-                                         "grad, got {} {}{}",
-                                         shape_str(t.shape()), dtype_name(t.dtype()),
-                                         t.is_leaf() ? "" : " made by " + t.grad_fn_name()));
+        TG_CHECK(t.defined(), ValueError, "gradcheck: an input is an undefined tensor");
+        TG_CHECK(t.dtype() == Dtype::f64 && t.is_leaf() && t.requires_grad(), DtypeError,
+                 "gradcheck: tensors to differentiate must be f64 leaves that require grad, got {} {}{}",
+                 shape_str(t.shape()), dtype_name(t.dtype()), t.is_leaf() ? "" : " made by " + t.grad_fn_name());
         saved_grads.push_back(t.grad());
         Tensor(t).set_grad(Tensor());
     }
@@ -107,7 +104,7 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
     std::vector<Tensor> xs, wrt;
     std::vector<int64_t> index;  // input position of each tensor in wrt
     for (const Tensor& t : inputs) {
-        if (!t.defined()) throw ValueError("gradcheck: an input is an undefined tensor");
+        TG_CHECK(t.defined(), ValueError, "gradcheck: an input is an undefined tensor");
         const bool diff = is_floating(t.dtype()) && (any_requires ? t.requires_grad() : true);
         Tensor x = is_floating(t.dtype()) ? t.detach().to(Dtype::f64).clone() : t;
         if (diff) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "core/check.hpp"
 #include "core/internal/engine.hpp"
 
 namespace tg {
@@ -78,14 +79,14 @@ HookWatch::Watch* HookWatch::find(const Tensor& in) {
 
 HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> fn) {
     TensorImpl& me = checked();
-    if (me.grad_fn)
-        throw ValueError(fmt::format("register_post_accumulate_grad_hook: the tensor is the result of '{}'; hooks "
-                                     "can only be registered on leaves (parameters, inputs)",
-                                     me.grad_fn));
-    if (!me.requires_grad)
-        throw ValueError("register_post_accumulate_grad_hook: the tensor does not require grad, so no backward() "
-                         "reaches it; call requires_grad_() first");
-    if (!fn) throw ValueError("register_post_accumulate_grad_hook: the hook is empty");
+    TG_CHECK(!me.grad_fn, ValueError,
+             "register_post_accumulate_grad_hook: the tensor is the result of '{}'; hooks can only be registered on "
+             "leaves (parameters, inputs)",
+             me.grad_fn);
+    TG_CHECK(me.requires_grad, ValueError,
+             "register_post_accumulate_grad_hook: the tensor does not require grad, so no backward() reaches it; "
+             "call requires_grad_() first");
+    TG_CHECK(fn, ValueError, "register_post_accumulate_grad_hook: the hook is empty");
     if (!me.hooks) me.hooks = std::make_unique<GradHooks>();
     const uint64_t id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
     me.hooks->fns.emplace_back(id, std::move(fn));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/check.hpp"
 #include "core/error.hpp"
 
 namespace tg {
@@ -17,15 +18,14 @@ int64_t shape_numel(const Shape& s) {
     constexpr int64_t kMaxElements = int64_t{1} << 60;
     bool empty = false;
     for (int64_t d : s) {
-        if (d < 0) throw ShapeError(fmt::format("shape {} has a negative dimension", shape_str(s)));
+        TG_CHECK(d >= 0, ShapeError, "shape {} has a negative dimension", shape_str(s));
         empty = empty || d == 0;
     }
     if (empty) return 0;
     int64_t n = 1;
     for (int64_t d : s)
-        if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
-            throw ShapeError(fmt::format("shape {} has more than 2^60 elements, more than tapegrad can address",
-                                         shape_str(s)));
+        TG_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= kMaxElements, ShapeError,
+                 "shape {} has more than 2^60 elements, more than tapegrad can address", shape_str(s));
     return n;
 }
 
@@ -38,9 +38,8 @@ Shape contiguous_strides(const Shape& s) {
 }
 
 int64_t normalize_dim(const char* op, int64_t dim, int64_t ndim) {
-    if (dim < -ndim || dim >= ndim || ndim == 0)
-        throw ValueError(fmt::format("{}: dim {} is out of range for a tensor with {} dims", op,
-                                     dim, ndim));
+    TG_CHECK(dim >= -ndim && dim < ndim && ndim != 0, ValueError,
+             "{}: dim {} is out of range for a tensor with {} dims", op, dim, ndim);
     return dim < 0 ? dim + ndim : dim;
 }
 
@@ -50,9 +49,8 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     for (std::size_t i = 0; i < n; ++i) {
         const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
         const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-        if (da != db && da != 1 && db != 1)
-            throw ShapeError(fmt::format("{}: shapes {} and {} cannot be broadcast together", op,
-                                         shape_str(a), shape_str(b)));
+        TG_CHECK(da == db || da == 1 || db == 1, ShapeError, "{}: shapes {} and {} cannot be broadcast together", op,
+                 shape_str(a), shape_str(b));
         out[i] = da == 1 ? db : da;
     }
     return out;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/check.hpp"
 #include "core/grad_mode.hpp"
 #include "core/internal/dispatch.hpp"
 #include "core/internal/tensor_impl.hpp"
@@ -114,9 +115,8 @@ namespace {
 template <class T>
 Tensor from_values(const T* values, std::size_t count, const Shape& shape) {
     const int64_t n = shape_numel(shape);
-    if (n != static_cast<int64_t>(count))
-        throw ShapeError(fmt::format("tensor: {} values do not fill shape {} ({} elements)",
-                                     count, shape_str(shape), n));
+    TG_CHECK(!(n != static_cast<int64_t>(count)), ShapeError, "tensor: {} values do not fill shape {} ({} elements)",
+             count, shape_str(shape), n);
     Tensor t = Tensor::empty(shape, dtype_of<T>());
     if (count) std::memcpy(t.raw_data(), values, count * sizeof(T));
     return t;
@@ -140,7 +140,7 @@ Tensor ones_like(const Tensor& t) { return Tensor::ones(t.shape(), t.dtype()); }
 // ---- accessors ----
 
 TensorImpl& Tensor::checked() const {
-    if (!impl_) throw ValueError("tensor: use of an undefined Tensor");
+    TG_CHECK(impl_, ValueError, "tensor: use of an undefined Tensor");
     return *impl_;
 }
 
@@ -155,9 +155,8 @@ uint64_t Tensor::version() const { return checked().version; }
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim("size", d, dim())]; }
 
 void Tensor::check_dtype(Dtype want, const char* what) const {
-    if (dtype() != want)
-        throw DtypeError(fmt::format("{}: tensor has dtype {}, accessed as {}", what,
-                                     dtype_name(dtype()), dtype_name(want)));
+    TG_CHECK(dtype() == want, DtypeError, "{}: tensor has dtype {}, accessed as {}", what, dtype_name(dtype()),
+             dtype_name(want));
 }
 
 Tensor Tensor::detach() const {
@@ -186,12 +185,10 @@ Tensor& Tensor::mark_modified() {
 
 Tensor& Tensor::set_data(const Tensor& source) {
     TensorImpl& me = checked();
-    if (source.shape() != me.shape)
-        throw ShapeError(fmt::format("set_data: source shape {} differs from the tensor's {}",
-                                     shape_str(source.shape()), shape_str(me.shape)));
-    if (me.requires_grad && !is_floating(source.dtype()))
-        throw DtypeError(fmt::format("set_data: a tensor that requires grad cannot hold {} values",
-                                     dtype_name(source.dtype())));
+    TG_CHECK(source.shape() == me.shape, ShapeError, "set_data: source shape {} differs from the tensor's {}",
+             shape_str(source.shape()), shape_str(me.shape));
+    TG_CHECK(!me.requires_grad || is_floating(source.dtype()), DtypeError,
+             "set_data: a tensor that requires grad cannot hold {} values", dtype_name(source.dtype()));
     me.storage = source.impl()->storage;
     me.dtype = source.dtype();
     me.grad.reset();
@@ -202,10 +199,10 @@ Tensor& Tensor::set_data(const Tensor& source) {
 // to; changing it in place while grad mode is on would silently detach what was recorded.
 void Tensor::check_inplace(const char* op) const {
     const TensorImpl& t = checked();
-    if (t.requires_grad && !t.grad_fn && is_grad_enabled())
-        throw ValueError(fmt::format("{}: a leaf tensor that requires grad ({} {}) cannot be modified in place "
-                                     "while grad mode is on; do it inside NoGradGuard (as optimizers do)",
-                                     op, shape_str(t.shape), dtype_name(t.dtype)));
+    TG_CHECK(!t.requires_grad || t.grad_fn || !is_grad_enabled(), ValueError,
+             "{}: a leaf tensor that requires grad ({} {}) cannot be modified in place while grad mode is on; do it "
+             "inside NoGradGuard (as optimizers do)",
+             op, shape_str(t.shape), dtype_name(t.dtype));
 }
 
 Tensor& Tensor::zero_() {
@@ -227,10 +224,9 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
     check_inplace("add_");
-    if (other.shape() != shape() || other.dtype() != dtype())
-        throw ShapeError(fmt::format("add_: {} {} += {} {}: shapes and dtypes must match",
-                                     shape_str(shape()), dtype_name(dtype()),
-                                     shape_str(other.shape()), dtype_name(other.dtype())));
+    TG_CHECK(other.shape() == shape() && other.dtype() == dtype(), ShapeError,
+             "add_: {} {} += {} {}: shapes and dtypes must match", shape_str(shape()), dtype_name(dtype()),
+             shape_str(other.shape()), dtype_name(other.dtype()));
     dispatch_all(dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* p = static_cast<T*>(raw_data());
@@ -258,9 +254,8 @@ Tensor& Tensor::mul_(double factor) {
 
 Tensor& Tensor::copy_(const Tensor& other) {
     check_inplace("copy_");
-    if (other.shape() != shape())
-        throw ShapeError(fmt::format("copy_: source shape {} differs from destination {}",
-                                     shape_str(other.shape()), shape_str(shape())));
+    TG_CHECK(other.shape() == shape(), ShapeError, "copy_: source shape {} differs from destination {}",
+             shape_str(other.shape()), shape_str(shape()));
     dispatch_all(dtype(), [&](auto tag) {
         using T = decltype(tag);
         detail::convert_elements<T>(other.raw_data(), other.dtype(), static_cast<T*>(raw_data()),

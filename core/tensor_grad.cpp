@@ -1,6 +1,7 @@
 // Tensor's autograd methods: requires_grad, gradients, backward and hooks' entry points.
 #include <fmt/format.h>
 
+#include "core/check.hpp"
 #include "core/internal/engine.hpp"
 #include "core/internal/tensor_impl.hpp"
 #include "core/tensor.hpp"
@@ -9,12 +10,10 @@ namespace tg {
 
 Tensor& Tensor::requires_grad_(bool on) {
     TensorImpl& me = checked();
-    if (on && !is_floating(me.dtype))
-        throw DtypeError(fmt::format("requires_grad_: only f32 and f64 tensors can require "
-                                     "grad, this one is {}", dtype_name(me.dtype)));
-    if (!on && me.grad_fn)
-        throw ValueError(fmt::format("requires_grad_: cannot turn off grad on a tensor made by "
-                                     "'{}'; use detach()", me.grad_fn));
+    TG_CHECK(!on || is_floating(me.dtype), DtypeError,
+             "requires_grad_: only f32 and f64 tensors can require grad, this one is {}", dtype_name(me.dtype));
+    TG_CHECK(on || !me.grad_fn, ValueError,
+             "requires_grad_: cannot turn off grad on a tensor made by '{}'; use detach()", me.grad_fn);
     me.requires_grad = on;
     return *this;
 }
@@ -28,10 +27,9 @@ Tensor Tensor::grad() const { return Tensor(checked().grad); }
 
 void Tensor::set_grad(const Tensor& g) {
     TensorImpl& me = checked();
-    if (g.defined() && (g.shape() != me.shape || g.dtype() != me.dtype))
-        throw ShapeError(fmt::format("set_grad: gradient {} {} does not match tensor {} {}",
-                                     shape_str(g.shape()), dtype_name(g.dtype()),
-                                     shape_str(me.shape), dtype_name(me.dtype)));
+    TG_CHECK(!g.defined() || (g.shape() == me.shape && g.dtype() == me.dtype), ShapeError,
+             "set_grad: gradient {} {} does not match tensor {} {}", shape_str(g.shape()), dtype_name(g.dtype()),
+             shape_str(me.shape), dtype_name(me.dtype));
     me.grad = g.impl();
 }
 

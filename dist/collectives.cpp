@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/autograd.hpp"
+#include "core/check.hpp"
 #include "dist/mpi_internal.hpp"
 #include "dist/session.hpp"
 #include "nn/module.hpp"
@@ -21,16 +22,16 @@ namespace {
 
 // The same shape and dtype on every rank: compares a fingerprint (dtype, dims) by min/max.
 void same_everywhere(const Tensor& t, const char* fn) {
-    if (t.numel() > std::numeric_limits<int>::max())
-        throw ValueError(fmt::format("dist::{}: {} elements is more than one MPI call takes ({})", fn, t.numel(),
-                                     std::numeric_limits<int>::max()));
+    TG_CHECK(!(t.numel() > std::numeric_limits<int>::max()), ValueError,
+             "dist::{}: {} elements is more than one MPI call takes ({})", fn, t.numel(),
+             std::numeric_limits<int>::max());
     std::vector<int64_t> mine = {static_cast<int64_t>(t.dtype()), t.dim()};
     mine.insert(mine.end(), t.shape().begin(), t.shape().end());
     mine.resize(2 + 8, -1);  // up to 8 dims compared; more dims still compare numel below
     mine.push_back(t.numel());
-    if (!equal_on_every_rank(mine, fn))
-        throw ShapeError(fmt::format("dist::{}: the tensor differs between ranks (rank {} has {} {})", fn, rank(),
-                                     shape_str(t.shape()), dtype_name(t.dtype())));
+    TG_CHECK(equal_on_every_rank(mine, fn), ShapeError,
+             "dist::{}: the tensor differs between ranks (rank {} has {} {})", fn, rank(), shape_str(t.shape()),
+             dtype_name(t.dtype()));
 }
 
 MPI_Op mpi_op(ReduceOp op) {
@@ -45,9 +46,9 @@ MPI_Op mpi_op(ReduceOp op) {
 
 void broadcast(const Tensor& t, int root) {
     require_mpi("broadcast");
-    if (!t.defined()) throw ValueError("dist::broadcast: the tensor is undefined");
-    if (root < 0 || root >= world_size())
-        throw ValueError(fmt::format("dist::broadcast: root {} is not a rank (world size {})", root, world_size()));
+    TG_CHECK(t.defined(), ValueError, "dist::broadcast: the tensor is undefined");
+    TG_CHECK(root >= 0 && root < world_size(), ValueError, "dist::broadcast: root {} is not a rank (world size {})",
+             root, world_size());
     same_everywhere(t, "broadcast");
     Tensor buf = t.clone().detach();  // written through copy_, so t's version records the change
     if (t.numel() > 0)
@@ -59,9 +60,9 @@ void broadcast(const Tensor& t, int root) {
 
 void all_reduce(const Tensor& t, ReduceOp op) {
     require_mpi("all_reduce");
-    if (!t.defined()) throw ValueError("dist::all_reduce: the tensor is undefined");
-    if (t.dtype() == Dtype::i64 && op == ReduceOp::average)
-        throw DtypeError("dist::all_reduce: average needs f32 or f64, got i64");
+    TG_CHECK(t.defined(), ValueError, "dist::all_reduce: the tensor is undefined");
+    TG_CHECK(t.dtype() != Dtype::i64 || op != ReduceOp::average, DtypeError,
+             "dist::all_reduce: average needs f32 or f64, got i64");
     same_everywhere(t, "all_reduce");
     Tensor buf = t.clone().detach();
     if (t.numel() > 0) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/check.hpp"
 #include "dist/collectives.hpp"
 #include "dist/mpi_internal.hpp"
 #include "dist/session.hpp"
@@ -54,7 +55,7 @@ uint64_t fingerprint(const std::vector<Tensor>& params) {
 DataParallel::DataParallel(nn::Module& m, DataParallelOptions options)
     : options_(options), params_(m.parameters()), owner_(std::this_thread::get_id()) {
     require_mpi("DataParallel");
-    if (options_.bucket_bytes == 0) throw ValueError("dist::DataParallel: bucket_bytes must be positive");
+    TG_CHECK(options_.bucket_bytes != 0, ValueError, "dist::DataParallel: bucket_bytes must be positive");
     // The parameter list must be the same everywhere (the buckets are planned from it).
     // The hash's bits, reinterpreted as signed, compare equal exactly when the hashes do.
     if (!equal_on_every_rank({static_cast<int64_t>(params_.size()), static_cast<int64_t>(fingerprint(params_))},
@@ -77,12 +78,10 @@ DataParallel::DataParallel(nn::Module& m, DataParallelOptions options)
     for (std::size_t i = params_.size(); i-- > 0;) {
         const Tensor& p = params_[i];
         if (!p.requires_grad()) continue;
-        if (!is_floating(p.dtype()))
-            throw DtypeError(fmt::format("dist::DataParallel: parameter {} is {}, gradients need f32 or f64", i,
-                                         dtype_name(p.dtype())));
-        if (p.numel() >= kMaxCount)
-            throw ValueError(fmt::format("dist::DataParallel: parameter {} has {} elements, more than one MPI call "
-                                         "takes", i, p.numel()));
+        TG_CHECK(is_floating(p.dtype()), DtypeError,
+                 "dist::DataParallel: parameter {} is {}, gradients need f32 or f64", i, dtype_name(p.dtype()));
+        TG_CHECK(p.numel() < kMaxCount, ValueError,
+                 "dist::DataParallel: parameter {} has {} elements, more than one MPI call takes", i, p.numel());
         Bucket* b = nullptr;
         for (auto it = buckets_.rbegin(); it != buckets_.rend(); ++it)
             if (it->dtype == p.dtype()) {
@@ -209,9 +208,10 @@ void DataParallel::finish_pass() {
 }
 
 void DataParallel::check_thread(const char* fn) const {
-    if (std::this_thread::get_id() != owner_)
-        throw ValueError(fmt::format("dist::DataParallel{}: called on another thread than the one that created the "
-                                     "DataParallel; MPI is called from that thread only (MPI_THREAD_FUNNELED)", fn));
+    TG_CHECK(std::this_thread::get_id() == owner_, ValueError,
+             "dist::DataParallel{}: called on another thread than the one that created the DataParallel; MPI is "
+             "called from that thread only (MPI_THREAD_FUNNELED)",
+             fn);
 }
 
 void DataParallel::on_gradient(std::size_t i) {
@@ -226,11 +226,11 @@ void DataParallel::on_gradient(std::size_t i) {
         in_pass_ = true;
         synced_ = false;
     }
-    if (packed_[i])
-        throw ValueError(fmt::format(
-            "dist::DataParallel: backward() ran again before synchronize() (parameter {} got a second gradient "
-            "while its bucket was being reduced); call synchronize() after every backward(), and use no_sync() "
-            "for micro-batches that only accumulate", i));
+    TG_CHECK(!(packed_[i]), ValueError,
+             "dist::DataParallel: backward() ran again before synchronize() (parameter {} got a second gradient "
+             "while its bucket was being reduced); call synchronize() after every backward(), and use no_sync() for "
+             "micro-batches that only accumulate",
+             i);
     pack(i);
     start_ready_buckets(false);
     progress();

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/check.hpp"
 #include "core/error.hpp"
 
 namespace tg::dist::detail {
@@ -16,8 +17,7 @@ bool mpi_up() {
 }
 
 void require_mpi(const char* fn) {
-    if (!mpi_up())
-        throw ValueError(fmt::format("dist::{}: MPI is not initialised (create a tg::dist::Session first)", fn));
+    TG_CHECK(mpi_up(), ValueError, "dist::{}: MPI is not initialised (create a tg::dist::Session first)", fn);
 }
 
 void check(int rc, const char* what) {

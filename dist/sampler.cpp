@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/check.hpp"
 #include "core/ops.hpp"
 #include "core/random.hpp"
 #include "dist/session.hpp"
@@ -9,26 +10,24 @@
 namespace tg::dist {
 
 Tensor shard(const Tensor& global_batch) {
-    if (!global_batch.defined()) throw ValueError("dist::shard: the batch is undefined");
+    TG_CHECK(global_batch.defined(), ValueError, "dist::shard: the batch is undefined");
     const int w = world_size(), r = rank();
     if (w == 1) return global_batch;
-    if (global_batch.dim() < 1) throw ShapeError("dist::shard: a 0-d tensor has no batch dim");
+    TG_CHECK(global_batch.dim() >= 1, ShapeError, "dist::shard: a 0-d tensor has no batch dim");
     const int64_t n = global_batch.shape()[0];
-    if (n % w != 0)
-        throw ValueError(fmt::format("dist::shard: a global batch of {} does not split evenly over {} ranks", n, w));
+    TG_CHECK(n % w == 0, ValueError, "dist::shard: a global batch of {} does not split evenly over {} ranks", n, w);
     return slice(global_batch, 0, r * (n / w), (r + 1) * (n / w));
 }
 
 ShardedSampler::ShardedSampler(int64_t dataset_size, int64_t global_batch, uint64_t seed)
     : size_(dataset_size), global_batch_(global_batch), world_(world_size()), rank_(rank()), seed_(seed) {
-    if (dataset_size < 1) throw ValueError(fmt::format("dist::ShardedSampler: empty dataset ({})", dataset_size));
-    if (global_batch < 1 || global_batch % world_ != 0)
-        throw ValueError(fmt::format("dist::ShardedSampler: a global batch of {} does not split evenly over {} ranks",
-                                     global_batch, world_));
+    TG_CHECK(dataset_size >= 1, ValueError, "dist::ShardedSampler: empty dataset ({})", dataset_size);
+    TG_CHECK(global_batch >= 1 && global_batch % world_ == 0, ValueError,
+             "dist::ShardedSampler: a global batch of {} does not split evenly over {} ranks", global_batch, world_);
 }
 
 std::vector<int64_t> ShardedSampler::indices(int64_t step) {
-    if (step < 0) throw ValueError(fmt::format("dist::ShardedSampler: negative step {}", step));
+    TG_CHECK(step >= 0, ValueError, "dist::ShardedSampler: negative step {}", step);
     const int64_t local = local_batch();
     std::vector<int64_t> out;
     out.reserve(static_cast<std::size_t>(local));

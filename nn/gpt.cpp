@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/autograd.hpp"
+#include "core/check.hpp"
 #include "core/ops.hpp"
 #include "nn/init.hpp"
 
@@ -62,13 +63,12 @@ GPT::GPT(const GPTConfig& cfg)
 }
 
 Tensor GPT::logits(const Tensor& tokens) {
-    if (!tokens.defined() || tokens.dtype() != Dtype::i64 || tokens.dim() != 2)
-        throw ValueError(fmt::format("GPT: tokens must be i64 of shape (B, T), got {}",
-                                     tokens.defined() ? shape_str(tokens.shape()) + " " + std::string(dtype_name(tokens.dtype()))
-                                                      : std::string("undefined")));
+    TG_CHECK(tokens.defined() && tokens.dtype() == Dtype::i64 && tokens.dim() == 2, ValueError,
+             "GPT: tokens must be i64 of shape (B, T), got {}",
+             tokens.defined() ? shape_str(tokens.shape()) + " " + std::string(dtype_name(tokens.dtype())) : std::string("undefined"));
     const int64_t T = tokens.shape()[1];
-    if (T > config_.context_length || T == 0)
-        throw ValueError(fmt::format("GPT: sequence length {} must be in [1, context_length {}]", T, config_.context_length));
+    TG_CHECK(T <= config_.context_length && T != 0, ValueError,
+             "GPT: sequence length {} must be in [1, context_length {}]", T, config_.context_length);
     Tensor pos = Tensor::arange(0.0, static_cast<double>(T), 1.0, Dtype::i64);
     Tensor x = drop.forward(add(wte.forward(tokens), wpe.forward(pos)));  // (B, T, C)
     for (auto& block : h) x = block->forward(x);
@@ -77,19 +77,19 @@ Tensor GPT::logits(const Tensor& tokens) {
 }
 
 Tensor GPT::loss(const Tensor& tokens, const Tensor& targets) {
-    if (!targets.defined() || !tokens.defined() || targets.shape() != tokens.shape())
-        throw ShapeError(fmt::format("GPT::loss: targets {} must have the shape of tokens {}",
-                                     targets.defined() ? shape_str(targets.shape()) : "undefined",
-                                     tokens.defined() ? shape_str(tokens.shape()) : "undefined"));
+    TG_CHECK(targets.defined() && tokens.defined() && targets.shape() == tokens.shape(), ShapeError,
+             "GPT::loss: targets {} must have the shape of tokens {}",
+             targets.defined() ? shape_str(targets.shape()) : "undefined",
+             tokens.defined() ? shape_str(tokens.shape()) : "undefined");
     Tensor lg = logits(tokens);
     const int64_t BT = tokens.numel();
     return cross_entropy(reshape(lg, {BT, config_.vocab_size}), reshape(targets, {BT}));
 }
 
 Tensor GPT::generate(const Tensor& prompt, int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed) {
-    if (max_new_tokens < 0) throw ValueError(fmt::format("GPT::generate: max_new_tokens must be >= 0, got {}", max_new_tokens));
-    if (!(temperature >= 0)) throw ValueError(fmt::format("GPT::generate: temperature must be >= 0, got {}", temperature));
-    if (top_k < 0) throw ValueError(fmt::format("GPT::generate: top_k must be >= 0, got {}", top_k));
+    TG_CHECK(max_new_tokens >= 0, ValueError, "GPT::generate: max_new_tokens must be >= 0, got {}", max_new_tokens);
+    TG_CHECK(temperature >= 0, ValueError, "GPT::generate: temperature must be >= 0, got {}", temperature);
+    TG_CHECK(top_k >= 0, ValueError, "GPT::generate: top_k must be >= 0, got {}", top_k);
     NoGradGuard ng;
     Generator gen(seed);
     Tensor tokens = prompt;

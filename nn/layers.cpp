@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/check.hpp"
 #include "core/ops.hpp"
 #include "nn/init.hpp"
 
@@ -9,7 +10,7 @@ namespace tg::nn {
 
 namespace {
 void check_positive(const char* layer, const char* what, int64_t v) {
-    if (v <= 0) throw ValueError(fmt::format("{}: {} must be positive, got {}", layer, what, v));
+    TG_CHECK(v > 0, ValueError, "{}: {} must be positive, got {}", layer, what, v);
 }
 }  // namespace
 
@@ -51,7 +52,7 @@ std::string Embedding::extra_repr() const {
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, Dtype dtype) : eps(eps_) {
     check_positive("LayerNorm", "dim", dim);
-    if (!(eps_ >= 0) || !std::isfinite(eps_)) throw ValueError(fmt::format("LayerNorm: eps must be finite and >= 0, got {}", eps_));
+    check_eps("LayerNorm", eps_);
     weight = register_parameter("weight", Tensor::ones({dim}, dtype));
     bias = register_parameter("bias", Tensor::zeros({dim}, dtype));
 }
@@ -61,7 +62,7 @@ Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, 
 std::string LayerNorm::extra_repr() const { return fmt::format("{}, eps={}", weight.shape()[0], eps); }
 
 Dropout::Dropout(double p_, uint64_t seed) : p(p_), gen_(seed) {
-    if (!(p_ >= 0.0 && p_ <= 1.0)) throw ValueError(fmt::format("Dropout: probability must be in [0, 1], got {}", p_));
+    check_probability("Dropout", p_);
 }
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), gen_); }

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/autograd.hpp"
+#include "core/check.hpp"
 #include "nn/safetensors.hpp"
 
 namespace tg::nn {
@@ -30,20 +31,19 @@ std::string with_commas(int64_t n) {
 }  // namespace
 
 void Module::check_new_name(const std::string& name) const {
-    if (name.empty() || name.find('.') != std::string::npos)
-        throw ValueError(fmt::format("register: name '{}' must be non-empty and have no dots", name));
+    TG_CHECK(!name.empty() && name.find('.') == std::string::npos, ValueError,
+             "register: name '{}' must be non-empty and have no dots", name);
     for (const auto& [n, t] : params_)
-        if (n == name) throw ValueError(fmt::format("register: '{}' is already a parameter of this {}", name, type_name()));
+        TG_CHECK(n != name, ValueError, "register: '{}' is already a parameter of this {}", name, type_name());
     for (const auto& [n, c] : children_)
-        if (n == name) throw ValueError(fmt::format("register: '{}' is already a submodule of this {}", name, type_name()));
+        TG_CHECK(n != name, ValueError, "register: '{}' is already a submodule of this {}", name, type_name());
 }
 
 Parameter Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
     check_new_name(name);
-    if (!t.defined()) throw ValueError(fmt::format("register_parameter: '{}' is an undefined tensor", name));
-    if (!is_floating(t.dtype()))
-        throw DtypeError(fmt::format("register_parameter: '{}' has dtype {}; parameters are f32 or f64", name,
-                                     dtype_name(t.dtype())));
+    TG_CHECK(t.defined(), ValueError, "register_parameter: '{}' is an undefined tensor", name);
+    TG_CHECK(is_floating(t.dtype()), DtypeError, "register_parameter: '{}' has dtype {}; parameters are f32 or f64",
+             name, dtype_name(t.dtype()));
     if (!t.is_leaf()) t = t.detach();
     t.requires_grad_(requires_grad);
     params_.emplace_back(name, t);
@@ -53,10 +53,10 @@ Parameter Module::register_parameter(const std::string& name, Tensor t, bool req
 Parameter Module::replace_parameter(const std::string& name, Tensor t) {
     for (auto& [n, p] : params_) {
         if (n != name) continue;
-        if (!t.defined() || t.shape() != p.shape() || t.dtype() != p.dtype())
-            throw ShapeError(fmt::format("replace_parameter: '{}' is {} {}, the replacement is {}", name,
-                                         shape_str(p.shape()), dtype_name(p.dtype()),
-                                         t.defined() ? shape_str(t.shape()) + " " + std::string(dtype_name(t.dtype())) : "undefined"));
+        TG_CHECK(t.defined() && t.shape() == p.shape() && t.dtype() == p.dtype(), ShapeError,
+                 "replace_parameter: '{}' is {} {}, the replacement is {}", name, shape_str(p.shape()),
+                 dtype_name(p.dtype()),
+                 t.defined() ? shape_str(t.shape()) + " " + std::string(dtype_name(t.dtype())) : "undefined");
         p = t;
         return t;
     }
@@ -65,7 +65,7 @@ Parameter Module::replace_parameter(const std::string& name, Tensor t) {
 
 void Module::add_child(const std::string& name, Module* child) {
     check_new_name(name);
-    if (!child) throw ValueError(fmt::format("register_module: '{}' is null", name));
+    TG_CHECK(child, ValueError, "register_module: '{}' is null", name);
     children_.emplace_back(name, child);
 }
 
@@ -123,7 +123,7 @@ int64_t Module::num_parameters() const {
 }
 
 void Module::to(Dtype dtype) {
-    if (!is_floating(dtype)) throw DtypeError(fmt::format("Module::to: parameters are f32 or f64, not {}", dtype_name(dtype)));
+    TG_CHECK(is_floating(dtype), DtypeError, "Module::to: parameters are f32 or f64, not {}", dtype_name(dtype));
     for (Tensor& t : parameters()) {
         if (t.dtype() == dtype) continue;
         // set_data changes the tensor every handle shares (members, tied weights, optimizer

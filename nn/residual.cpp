@@ -1,16 +1,15 @@
 #include "nn/residual.hpp"
 
+#include "core/check.hpp"
 #include "core/ops.hpp"
 
 namespace tg::nn {
 
 Tensor apply_residual_connection(const Tensor& input, const Tensor& sublayer_output) {
-    if (!input.defined() || !sublayer_output.defined())
-        throw ValueError("apply_residual_connection: undefined tensor");
-    if (input.shape() != sublayer_output.shape())
-        throw ShapeError(fmt::format("apply_residual_connection: input {} and sublayer output {} must have "
-                                     "the same shape",
-                                     shape_str(input.shape()), shape_str(sublayer_output.shape())));
+    TG_CHECK(input.defined() && sublayer_output.defined(), ValueError, "apply_residual_connection: undefined tensor");
+    TG_CHECK(input.shape() == sublayer_output.shape(), ShapeError,
+             "apply_residual_connection: input {} and sublayer output {} must have the same shape",
+             shape_str(input.shape()), shape_str(sublayer_output.shape()));
     return add(input, sublayer_output);
 }
 

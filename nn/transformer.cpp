@@ -1,5 +1,6 @@
 #include "nn/transformer.hpp"
 
+#include "core/check.hpp"
 #include "core/ops.hpp"
 #include "nn/residual.hpp"
 
@@ -30,8 +31,8 @@ CausalSelfAttention::CausalSelfAttention(int64_t C, int64_t heads, double p, Dty
       c_proj(C, C, {.seed = seed + 1, .dtype = dtype}),
       drop(p, seed + 2),
       n_head(heads) {
-    if (heads <= 0 || C % heads != 0)
-        throw ValueError(fmt::format("CausalSelfAttention: d_model {} is not divisible into {} heads", C, heads));
+    TG_CHECK(heads > 0 && C % heads == 0, ValueError,
+             "CausalSelfAttention: d_model {} is not divisible into {} heads", C, heads);
     register_module("c_attn", c_attn);
     register_module("c_proj", c_proj);
     register_module("drop", drop);
@@ -39,8 +40,8 @@ CausalSelfAttention::CausalSelfAttention(int64_t C, int64_t heads, double p, Dty
 
 Tensor CausalSelfAttention::forward(const Tensor& x) {
     const int64_t C = c_proj.out_features;
-    if (x.dim() != 3 || x.shape()[2] != C)
-        throw ShapeError(fmt::format("CausalSelfAttention: expected input (B, T, {}), got {}", C, shape_str(x.shape())));
+    TG_CHECK(x.dim() == 3 && x.shape()[2] == C, ShapeError, "CausalSelfAttention: expected input (B, T, {}), got {}",
+             C, shape_str(x.shape()));
     // attention_qkv reads the heads from the (B, T, 3C) projection in place; it equals
     // scaled_dot_product_attention on the split, permuted q, k, v (a test checks this).
     Tensor y = attention_qkv(c_attn.forward(x), n_head, /*causal=*/true);  // (B, T, C)

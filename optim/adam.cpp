@@ -5,6 +5,7 @@
 #include <cmath>
 #include <xsimd/xsimd.hpp>
 
+#include "core/check.hpp"
 #include "core/internal/dispatch.hpp"
 
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics, which start from a
@@ -95,10 +96,10 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, Tensor
 
 namespace {
 void check_adam(const char* name, double lr, double beta1, double beta2, double eps, double wd) {
-    if (!(lr >= 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps >= 0) || !(wd >= 0))
-        throw ValueError(fmt::format("{}: need lr >= 0, 0 <= beta1, beta2 < 1, eps >= 0, weight_decay >= 0; got lr {}, "
-                                     "betas ({}, {}), eps {}, weight_decay {}",
-                                     name, lr, beta1, beta2, eps, wd));
+    TG_CHECK(lr >= 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps >= 0 && wd >= 0, ValueError,
+             "{}: need lr >= 0, 0 <= beta1, beta2 < 1, eps >= 0, weight_decay >= 0; got lr {}, betas ({}, {}), eps "
+             "{}, weight_decay {}",
+             name, lr, beta1, beta2, eps, wd);
 }
 }  // namespace
 

@@ -5,13 +5,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/check.hpp"
 #include "core/internal/dispatch.hpp"
 #include "nn/diagnostics.hpp"
 
 namespace tg::optim {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
-    if (!(max_norm >= 0)) throw ValueError(fmt::format("clip_grad_norm: max_norm must be >= 0, got {}", max_norm));
+    TG_CHECK(max_norm >= 0, ValueError, "clip_grad_norm: max_norm must be >= 0, got {}", max_norm);
     const double norm = nn::grad_norm(params);
     const double coef = max_norm / (norm + 1e-6);
     if (std::isfinite(norm) && coef < 1.0)
@@ -21,7 +22,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
 }
 
 void clip_grad_value(const std::vector<Tensor>& params, double clip) {
-    if (!(clip >= 0)) throw ValueError(fmt::format("clip_grad_value: clip must be >= 0, got {}", clip));
+    TG_CHECK(clip >= 0, ValueError, "clip_grad_value: clip must be >= 0, got {}", clip);
     for (const Tensor& p : params) {
         Tensor g = p.grad();
         if (!g.defined()) continue;

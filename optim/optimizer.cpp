@@ -8,7 +8,9 @@
 #include <set>
 
 #include "core/autograd.hpp"
+#include "core/check.hpp"
 #include "core/internal/dispatch.hpp"
+#include "core/kernels/finite.hpp"
 #include "nn/safetensors.hpp"
 
 namespace tg::optim {
@@ -17,27 +19,24 @@ namespace {
 int64_t count_non_finite(const Tensor& g) {
     return dispatch_floating("step", g.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        const T* p = g.data<T>();
-        int64_t bad = 0;
-        for (int64_t i = 0; i < g.numel(); ++i) bad += !std::isfinite(p[i]);
-        return bad;
+        return kernels::count_non_finite(g.data<T>(), g.numel());
     });
 }
 }  // namespace
 
 void Optimizer::add_group(const std::vector<Tensor>& params, std::vector<std::string> names) {
-    if (!names.empty() && names.size() != params.size())
-        throw ValueError(fmt::format("{}: {} names given for {} parameters", name(), names.size(), params.size()));
+    TG_CHECK(names.empty() || names.size() == params.size(), ValueError, "{}: {} names given for {} parameters",
+             name(), names.size(), params.size());
     std::set<const TensorImpl*> seen;
     for (const Group& g : groups_)
         for (const Tensor& p : g.params) seen.insert(p.impl().get());
     for (std::size_t i = 0; i < params.size(); ++i) {
         const Tensor& p = params[i];
         const std::string label = names.empty() ? fmt::format("parameter {}", i) : "'" + names[i] + "'";
-        if (!p.defined() || !is_floating(p.dtype()) || !p.is_leaf() || !p.requires_grad())
-            throw ValueError(fmt::format("{}: {} must be a floating leaf tensor that requires grad", name(), label));
-        if (!seen.insert(p.impl().get()).second)
-            throw ValueError(fmt::format("{}: {} appears more than once among the parameters", name(), label));
+        TG_CHECK(p.defined() && is_floating(p.dtype()) && p.is_leaf() && p.requires_grad(), ValueError,
+                 "{}: {} must be a floating leaf tensor that requires grad", name(), label);
+        TG_CHECK(!(!seen.insert(p.impl().get()).second), ValueError,
+                 "{}: {} appears more than once among the parameters", name(), label);
     }
     groups_.push_back({params, std::move(names), std::vector<State>(params.size())});
 }
@@ -54,10 +53,9 @@ void Optimizer::step() {
             const Tensor& p = groups_[g].params[i];
             const Tensor grad = p.grad();
             if (!grad.defined()) continue;
-            if (grad.shape() != p.shape() || grad.dtype() != p.dtype())
-                throw ShapeError(fmt::format("{}.step: gradient of {} is {} {}, the parameter is {} {}", name(),
-                                             param_label(g, i), shape_str(grad.shape()), dtype_name(grad.dtype()),
-                                             shape_str(p.shape()), dtype_name(p.dtype())));
+            TG_CHECK(grad.shape() == p.shape() && grad.dtype() == p.dtype(), ShapeError,
+                     "{}.step: gradient of {} is {} {}, the parameter is {} {}", name(), param_label(g, i),
+                     shape_str(grad.shape()), dtype_name(grad.dtype()), shape_str(p.shape()), dtype_name(p.dtype()));
             if (check_finite(g)) {
                 if (const int64_t bad = count_non_finite(grad))
                     throw ValueError(fmt::format("{}.step: gradient of {} holds {} NaN or Inf values; no parameter "

@@ -5,14 +5,16 @@
 #include <cmath>
 #include <numbers>
 
+#include "core/check.hpp"
+
 namespace tg::optim {
 
 namespace {
 void check_step(const char* name, int64_t step) {
-    if (step < 0) throw ValueError(fmt::format("{}: step must be >= 0, got {}", name, step));
+    TG_CHECK(step >= 0, ValueError, "{}: step must be >= 0, got {}", name, step);
 }
 void check_lr(const char* name, double lr) {
-    if (!(lr >= 0) || !std::isfinite(lr)) throw ValueError(fmt::format("{}: lr must be finite and >= 0, got {}", name, lr));
+    TG_CHECK(lr >= 0 && std::isfinite(lr), ValueError, "{}: lr must be finite and >= 0, got {}", name, lr);
 }
 }  // namespace
 
@@ -25,7 +27,7 @@ double ConstantLR::lr(int64_t step) const {
 
 LinearWarmup::LinearWarmup(double lr, int64_t warmup) : lr_(lr), warmup_(warmup) {
     check_lr("LinearWarmup", lr);
-    if (warmup < 0) throw ValueError(fmt::format("LinearWarmup: warmup_steps must be >= 0, got {}", warmup));
+    TG_CHECK(warmup >= 0, ValueError, "LinearWarmup: warmup_steps must be >= 0, got {}", warmup);
 }
 
 double LinearWarmup::lr(int64_t step) const {
@@ -38,9 +40,9 @@ CosineDecay::CosineDecay(double lr, int64_t warmup, int64_t total, double min_lr
     : lr_(lr), min_lr_(min_lr), warmup_(warmup), total_(total) {
     check_lr("CosineDecay", lr);
     check_lr("CosineDecay", min_lr);
-    if (warmup < 0 || total < warmup || min_lr > lr)
-        throw ValueError(fmt::format("CosineDecay: need 0 <= warmup_steps ({}) <= total_steps ({}) and min_lr ({}) <= lr ({})",
-                                     warmup, total, min_lr, lr));
+    TG_CHECK(warmup >= 0 && total >= warmup && !(min_lr > lr), ValueError,
+             "CosineDecay: need 0 <= warmup_steps ({}) <= total_steps ({}) and min_lr ({}) <= lr ({})", warmup, total,
+             min_lr, lr);
 }
 
 double CosineDecay::lr(int64_t step) const {
@@ -53,8 +55,8 @@ double CosineDecay::lr(int64_t step) const {
 
 StepDecay::StepDecay(double lr, int64_t step_size, double gamma) : lr_(lr), gamma_(gamma), step_size_(step_size) {
     check_lr("StepDecay", lr);
-    if (step_size <= 0 || !(gamma > 0))
-        throw ValueError(fmt::format("StepDecay: step_size ({}) and gamma ({}) must be positive", step_size, gamma));
+    TG_CHECK(step_size > 0 && gamma > 0, ValueError, "StepDecay: step_size ({}) and gamma ({}) must be positive",
+             step_size, gamma);
 }
 
 double StepDecay::lr(int64_t step) const {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/check.hpp"
 #include "core/internal/dispatch.hpp"
 
 namespace tg::optim {
@@ -13,10 +14,10 @@ SGD::SGD(const std::vector<ParamGroup<SGDOptions>>& groups) {
 }
 
 void SGD::add(const std::vector<Tensor>& params, const SGDOptions& o, std::vector<std::string> names) {
-    if (!(o.lr >= 0) || !(o.momentum >= 0) || !(o.weight_decay >= 0))
-        throw ValueError(fmt::format("SGD: lr {}, momentum {} and weight_decay {} must be >= 0", o.lr, o.momentum, o.weight_decay));
-    if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
-        throw ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening 0");
+    TG_CHECK(o.lr >= 0 && o.momentum >= 0 && o.weight_decay >= 0, ValueError,
+             "SGD: lr {}, momentum {} and weight_decay {} must be >= 0", o.lr, o.momentum, o.weight_decay);
+    TG_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), ValueError,
+             "SGD: Nesterov momentum needs momentum > 0 and dampening 0");
     add_group(params, std::move(names));
     options_.push_back(o);
 }

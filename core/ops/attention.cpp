@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/check.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
 
@@ -361,10 +362,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) {
     detail::check_floating("attention_qkv", qkv);
     const Shape& sh = qkv.shape();
-    if (sh.size() != 3 || sh[2] % 3 != 0 || n_head <= 0 || (sh[2] / 3) % n_head != 0)
-        throw ShapeError(fmt::format(
-            "attention_qkv: expected qkv (B, T, 3C) with C divisible by n_head, got {} and n_head {}",
-            shape_str(sh), n_head));
+    TG_CHECK(sh.size() == 3 && sh[2] % 3 == 0 && n_head > 0 && (sh[2] / 3) % n_head == 0, ShapeError,
+             "attention_qkv: expected qkv (B, T, 3C) with C divisible by n_head, got {} and n_head {}", shape_str(sh),
+             n_head);
     const int64_t B = sh[0], T = sh[1], C = sh[2] / 3, hs = C / n_head;
     const Layout lq{T * 3 * C, hs, 3 * C};
     const Layout lk{lq.batch_stride, hs, 3 * C}, lv = lk, lo{T * C, hs, C};

@@ -2,25 +2,25 @@
 
 #include <cstring>
 
+#include "core/check.hpp"
+
 namespace tg::detail {
 
 void check_defined(const char* op, const Tensor& t, const char* what) {
-    if (!t.defined()) throw ValueError(fmt::format("{}: {} is an undefined tensor", op, what));
+    TG_CHECK(t.defined(), ValueError, "{}: {} is an undefined tensor", op, what);
 }
 
 void check_floating(const char* op, const Tensor& t) {
     check_defined(op, t, "input");
-    if (!is_floating(t.dtype()))
-        throw DtypeError(fmt::format("{}: expected a floating dtype (f32 or f64), got {}", op,
-                                     dtype_name(t.dtype())));
+    TG_CHECK(is_floating(t.dtype()), DtypeError, "{}: expected a floating dtype (f32 or f64), got {}", op,
+             dtype_name(t.dtype()));
 }
 
 void check_same_floating(const char* op, const Tensor& a, const Tensor& b) {
     check_floating(op, a);
     check_floating(op, b);
-    if (a.dtype() != b.dtype())
-        throw DtypeError(fmt::format("{}: dtypes differ: {} and {}", op, dtype_name(a.dtype()),
-                                     dtype_name(b.dtype())));
+    TG_CHECK(a.dtype() == b.dtype(), DtypeError, "{}: dtypes differ: {} and {}", op, dtype_name(a.dtype()),
+             dtype_name(b.dtype()));
 }
 
 DimSplit split_at(const Shape& shape, int64_t dim) {

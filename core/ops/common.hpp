@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/autograd.hpp"
+#include "core/check.hpp"
 #include "core/internal/dispatch.hpp"
 #include "core/ops.hpp"
 #include "core/tensor.hpp"

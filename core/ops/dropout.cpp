@@ -7,8 +7,7 @@ namespace tg {
 /// y = x * mask, mask_i = 1/(1-p) with probability 1-p, else 0.  dx = dy * mask
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
     detail::check_floating("dropout", x);
-    if (!(p >= 0.0 && p <= 1.0))
-        throw ValueError(fmt::format("dropout: probability must be in [0, 1], got {}", p));
+    check_probability("dropout", p);
     if (!training || p == 0.0) return x;
     Tensor mask = Tensor::empty(x.shape(), x.dtype());
     dispatch_floating("dropout", x.dtype(), [&](auto tag) {

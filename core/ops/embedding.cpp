@@ -1,6 +1,7 @@
 // Row lookup in an embedding table.
 #include <cstring>
 
+#include "core/check.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -9,17 +10,14 @@ namespace tg {
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
     detail::check_floating("embedding", weight);
     detail::check_defined("embedding", ids, "ids");
-    if (weight.dim() != 2)
-        throw ShapeError(fmt::format("embedding: weight must be 2-d (V, C), got {}", shape_str(weight.shape())));
-    if (ids.dtype() != Dtype::i64)
-        throw DtypeError(fmt::format("embedding: ids must be i64, got {}", dtype_name(ids.dtype())));
+    TG_CHECK(weight.dim() == 2, ShapeError, "embedding: weight must be 2-d (V, C), got {}",
+             shape_str(weight.shape()));
+    TG_CHECK(ids.dtype() == Dtype::i64, DtypeError, "embedding: ids must be i64, got {}", dtype_name(ids.dtype()));
     const int64_t V = weight.shape()[0], C = weight.shape()[1], N = ids.numel();
     const int64_t* pid = ids.data<int64_t>();
     for (int64_t n = 0; n < N; ++n)
-        if (pid[n] < 0 || pid[n] >= V)
-            throw ValueError(fmt::format("embedding: id {} at position {} is out of range for a "
-                                         "table of {} rows",
-                                         pid[n], n, V));
+        TG_CHECK(pid[n] >= 0 && pid[n] < V, ValueError,
+                 "embedding: id {} at position {} is out of range for a table of {} rows", pid[n], n, V);
     Shape out_shape = ids.shape();
     out_shape.push_back(C);
     Tensor y = Tensor::empty(out_shape, weight.dtype());

@@ -1,5 +1,6 @@
 // The affine map of nn::Linear, fused: one GEMM with the weight read transposed in place.
 #include "core/kernels/blas.hpp"
+#include "core/check.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -9,11 +10,10 @@ namespace tg {
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     detail::check_same_floating("linear", x, w);
     if (b.defined()) detail::check_same_floating("linear", x, b);
-    if (x.dim() < 1 || w.dim() != 2 || x.shape().back() != w.shape()[1] ||
-        (b.defined() && (b.dim() != 1 || b.shape()[0] != w.shape()[0])))
-        throw ShapeError(fmt::format("linear: x {} does not fit weight {} (out, in) and bias {}",
-                                     shape_str(x.shape()), shape_str(w.shape()),
-                                     b.defined() ? shape_str(b.shape()) : "none"));
+    TG_CHECK(x.dim() >= 1 && w.dim() == 2 && x.shape().back() == w.shape()[1] &&
+             (!b.defined() || (b.dim() == 1 && b.shape()[0] == w.shape()[0])), ShapeError,
+             "linear: x {} does not fit weight {} (out, in) and bias {}", shape_str(x.shape()), shape_str(w.shape()),
+             b.defined() ? shape_str(b.shape()) : "none");
     const int64_t in = w.shape()[1], out = w.shape()[0];
     const int64_t rows = in ? x.numel() / in : shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
     Shape ys = x.shape();

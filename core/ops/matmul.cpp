@@ -1,5 +1,6 @@
 // Matrix products through CBLAS, 2-d and batched with broadcast batch dims.
 #include "core/kernels/blas.hpp"
+#include "core/check.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -14,12 +15,10 @@ struct MatmulShapes {
 MatmulShapes matmul_shapes(const Tensor& a, const Tensor& b) {
     detail::check_same_floating("matmul", a, b);
     const Shape &sa = a.shape(), &sb = b.shape();
-    if (sa.size() < 2 || sb.size() < 2)
-        throw ShapeError(fmt::format("matmul: both operands need at least 2 dims: {} @ {}",
-                                     shape_str(sa), shape_str(sb)));
-    if (sa.back() != sb[sb.size() - 2])
-        throw ShapeError(fmt::format("matmul: inner dimensions differ: {} @ {}", shape_str(sa),
-                                     shape_str(sb)));
+    TG_CHECK(sa.size() >= 2 && sb.size() >= 2, ShapeError, "matmul: both operands need at least 2 dims: {} @ {}",
+             shape_str(sa), shape_str(sb));
+    TG_CHECK(sa.back() == sb[sb.size() - 2], ShapeError, "matmul: inner dimensions differ: {} @ {}", shape_str(sa),
+             shape_str(sb));
     MatmulShapes s;
     s.batch_a.assign(sa.begin(), sa.end() - 2);
     s.batch_b.assign(sb.begin(), sb.end() - 2);

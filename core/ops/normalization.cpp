@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "core/check.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
 
@@ -16,13 +17,11 @@ void check_layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double 
     detail::check_floating("layer_norm", x);
     detail::check_same_floating("layer_norm", x, w);
     detail::check_same_floating("layer_norm", x, b);
-    if (x.dim() < 1 || w.dim() != 1 || b.dim() != 1 || w.shape()[0] != x.shape().back() ||
-        b.shape()[0] != x.shape().back())
-        throw ShapeError(fmt::format("layer_norm: weight {} and bias {} must both be (C,) with C "
-                                     "the last dim of x {}",
-                                     shape_str(w.shape()), shape_str(b.shape()), shape_str(x.shape())));
-    if (!(eps >= 0) || !std::isfinite(eps))
-        throw ValueError(fmt::format("layer_norm: eps must be finite and >= 0, got {}", eps));
+    TG_CHECK(x.dim() >= 1 && w.dim() == 1 && b.dim() == 1 && w.shape()[0] == x.shape().back() &&
+             b.shape()[0] == x.shape().back(), ShapeError,
+             "layer_norm: weight {} and bias {} must both be (C,) with C the last dim of x {}", shape_str(w.shape()),
+             shape_str(b.shape()), shape_str(x.shape()));
+    check_eps("layer_norm", eps);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/check.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -68,8 +69,8 @@ Tensor sum_all_kernel(const char* op, const Tensor& x, double scale) {
 
 Tensor reduce_all(const char* op, const Tensor& x, bool mean) {
     detail::check_floating(op, x);
-    if (mean && x.numel() == 0)
-        throw ValueError(fmt::format("{}: mean of an empty tensor of shape {}", op, shape_str(x.shape())));
+    TG_CHECK(!mean || x.numel() != 0, ValueError, "{}: mean of an empty tensor of shape {}", op,
+             shape_str(x.shape()));
     const double scale = mean ? 1.0 / static_cast<double>(x.numel()) : 1.0;
     Tensor y = sum_all_kernel(op, x, scale);
     return record(op, y, {x}, [shape = x.shape(), scale](const Tensor& dy, const Tensor&) {
@@ -84,8 +85,8 @@ Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
     detail::check_floating(op, x);
     dim = normalize_dim(op, dim, x.dim());
     const int64_t d = x.shape()[dim];
-    if (mean && d == 0)
-        throw ValueError(fmt::format("{}: mean over dim {} of size 0 in shape {}", op, dim, shape_str(x.shape())));
+    TG_CHECK(!mean || d != 0, ValueError, "{}: mean over dim {} of size 0 in shape {}", op, dim,
+             shape_str(x.shape()));
     const double scale = mean ? 1.0 / static_cast<double>(d) : 1.0;
     Tensor y = sum_dim_kernel(op, x, dim, keepdim, scale);
     return record(op, y, {x}, [shape = x.shape(), dim, scale](const Tensor& dy, const Tensor&) {
@@ -133,7 +134,7 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
     detail::check_floating("max", x);
     dim = normalize_dim("max", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
-    if (sp.d == 0) throw ValueError(fmt::format("max: dim {} of shape {} is empty", dim, shape_str(x.shape())));
+    TG_CHECK(sp.d != 0, ValueError, "max: dim {} of shape {} is empty", dim, shape_str(x.shape()));
     Tensor y = Tensor::empty(reduced_shape(x.shape(), dim, keepdim), x.dtype());
     std::vector<int64_t> arg(static_cast<std::size_t>(sp.outer * sp.inner), 0);
     dispatch_floating("max", x.dtype(), [&](auto tag) {

@@ -3,6 +3,7 @@
 // copy run the other way.
 #include <numeric>
 
+#include "core/check.hpp"
 #include "core/internal/tensor_impl.hpp"
 #include "core/ops/common.hpp"
 
@@ -15,8 +16,7 @@ Shape infer_shape(const Tensor& x, const Shape& shape) {
     int64_t known = 1, infer = -1;
     for (std::size_t i = 0; i < out.size(); ++i) {
         if (out[i] == -1) {
-            if (infer >= 0)
-                throw ShapeError(fmt::format("reshape: only one dim may be -1, got {}", shape_str(shape)));
+            TG_CHECK(infer < 0, ShapeError, "reshape: only one dim may be -1, got {}", shape_str(shape));
             infer = static_cast<int64_t>(i);
         } else if (out[i] < 0) {
             throw ShapeError(fmt::format("reshape: bad target shape {}", shape_str(shape)));
@@ -25,14 +25,12 @@ Shape infer_shape(const Tensor& x, const Shape& shape) {
         }
     }
     if (infer >= 0) {
-        if (known == 0 || x.numel() % known != 0)
-            throw ShapeError(fmt::format("reshape: cannot view {} ({} elements) as {}",
-                                         shape_str(x.shape()), x.numel(), shape_str(shape)));
+        TG_CHECK(known != 0 && x.numel() % known == 0, ShapeError, "reshape: cannot view {} ({} elements) as {}",
+                 shape_str(x.shape()), x.numel(), shape_str(shape));
         out[infer] = x.numel() / known;
     }
-    if (shape_numel(out) != x.numel())
-        throw ShapeError(fmt::format("reshape: cannot view {} ({} elements) as {}",
-                                     shape_str(x.shape()), x.numel(), shape_str(shape)));
+    TG_CHECK(shape_numel(out) == x.numel(), ShapeError, "reshape: cannot view {} ({} elements) as {}",
+             shape_str(x.shape()), x.numel(), shape_str(shape));
     return out;
 }
 
@@ -52,15 +50,12 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     detail::check_defined("permute", x, "input");
     const int64_t nd = x.dim();
-    if (static_cast<int64_t>(dims.size()) != nd)
-        throw ShapeError(fmt::format("permute: {} dims given for a tensor of shape {}",
-                                     dims.size(), shape_str(x.shape())));
+    TG_CHECK(!(static_cast<int64_t>(dims.size()) != nd), ShapeError,
+             "permute: {} dims given for a tensor of shape {}", dims.size(), shape_str(x.shape()));
     std::vector<int64_t> p(dims.size()), inverse(dims.size(), -1);
     for (int64_t i = 0; i < nd; ++i) {
         p[i] = normalize_dim("permute", dims[i], nd);
-        if (inverse[p[i]] >= 0)
-            throw ValueError(fmt::format("permute: dim {} appears twice in ({})", p[i],
-                                         fmt::join(dims, ", ")));
+        TG_CHECK(inverse[p[i]] < 0, ValueError, "permute: dim {} appears twice in ({})", p[i], fmt::join(dims, ", "));
         inverse[p[i]] = i;
     }
     const Shape xstr = contiguous_strides(x.shape());
@@ -93,7 +88,7 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
     detail::check_defined("slice", x, "input");
     dim = normalize_dim("slice", dim, x.dim());
-    if (step < 1) throw ValueError(fmt::format("slice: step must be at least 1, got {}", step));
+    TG_CHECK(step >= 1, ValueError, "slice: step must be at least 1, got {}", step);
     const int64_t size = x.shape()[dim];
     auto clamp = [size](int64_t v) { return std::clamp(v < 0 ? v + size : v, int64_t{0}, size); };
     start = clamp(start);
@@ -116,7 +111,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 
 /// y = the xs joined along dim.  dx_j = the matching slab of dy
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
-    if (xs.empty()) throw ValueError("cat: no tensors given");
+    TG_CHECK(!xs.empty(), ValueError, "cat: no tensors given");
     for (const Tensor& t : xs) detail::check_defined("cat", t, "an input");
     const Shape& first = xs[0].shape();
     dim = normalize_dim("cat", dim, static_cast<int64_t>(first.size()));
@@ -124,15 +119,13 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     out_shape[dim] = 0;
     for (std::size_t j = 0; j < xs.size(); ++j) {
         const Shape& s = xs[j].shape();
-        if (xs[j].dtype() != xs[0].dtype())
-            throw DtypeError(fmt::format("cat: input {} is {}, input 0 is {} (all inputs must "
-                                         "share one dtype)",
-                                         j, dtype_name(xs[j].dtype()), dtype_name(xs[0].dtype())));
+        TG_CHECK(xs[j].dtype() == xs[0].dtype(), DtypeError,
+                 "cat: input {} is {}, input 0 is {} (all inputs must share one dtype)", j, dtype_name(xs[j].dtype()),
+                 dtype_name(xs[0].dtype()));
         bool ok = s.size() == first.size();
         for (std::size_t k = 0; ok && k < s.size(); ++k) ok = static_cast<int64_t>(k) == dim || s[k] == first[k];
-        if (!ok)
-            throw ShapeError(fmt::format("cat: input {} is {}, input 0 is {} (all dims but {} must match)",
-                                         j, shape_str(s), shape_str(first), dim));
+        TG_CHECK(ok, ShapeError, "cat: input {} is {}, input 0 is {} (all dims but {} must match)", j, shape_str(s),
+                 shape_str(first), dim);
         out_shape[dim] += s[dim];
     }
     Tensor y = Tensor::empty(out_shape, xs[0].dtype());

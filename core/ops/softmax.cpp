@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 
+#include "core/check.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
 
@@ -128,21 +129,19 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
     detail::check_floating("cross_entropy", logits);
     detail::check_defined("cross_entropy", targets, "targets");
-    if (logits.dim() != 2)
-        throw ShapeError(fmt::format("cross_entropy: logits must be 2-d (N, V), got {}", shape_str(logits.shape())));
-    if (targets.dtype() != Dtype::i64)
-        throw DtypeError(fmt::format("cross_entropy: targets must be i64, got {}", dtype_name(targets.dtype())));
+    TG_CHECK(logits.dim() == 2, ShapeError, "cross_entropy: logits must be 2-d (N, V), got {}",
+             shape_str(logits.shape()));
+    TG_CHECK(targets.dtype() == Dtype::i64, DtypeError, "cross_entropy: targets must be i64, got {}",
+             dtype_name(targets.dtype()));
     const int64_t N = logits.shape()[0], V = logits.shape()[1];
-    if (targets.dim() != 1 || targets.shape()[0] != N)
-        throw ShapeError(fmt::format("cross_entropy: targets {} do not match logits {} (expected ({},))",
-                                     shape_str(targets.shape()), shape_str(logits.shape()), N));
+    TG_CHECK(targets.dim() == 1 && targets.shape()[0] == N, ShapeError,
+             "cross_entropy: targets {} do not match logits {} (expected ({},))", shape_str(targets.shape()),
+             shape_str(logits.shape()), N);
     if (N == 0) throw ValueError("cross_entropy: empty batch, logits " + shape_str(logits.shape()));
     const int64_t* t = targets.data<int64_t>();
     for (int64_t n = 0; n < N; ++n)
-        if (t[n] < 0 || t[n] >= V)
-            throw ValueError(fmt::format("cross_entropy: target {} at position {} is out of range "
-                                         "for {} classes",
-                                         t[n], n, V));
+        TG_CHECK(t[n] >= 0 && t[n] < V, ValueError,
+                 "cross_entropy: target {} at position {} is out of range for {} classes", t[n], n, V);
     // The probabilities are kept for backward: (N, V), the size of the logits. The loss comes
     // from the same row max and sum: logsumexp = m + log s.
     Tensor probs = Tensor::empty(logits.shape(), logits.dtype());

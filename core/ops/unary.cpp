@@ -2,6 +2,7 @@
 // local derivative, written in terms of x or of the output y, whichever is cheaper.
 #include <cmath>
 
+#include "core/check.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
 
@@ -49,7 +50,7 @@ Tensor sqrt(const Tensor& x) {
 /// y = x^p.  dx = dy * p * x^(p-1)
 Tensor pow(const Tensor& x, double p) {
     detail::check_floating("pow", x);
-    if (!std::isfinite(p)) throw ValueError(fmt::format("pow: exponent must be finite, got {}", p));
+    TG_CHECK(std::isfinite(p), ValueError, "pow: exponent must be finite, got {}", p);
     Tensor y = map("pow", x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
     return record("pow", y, {x}, [x, p](const Tensor& dy, const Tensor&) {
         // x^0 is constant; p * x^(p-1) would give 0 * inf = NaN at x = 0.
