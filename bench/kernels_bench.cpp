@@ -5,6 +5,13 @@
 
 #include <tapegrad.hpp>
 
+#include <cmath>
+#include <vector>
+
+#include "core/kernels/adam.hpp"
+#include "core/kernels/attention.hpp"
+#include "core/kernels/softmax.hpp"
+
 using namespace tg;
 
 namespace {
@@ -124,6 +131,117 @@ void BM_adamw_update(benchmark::State& state) {
     set_rate(state, 7.0 * n * 4, 0);  // read p, g, m, v; write p, m, v
 }
 BENCHMARK(BM_adamw_update)->Arg(1 << 16)->Arg(1 << 20)->Arg(1 << 22)->UseRealTime();
+
+// The kernels themselves, called directly on buffers (no tape, no allocation): one causal head
+// of the benchmark GPTs (T, hs) = (64, 16), (128, 32), (256, 32), softmax rows of the
+// cross-entropy and attention widths, and the Adam step over a parameter buffer.
+kernels::AttentionHead causal_head(int64_t T, int64_t hs) {
+    return {.T = T, .S = T, .hs = hs, .hv = hs, .causal = true, .scale = 1.0 / std::sqrt(static_cast<double>(hs)),
+            .q_row = hs, .k_row = hs, .v_row = hs, .o_row = hs};
+}
+double causal_scores(int64_t T) { return static_cast<double>(T) * (T + 1) / 2.0; }
+
+// The score rows of one head: q_t K^T against K^T packed once, for the keys query t sees.
+void BM_attention_scores_kernel(benchmark::State& state) {
+    const int64_t T = state.range(0), hs = state.range(1), ld = kernels::padded<float>(T);
+    const Tensor q = randn({T, hs}, 15), k = randn({T, hs}, 16);
+    std::vector<float> kt(static_cast<std::size_t>(ld * hs)), row(static_cast<std::size_t>(ld));
+    kernels::pack_transposed(k.data<float>(), T, hs, hs, ld, kt.data());
+    for (auto _ : state) {
+        for (int64_t t = 0; t < T; ++t)
+            kernels::row_times_packed(q.data<float>() + t * hs, kt.data(), ld, hs, t + 1, row.data());
+        benchmark::DoNotOptimize(row.data());
+    }
+    set_rate(state, 0, causal_scores(T) * hs * 2.0);
+}
+BENCHMARK(BM_attention_scores_kernel)->Args({64, 16})->Args({128, 32})->Args({256, 32})->UseRealTime();
+
+// The weighted sums of one head: o_t = sum_{j <= t} p[t, j] v_j.
+void BM_attention_weighted_sum_kernel(benchmark::State& state) {
+    const int64_t T = state.range(0), hs = state.range(1);
+    const Tensor p = randn({T, T}, 17), v = randn({T, hs}, 18);
+    Tensor o = Tensor::empty({T, hs});
+    for (auto _ : state) {
+        for (int64_t t = 0; t < T; ++t)
+            kernels::weighted_rows(p.data<float>() + t * T, 1, v.data<float>(), hs, t + 1, hs,
+                                   o.data<float>() + t * hs);
+        benchmark::DoNotOptimize(o.raw_data());
+    }
+    set_rate(state, 0, causal_scores(T) * hs * 2.0);
+}
+BENCHMARK(BM_attention_weighted_sum_kernel)->Args({64, 16})->Args({128, 32})->Args({256, 32})->UseRealTime();
+
+// Forward of one head: pack, scores, softmax, weighted sum (2 products of 2 hs FLOP per score).
+void BM_attention_head_fwd_kernel(benchmark::State& state) {
+    const int64_t T = state.range(0), hs = state.range(1);
+    const kernels::AttentionHead head = causal_head(T, hs);
+    const Tensor q = randn({T, hs}, 19), k = randn({T, hs}, 20), v = randn({T, hs}, 21);
+    Tensor o = Tensor::empty({T, hs}), p = Tensor::empty({T, T});
+    for (auto _ : state) {
+        kernels::attention_head_forward(head, q.data<float>(), k.data<float>(), v.data<float>(), o.data<float>(),
+                                        p.data<float>());
+        benchmark::DoNotOptimize(o.raw_data());
+    }
+    set_rate(state, 0, causal_scores(T) * hs * 2.0 * 2.0);
+}
+BENCHMARK(BM_attention_head_fwd_kernel)->Args({64, 16})->Args({128, 32})->Args({256, 32})->UseRealTime();
+
+// Backward of one head from the forward's probabilities: dP, dQ, dK, dV (4 products).
+void BM_attention_head_bwd_kernel(benchmark::State& state) {
+    const int64_t T = state.range(0), hs = state.range(1);
+    const kernels::AttentionHead head = causal_head(T, hs);
+    const Tensor q = randn({T, hs}, 22), k = randn({T, hs}, 23), v = randn({T, hs}, 24), dout = randn({T, hs}, 25);
+    Tensor o = Tensor::empty({T, hs}), p = Tensor::empty({T, T});
+    Tensor dq = Tensor::empty({T, hs}), dk = Tensor::empty({T, hs}), dv = Tensor::empty({T, hs});
+    kernels::attention_head_forward(head, q.data<float>(), k.data<float>(), v.data<float>(), o.data<float>(),
+                                    p.data<float>());
+    for (auto _ : state) {
+        kernels::attention_head_backward(head, q.data<float>(), k.data<float>(), v.data<float>(), p.data<float>(),
+                                         dout.data<float>(), hs, dq.data<float>(), dk.data<float>(),
+                                         dv.data<float>());
+        benchmark::DoNotOptimize(dk.raw_data());
+    }
+    set_rate(state, 0, causal_scores(T) * hs * 2.0 * 4.0);
+}
+BENCHMARK(BM_attention_head_bwd_kernel)->Args({64, 16})->Args({128, 32})->Args({256, 32})->UseRealTime();
+
+// Softmax of R contiguous rows of C, one row kernel call each (the rows are what the op's
+// threads share out).
+void BM_softmax_row_kernel(benchmark::State& state) {
+    const int64_t R = state.range(0), C = state.range(1);
+    const Tensor x = randn({R, C}, 26);
+    Tensor y = Tensor::empty({R, C});
+    for (auto _ : state) {
+        for (int64_t r = 0; r < R; ++r) kernels::softmax_row(x.data<float>() + r * C, y.data<float>() + r * C, C);
+        benchmark::DoNotOptimize(y.raw_data());
+    }
+    set_rate(state, 2.0 * R * C * 4, 0);  // x; y
+}
+BENCHMARK(BM_softmax_row_kernel)->Args({2048, 65})->Args({2048, 256})->Args({4096, 768})->UseRealTime();
+
+// The AdamW step over one buffer of n parameters (second argument 1: with amsgrad's v_max).
+void BM_adam_step_kernel(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    const bool amsgrad = state.range(1) != 0;
+    Tensor p = randn({n}, 27), m = Tensor::zeros({n}), v = Tensor::zeros({n}), v_max = Tensor::zeros({n});
+    const Tensor g = randn({n}, 28);
+    const kernels::AdamStepArgs args{.lr = 1e-3,
+                                     .beta1 = 0.9,
+                                     .beta2 = 0.999,
+                                     .eps = 1e-8,
+                                     .weight_decay = 0.1,
+                                     .bias_correction1 = 1.0 - std::pow(0.9, 10.0),
+                                     .bias_correction2 = 1.0 - std::pow(0.999, 10.0),
+                                     .decoupled = true};
+    for (auto _ : state) {
+        kernels::adam_step(p.data<float>(), g.data<float>(), m.data<float>(), v.data<float>(),
+                           amsgrad ? v_max.data<float>() : nullptr, n, args);
+        benchmark::DoNotOptimize(p.raw_data());
+    }
+    set_rate(state, (amsgrad ? 9.0 : 7.0) * n * 4, 0);  // read p, g, m, v (v_max); write p, m, v (v_max)
+}
+BENCHMARK(BM_adam_step_kernel)->Args({1 << 16, 0})->Args({1 << 20, 0})->Args({1 << 22, 0})->Args({1 << 20, 1})
+    ->UseRealTime();
 
 }  // namespace
 

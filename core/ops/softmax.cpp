@@ -1,12 +1,11 @@
-// softmax, log_softmax and the fused cross-entropy. Rows are shifted by their max before exp,
-// so no input magnitude overflows.
-#include <algorithm>
+// softmax, log_softmax and the fused cross-entropy, over the row kernels of
+// core/kernels/softmax.hpp (rows are shifted by their max before exp, so no input magnitude
+// overflows).
 #include <cmath>
-#include <limits>
-#include <utility>
 
 #include "core/check.hpp"
 #include "core/kernels/simd.hpp"
+#include "core/kernels/softmax.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -21,22 +20,6 @@ void for_each_row(const detail::DimSplit& sp, F f) {
         for (int64_t i = 0; i < sp.inner; ++i) f(o * sp.d * sp.inner + i, sp.inner, sp.d);
 }
 
-// One contiguous row: e[d] = exp(x[d] - m) with m the row max; returns {m, sum e}. Vector
-// code (xsimd) with the padded tail of kernels::vmap, so every element is treated alike.
-template <class T>
-std::pair<T, T> exp_row(const T* x, T* e, int64_t D) {
-    using V = kernels::Vec<T>;
-    const T lowest = -std::numeric_limits<T>::infinity();
-    V vm(lowest);
-    int64_t d = 0;
-    constexpr int64_t W = V::size;
-    for (; d + W <= D; d += W) vm = xsimd::max(vm, V::load_unaligned(x + d));
-    T m = kernels::lanes_max(vm);
-    for (; d < D; ++d) m = std::max(m, x[d]);
-    kernels::vmap(x, e, D, [m](V v) { return kernels::exp<T>(v - V(m)); });
-    return {m, kernels::vreduce(e, D, T(0), [](V v) { return v; })};
-}
-
 // y = softmax (log_space false) or log_softmax (true) of x along the split's middle dim.
 Tensor softmax_forward(const char* op, const Tensor& x, const detail::DimSplit& sp, bool log_space) {
     Tensor y = Tensor::empty(x.shape(), x.dtype());
@@ -48,31 +31,14 @@ Tensor softmax_forward(const char* op, const Tensor& x, const detail::DimSplit& 
             const int64_t D = sp.d;
 #pragma omp parallel for schedule(static) if (sp.outer * D >= kernels::kParallelElems)
             for (int64_t o = 0; o < sp.outer; ++o) {
-                const T* row = px + o * D;
-                T* out = py + o * D;
-                const auto [m, s] = exp_row(row, out, D);
-                if (log_space) {
-                    const T lse = m + std::log(s);
-                    for (int64_t d = 0; d < D; ++d) out[d] = row[d] - lse;
-                } else {
-                    const T inv = T(1) / s;
-                    for (int64_t d = 0; d < D; ++d) out[d] *= inv;
-                }
+                if (log_space) kernels::log_softmax_row(px + o * D, py + o * D, D);
+                else kernels::softmax_row(px + o * D, py + o * D, D);
             }
             return;
         }
         for_each_row(sp, [&](int64_t off, int64_t st, int64_t D) {
-            T m = -std::numeric_limits<T>::infinity();
-            for (int64_t d = 0; d < D; ++d) m = std::max(m, px[off + d * st]);
-            T s = 0;
-            for (int64_t d = 0; d < D; ++d) s += std::exp(px[off + d * st] - m);
-            if (log_space) {
-                const T lse = m + std::log(s);
-                for (int64_t d = 0; d < D; ++d) py[off + d * st] = px[off + d * st] - lse;
-            } else {
-                const T inv = T(1) / s;
-                for (int64_t d = 0; d < D; ++d) py[off + d * st] = std::exp(px[off + d * st] - m) * inv;
-            }
+            if (log_space) kernels::log_softmax_row_strided(px + off, py + off, D, st);
+            else kernels::softmax_row_strided(px + off, py + off, D, st);
         });
     });
     return y;
@@ -155,9 +121,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
         for (int64_t n = 0; n < N; ++n) {
             const T* row = x + n * V;
             T* p = pp + n * V;
-            const auto [m, s] = exp_row(row, p, V);
-            const T inv = T(1) / s;
-            for (int64_t v = 0; v < V; ++v) p[v] *= inv;
+            const auto [m, s] = kernels::softmax_row(row, p, V);
             acc += static_cast<double>(m) + std::log(static_cast<double>(s)) - static_cast<double>(row[t[n]]);
         }
         *loss.data<T>() = static_cast<T>(acc / static_cast<double>(N));
