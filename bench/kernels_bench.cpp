@@ -10,6 +10,7 @@
 
 #include "core/kernels/adam.hpp"
 #include "core/kernels/attention.hpp"
+#include "core/kernels/finite.hpp"
 #include "core/kernels/softmax.hpp"
 
 using namespace tg;
@@ -242,6 +243,16 @@ void BM_adam_step_kernel(benchmark::State& state) {
 }
 BENCHMARK(BM_adam_step_kernel)->Args({1 << 16, 0})->Args({1 << 20, 0})->Args({1 << 22, 0})->Args({1 << 20, 1})
     ->UseRealTime();
+
+// The finite-gradient scan every optimizer step runs over each gradient (and anomaly detection
+// over every output): reads n floats.
+void BM_count_non_finite_kernel(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    const Tensor g = randn({n}, 29);
+    for (auto _ : state) benchmark::DoNotOptimize(kernels::count_non_finite(g.data<float>(), n));
+    set_rate(state, 4.0 * n, 0);
+}
+BENCHMARK(BM_count_non_finite_kernel)->Arg(1 << 16)->Arg(1 << 20)->UseRealTime();
 
 }  // namespace
 
