@@ -1,6 +1,7 @@
 #include "core/random.hpp"
 
 #include <cmath>
+#include <mutex>
 
 namespace tg {
 
@@ -13,6 +14,24 @@ uint64_t splitmix64(uint64_t& x) {
 }
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
+
+namespace {
+std::mutex g_global_mu;
+Generator& global_generator() {
+    static Generator gen(0);
+    return gen;
+}
+}  // namespace
+
+void manual_seed(uint64_t seed) {
+    std::lock_guard<std::mutex> lock(g_global_mu);
+    global_generator() = Generator(seed);
+}
+
+uint64_t draw_seed() {
+    std::lock_guard<std::mutex> lock(g_global_mu);
+    return global_generator().next_u64();
+}
 
 Generator::Generator(uint64_t seed) {
     for (uint64_t& s : s_) s = splitmix64(seed);

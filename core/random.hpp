@@ -2,8 +2,25 @@
 // A small seeded generator (xoshiro256** seeded through splitmix64) with its own normal
 // sampler, so the same seed gives the same numbers with every compiler and standard library.
 #include <cstdint>
+#include <optional>
 
 namespace tg {
+
+/// Seeds the global generator, as torch.manual_seed: layers built without a seed of their own
+/// and Tensor::randn/rand called without one draw from it, so a program is reproducible from
+/// this one seed (and from the built-in default, 0, when it is never called). Layers built one
+/// after another get different weights. Thread-safe.
+void manual_seed(uint64_t seed);
+/// A fresh seed from the global generator (what an unseeded layer or tensor uses). Thread-safe.
+uint64_t draw_seed();
+
+/// A seed, or std::nullopt (the default of every layer's seed) to draw one from the global
+/// generator. An explicit seed always wins: {.seed = 7} gives the same weights in any program.
+using Seed = std::optional<uint64_t>;
+inline uint64_t resolve_seed(const Seed& seed) { return seed ? *seed : draw_seed(); }
+/// The k-th seed derived from seed for a sublayer: seed + k, or nullopt (the sublayer draws its
+/// own) when seed is nullopt.
+inline Seed derive_seed(const Seed& seed, uint64_t k) { return seed ? Seed(*seed + k) : std::nullopt; }
 
 class Generator {
 public:

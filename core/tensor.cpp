@@ -71,6 +71,9 @@ Tensor Tensor::arange(int64_t n, Dtype dtype) {
     return arange(0.0, static_cast<double>(n), 1.0, dtype);
 }
 
+Tensor Tensor::randn(const Shape& shape, Dtype dtype) { return randn(shape, dtype, draw_seed()); }
+Tensor Tensor::rand(const Shape& shape, Dtype dtype) { return rand(shape, dtype, draw_seed()); }
+
 Tensor Tensor::randn(const Shape& shape, Dtype dtype, uint64_t seed) {
     Generator gen(seed);
     return randn(shape, dtype, gen);

@@ -49,6 +49,9 @@ public:
     static Tensor arange(double start, double end, double step = 1.0, Dtype dtype = Dtype::f32);
     static Tensor arange(int64_t n, Dtype dtype = Dtype::f32);
     /// Standard normal / uniform [0, 1) values, reproducible from the seed on every platform.
+    /// Without a seed they draw one from the global generator (manual_seed), as torch.randn.
+    static Tensor randn(const Shape& shape, Dtype dtype = Dtype::f32);
+    static Tensor rand(const Shape& shape, Dtype dtype = Dtype::f32);
     static Tensor randn(const Shape& shape, Dtype dtype, uint64_t seed);
     static Tensor randn(const Shape& shape, Dtype dtype, Generator& gen);
     static Tensor rand(const Shape& shape, Dtype dtype, uint64_t seed);
@@ -86,6 +89,32 @@ public:
     Tensor clone() const;
     /// Same data, no autograd history, requires_grad false.
     Tensor detach() const;
+
+    // The common ops as methods, as libtorch writes them: x.sum(), x.reshape({2, -1}),
+    // x.matmul(w).relu(). Each is exactly the free function of the same name (core/ops.hpp,
+    // where they are documented), which stays the primary form.
+    Tensor sum() const;
+    Tensor sum(int64_t dim, bool keepdim = false) const;
+    Tensor mean() const;
+    Tensor mean(int64_t dim, bool keepdim = false) const;
+    Tensor max() const;
+    Tensor max(int64_t dim, bool keepdim = false) const;
+    Tensor reshape(const Shape& shape) const;
+    Tensor transpose(int64_t dim0, int64_t dim1) const;
+    Tensor permute(const std::vector<int64_t>& dims) const;
+    Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+    Tensor matmul(const Tensor& other) const;
+    Tensor neg() const;
+    Tensor exp() const;
+    Tensor log() const;
+    Tensor tanh() const;
+    Tensor sqrt() const;
+    Tensor pow(double exponent) const;
+    Tensor relu() const;
+    Tensor sigmoid() const;
+    Tensor gelu() const;
+    Tensor softmax(int64_t dim = -1) const;
+    Tensor log_softmax(int64_t dim = -1) const;
 
     // Autograd.
     Tensor& requires_grad_(bool on = true);
@@ -164,6 +193,8 @@ inline Tensor full(const Shape& s, double v, Dtype d = Dtype::f32) { return Tens
 inline Tensor arange(int64_t n, Dtype d = Dtype::f32) { return Tensor::arange(n, d); }
 inline Tensor randn(const Shape& s, Dtype d, uint64_t seed) { return Tensor::randn(s, d, seed); }
 inline Tensor rand(const Shape& s, Dtype d, uint64_t seed) { return Tensor::rand(s, d, seed); }
+inline Tensor randn(const Shape& s, Dtype d = Dtype::f32) { return Tensor::randn(s, d); }
+inline Tensor rand(const Shape& s, Dtype d = Dtype::f32) { return Tensor::rand(s, d); }
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 

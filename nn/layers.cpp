@@ -17,7 +17,7 @@ void check_positive(const char* layer, const char* what, int64_t v) {
 Linear::Linear(int64_t in, int64_t out, LinearOptions opt) : in_features(in), out_features(out) {
     check_positive("Linear", "in_features", in);
     check_positive("Linear", "out_features", out);
-    Generator gen(opt.seed);
+    Generator gen(resolve_seed(opt.seed));
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
     Tensor w = Tensor::empty({out, in}, opt.dtype);
     init::uniform_(w, -bound, bound, gen);
@@ -38,7 +38,7 @@ std::string Linear::extra_repr() const {
 Embedding::Embedding(int64_t n, int64_t dim, EmbeddingOptions opt) {
     check_positive("Embedding", "num_embeddings", n);
     check_positive("Embedding", "dim", dim);
-    Generator gen(opt.seed);
+    Generator gen(resolve_seed(opt.seed));
     Tensor w = Tensor::empty({n, dim}, opt.dtype);
     init::normal_(w, 0.0, 1.0, gen);
     weight = register_parameter("weight", w);
@@ -61,7 +61,7 @@ Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, 
 
 std::string LayerNorm::extra_repr() const { return fmt::format("{}, eps={}", weight.shape()[0], eps); }
 
-Dropout::Dropout(double p_, uint64_t seed) : p(p_), gen_(seed) {
+Dropout::Dropout(double p_, Seed seed) : p(p_), gen_(resolve_seed(seed)) {
     check_probability("Dropout", p_);
 }
 

@@ -10,7 +10,8 @@ namespace tg::nn {
 
 struct LinearOptions {
     bool bias = true;
-    uint64_t seed = 0;         // weights and bias ~ U(-1/sqrt(in), 1/sqrt(in)), as PyTorch
+    Seed seed;                 // weights and bias ~ U(-1/sqrt(in), 1/sqrt(in)), as PyTorch;
+                               // unset: drawn from the global generator (manual_seed)
     Dtype dtype = Dtype::f32;
 };
 
@@ -28,7 +29,7 @@ public:
 };
 
 struct EmbeddingOptions {
-    uint64_t seed = 0;  // weight ~ N(0, 1), as PyTorch
+    Seed seed;  // weight ~ N(0, 1), as PyTorch; unset: drawn from the global generator
     Dtype dtype = Dtype::f32;
 };
 
@@ -58,10 +59,11 @@ public:
 };
 
 /// Zeroes elements with probability p while training (survivors scaled by 1/(1-p)); the
-/// identity in eval mode. Its masks come from its own generator, seeded at construction.
+/// identity in eval mode. Its masks come from its own generator, seeded at construction (from
+/// the global generator unless a seed is given).
 class Dropout : public Module {
 public:
-    explicit Dropout(double p = 0.5, uint64_t seed = 0);
+    explicit Dropout(double p = 0.5, Seed seed = std::nullopt);
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "Dropout"; }
     std::string extra_repr() const override;

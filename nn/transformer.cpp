@@ -15,10 +15,10 @@ std::string_view norm_name(Norm n) {
     return "?";
 }
 
-MLP::MLP(int64_t C, double p, Dtype dtype, uint64_t seed)
+MLP::MLP(int64_t C, double p, Dtype dtype, Seed seed)
     : c_fc(C, 4 * C, {.seed = seed, .dtype = dtype}),
-      c_proj(4 * C, C, {.seed = seed + 1, .dtype = dtype}),
-      drop(p, seed + 2) {
+      c_proj(4 * C, C, {.seed = derive_seed(seed, 1), .dtype = dtype}),
+      drop(p, derive_seed(seed, 2)) {
     register_module("c_fc", c_fc);
     register_module("c_proj", c_proj);
     register_module("drop", drop);
@@ -26,10 +26,10 @@ MLP::MLP(int64_t C, double p, Dtype dtype, uint64_t seed)
 
 Tensor MLP::forward(const Tensor& x) { return drop.forward(c_proj.forward(gelu(c_fc.forward(x)))); }
 
-CausalSelfAttention::CausalSelfAttention(int64_t C, int64_t heads, double p, Dtype dtype, uint64_t seed)
+CausalSelfAttention::CausalSelfAttention(int64_t C, int64_t heads, double p, Dtype dtype, Seed seed)
     : c_attn(C, 3 * C, {.seed = seed, .dtype = dtype}),
-      c_proj(C, C, {.seed = seed + 1, .dtype = dtype}),
-      drop(p, seed + 2),
+      c_proj(C, C, {.seed = derive_seed(seed, 1), .dtype = dtype}),
+      drop(p, derive_seed(seed, 2)),
       n_head(heads) {
     TG_CHECK(heads > 0 && C % heads == 0, ValueError,
              "CausalSelfAttention: d_model {} is not divisible into {} heads", C, heads);
@@ -50,8 +50,9 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
 
 std::string CausalSelfAttention::extra_repr() const { return fmt::format("n_head={}", n_head); }
 
-TransformerBlock::TransformerBlock(int64_t C, int64_t heads, Norm n, double p, Dtype dtype, uint64_t seed)
-    : ln_1(C, 1e-5, dtype), attn(C, heads, p, dtype, seed), ln_2(C, 1e-5, dtype), mlp(C, p, dtype, seed + 10), norm(n) {
+TransformerBlock::TransformerBlock(int64_t C, int64_t heads, Norm n, double p, Dtype dtype, Seed seed)
+    : ln_1(C, 1e-5, dtype), attn(C, heads, p, dtype, seed), ln_2(C, 1e-5, dtype), mlp(C, p, dtype, derive_seed(seed, 10)),
+      norm(n) {
     // Without norms the LayerNorms are not part of the model: no parameters, no checkpoint names.
     if (norm != Norm::none) register_module("ln_1", ln_1);
     register_module("attn", attn);

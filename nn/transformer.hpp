@@ -13,7 +13,7 @@ std::string_view norm_name(Norm n);
 /// C -> 4C -> GELU -> C, then dropout. Names as nanoGPT: c_fc, c_proj.
 class MLP : public Module {
 public:
-    MLP(int64_t d_model, double dropout = 0.0, Dtype dtype = Dtype::f32, uint64_t seed = 0);
+    MLP(int64_t d_model, double dropout = 0.0, Dtype dtype = Dtype::f32, Seed seed = std::nullopt);
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "MLP"; }
 
@@ -27,7 +27,7 @@ public:
 class CausalSelfAttention : public Module {
 public:
     CausalSelfAttention(int64_t d_model, int64_t n_head, double dropout = 0.0, Dtype dtype = Dtype::f32,
-                        uint64_t seed = 0);
+                        Seed seed = std::nullopt);
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "CausalSelfAttention"; }
     std::string extra_repr() const override;
@@ -43,7 +43,7 @@ public:
 class TransformerBlock : public Module {
 public:
     TransformerBlock(int64_t d_model, int64_t n_head, Norm norm = Norm::pre, double dropout = 0.0,
-                     Dtype dtype = Dtype::f32, uint64_t seed = 0);
+                     Dtype dtype = Dtype::f32, Seed seed = std::nullopt);
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "TransformerBlock"; }
     std::string extra_repr() const override;

@@ -111,3 +111,36 @@ TEST_CASE("post-norm blocks end with a normalised output, pre-norm blocks do not
     for (double v : mean(pre.forward(x), -1).to_vector<double>()) total += std::abs(v);
     CHECK(total > 1e-3);
 }
+
+TEST_CASE("layers without a seed draw distinct weights from the global generator, reproducible from manual_seed", "[nn]") {
+    auto build = [] {
+        nn::Linear a(16, 16), b(16, 16), c(16, 16);
+        nn::MLP m1(8), m2(8);
+        return std::vector<std::vector<float>>{a.weight.to_vector<float>(), b.weight.to_vector<float>(),
+                                               c.weight.to_vector<float>(), m1.c_fc.weight.to_vector<float>(),
+                                               m2.c_fc.weight.to_vector<float>(), m1.c_proj.weight.to_vector<float>()};
+    };
+    manual_seed(123);
+    const auto first = build();
+    CHECK(first[0] != first[1]);
+    CHECK(first[1] != first[2]);
+    CHECK(first[3] != first[4]);
+    manual_seed(123);
+    CHECK(build() == first);  // one seed reproduces the whole program
+    manual_seed(124);
+    CHECK(build()[0] != first[0]);
+    // An explicit seed wins over the global generator, in any program state.
+    manual_seed(1);
+    const auto w1 = nn::Linear(4, 4, {.seed = 7}).weight.to_vector<float>();
+    manual_seed(2);
+    CHECK(nn::Linear(4, 4, {.seed = 7}).weight.to_vector<float>() == w1);
+    CHECK(nn::MLP(8, 0.0, Dtype::f32, 3).c_fc.weight.to_vector<float>() ==
+          nn::Linear(8, 32, {.seed = 3}).weight.to_vector<float>());
+    // Tensor::randn/rand without a seed draw from it too.
+    manual_seed(9);
+    const auto r = Tensor::randn({5}).to_vector<float>();
+    CHECK(Tensor::randn({5}).to_vector<float>() != r);
+    manual_seed(9);
+    CHECK(Tensor::randn({5}).to_vector<float>() == r);
+    CHECK(Tensor::rand({3}, Dtype::f64).dtype() == Dtype::f64);
+}

@@ -188,3 +188,41 @@ TEST_CASE("memory_stats follows allocations", "[tensor]") {
     CHECK(after.live_bytes == before.live_bytes);
     CHECK(after.live_tensors == before.live_tensors);
 }
+
+TEST_CASE("the op methods give what the free functions give, gradients included", "[tensor]") {
+    const Tensor a = test::randn64({2, 3}, 5), b = test::randn64({3, 4}, 6);
+    const Tensor pos = Tensor::rand({2, 3}, Dtype::f64, 7) + 0.5;
+    auto same = [](const Tensor& method, const Tensor& free) {
+        CHECK(method.shape() == free.shape());
+        CHECK(method.to_vector<double>() == free.to_vector<double>());
+        CHECK(method.grad_fn_name() == free.grad_fn_name());
+    };
+    same(a.sum(), sum(a));
+    same(a.sum(1, true), sum(a, 1, true));
+    same(a.mean(), mean(a));
+    same(a.mean(-1), mean(a, -1));
+    same(a.max(), max(a));
+    same(a.max(0, true), max(a, 0, true));
+    same(a.reshape({3, -1}), reshape(a, {3, -1}));
+    same(a.transpose(0, 1), transpose(a, 0, 1));
+    same(a.permute({1, 0}), permute(a, {1, 0}));
+    same(a.slice(1, 0, 3, 2), slice(a, 1, 0, 3, 2));
+    same(a.matmul(b), matmul(a, b));
+    same(a.neg(), neg(a));
+    same(a.exp(), exp(a));
+    same(pos.log(), log(pos));
+    same(a.tanh(), tanh(a));
+    same(pos.sqrt(), sqrt(pos));
+    same(a.pow(3.0), pow(a, 3.0));
+    same(a.relu(), relu(a));
+    same(a.sigmoid(), sigmoid(a));
+    same(a.gelu(), gelu(a));
+    same(a.softmax(), softmax(a, -1));
+    same(a.log_softmax(0), log_softmax(a, 0));
+    // They record like the free functions: x.matmul(w).relu().sum() backpropagates.
+    Tensor w = b.detach().requires_grad_();
+    a.matmul(w).relu().sum().backward();
+    Tensor w2 = b.detach().requires_grad_();
+    sum(relu(matmul(a, w2))).backward();
+    CHECK(w.grad().to_vector<double>() == w2.grad().to_vector<double>());
+}
