@@ -248,14 +248,15 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             out->pending.reset();
             if (out->retains_grad) accumulate_leaf_grad(*out, dy);
             Grads g = node.backward(dy, Tensor(out));
-            TG_CHECK(g.size() == node.inputs.size(), Error, "backward of '{}': returned {} gradients for {} inputs",
+            TG_CHECK(g.size() == node.inputs.size(), ValueError, "backward of '{}': returned {} gradients for {} inputs",
                      node.op, g.size(), node.inputs.size());
             for (std::size_t j = 0; j < g.size(); ++j) {
                 const Tensor& in = node.inputs[j];
                 if (!in.defined() || !in.requires_grad() || !g[j].defined()) continue;
-                TG_CHECK(g[j].shape() == in.shape() && g[j].dtype() == in.dtype(), Error,
-                         "backward of '{}': gradient {} {} for input {} of shape {} {}", node.op,
-                         shape_str(g[j].shape()), dtype_name(g[j].dtype()), j, shape_str(in.shape()),
+                TG_CHECK(g[j].shape() == in.shape() && g[j].dtype() == in.dtype(), ShapeError,
+                         "backward of '{}': the gradient for input {} is {} {}, but the input is {} {}; each "
+                         "gradient must have its input's shape and dtype",
+                         node.op, j, shape_str(g[j].shape()), dtype_name(g[j].dtype()), shape_str(in.shape()),
                          dtype_name(in.dtype()));
                 if (anomaly) {
                     if (const int64_t k = first_non_finite(g[j]); k >= 0)

@@ -40,8 +40,11 @@ GradcheckResult gradcheck_tensors(const std::function<Tensor()>& fn, const std::
     for (const Tensor& t : wrt) {
         TG_CHECK(t.defined(), ValueError, "gradcheck: an input is an undefined tensor");
         TG_CHECK(t.dtype() == Dtype::f64 && t.is_leaf() && t.requires_grad(), DtypeError,
-                 "gradcheck: tensors to differentiate must be f64 leaves that require grad, got {} {}{}",
-                 shape_str(t.shape()), dtype_name(t.dtype()), t.is_leaf() ? "" : " made by " + t.grad_fn_name());
+                 "gradcheck: tensors to differentiate must be f64 leaves that require grad, got {} {}{}{}",
+                 shape_str(t.shape()), dtype_name(t.dtype()), t.is_leaf() ? "" : " made by " + t.grad_fn_name(),
+                 t.dtype() == Dtype::f32 ? "; convert a module's parameters with module.to(Dtype::f64) first (finite "
+                                           "differences need float64)"
+                                         : "");
         saved_grads.push_back(t.grad());
         Tensor(t).set_grad(Tensor());
     }

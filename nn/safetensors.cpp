@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace tg::nn {
 
@@ -38,6 +39,32 @@ const char* dtype_tag(Dtype d) {
 }
 
 std::string errno_text() { return std::strerror(errno); }
+
+// What a file that is not safetensors seems to be, from its first bytes ("" when unsure): what
+// users pass by mistake is usually a text file, a PyTorch .pt/.pth (a zip archive) or a pickle.
+std::string looks_like(const std::string& bytes) {
+    auto starts = [&](std::string_view magic) { return bytes.compare(0, magic.size(), magic) == 0; };
+    if (starts("PK\x03\x04")) return "a zip archive, as torch.save writes .pt/.pth files; save it as safetensors instead";
+    if (starts("\x80") && bytes.size() > 1 && bytes[1] >= 2 && bytes[1] <= 5) return "a Python pickle";
+    if (starts("\x1f\x8b")) return "a gzip file";
+    if (starts("\x89PNG")) return "a PNG image";
+    if (starts("%PDF")) return "a PDF document";
+    if (starts("\x7f" "ELF")) return "an executable (ELF)";
+    const std::size_t n = std::min<std::size_t>(bytes.size(), 256);
+    std::size_t text = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(bytes[i]);
+        text += (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t' || c >= 0x80;
+    }
+    if (n >= 8 && text == n) return "a text file";
+    return "";
+}
+
+[[noreturn]] void fail_not_safetensors(const std::string& source, const std::string& bytes, const std::string& detail) {
+    const std::string kind = looks_like(bytes);
+    fail(source, kind.empty() ? fmt::format("not a safetensors file, or a damaged one: {}", detail)
+                              : fmt::format("not a safetensors file: it looks like {} ({})", kind, detail));
+}
 
 // The process umask, read without changing it: umask() can only be read by setting it, and the
 // setting is shared by all threads. Linux shows it in /proc/self/status (since 4.7). Where that
@@ -149,13 +176,15 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 
 SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& source) {
     if (bytes.size() < 8)
-        fail(source, fmt::format("file is {} bytes, too short for the 8-byte header length", bytes.size()));
+        fail_not_safetensors(source, bytes,
+                             fmt::format("file is {} bytes, too short for the 8-byte header length", bytes.size()));
     uint64_t n = 0;
     std::memcpy(&n, bytes.data(), 8);
     if (n > kMaxHeader || n > bytes.size() - 8)
-        fail(source, fmt::format("header length {} runs past the end of the file ({} bytes)", n, bytes.size()));
+        fail_not_safetensors(source, bytes,
+                             fmt::format("header length {} runs past the end of the file ({} bytes)", n, bytes.size()));
     const nlohmann::json header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n), nullptr, false);
-    if (header.is_discarded()) fail(source, "the header is not valid JSON");
+    if (header.is_discarded()) fail_not_safetensors(source, bytes, "the header is not valid JSON");
     if (!header.is_object()) fail(source, "the header is not a JSON object");
     const uint64_t data_size = bytes.size() - 8 - n;
     const char* data = bytes.data() + 8 + n;

@@ -57,6 +57,7 @@ AdamFamily<Options, Decoupled>::AdamFamily(const std::vector<ParamGroup<Options>
         add_group(g.params, g.names);
         options_.push_back(o);
     }
+    require_parameters();
 }
 
 template <class Options, bool Decoupled>

@@ -35,16 +35,25 @@ void Optimizer::add_group(const std::vector<Tensor>& params, std::vector<std::st
         const std::string label = names.empty() ? fmt::format("parameter {}", i) : "'" + names[i] + "'";
         TG_CHECK(p.defined() && is_floating(p.dtype()) && p.is_leaf() && p.requires_grad(), ValueError,
                  "{}: {} must be a floating leaf tensor that requires grad", name(), label);
-        TG_CHECK(!(!seen.insert(p.impl().get()).second), ValueError,
+        TG_CHECK(seen.insert(p.impl().get()).second, ValueError,
                  "{}: {} appears more than once among the parameters", name(), label);
     }
     groups_.push_back({params, std::move(names), std::vector<State>(params.size())});
 }
 
+void Optimizer::require_parameters() const {
+    std::size_t n = 0;
+    for (const Group& g : groups_) n += g.params.size();
+    TG_CHECK(n > 0, ValueError,
+             "{}: got an empty parameter list; does the model register its parameters and submodules "
+             "(register_parameter, register_module)?",
+             name());
+}
+
 std::string Optimizer::param_label(std::size_t g, std::size_t i) const {
     const Group& group = groups_[g];
     if (!group.names.empty()) return "'" + group.names[i] + "'";
-    return fmt::format("parameter {} of group {} {}", i, g, shape_str(group.params[i].shape()));
+    return fmt::format("parameter {} of group {}", i, g);
 }
 
 void Optimizer::step() {
@@ -114,6 +123,9 @@ void Optimizer::load(const std::string& path) {
         auto it = file.metadata.find(key);
         return it == file.metadata.end() ? std::string("(none)") : it->second;
     };
+    if (!file.metadata.count("optimizer"))
+        fail("this is not an optimizer state (its metadata names no optimizer); a model checkpoint loads with "
+             "Module::load");
     if (meta("optimizer") != name()) fail(fmt::format("the state is for optimizer {}", meta("optimizer")));
     if (meta("groups") != std::to_string(groups_.size()))
         fail(fmt::format("the state has {} parameter groups, this optimizer {}", meta("groups"), groups_.size()));
@@ -143,7 +155,7 @@ void Optimizer::load(const std::string& path) {
         while (k < kBufferNames.size() && f != kBufferNames[k]) ++k;
         if (k == kBufferNames.size()) fail(fmt::format("unexpected entry '{}'", key));
         if (t.shape() != p.shape() || t.dtype() != p.dtype())
-            fail(fmt::format("'{}' is {} {}, its parameter {} is {} {}", key, shape_str(t.shape()), dtype_name(t.dtype()),
+            fail(fmt::format("'{}' is {} {}, but {} is {} {}", key, shape_str(t.shape()), dtype_name(t.dtype()),
                              param_label(g, i), shape_str(p.shape()), dtype_name(p.dtype())));
         *s.buffers()[k] = t;
     }

@@ -10,6 +10,8 @@
 
 namespace tg::optim {
 
+struct AdamWOptions;  // optim/adam.hpp
+
 /// Parameters that share options. names (optional, one per parameter) are used in errors.
 template <class Options>
 struct ParamGroup {
@@ -55,6 +57,9 @@ protected:
     static constexpr std::array<const char*, 4> kBufferNames = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum"};
     /// Adds a group; checks the parameters (floating leaves that require grad, no repeats).
     void add_group(const std::vector<Tensor>& params, std::vector<std::string> names);
+    /// Called at the end of a constructor: an optimizer with no parameter at all is an error (as
+    /// in PyTorch), usually a module that forgot register_parameter or register_module.
+    void require_parameters() const;
     virtual bool check_finite(std::size_t group) const = 0;
     /// Updates one parameter in place from its gradient.
     virtual void update(std::size_t group, Tensor& param, const Tensor& grad, State& state) = 0;
@@ -70,8 +75,10 @@ private:
 };
 
 /// nanoGPT's split: parameters with 2 or more dims (weights, embeddings) get weight decay,
-/// the others (biases, LayerNorm weights) do not. Both groups carry names.
-template <class Options>
+/// the others (biases, LayerNorm weights) do not. Both groups carry names. The options are
+/// AdamW's unless said otherwise: weight_decay_groups(model, {.lr = 1e-2}) works as it reads, and
+/// weight_decay_groups(model, optim::SGDOptions{...}) gives SGD groups.
+template <class Options = AdamWOptions>
 std::vector<ParamGroup<Options>> weight_decay_groups(const nn::Module& module, Options options) {
     ParamGroup<Options> decay{{}, options, {}}, no_decay{{}, options, {}};
     no_decay.options.weight_decay = 0.0;

@@ -7,10 +7,14 @@
 
 namespace tg::optim {
 
-SGD::SGD(const std::vector<Tensor>& params, SGDOptions options) { add(params, options, {}); }
+SGD::SGD(const std::vector<Tensor>& params, SGDOptions options) {
+    add(params, options, {});
+    require_parameters();
+}
 
 SGD::SGD(const std::vector<ParamGroup<SGDOptions>>& groups) {
     for (const auto& g : groups) add(g.params, g.options, g.names);
+    require_parameters();
 }
 
 void SGD::add(const std::vector<Tensor>& params, const SGDOptions& o, std::vector<std::string> names) {

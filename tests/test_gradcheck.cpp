@@ -67,6 +67,11 @@ TEST_CASE("gradcheck rejects bad arguments", "[gradcheck]") {
     REQUIRE_THROWS_WITH(gradcheck(id, {x}, GradcheckOptions{.eps = 0}), Contains("gradcheck: eps must be positive"));
     REQUIRE_THROWS_AS(gradcheck([](const std::vector<Tensor>& in) { return in[0].to(Dtype::f32); }, {x}), DtypeError);
     REQUIRE_THROWS_WITH(gradcheck(id, {Tensor()}), Contains("gradcheck: an input is an undefined tensor"));
+    // gradcheck_tensors differentiates the tensors as given: float32 parameters get a hint.
+    nn::Linear lin(2, 2, {.seed = 1});
+    REQUIRE_THROWS_WITH(gradcheck_tensors([&] { return sum(lin.forward(Tensor::ones({1, 2}))); }, lin.parameters()),
+                        Contains("must be f64 leaves that require grad, got (2, 2) f32; convert a module's parameters "
+                                 "with module.to(Dtype::f64) first"));
 }
 
 TEST_CASE("the positional gradcheck overload uses the given tolerances", "[gradcheck]") {

@@ -1,6 +1,8 @@
 // Optimizers against hand-computed updates and against torch.optim trajectories
 // (tests/data/make_optim_reference.py), plus convergence, clipping, schedules and resuming.
 #include <filesystem>
+#include <fstream>
+#include <type_traits>
 #include <map>
 
 #include "core/internal/tensor_impl.hpp"
@@ -251,7 +253,7 @@ TEST_CASE("optimizer state files are checked before they are used", "[optim]") {
     Tensor r = Tensor::ones({4}, Dtype::f64).requires_grad_();
     optim::Adam other({r});
     REQUIRE_THROWS_WITH(other.load(dir.file("adam.safetensors")),
-                        Contains("'0.0.exp_avg' is (3,) f64, its parameter parameter 0 of group 0 (4,) is (4,) f64"));
+                        Contains("'0.0.exp_avg' is (3,) f64, but parameter 0 of group 0 is (4,) f64"));
     CHECK(other.steps_taken() == 0);
     optim::Adam two_groups(std::vector<optim::ParamGroup<optim::AdamOptions>>{{{r}, {}}, {{q}, {}}});
     REQUIRE_THROWS_WITH(two_groups.load(dir.file("adam.safetensors")), Contains("the state has 1 parameter groups, this optimizer 2"));
@@ -277,7 +279,7 @@ TEST_CASE("steps skip parameters without gradients and reject bad ones by name",
     Tensor p = Tensor::ones({2}, Dtype::f64).requires_grad_();
     optim::Adam adam({p});
     p.impl()->grad = Tensor::ones({3}, Dtype::f64).impl();  // bypassing set_grad's check
-    REQUIRE_THROWS_WITH(adam.step(), Contains("Adam.step: gradient of parameter 0 of group 0 (2,) is (3,) f64, the parameter is (2,) f64"));
+    REQUIRE_THROWS_WITH(adam.step(), Contains("Adam.step: gradient of parameter 0 of group 0 is (3,) f64, the parameter is (2,) f64"));
     REQUIRE_THROWS_WITH(optim::Adam({p, p}), Contains("parameter 1 appears more than once"));
     REQUIRE_THROWS_WITH(optim::AdamW({p}, {.beta1 = 1.0}), Contains("AdamW: need lr >= 0, 0 <= beta1, beta2 < 1"));
     REQUIRE_THROWS_WITH(optim::SGD({p}, {.nesterov = true}), Contains("SGD: Nesterov momentum needs momentum > 0"));
@@ -337,4 +339,40 @@ TEST_CASE("learning-rate schedules give the documented rates", "[optim]") {
     CHECK(opt.lr() == Approx(0.55));
     REQUIRE_THROWS_WITH(optim::CosineDecay(1.0, 10, 5), Contains("CosineDecay: need 0 <= warmup_steps (10) <= total_steps (5)"));
     REQUIRE_THROWS_WITH(cos.lr(-1), Contains("CosineDecay: step must be >= 0, got -1"));
+}
+
+TEST_CASE("optimizer mistakes a newcomer makes get errors that say what to do", "[optim]") {
+    TempDir dir;
+    // A module that forgot register_module has no parameters: an error, as in PyTorch.
+    struct Forgetful : nn::Module {
+        nn::Linear lin{2, 2};
+    } forgetful;
+    REQUIRE_THROWS_AS(optim::AdamW(forgetful.parameters()), ValueError);
+    REQUIRE_THROWS_WITH(optim::SGD(std::vector<Tensor>{}),
+                        "SGD: got an empty parameter list; does the model register its parameters and submodules "
+                        "(register_parameter, register_module)?");
+    REQUIRE_THROWS_WITH(optim::Adam(std::vector<optim::ParamGroup<optim::AdamOptions>>{}),
+                        Contains("Adam: got an empty parameter list"));
+
+    // The common call compiles: AdamW options from a braced list.
+    nn::Linear lin(3, 2, {.seed = 4});
+    auto groups = optim::weight_decay_groups(lin, {.lr = 1e-2});
+    static_assert(std::is_same_v<decltype(groups), std::vector<optim::ParamGroup<optim::AdamWOptions>>>);
+    CHECK(groups[0].options.lr == 1e-2);
+    CHECK(groups[0].options.weight_decay == 1e-2);
+    CHECK(groups[1].options.weight_decay == 0.0);
+    optim::AdamW opt(groups);
+
+    // A model checkpoint passed to opt.load says so.
+    lin.save(dir.file("model.safetensors"));
+    REQUIRE_THROWS_WITH(opt.load(dir.file("model.safetensors")),
+                        Contains("AdamW.load") && Contains("this is not an optimizer state") &&
+                            Contains("a model checkpoint loads with Module::load"));
+    // A text file passed to load says it is not a safetensors file, and what it looks like.
+    std::ofstream(dir.file("notes.txt")) << "These are my training notes, not a checkpoint.\n";
+    REQUIRE_THROWS_WITH(lin.load(dir.file("notes.txt")),
+                        Contains("not a safetensors file: it looks like a text file"));
+    REQUIRE_THROWS_WITH(opt.load(dir.file("notes.txt")), Contains("not a safetensors file"));
+    std::ofstream(dir.file("model.pt"), std::ios::binary) << std::string("PK\x03\x04", 4) << std::string(40, '\0');
+    REQUIRE_THROWS_WITH(lin.load(dir.file("model.pt")), Contains("it looks like a zip archive, as torch.save writes"));
 }
