@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/grad_mode.hpp"
-#include "core/tensor.hpp"
+#include "grad_mode.hpp"
+#include "tensor.hpp"
 
 namespace tg {
 

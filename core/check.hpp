@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-#include "core/error.hpp"
+#include "error.hpp"
 
 /// Throws tg::ErrorType(fmt::format(...)) unless cond holds:
 ///   TG_CHECK(a.dim() == 2, ShapeError, "mm: expected a 2-d tensor, got {}", shape_str(a.shape()));

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "core/tensor.hpp"
+#include "tensor.hpp"
 
 namespace tg {
 std::string to_string(const Tensor& t);

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/dtype.hpp"
-#include "core/error.hpp"
-#include "core/shape.hpp"
+#include "dtype.hpp"
+#include "error.hpp"
+#include "shape.hpp"
 
 namespace tg {
 

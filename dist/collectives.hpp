@@ -1,7 +1,7 @@
 #pragma once
 // Collectives on whole tensors over MPI_COMM_WORLD, with the shapes checked across ranks.
 // Part of tapegrad::dist (see dist/dist.hpp).
-#include "core/tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::nn {
 class Module;

@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/autograd.hpp"
-#include "core/tensor.hpp"
+#include "../core/autograd.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::nn {
 class Module;

@@ -23,7 +23,7 @@
 // The pieces: dist/session.hpp (MPI start-up, rank, abort), dist/collectives.hpp (broadcast,
 // all_reduce), dist/data_parallel.hpp (DataParallel, all_reduce_gradients) and
 // dist/sampler.hpp (shard, ShardedSampler).
-#include "dist/collectives.hpp"
-#include "dist/data_parallel.hpp"
-#include "dist/sampler.hpp"
-#include "dist/session.hpp"
+#include "collectives.hpp"
+#include "data_parallel.hpp"
+#include "sampler.hpp"
+#include "session.hpp"

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::dist {
 

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "nn/gpt.hpp"
+#include "gpt.hpp"
 
 namespace tg::nn {
 

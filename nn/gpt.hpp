@@ -3,7 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "nn/transformer.hpp"
+#include "transformer.hpp"
 
 namespace tg::nn {
 

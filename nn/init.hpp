@@ -1,7 +1,7 @@
 #pragma once
 // In-place initialisers for parameters (not recorded on the tape).
-#include "core/random.hpp"
-#include "core/tensor.hpp"
+#include "../core/random.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::nn::init {
 

@@ -3,8 +3,8 @@
 #include <initializer_list>
 #include <memory>
 
-#include "core/random.hpp"
-#include "nn/module.hpp"
+#include "../core/random.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

@@ -1,10 +1,10 @@
 #pragma once
 // Everything in tg::nn.
-#include "nn/diagnostics.hpp"
-#include "nn/gpt.hpp"
-#include "nn/init.hpp"
-#include "nn/layers.hpp"
-#include "nn/module.hpp"
-#include "nn/residual.hpp"
-#include "nn/safetensors.hpp"
-#include "nn/transformer.hpp"
+#include "diagnostics.hpp"
+#include "gpt.hpp"
+#include "init.hpp"
+#include "layers.hpp"
+#include "module.hpp"
+#include "residual.hpp"
+#include "safetensors.hpp"
+#include "transformer.hpp"

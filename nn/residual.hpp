@@ -2,7 +2,7 @@
 // Residual connections and the pre-norm pattern of GPT-2: x + sublayer(LayerNorm(x)).
 #include <concepts>
 
-#include "nn/layers.hpp"
+#include "layers.hpp"
 
 namespace tg::nn {
 

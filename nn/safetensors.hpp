@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "nn/module.hpp"
+#include "module.hpp"
 
 namespace tg::nn {
 

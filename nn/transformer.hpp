@@ -1,7 +1,7 @@
 #pragma once
 // The GPT-2 transformer block and its two sublayers.
-#include "core/random.hpp"
-#include "nn/layers.hpp"
+#include "../core/random.hpp"
+#include "layers.hpp"
 
 namespace tg::nn {
 

@@ -2,7 +2,7 @@
 // Gradient clipping, as torch.nn.utils.clip_grad_norm_ and clip_grad_value_.
 #include <vector>
 
-#include "core/tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace tg::optim {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Everything in tg::optim.
-#include "optim/adam.hpp"
-#include "optim/clip.hpp"
-#include "optim/optimizer.hpp"
-#include "optim/schedule.hpp"
-#include "optim/sgd.hpp"
+#include "adam.hpp"
+#include "clip.hpp"
+#include "optimizer.hpp"
+#include "schedule.hpp"
+#include "sgd.hpp"

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.hpp"
-#include "nn/module.hpp"
+#include "../core/tensor.hpp"
+#include "../nn/module.hpp"
 
 namespace tg::optim {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "optim/optimizer.hpp"
+#include "optimizer.hpp"
 
 namespace tg::optim {
 

@@ -1,5 +1,5 @@
 #pragma once
-#include "optim/optimizer.hpp"
+#include "optimizer.hpp"
 
 namespace tg::optim {
 

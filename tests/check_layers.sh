@@ -11,7 +11,7 @@ for i in "${!layers[@]}"; do
     higher=("${layers[@]:$((i + 1))}")
     [ ${#higher[@]} -eq 0 ] && continue
     [ -d "$root/$layer" ] || { echo "check_layers: no folder $root/$layer" >&2; exit 2; }
-    pattern="^[[:space:]]*#[[:space:]]*include[[:space:]]*[\"<]($(IFS='|'; echo "${higher[*]}"))/"
+    pattern="^[[:space:]]*#[[:space:]]*include[[:space:]]*[\"<](\.\./)*($(IFS='|'; echo "${higher[*]}"))/"
     while IFS= read -r hit; do
         echo "layer violation: ${hit#"$root/"} (a $layer file may not include ${higher[*]} headers)"
         bad=1

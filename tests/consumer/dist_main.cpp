@@ -1,6 +1,6 @@
 // Links tapegrad::dist from another project. Without mpirun no Session is created: the process
 // is a world of one, and shard() returns the whole batch.
-#include <dist/dist.hpp>
+#include <tapegrad/dist/dist.hpp>
 #include <tapegrad.hpp>
 
 int main() {

@@ -1,4 +1,5 @@
 #include <tapegrad.hpp>
+#include <tapegrad/nn/layers.hpp>  // the parts are reachable under tapegrad/ too
 
 int main() {
     tg::Tensor w = tg::Tensor::ones({2, 2}).requires_grad_();
