@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the training example at tiny sizes: output files and headers, a falling loss,
-# reproducible metrics, resume matching the uninterrupted run, Ctrl-C, and bad options.
+# reproducible metrics, resume matching the uninterrupted run, Ctrl-C, the --text task (the
+# study shortened with --steps, --samples, held-out series in report.svg), --help, bad options.
 set -euo pipefail
 exe="$1"
 work="$(mktemp -d)"
@@ -23,6 +24,13 @@ first=$(grep '^main-pre,' "$work/a/metrics.csv" | head -1 | cut -d, -f3)
 last=$(grep '^main-pre,' "$work/a/metrics.csv" | tail -1 | cut -d, -f3)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "loss did not fall: $first -> $last"
 grep -q "Gradient stability" "$work/a.log" || fail "no study table"
+grep -q "gradient-stability study: 3 layers, 6 steps" "$work/a.log" || fail "--study-steps 6 not used"
+grep -q "shortened with the main run" "$work/a.log" && fail "study said shortened although --study-steps was given"
+[ "$(grep -c '^  sort ' "$work/a.log")" -eq 1 ] || fail "--samples 1 did not print 1 sample: $(cat "$work/a.log")"
+for c in train-loss eval-loss eval-accuracy grad-norm; do
+    grep -q "class=\"$c\"" "$work/a/report.svg" || fail "report.svg has no $c series"
+done
+grep -q "main-pre at step 29; pre, post, none at step 5" "$work/a/report.svg" || fail "report.svg does not say which step the end panel shows"
 
 # Same seed, same metrics (timings aside).
 "$exe" "${tiny[@]}" --out "$work/b" > /dev/null
@@ -50,8 +58,24 @@ set -e
 [ $code -eq 130 ] || fail "Ctrl-C exit code $code"
 grep -q '"step"' "$work/d/train_state.json" || fail "no state after Ctrl-C"
 
+# --text: with --steps 8 and no --study-steps the study runs 4 steps (half), not 300, and without
+# --warmup the warmup shrinks with --steps too; --samples 2 prints two samples of generated text;
+# the report shows the held-out loss and accuracy.
+for _ in $(seq 1 40); do echo "The quick brown fox jumps over the lazy dog, and the dog sleeps on."; done > "$work/t.txt"
+"$exe" --text "$work/t.txt" --context 16 --layers 1 --d-model 16 --heads 2 --batch 8 --steps 8 --eval-every 4 \
+    --samples 2 --threads 1 --out "$work/t" > "$work/t.log"
+grep -q "gradient-stability study: 8 layers, 4 steps" "$work/t.log" || fail "study not shortened: $(cat "$work/t.log")"
+grep -q "shortened with the main run: 4 steps is half of --steps 8" "$work/t.log" || fail "no line saying the study is shortened"
+[ "$(awk -F, '$1 == "pre" || $1 == "post" || $1 == "none"' "$work/t/metrics.csv" | wc -l)" -eq 12 ] || fail "study runs are not 4 steps"
+[ "$(grep -c '^  sample [0-9]* of 2 ' "$work/t.log")" -eq 2 ] || fail "--samples 2 with --text: $(cat "$work/t.log")"
+grep -q 'class="eval-loss" data-variant="main-pre"' "$work/t/report.svg" || fail "no held-out loss of the text run in report.svg"
+grep -q 'next-character accuracy' "$work/t/report.svg" || fail "report.svg does not say what the text accuracy is"
+"$exe" --help > "$work/help.log"
+grep -q "next-character accuracy" "$work/help.log" || fail "--help does not say what --text's accuracy is"
+grep -q "half of --steps" "$work/help.log" || fail "--help does not say how the study follows --steps"
+
 # Bad options: a clear message and exit code 2.
-for bad in "--batch 0" "--d-model 16 --heads 3" "--text /no/such/file" "--norm sideways" "--steps abc"; do
+for bad in "--batch 0" "--d-model 16 --heads 3" "--steps 3 --warmup 5" "--text /no/such/file" "--norm sideways" "--steps abc"; do
     set +e
     # shellcheck disable=SC2086
     "$exe" $bad --out "$work/e" > "$work/e.log" 2>&1

@@ -41,14 +41,24 @@ int world() { return 1; }
 bool lead() { return true; }
 #endif
 
+// The study's runs take half as many steps as the main run, at most the 300 of the documented
+// study: a shortened main run (--steps 10) shortens the study with it, a longer one leaves it
+// as it is. --study-steps sets them outright.
+constexpr int64_t kStudySteps = 300;
+
 struct Options {
     std::string task = "sort", text, norm = "all", out = "runs/tiny_transformer";
     int64_t length = 8, layers = 2, d_model = 64, heads = 4, context = 64, batch = 64, steps = 600, warmup = 50;
-    int64_t study_layers = 8, study_steps = 300, eval_every = 100, threads = 2, samples = 4, stop_after = 0;
+    int64_t study_layers = 8, study_steps = kStudySteps, eval_every = 100, threads = 2, samples = 4, stop_after = 0;
     double lr = 3e-3, study_lr = 3e-3, weight_decay = 0.1, clip = 1.0, dropout = 0.0;
     uint64_t seed = 1;
     bool resume = false;
+    bool study_steps_given = false;  // otherwise the study follows --steps (study_steps_for)
 };
+
+int64_t study_steps_for(const Options& o) {
+    return o.study_steps_given ? o.study_steps : std::clamp<int64_t>(o.steps / 2, 1, kStudySteps);
+}
 
 struct RunResult {
     std::string variant;
@@ -75,11 +85,12 @@ struct Outputs {
     std::vector<MetricRow> metrics;
     std::vector<LayerNormRow> layers;
     std::vector<std::string> variants;
+    std::string accuracy_name;
     void flush() const {
         if (!lead()) return;
         nn::write_file_atomically((dir / "metrics.csv").string(), metrics_csv(metrics));
         nn::write_file_atomically((dir / "grad_norms.csv").string(), grad_norms_csv(layers));
-        nn::write_file_atomically((dir / "report.svg").string(), report_svg(metrics, layers, variants));
+        nn::write_file_atomically((dir / "report.svg").string(), report_svg(metrics, layers, variants, accuracy_name));
     }
 };
 
@@ -215,7 +226,11 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
     if (!res.interrupted && !res.diverged && o.samples > 0 && spec.checkpoints) {
         fmt::print("samples from the trained model:\n");
-        for (const std::string& s : task.samples(model, o.seed)) fmt::print("  {}\n", s);
+        for (std::string s : task.samples(model, o.samples, o.seed)) {
+            // A sample of text spans lines: indent all of them, not only the first.
+            for (std::size_t i = s.find('\n'); i != std::string::npos; i = s.find('\n', i + 3)) s.insert(i + 1, "  ");
+            fmt::print("  {}\n", s);
+        }
     }
     return res;
 }
@@ -246,7 +261,7 @@ int run(const Options& o) {
     if (world() > 1) fmt::print("tapegrad: {} processes, {} sequences each per step\n", world(), o.batch / world());
     std::unique_ptr<Task> task = o.text.empty() ? make_sequence_task(o.task, o.length, o.seed)
                                                 : make_text_task(o.text, o.context, o.seed);
-    Outputs out{fs::path(o.out), {}, {}, {}};
+    Outputs out{fs::path(o.out), {}, {}, {}, task->accuracy_name()};
     fs::create_directories(out.dir);
     if (o.resume) {
         out.metrics = parse_metrics_csv(read_file((out.dir / "metrics.csv").string()));
@@ -269,13 +284,17 @@ int run(const Options& o) {
                100 * main_run.accuracy, clock_str(main_run.seconds));
 
     if (o.norm == "all") {
+        const int64_t study_steps = study_steps_for(o);
         fmt::print("\ngradient-stability study: {} layers, {} steps, lr {}, no warmup, no clipping, same seed and data\n",
-                   o.study_layers, o.study_steps, o.study_lr);
+                   o.study_layers, study_steps, o.study_lr);
+        if (study_steps < kStudySteps && !o.study_steps_given)
+            fmt::print("(shortened with the main run: {} steps is half of --steps {}; --study-steps N sets them, "
+                       "--norm pre skips the study)\n", study_steps, o.steps);
         std::vector<RunResult> study;
         for (auto [name, norm] : {std::pair{"pre", nn::Norm::pre}, {"post", nn::Norm::post}, {"none", nn::Norm::none}}) {
             out.variants.push_back(name);
-            study.push_back(train(o, *task, {name, norm, o.study_layers, o.study_steps, 0, o.study_lr, 0.0, false,
-                                             std::max<int64_t>(1, o.study_steps / 10)},
+            study.push_back(train(o, *task, {name, norm, o.study_layers, study_steps, 0, o.study_lr, 0.0, false,
+                                             std::max<int64_t>(1, study_steps / 10)},
                                   out, false));
             out.flush();
             if (study.back().interrupted) return 130;
@@ -298,7 +317,11 @@ int main(int argc, char** argv) {
     CLI::App app{"Train a tiny GPT with tapegrad and compare gradient stability of pre-norm, post-norm and no norm."};
     app.add_option("--task", o.task, "synthetic task: sort or reverse a row of digits")->check(CLI::IsMember({"sort", "reverse"}))->capture_default_str();
     app.add_option("--length", o.length, "digits per row of the synthetic task")->check(CLI::Range(2, 32))->capture_default_str();
-    app.add_option("--text", o.text, "train a character-level model on this text file instead")->check(CLI::ExistingFile);
+    app.add_option("--text", o.text,
+                   "train a character-level model on this text file instead; the last 10% of the file is held out, and the "
+                   "accuracy reported is next-character accuracy (the likeliest next character is right) on 64 windows of "
+                   "--context characters spread over it")
+        ->check(CLI::ExistingFile);
     app.add_option("--layers", o.layers, "transformer blocks of the main model")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--d-model", o.d_model, "embedding width")->check(CLI::Range(4, 4096))->capture_default_str();
     app.add_option("--heads", o.heads, "attention heads (must divide --d-model)")->check(CLI::Range(1, 64))->capture_default_str();
@@ -306,19 +329,27 @@ int main(int argc, char** argv) {
     app.add_option("--batch", o.batch, "sequences per step")->check(CLI::Range(1, 65536))->capture_default_str();
     app.add_option("--steps", o.steps, "training steps of the main model")->check(CLI::Range(1, 100000000))->capture_default_str();
     app.add_option("--lr", o.lr, "peak learning rate (AdamW)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
-    app.add_option("--warmup", o.warmup, "linear warmup steps before the cosine decay")->check(CLI::Range(0, 100000000))->capture_default_str();
+    auto* warmup = app.add_option("--warmup", o.warmup,
+                                  "linear warmup steps before the cosine decay; when not given, 50, or a tenth of --steps "
+                                  "if that is less")
+                       ->check(CLI::Range(0, 100000000))->capture_default_str();
     app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay (not on biases and LayerNorm)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--clip", o.clip, "clip the global gradient norm to this (0: off)")->check(CLI::Range(0.0, 1e9))->capture_default_str();
     app.add_option("--dropout", o.dropout, "dropout probability")->check(CLI::Range(0.0, 0.9))->capture_default_str();
-    app.add_option("--norm", o.norm, "LayerNorm placement of the main model; 'all' adds the pre/post/none study")
+    app.add_option("--norm", o.norm, "LayerNorm placement of the main model; 'all' trains it pre-norm, then runs the pre/post/none study")
         ->check(CLI::IsMember({"pre", "post", "none", "all"}))->capture_default_str();
     app.add_option("--study-layers", o.study_layers, "blocks of the study's deeper model")->check(CLI::Range(1, 64))->capture_default_str();
-    app.add_option("--study-steps", o.study_steps, "steps of each study run")->check(CLI::Range(1, 100000000))->capture_default_str();
+    auto* study_steps = app.add_option("--study-steps", o.study_steps,
+                                       "steps of each study run; when not given, half of --steps, at most 300 (300 for the "
+                                       "default --steps 600, 5 for --steps 10)")
+                            ->check(CLI::Range(1, 100000000));
     app.add_option("--study-lr", o.study_lr, "learning rate of the study runs")->check(CLI::Range(0.0, 10.0))->capture_default_str();
     app.add_option("--seed", o.seed, "seed for weights and data")->capture_default_str();
     app.add_option("--threads", o.threads, "threads for BLAS and OpenMP together")->check(CLI::Range(1, 256))->capture_default_str();
     app.add_option("--eval-every", o.eval_every, "evaluate and checkpoint every this many steps")->check(CLI::Range(1, 100000000))->capture_default_str();
-    app.add_option("--samples", o.samples, "show samples at the end (0: none)")->check(CLI::Range(0, 100))->capture_default_str();
+    app.add_option("--samples", o.samples,
+                   "samples of the trained model shown at the end: rows it sorts or reverses, or with --text pieces of "
+                   "generated text (0: none)")->check(CLI::Range(0, 100))->capture_default_str();
     app.add_option("--out", o.out, "output folder")->capture_default_str();
     app.add_option("--stop-after", o.stop_after, "stop the main run after this step as Ctrl-C would (checkpoint, exit 130)")
         ->check(CLI::Range(0, 100000000));
@@ -328,6 +359,12 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         const int code = app.exit(e);
         return code == 0 ? 0 : 2;
+    }
+    o.study_steps_given = study_steps->count() > 0;
+    if (warmup->count() == 0) o.warmup = std::min(o.warmup, o.steps / 10);  // --steps 10 warms up 1 step, not 50
+    if (o.warmup > o.steps) {
+        fmt::print(stderr, "train_tiny_transformer: --warmup {} is longer than --steps {}\n", o.warmup, o.steps);
+        return 2;
     }
     if (o.d_model % o.heads != 0) {
         fmt::print(stderr, "train_tiny_transformer: --d-model {} is not divisible by --heads {}\n", o.d_model, o.heads);

@@ -32,9 +32,10 @@ std::string grad_norms_csv(const std::vector<LayerNormRow>& rows);
 std::vector<MetricRow> parse_metrics_csv(const std::string& text);
 std::vector<LayerNormRow> parse_grad_norms_csv(const std::string& text);
 
-/// Loss curves of every variant, and per-layer gradient norms at step 0 and at the last
-/// recorded step, on log scales, as one SVG document.
+/// One SVG document: training and held-out loss of every variant (log scale), held-out
+/// accuracy (accuracy_name says what it measures), and per-block gradient norms at the first
+/// and at the last recorded step of each variant (log scale; the subtitles name the steps).
 std::string report_svg(const std::vector<MetricRow>& metrics, const std::vector<LayerNormRow>& layers,
-                       const std::vector<std::string>& variants);
+                       const std::vector<std::string>& variants, const std::string& accuracy_name);
 
 }  // namespace example

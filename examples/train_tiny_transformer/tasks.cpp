@@ -28,6 +28,8 @@ namespace {
 constexpr int64_t kDigits = 10;
 constexpr int64_t kSep = kDigits;  // the separator token
 constexpr int64_t kEvalRows = 512;
+constexpr int64_t kEvalWindows = 64;   // held-out windows of the text task
+constexpr int64_t kSampleChars = 200;  // characters generated per text sample
 
 class SequenceTask : public Task {
 public:
@@ -71,10 +73,14 @@ public:
         return static_cast<double>(correct) / kEvalRows;
     }
 
-    std::vector<std::string> samples(nn::GPT& model, uint64_t seed) const override {
+    std::string accuracy_name() const override {
+        return fmt::format("exact match of the {} generated digits, {} held-out rows", n_, kEvalRows);
+    }
+
+    std::vector<std::string> samples(nn::GPT& model, int64_t n, uint64_t seed) const override {
         Generator gen(seed);
         std::vector<std::vector<int64_t>> rows;
-        for (int i = 0; i < 4; ++i) rows.push_back(draw(gen));
+        for (int64_t i = 0; i < n; ++i) rows.push_back(draw(gen));
         const Batch b = make_batch(rows);
         const std::vector<int64_t> got = answers(model, b);
         std::vector<std::string> out;
@@ -154,7 +160,7 @@ public:
         // Held-out windows: evenly spaced over the last 10%.
         std::vector<int64_t> starts;
         const int64_t span = static_cast<int64_t>(ids_.size()) - split - context - 1;
-        for (int64_t i = 0; i < 64; ++i) starts.push_back(split + span * i / 64);
+        for (int64_t i = 0; i < kEvalWindows; ++i) starts.push_back(split + span * i / kEvalWindows);
         eval_ = windows(starts);
     }
     std::string name() const override { return "text"; }
@@ -184,18 +190,37 @@ public:
         return static_cast<double>(correct) / static_cast<double>(t.size());
     }
 
-    std::vector<std::string> samples(nn::GPT& model, uint64_t seed) const override {
-        const Tensor prompt = slice(slice(eval_.tokens, 0, 0, 1), 1, 0, std::min<int64_t>(16, context_));
+    std::string accuracy_name() const override {
+        return fmt::format("next-character accuracy, {} windows of {} in the last 10%", kEvalWindows, context_);
+    }
+
+    // Sample i continues the first characters of held-out window i * 64 / n; the n samples are
+    // generated together, each with its own draws.
+    std::vector<std::string> samples(nn::GPT& model, int64_t n, uint64_t seed) const override {
+        const int64_t T0 = std::min<int64_t>(16, context_);
+        const std::vector<int64_t> held_out = eval_.tokens.to_vector<int64_t>();  // (64, context)
+        std::vector<int64_t> first;
+        for (int64_t i = 0; i < n; ++i) {
+            const auto row = held_out.begin() + static_cast<std::ptrdiff_t>(i * kEvalWindows / n * context_);
+            first.insert(first.end(), row, row + T0);
+        }
+        const Tensor prompt = tensor(first, {n, T0});
         const bool was_training = model.is_training();
         model.eval();
-        const std::vector<int64_t> ids = model.generate(prompt, 200, 0.8, 10, seed).to_vector<int64_t>();
+        const std::vector<int64_t> ids = model.generate(prompt, kSampleChars, 0.8, 10, seed).to_vector<int64_t>();
         model.train(was_training);
-        std::string text;
-        for (int64_t id : ids) text += alphabet_[static_cast<std::size_t>(id)];
-        std::vector<std::string> lines;
-        std::stringstream ss(text);
-        for (std::string line; std::getline(ss, line);) lines.push_back(line);
-        return lines;
+        std::vector<std::string> out;
+        const int64_t T = T0 + kSampleChars;
+        for (int64_t i = 0; i < n; ++i) {
+            std::string text = fmt::format("sample {} of {} ({} held-out characters, then {} generated):", i + 1, n, T0, kSampleChars);
+            text += "\n  ";
+            for (int64_t t = 0; t < T; ++t) {
+                const char c = alphabet_[static_cast<std::size_t>(ids[static_cast<std::size_t>(i * T + t)])];
+                text += c == '\n' ? std::string("\n  ") : std::string(1, c);
+            }
+            out.push_back(std::move(text));
+        }
+        return out;
     }
 
 private:

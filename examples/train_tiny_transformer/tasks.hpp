@@ -31,13 +31,17 @@ public:
     /// Task accuracy on the held-out set: exact match of greedily generated answers (sequence
     /// tasks) or next-character accuracy (text).
     virtual double accuracy(tg::nn::GPT& model) const = 0;
-    /// A few lines showing what the model does, for the end of the run.
-    virtual std::vector<std::string> samples(tg::nn::GPT& model, uint64_t seed) const = 0;
+    /// What accuracy() measures, in a few words (a label for the report).
+    virtual std::string accuracy_name() const = 0;
+    /// n samples showing what the model does, for the end of the run: one line each for the
+    /// sequence tasks, a few lines each of generated text for the text task.
+    virtual std::vector<std::string> samples(tg::nn::GPT& model, int64_t n, uint64_t seed) const = 0;
 };
 
 /// Rows of `length` digits (0-9), a separator, then the same digits sorted or reversed.
 std::unique_ptr<Task> make_sequence_task(const std::string& kind, int64_t length, uint64_t seed);
-/// Character-level language modelling on a text file: the last 10% is held out.
+/// Character-level language modelling on a text file: the last 10% is held out, and the
+/// held-out loss and accuracy are measured on 64 windows of `context` characters spread over it.
 std::unique_ptr<Task> make_text_task(const std::string& path, int64_t context, uint64_t seed);
 
 /// The loss of a batch: mean cross-entropy over positions loss_start .. T-1.
