@@ -74,5 +74,8 @@ tg_build() {
         echo "tapegrad: the build failed (log: $TG_BUILD/tapegrad-build.log)" >&2
         return 1
     fi
-    grep -q "no work to do" "$TG_BUILD/tapegrad-build.log" || echo "tapegrad: built ${targets[*]:-everything} in $TG_BUILD"
+    # Ninja and Make both name each compile and link step; nothing of the kind: nothing to say.
+    if grep -Eq "Building|Linking|Re-running CMake" "$TG_BUILD/tapegrad-build.log"; then
+        echo "tapegrad: built ${targets[*]:-everything} in $TG_BUILD"
+    fi
 }
