@@ -8,7 +8,7 @@ BUILD="${1:-build}"
 TG="$BUILD/bench/tapegrad-bench"
 TORCH="$BUILD/bench/torch-bench"
 ROUNDS="${ROUNDS:-2}"
-[ -x "$TG" ] || { echo "compare.sh: $TG not built" >&2; exit 1; }
+[ -x "$TG" ] || { echo "compare.sh: $TG not built (configure with -DTG_BUILD_BENCH=ON, or run scripts/test)" >&2; exit 1; }
 HAVE_TORCH=0
 [ -x "$TORCH" ] && HAVE_TORCH=1
 

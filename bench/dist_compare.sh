@@ -10,7 +10,7 @@ set -euo pipefail
 BUILD="${1:-build}"
 BENCH="$BUILD/bench/tapegrad-dist-bench"
 ROUNDS="${ROUNDS:-3}"
-[ -x "$BENCH" ] || { echo "dist_compare.sh: $BENCH not built (needs MPI: libopenmpi-dev)" >&2; exit 1; }
+[ -x "$BENCH" ] || { echo "dist_compare.sh: $BENCH not built (configure with -DTG_BUILD_BENCH=ON; needs MPI: libopenmpi-dev)" >&2; exit 1; }
 command -v mpiexec >/dev/null || { echo "dist_compare.sh: mpiexec not found (openmpi-bin)" >&2; exit 1; }
 
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
