@@ -118,7 +118,7 @@ namespace {
 template <class T>
 Tensor from_values(const T* values, std::size_t count, const Shape& shape) {
     const int64_t n = shape_numel(shape);
-    TG_CHECK(!(n != static_cast<int64_t>(count)), ShapeError, "tensor: {} values do not fill shape {} ({} elements)",
+    TG_CHECK(n == static_cast<int64_t>(count), ShapeError, "tensor: {} values do not fill shape {} ({} elements)",
              count, shape_str(shape), n);
     Tensor t = Tensor::empty(shape, dtype_of<T>());
     if (count) std::memcpy(t.raw_data(), values, count * sizeof(T));
@@ -162,10 +162,7 @@ void Tensor::check_dtype(Dtype want, const char* what) const {
              dtype_name(want));
 }
 
-Tensor Tensor::detach() const {
-    const TensorImpl& me = checked();
-    return Tensor(std::make_shared<TensorImpl>(me.storage, me.shape, me.dtype));
-}
+Tensor Tensor::detach() const { return detail::alias(*this, shape()); }
 
 namespace detail {
 Tensor alias(const Tensor& x, const Shape& shape) {

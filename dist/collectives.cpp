@@ -22,7 +22,7 @@ namespace {
 
 // The same shape and dtype on every rank: compares a fingerprint (dtype, dims) by min/max.
 void same_everywhere(const Tensor& t, const char* fn) {
-    TG_CHECK(!(t.numel() > std::numeric_limits<int>::max()), ValueError,
+    TG_CHECK(t.numel() <= std::numeric_limits<int>::max(), ValueError,
              "dist::{}: {} elements is more than one MPI call takes ({})", fn, t.numel(),
              std::numeric_limits<int>::max());
     std::vector<int64_t> mine = {static_cast<int64_t>(t.dtype()), t.dim()};

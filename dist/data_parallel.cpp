@@ -226,7 +226,7 @@ void DataParallel::on_gradient(std::size_t i) {
         in_pass_ = true;
         synced_ = false;
     }
-    TG_CHECK(!(packed_[i]), ValueError,
+    TG_CHECK(!packed_[i], ValueError,
              "dist::DataParallel: backward() ran again before synchronize() (parameter {} got a second gradient "
              "while its bucket was being reduced); call synchronize() after every backward(), and use no_sync() for "
              "micro-batches that only accumulate",

@@ -40,7 +40,7 @@ CosineDecay::CosineDecay(double lr, int64_t warmup, int64_t total, double min_lr
     : lr_(lr), min_lr_(min_lr), warmup_(warmup), total_(total) {
     check_lr("CosineDecay", lr);
     check_lr("CosineDecay", min_lr);
-    TG_CHECK(warmup >= 0 && total >= warmup && !(min_lr > lr), ValueError,
+    TG_CHECK(warmup >= 0 && total >= warmup && min_lr <= lr, ValueError,  // both finite (check_lr)
              "CosineDecay: need 0 <= warmup_steps ({}) <= total_steps ({}) and min_lr ({}) <= lr ({})", warmup, total,
              min_lr, lr);
 }

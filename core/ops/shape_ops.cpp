@@ -50,7 +50,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     detail::check_defined("permute", x, "input");
     const int64_t nd = x.dim();
-    TG_CHECK(!(static_cast<int64_t>(dims.size()) != nd), ShapeError,
+    TG_CHECK(static_cast<int64_t>(dims.size()) == nd, ShapeError,
              "permute: {} dims given for a tensor of shape {}", dims.size(), shape_str(x.shape()));
     std::vector<int64_t> p(dims.size()), inverse(dims.size(), -1);
     for (int64_t i = 0; i < nd; ++i) {
