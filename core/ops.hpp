@@ -1,6 +1,7 @@
 #pragma once
 // Every differentiable op, as a free function. Each is defined with its backward in
 // core/ops/<family>.cpp. Elementwise binary ops broadcast as numpy and PyTorch do.
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -101,5 +102,100 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 /// head h in columns [h C/n_head, (h+1) C/n_head) of each third; returns (B, T, C) with the
 /// heads side by side, ready for the output projection (core/ops/attention.cpp).
 Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal = true);
+
+// ---- Ops for custom models: CNNs, LLaMA-style blocks, indexing and losses. PyTorch's names,
+// argument order and semantics; f32 and f64 (index tensors are i64).
+
+// Elementwise (core/ops/unary.cpp).
+/// x * sigmoid(x), also called swish.
+Tensor silu(const Tensor& x);
+/// x where x > 0, else negative_slope * x.
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+/// |x|; the gradient at 0 is 0, as torch's.
+Tensor abs(const Tensor& x);
+/// min(max(x, min), max); the gradient passes where min <= x <= max.
+Tensor clamp(const Tensor& x, double min, double max);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+
+// Selection and indexing (core/ops/indexing.cpp).
+/// a where cond is nonzero, else b; the three broadcast together. cond may have any dtype.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+/// x with value wherever mask (broadcast to x's shape) is nonzero.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+/// out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on); index i64 of x's rank, each
+/// of its dims no larger than x's except along dim.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+/// The slices of x at the positions of a 1-D i64 index along dim.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+
+// Shape ops (core/ops/shape_ops.cpp).
+/// Joins tensors of one shape along a new dim.
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+/// Pieces of split_size along dim (the last may be smaller).
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim);
+/// chunks pieces along dim as torch.chunk makes them (ceil(size / chunks) each, maybe fewer).
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);
+/// Removes dim if it has size 1 (otherwise returns x unchanged, as torch).
+Tensor squeeze(const Tensor& x, int64_t dim);
+/// Inserts a size-1 dim at position dim (-(rank+1) <= dim <= rank).
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+/// Merges dims start_dim..end_dim into one.
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+/// Broadcasts size-1 dims (and new leading dims) to shape; -1 keeps a dim's size.
+Tensor expand(const Tensor& x, const Shape& shape);
+
+// Reductions (core/ops/reduction.cpp).
+/// Variance along dim, with Bessel's correction when unbiased.
+Tensor var(const Tensor& x, int64_t dim, bool unbiased = true, bool keepdim = false);
+/// Smallest element; the gradient goes to the first position holding it.
+Tensor min(const Tensor& x);
+Tensor min(const Tensor& x, int64_t dim, bool keepdim = false);
+/// Position of the largest element along dim (the first one on ties), i64, not differentiable.
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
+/// log(sum(exp(x))) along dim, computed stably.
+Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim = false);
+
+// Convolution and pooling (core/ops/conv.cpp, core/ops/pool.cpp).
+struct Conv1dArgs {
+    int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+};
+struct Conv2dArgs {
+    std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
+    int64_t groups = 1;
+};
+struct Pool2dArgs {
+    std::array<int64_t, 2> kernel{2, 2}, stride{0, 0} /* 0 = kernel */, padding{0, 0};
+};
+/// x (N, Cin, L), w (Cout, Cin/groups, K), b (Cout) or undefined -> (N, Cout, Lout).
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dArgs& args = {});
+/// x (N, Cin, H, W), w (Cout, Cin/groups, kH, kW), b (Cout) or undefined -> (N, Cout, Ho, Wo).
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& args = {});
+/// Max over each window of x (N, C, H, W); padding counts as -inf; gradient to the first max.
+Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args);
+/// Mean over each window; padded positions count in the divisor (torch's default).
+Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args);
+
+// Normalisation (core/ops/normalization.cpp).
+/// Normalises over every dim but 1 (channels). In training, uses the batch's statistics and
+/// updates running_mean/running_var in place (momentum, unbiased variance) when they are
+/// defined; otherwise uses the running statistics. weight and bias (C) may be undefined.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training,
+                  double momentum = 0.1, double eps = 1e-5);
+/// x / sqrt(mean(x^2 over the last dim) + eps) * weight; weight (C) may be undefined.
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
+
+// Losses (core/ops/loss.cpp); each returns the mean over its elements or samples.
+Tensor mse_loss(const Tensor& input, const Tensor& target);
+/// -mean_n log_probs[n, targets[n]]; log_probs (N, C), targets i64 (N).
+Tensor nll_loss(const Tensor& log_probs, const Tensor& targets);
+/// mean(max(z, 0) - z t + log(1 + exp(-|z|))): stable for any logit z.
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
+/// torch.nn.functional.cross_entropy with class targets: rows whose target is ignore_index
+/// count neither in the sum nor in the mean; label_smoothing mixes the one-hot target with the
+/// uniform distribution.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index,
+                     double label_smoothing = 0.0);
 
 }  // namespace tg

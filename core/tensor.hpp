@@ -115,6 +115,23 @@ public:
     Tensor gelu() const;
     Tensor softmax(int64_t dim = -1) const;
     Tensor log_softmax(int64_t dim = -1) const;
+    Tensor abs() const;
+    Tensor sin() const;
+    Tensor cos() const;
+    Tensor silu() const;
+    Tensor clamp(double min, double max) const;
+    Tensor masked_fill(const Tensor& mask, double value) const;
+    Tensor gather(int64_t dim, const Tensor& index) const;
+    Tensor index_select(int64_t dim, const Tensor& index) const;
+    Tensor squeeze(int64_t dim) const;
+    Tensor unsqueeze(int64_t dim) const;
+    Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+    Tensor expand(const Shape& shape) const;
+    Tensor var(int64_t dim, bool unbiased = true, bool keepdim = false) const;
+    Tensor min() const;
+    Tensor min(int64_t dim, bool keepdim = false) const;
+    Tensor argmax(int64_t dim, bool keepdim = false) const;
+    Tensor logsumexp(int64_t dim, bool keepdim = false) const;
 
     // Autograd.
     Tensor& requires_grad_(bool on = true);

@@ -1,0 +1,1 @@
+// Convolution: conv1d and conv2d.

@@ -1,0 +1,1 @@
+// Selection and indexing: where, masked_fill, gather, index_select.

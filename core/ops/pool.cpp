@@ -1,0 +1,1 @@
+// Pooling: max_pool2d and avg_pool2d.
