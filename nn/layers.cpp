@@ -70,6 +70,14 @@ Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), g
 std::string Dropout::extra_repr() const { return fmt::format("p={}", p); }
 
 Tensor GELU::forward(const Tensor& x) { return gelu(x); }
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor SiLU::forward(const Tensor& x) { return silu(x); }
+
+LeakyReLU::LeakyReLU(double slope) : negative_slope(slope) {
+    TG_CHECK(std::isfinite(slope), ValueError, "LeakyReLU: negative_slope must be finite, got {}", slope);
+}
+Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, negative_slope); }
+std::string LeakyReLU::extra_repr() const { return fmt::format("negative_slope={}", negative_slope); }
 
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
     for (const auto& m : modules) push_back(m);

@@ -1,5 +1,6 @@
 #pragma once
-// The basic layers: Linear, Embedding, LayerNorm, Dropout, GELU and Sequential.
+// The basic layers: Linear, Embedding, LayerNorm, Dropout, the activations (GELU, ReLU, SiLU,
+// LeakyReLU), Sequential and ModuleList.
 #include <initializer_list>
 #include <memory>
 
@@ -79,6 +80,31 @@ class GELU : public Module {
 public:
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "GELU"; }
+};
+
+/// max(x, 0).
+class ReLU : public Module {
+public:
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "ReLU"; }
+};
+
+/// x * sigmoid(x) (also called swish), LLaMA's MLP activation.
+class SiLU : public Module {
+public:
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "SiLU"; }
+};
+
+/// x for x > 0, negative_slope * x otherwise.
+class LeakyReLU : public Module {
+public:
+    explicit LeakyReLU(double negative_slope = 0.01);
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "LeakyReLU"; }
+    std::string extra_repr() const override;
+
+    double negative_slope;
 };
 
 /// Applies its modules in order; children are named "0", "1", ...

@@ -35,8 +35,18 @@ void Module::check_new_name(const std::string& name) const {
              "register: name '{}' must be non-empty and have no dots", name);
     for (const auto& [n, t] : params_)
         TG_CHECK(n != name, ValueError, "register: '{}' is already a parameter of this {}", name, type_name());
+    for (const auto& [n, t] : buffers_)
+        TG_CHECK(n != name, ValueError, "register: '{}' is already a buffer of this {}", name, type_name());
     for (const auto& [n, c] : children_)
         TG_CHECK(n != name, ValueError, "register: '{}' is already a submodule of this {}", name, type_name());
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+    check_new_name(name);
+    TG_CHECK(t.defined(), ValueError, "register_buffer: '{}' is an undefined tensor", name);
+    if (!t.is_leaf() || t.requires_grad()) t = t.detach();
+    buffers_.emplace_back(name, t);
+    return t;
 }
 
 Parameter Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
@@ -84,6 +94,30 @@ NamedTensors Module::named_parameters() const {
     return out;
 }
 
+NamedTensors Module::named_buffers() const {
+    NamedTensors out;
+    std::set<const TensorImpl*> seen;
+    for (const auto& [prefix, m] : named_modules())
+        for (const auto& [name, t] : m->buffers_)
+            if (seen.insert(t.impl().get()).second) out.emplace_back(join(prefix, name), t);
+    return out;
+}
+
+std::vector<Tensor> Module::buffers() const {
+    std::vector<Tensor> out;
+    for (auto& [name, t] : named_buffers()) out.push_back(t);
+    return out;
+}
+
+NamedTensors Module::state_dict() const {
+    NamedTensors out;
+    for (const auto& [prefix, m] : named_modules()) {
+        for (const auto& [name, t] : m->params_) out.emplace_back(join(prefix, name), t);
+        for (const auto& [name, t] : m->buffers_) out.emplace_back(join(prefix, name), t);
+    }
+    return out;
+}
+
 std::vector<Tensor> Module::parameters() const {
     std::vector<Tensor> out;
     for (auto& [name, t] : named_parameters()) out.push_back(t);
@@ -124,7 +158,10 @@ int64_t Module::num_parameters() const {
 
 void Module::to(Dtype dtype) {
     TG_CHECK(is_floating(dtype), DtypeError, "Module::to: parameters are f32 or f64, not {}", dtype_name(dtype));
-    for (Tensor& t : parameters()) {
+    std::vector<Tensor> tensors = parameters();
+    for (const Tensor& b : buffers())
+        if (is_floating(b.dtype())) tensors.push_back(b);
+    for (Tensor& t : tensors) {
         if (t.dtype() == dtype) continue;
         // set_data changes the tensor every handle shares (members, tied weights, optimizer
         // lists), so they all see the converted data.
@@ -135,13 +172,15 @@ void Module::to(Dtype dtype) {
 }
 
 void Module::save(const std::string& path) const {
-    save_safetensors(path, named_parameters(), {{"format", "pt"}});
+    NamedTensors tensors = named_parameters();
+    for (auto& named : named_buffers()) tensors.push_back(std::move(named));
+    save_safetensors(path, tensors, {{"format", "pt"}});
 }
 
 void Module::load(const std::string& path) {
     const SafetensorsFile file = load_safetensors(path);
     std::map<std::string, Tensor> given(file.tensors.begin(), file.tensors.end());
-    const NamedTensors expected = named_parameters_with_aliases();
+    const NamedTensors expected = state_dict();
 
     std::vector<std::string> missing, unexpected, problems;
     std::map<const TensorImpl*, std::pair<std::string, Tensor>> source;  // parameter -> data
@@ -156,15 +195,20 @@ void Module::load(const std::string& path) {
         if (t.shape() != p.shape())
             problems.push_back(fmt::format("'{}' has shape {} in the file, {} in the model", name,
                                            shape_str(t.shape()), shape_str(p.shape())));
-        else if (!is_floating(t.dtype()))
-            problems.push_back(fmt::format("'{}' has dtype {} in the file; parameters load from F32 or F64", name,
-                                           dtype_name(t.dtype())));
+        else if (is_floating(p.dtype()) && !is_floating(t.dtype()))
+            problems.push_back(fmt::format("'{}' has dtype {} in the file; {} tensors load from F32 or F64", name,
+                                           dtype_name(t.dtype()), dtype_name(p.dtype())));
+        else if (!is_floating(p.dtype()) && t.dtype() != p.dtype())
+            problems.push_back(fmt::format("'{}' has dtype {} in the file; {} buffers load from {} only", name,
+                                           dtype_name(t.dtype()), dtype_name(p.dtype()), dtype_name(p.dtype())));
         auto [slot, fresh] = source.try_emplace(p.impl().get(), name, t);
         if (!fresh && slot->second.second.to_vector<double>() != t.to_vector<double>())
             problems.push_back(fmt::format("'{}' and '{}' are one tied parameter but hold different values",
                                            slot->second.first, name));
     }
-    for (const auto& [name, p] : named_parameters())
+    NamedTensors targets = named_parameters();
+    for (auto& named : named_buffers()) targets.push_back(std::move(named));
+    for (const auto& [name, p] : targets)
         if (!source.count(p.impl().get())) missing.push_back(name);
     if (!missing.empty() || !unexpected.empty() || !problems.empty()) {
         std::string msg = fmt::format("load: {} does not match this {}", path, type_name());
@@ -174,7 +218,7 @@ void Module::load(const std::string& path) {
         throw IOError(msg + "; the model is unchanged");
     }
     NoGradGuard ng;
-    for (const auto& [name, p] : named_parameters()) {
+    for (const auto& [name, p] : targets) {
         Tensor dst = p;
         dst.copy_(source.at(p.impl().get()).second);
     }
@@ -196,6 +240,8 @@ std::string Module::summary() const {
                            m->extra_repr().empty() ? std::string() : fmt::format("({})", m->extra_repr()), with_commas(count));
         for (const auto& [name, t] : m->params_)
             out += fmt::format("{}  {} {} {}\n", indent, name, shape_str(t.shape()), dtype_name(t.dtype()));
+        for (const auto& [name, t] : m->buffers_)
+            out += fmt::format("{}  {} {} {} (buffer)\n", indent, name, shape_str(t.shape()), dtype_name(t.dtype()));
     }
     return out;
 }

@@ -36,6 +36,11 @@ public:
     /// Replaces the tensor registered under name (same shape) and returns it; used to tie
     /// weights (the GPT's lm_head.weight becomes wte.weight).
     Parameter replace_parameter(const std::string& name, Tensor t);
+    /// Registers state that is not a parameter (BatchNorm's running_mean, running_var and
+    /// num_batches_tracked) under name, and returns the same handle. Buffers are saved, loaded
+    /// and converted by to() (floating ones only) like parameters, but never require grad and
+    /// are never given to an optimizer. Any dtype; an undefined tensor is refused.
+    Tensor register_buffer(const std::string& name, Tensor t);
     /// Registers a child owned by this module.
     template <class M>
     std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> child) {
@@ -58,6 +63,12 @@ public:
     NamedTensors named_parameters() const;
     /// Every name a parameter is registered under, shared tensors under each of their names.
     NamedTensors named_parameters_with_aliases() const;
+    /// All buffers, depth first in registration order, with dotted names (a shared tensor once).
+    std::vector<Tensor> buffers() const;
+    NamedTensors named_buffers() const;
+    /// What save() writes and load() expects: each module's parameters then its buffers, depth
+    /// first, with dotted names (PyTorch's state_dict order); shared tensors under every name.
+    NamedTensors state_dict() const;
     /// This module ("") and every descendant, with dotted names.
     std::vector<std::pair<std::string, Module*>> named_modules();
     std::vector<std::pair<std::string, const Module*>> named_modules() const;
@@ -70,14 +81,17 @@ public:
     void eval() { train(false); }
     bool is_training() const { return training_; }
     int64_t num_parameters() const;
-    /// Converts every parameter in place (all handles see the new dtype); gradients are dropped.
+    /// Converts every parameter and floating buffer in place (all handles see the new dtype);
+    /// gradients are dropped. Integer buffers (num_batches_tracked) keep their dtype.
     void to(Dtype dtype);
 
-    /// Writes the parameters to a safetensors file (temporary file + rename).
+    /// Writes the parameters and buffers to a safetensors file (temporary file + rename).
     void save(const std::string& path) const;
-    /// Reads a safetensors file written by save() or by another tool with the same names.
+    /// Reads a safetensors file written by save() or by another tool with the same names
+    /// (a PyTorch state_dict saved with safetensors.torch.save_file loads as is).
     /// Every name, shape, dtype and byte range is checked first; on any error the module is
-    /// unchanged. F32 and F64 data convert to the parameter's dtype.
+    /// unchanged. F32 and F64 data convert to a floating tensor's dtype; integer buffers load
+    /// from I64.
     void load(const std::string& path);
 
     /// The single-input forward of layers that have one (Linear, LayerNorm, GELU, ...). Modules
@@ -95,6 +109,7 @@ private:
     void check_new_name(const std::string& name) const;
 
     NamedTensors params_;
+    NamedTensors buffers_;
     std::vector<std::pair<std::string, Module*>> children_;
     std::vector<std::shared_ptr<Module>> owned_;
     bool training_ = true;
