@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -70,8 +71,10 @@ auto as_xtensor(const Tensor& t) {
         Tensor(t).mark_modified();
     }
     std::vector<std::size_t> shape(t.shape().begin(), t.shape().end());
-    // The adaptor holds an alias of t (same storage), so the data outlives t itself.
-    return xt::adapt_smart_ptr(static_cast<T*>(t.data<V>()), std::move(shape), t.detach());
+    // The adaptor owns a pointer that shares ownership of an alias of t (same storage), so the
+    // data outlives t itself.
+    auto keeper = std::make_shared<Tensor>(t.detach());
+    return xt::adapt_smart_ptr(std::shared_ptr<T>(keeper, static_cast<T*>(t.data<V>())), shape);
 }
 
 }  // namespace tg
