@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs tapegrad-bench and torch-bench side by side, alternating, in one run, and prints the
-# markdown tables of bench/README.md: S/M/L at 1 and 2 threads, layer_norm, and scaling in
-# T and C. Usage: bench/compare.sh [build-dir] (default: build). Needs torch-bench (Debian's
+# markdown tables of bench/README.md: S/M/L at 1 and 2 threads, the Fashion-MNIST CNN,
+# layer_norm, and scaling in T and C. Usage: bench/compare.sh [build-dir] (default: build). Needs torch-bench (Debian's
 # libtorch-dev installed before configuring); without it, prints tapegrad's figures only.
 set -euo pipefail
 BUILD="${1:-build}"
@@ -84,6 +84,33 @@ for s in S M L; do
             echo "| $s ($shape) | $p | $tg | $tok | ${RSS[$k_tg]} | - | - | - | - |"
         fi
     done
+done
+
+# The Fashion-MNIST example's CNN (batch 128), tapegrad and libtorch alternated.
+declare -A CNN
+for round in $(seq "$ROUNDS"); do
+    for p in 1 2; do
+        args=(cnn --batch 128 --steps 20 --warmup 3 --threads "$p")
+        CNN[tg $p]+="$("$TG" "${args[@]}" | field images_per_s) "
+        if [ $HAVE_TORCH = 1 ]; then
+            CNN[torch-pthread $p]+="$(env OPENBLAS_CORETYPE="$TORCH_CORE" "$TORCH" "${args[@]}" | field images_per_s) "
+            CNN[torch-openmp $p]+="$(env OPENBLAS_CORETYPE="$TORCH_CORE" LD_LIBRARY_PATH="$OMP_LIB" "$TORCH" "${args[@]}" | field images_per_s) "
+        fi
+    done
+done
+cmed() { echo "${CNN[$1]}" | tr ' ' '\n' | grep . | median; }
+echo
+echo "| Fashion-MNIST CNN, batch 128 | threads | tapegrad images/s | libtorch images/s (BLAS) | tapegrad / libtorch |"
+echo "|---|---|---|---|---|"
+for p in 1 2; do
+    tg=$(cmed "tg $p")
+    if [ $HAVE_TORCH = 1 ]; then
+        tp=$(cmed "torch-pthread $p"); to=$(cmed "torch-openmp $p")
+        if awk -v a="$to" -v b="$tp" 'BEGIN { exit !(a > b) }'; then tb=$to; tv=openmp; else tb=$tp; tv=pthread; fi
+        echo "| FashionCNN (width 32) | $p | $tg | $tb ($tv) | $(awk -v a="$tg" -v b="$tb" 'BEGIN { printf "%.2fx", a / b }') |"
+    else
+        echo "| FashionCNN (width 32) | $p | $tg | - | - |"
+    fi
 done
 
 echo

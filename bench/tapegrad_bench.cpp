@@ -1,10 +1,12 @@
-// tapegrad-bench: times whole training steps of nn::GPT, and layer_norm forward + backward,
-// and prints the figures as `key: value` lines (the last three lines of `gpt` are
-// ms_per_step, tokens_per_s and peak_rss_mb, matching bench/torch_bench.cpp).
+// tapegrad-bench: times whole training steps of nn::GPT and of the Fashion-MNIST example's CNN,
+// and layer_norm forward + backward, and prints the figures as `key: value` lines (the last
+// three lines of `gpt` are ms_per_step, tokens_per_s and peak_rss_mb, of `cnn` ms_per_step,
+// images_per_s and peak_rss_mb, matching bench/torch_bench.cpp).
 #include <CLI/CLI.hpp>
 #include <tapegrad.hpp>
 
 #include "bench/bench_common.hpp"
+#include "examples/fashion_mnist/model.hpp"
 
 using namespace tg;
 
@@ -83,6 +85,52 @@ int run_gpt(const GptArgs& a) {
     return 0;
 }
 
+struct CnnArgs {
+    int64_t batch = 128, width = 32, steps = 20, warmup = 3, threads = 2;
+    uint64_t seed = 1;
+};
+
+int run_cnn(const CnnArgs& a) {
+    set_num_threads(static_cast<int>(a.threads));
+    manual_seed(a.seed);
+    example::FashionCNN model(a.width, 0.25);
+    optim::AdamW opt(model.parameters(), {.lr = 2e-3, .weight_decay = 5e-4});
+    // Random images and labels with a fixed seed; the same batch every step.
+    Generator gen(a.seed + 1);
+    Tensor x = Tensor::randn({a.batch, 1, 28, 28}, Dtype::f32, gen);
+    Tensor y = Tensor::randint(0, 10, {a.batch}, gen);
+    auto step = [&] {
+        opt.zero_grad();
+        Tensor loss = cross_entropy(model.forward(x), y);
+        loss.backward();
+        opt.step();
+        return loss.item<double>();
+    };
+    double first = 0, last = 0;
+    for (int64_t i = 0; i < a.warmup; ++i) {
+        const double l = step();
+        if (i == 0) first = l;
+    }
+    std::vector<double> ms;
+    for (int64_t i = 0; i < a.steps; ++i) {
+        const double t0 = bench::now_ms();
+        last = step();
+        ms.push_back(bench::now_ms() - t0);
+    }
+    const double med = bench::median(ms);
+    fmt::print("framework: tapegrad\n");
+    fmt::print("model: FashionCNN width={} B={}\n", a.width, a.batch);
+    fmt::print("threads: {}\n", a.threads);
+    fmt::print("blas: {}\n", blas_info());
+    fmt::print("params: {}\n", model.num_parameters());
+    fmt::print("loss_first: {:.4f}\nloss_last: {:.4f}\n", first, last);
+    fmt::print("ms_min: {:.3f}\nms_p90: {:.3f}\n", bench::quantile(ms, 0.0), bench::quantile(ms, 0.9));
+    fmt::print("ms_per_step: {:.3f}\n", med);
+    fmt::print("images_per_s: {:.0f}\n", static_cast<double>(a.batch) / (med / 1e3));
+    fmt::print("peak_rss_mb: {:.1f}\n", bench::peak_rss_mb());
+    return 0;
+}
+
 struct LnArgs {
     int64_t rows = 4096, cols = 768, iters = 50, threads = 2;
 };
@@ -139,6 +187,18 @@ int main(int argc, char** argv) {
     gpt->add_option("--seed", g.seed, "seed for the weights and the random tokens")->capture_default_str();
     gpt->add_flag("--detect-anomaly", g.anomaly, "scan every output and gradient for NaN/Inf (to measure its cost)");
 
+    CnnArgs c;
+    CLI::App* cnn = app.add_subcommand(
+        "cnn", "Train the Fashion-MNIST example's CNN (examples/fashion_mnist/model.hpp) with AdamW on "
+               "random 28x28 images: W untimed steps, then N timed steps. Prints ms_per_step (median), "
+               "images_per_s (B/median) and peak_rss_mb last.");
+    cnn->add_option("--batch", c.batch, "images per step B")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+    cnn->add_option("--width", c.width, "channels of the first conv (the second has twice as many)")->check(CLI::Range(int64_t{1}, int64_t{4096}))->capture_default_str();
+    cnn->add_option("--steps", c.steps, "timed steps N")->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
+    cnn->add_option("--warmup", c.warmup, "untimed steps W before timing")->check(CLI::Range(int64_t{0}, int64_t{1} << 30))->capture_default_str();
+    cnn->add_option("--threads", c.threads, "threads P for both OpenMP and BLAS")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+    cnn->add_option("--seed", c.seed, "seed for the weights and the random images")->capture_default_str();
+
     LnArgs l;
     CLI::App* ln = app.add_subcommand(
         "layernorm", "layer_norm forward + backward on a (rows, cols) f32 tensor. Prints "
@@ -156,6 +216,7 @@ int main(int argc, char** argv) {
                 throw CLI::ValidationError("--heads", fmt::format("{} heads do not divide --d-model {}", g.heads, g.d_model));
             return run_gpt(g);
         }
+        if (*cnn) return run_cnn(c);
         return run_layernorm(l);
     } catch (const CLI::Error& e) {
         return app.exit(e);

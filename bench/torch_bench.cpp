@@ -2,7 +2,8 @@
 // (wte, wpe, blocks of ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc, GELU (tanh form),
 // mlp.c_proj; ln_f; lm_head tied to wte), the attention written as nanoGPT does without
 // flash attention (softmax(mask(q k^T / sqrt(hs))) v, the only form libtorch 1.13 has),
-// AdamW with weight decay on the 2-d weights only, the same flags and the same output lines.
+// AdamW with weight decay on the 2-d weights only, the same flags and the same output lines;
+// and the Fashion-MNIST example's CNN (cnn).
 #include <dlfcn.h>
 #include <torch/torch.h>
 
@@ -176,6 +177,78 @@ int run_gpt(const Config& c) {
     return 0;
 }
 
+// The Fashion-MNIST example's CNN (examples/fashion_mnist/model.hpp), layer for layer.
+struct CnnImpl : torch::nn::Module {
+    CnnImpl(int64_t w, int64_t classes) {
+        namespace F = torch::nn;
+        conv1 = register_module("conv1", F::Conv2d(F::Conv2dOptions(1, w, 3).padding(1).bias(false)));
+        bn1 = register_module("bn1", F::BatchNorm2d(w));
+        conv2 = register_module("conv2", F::Conv2d(F::Conv2dOptions(w, 2 * w, 3).padding(1).bias(false)));
+        bn2 = register_module("bn2", F::BatchNorm2d(2 * w));
+        drop = register_module("drop", F::Dropout(0.25));
+        fc1 = register_module("fc1", F::Linear(2 * w * 7 * 7, 128));
+        fc2 = register_module("fc2", F::Linear(128, classes));
+    }
+    torch::Tensor forward(const torch::Tensor& x) {
+        auto h = torch::max_pool2d(torch::relu(bn1(conv1(x))), 2);
+        h = torch::max_pool2d(torch::relu(bn2(conv2(h))), 2);
+        h = drop(h.flatten(1));
+        return fc2(torch::relu(fc1(h)));
+    }
+    torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+    torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+    torch::nn::Dropout drop{nullptr};
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Cnn);
+
+struct CnnConfig {
+    int64_t batch = 128, width = 32, steps = 20, warmup = 3, threads = 2;
+    uint64_t seed = 1;
+};
+
+int run_cnn(const CnnConfig& c) {
+    torch::set_num_threads(static_cast<int>(c.threads));
+    set_blas_threads(static_cast<int>(c.threads));
+    torch::manual_seed(c.seed);
+    Cnn model(c.width, 10);
+    torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(2e-3).weight_decay(5e-4));
+    auto x = torch::randn({c.batch, 1, 28, 28});
+    auto y = torch::randint(0, 10, {c.batch}, torch::kLong);
+    auto step = [&] {
+        opt.zero_grad();
+        auto loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+        loss.backward();
+        opt.step();
+        return loss.item<double>();
+    };
+    double first = 0, last = 0;
+    for (int64_t i = 0; i < c.warmup; ++i) {
+        const double l = step();
+        if (i == 0) first = l;
+    }
+    std::vector<double> ms;
+    for (int64_t i = 0; i < c.steps; ++i) {
+        const double t0 = bench::now_ms();
+        last = step();
+        ms.push_back(bench::now_ms() - t0);
+    }
+    const double med = bench::median(ms);
+    int64_t params = 0;
+    for (auto& p : model->parameters()) params += p.numel();
+    std::printf("framework: libtorch %s\n", TORCH_VERSION);
+    std::printf("model: FashionCNN width=%ld B=%ld\n", c.width, c.batch);
+    std::printf("threads: %ld\n", c.threads);
+    std::printf("blas: OpenBLAS core %s\n", blas_core().c_str());
+    std::printf("params: %ld\n", params);
+    std::printf("loss_first: %.4f\nloss_last: %.4f\n", first, last);
+    std::printf("ms_min: %.3f\nms_p90: %.3f\n", bench::quantile(ms, 0.0), bench::quantile(ms, 0.9));
+    std::printf("ms_per_step: %.3f\n", med);
+    std::printf("images_per_s: %.0f\n", static_cast<double>(c.batch) / (med / 1e3));
+    std::printf("peak_rss_mb: %.1f\n", bench::peak_rss_mb());
+    return 0;
+}
+
 struct LnConfig {
     int64_t rows = 4096, cols = 768, iters = 50, threads = 2;
 };
@@ -227,6 +300,14 @@ int main(int argc, char** argv) {
     gpt->add_option("--norm", g.norm, "norm placement")->check(CLI::IsMember({"pre", "post", "none"}))->capture_default_str();
     gpt->add_option("--dtype", g.dtype, "dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
     gpt->add_option("--seed", g.seed, "seed")->capture_default_str();
+    CnnConfig cc;
+    CLI::App* cnn = app.add_subcommand("cnn", "Train the same CNN with libtorch's AdamW; see tapegrad-bench cnn --help");
+    cnn->add_option("--batch", cc.batch, "images per step B")->check(CLI::PositiveNumber)->capture_default_str();
+    cnn->add_option("--width", cc.width, "channels of the first conv")->check(CLI::PositiveNumber)->capture_default_str();
+    cnn->add_option("--steps", cc.steps, "timed steps N")->check(CLI::PositiveNumber)->capture_default_str();
+    cnn->add_option("--warmup", cc.warmup, "untimed steps W")->capture_default_str();
+    cnn->add_option("--threads", cc.threads, "threads P (intra-op pool and OpenBLAS)")->check(CLI::PositiveNumber)->capture_default_str();
+    cnn->add_option("--seed", cc.seed, "seed")->capture_default_str();
     LnConfig l;
     CLI::App* ln = app.add_subcommand("layernorm", "layer_norm forward + backward; see tapegrad-bench layernorm --help");
     ln->add_option("--rows", l.rows, "rows R")->capture_default_str();
@@ -241,5 +322,6 @@ int main(int argc, char** argv) {
         }
         return run_gpt(g);
     }
+    if (*cnn) return run_cnn(cc);
     return run_layernorm(l);
 }

@@ -11,6 +11,7 @@
 #include <tapegrad.hpp>
 
 #include "idx.hpp"
+#include "model.hpp"
 #include "report.hpp"
 
 using namespace tg;
@@ -28,47 +29,6 @@ struct Options {
     double lr = 2e-3, weight_decay = 5e-4, dropout = 0.25;
     uint64_t seed = 1;
     bool augment = true;
-};
-
-/// The model, written as a user would write their own: modules registered in the constructor,
-/// forward composing them.
-class FashionCNN : public nn::Module {
-public:
-    FashionCNN(int64_t width, double dropout_p)
-        : conv1(1, width, 3, {.padding = {1, 1}, .bias = false}),
-          bn1(width),
-          conv2(width, 2 * width, 3, {.padding = {1, 1}, .bias = false}),
-          bn2(2 * width),
-          pool(2),
-          drop(dropout_p),
-          fc1(2 * width * 7 * 7, 128),
-          fc2(128, kClasses) {
-        register_module("conv1", conv1);
-        register_module("bn1", bn1);
-        register_module("conv2", conv2);
-        register_module("bn2", bn2);
-        register_module("pool", pool);
-        register_module("drop", drop);
-        register_module("fc1", fc1);
-        register_module("fc2", fc2);
-    }
-
-    /// (N, 1, 28, 28) normalised images -> (N, 10) logits.
-    Tensor forward(const Tensor& x) override {
-        Tensor h = pool.forward(relu(bn1.forward(conv1.forward(x))));  // (N, w, 14, 14)
-        h = pool.forward(relu(bn2.forward(conv2.forward(h))));         // (N, 2w, 7, 7)
-        h = drop.forward(flatten(h, 1));
-        return fc2.forward(relu(fc1.forward(h)));
-    }
-    std::string type_name() const override { return "FashionCNN"; }
-
-    nn::Conv2d conv1;
-    nn::BatchNorm2d bn1;
-    nn::Conv2d conv2;
-    nn::BatchNorm2d bn2;
-    nn::MaxPool2d pool;
-    nn::Dropout drop;
-    nn::Linear fc1, fc2;
 };
 
 /// Images idx[0..n) of set as a normalised (n, 1, rows, cols) float tensor and their labels;
