@@ -77,6 +77,7 @@ void all_reduce(const Tensor& t, ReduceOp op) {
 
 void broadcast_parameters(nn::Module& m, int root) {
     for (const Tensor& p : m.parameters()) broadcast(p, root);
+    for (const Tensor& b : m.buffers()) broadcast(b, root);
 }
 
 }  // namespace tg::dist

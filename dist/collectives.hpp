@@ -19,7 +19,10 @@ void broadcast(const Tensor& t, int root = 0);
 /// average, max, min); i64 (sum, max, min).
 void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::sum);
 
-/// Broadcasts every parameter of m from root (once per tied tensor).
+/// Broadcasts every parameter and buffer (BatchNorm's running statistics) of m from root
+/// (once per tied tensor), so that all ranks start from the same state. Buffers are not kept in
+/// step afterwards: each rank updates its running statistics from its own slice of the batch,
+/// and rank 0's are the ones a checkpoint keeps.
 void broadcast_parameters(nn::Module& m, int root = 0);
 
 }  // namespace tg::dist
