@@ -12,7 +12,7 @@ namespace {
 
 struct BadCall {
     const char* op;    // the name the message must contain
-    const char* kind;  // dtype, rank, shape or undefined
+    const char* kind;  // dtype, rank, shape, undefined or value
     std::function<Tensor()> call;
 };
 
@@ -100,6 +100,29 @@ std::vector<BadCall> bad_calls() {
         {"attention_qkv", "shape", [] { return attention_qkv(f64({1, 2, 7}), 1); }},
         {"attention_qkv", "dtype", [] { return attention_qkv(i64({1, 2, 6}), 1); }},
         {"attention_qkv", "undefined", [] { return attention_qkv(U, 1); }},
+        {"batch_norm", "rank", [] { return batch_norm(f64({3}), U, U, U, U, true); }},
+        {"batch_norm", "shape", [] { return batch_norm(f64({2, 3}), f64({4}), f64({4}), U, U, true); }},
+        {"batch_norm", "dtype", [] { return batch_norm(i64({2, 3}), U, U, U, U, true); }},
+        {"batch_norm", "undefined", [] { return batch_norm(U, f64({3}), f64({3}), U, U, false); }},
+        {"batch_norm", "value", [] { return batch_norm(f64({1, 3}), f64({3}), f64({3}), U, U, true); }},
+        {"rms_norm", "shape", [] { return rms_norm(f64({2, 3}), f64({4}), 1e-5); }},
+        {"rms_norm", "dtype", [] { return rms_norm(f64({2, 3}), Tensor::ones({3}), 1e-5); }},
+        {"rms_norm", "undefined", [] { return rms_norm(U, f64({3}), 1e-5); }},
+        {"mse_loss", "shape", [] { return mse_loss(f64({2, 3}), f64({3})); }},
+        {"mse_loss", "dtype", [] { return mse_loss(f64({2}), i64({2})); }},
+        {"mse_loss", "undefined", [] { return mse_loss(f64({2}), U); }},
+        {"nll_loss", "rank", [] { return nll_loss(f64({2, 3, 4}), i64({2})); }},
+        {"nll_loss", "shape", [] { return nll_loss(f64({2, 3}), i64({3})); }},
+        {"nll_loss", "dtype", [] { return nll_loss(f64({2, 3}), f64({2})); }},
+        {"nll_loss", "undefined", [] { return nll_loss(U, i64({2})); }},
+        {"binary_cross_entropy_with_logits", "shape", [] { return binary_cross_entropy_with_logits(f64({2}), f64({3})); }},
+        {"binary_cross_entropy_with_logits", "dtype", [] { return binary_cross_entropy_with_logits(i64({2}), i64({2})); }},
+        {"binary_cross_entropy_with_logits", "undefined", [] { return binary_cross_entropy_with_logits(U, f64({2})); }},
+        {"cross_entropy", "rank", [] { return cross_entropy(f64({2, 3, 4}), i64({2}), -100, 0.0); }},
+        {"cross_entropy", "shape", [] { return cross_entropy(f64({2, 3}), i64({3}), -100, 0.0); }},
+        {"cross_entropy", "dtype", [] { return cross_entropy(f64({2, 3}), f64({2}), -100, 0.0); }},
+        {"cross_entropy", "undefined", [] { return cross_entropy(f64({2, 3}), U, -100, 0.1); }},
+        {"cross_entropy", "value", [] { return cross_entropy(f64({2, 3}), i64({2}), -100, -0.1); }},
     };
 }
 
@@ -121,5 +144,5 @@ TEST_CASE("every public op rejects bad input with a tg::Error that names the op"
         CHECK(threw);
         ++checked;
     }
-    CHECK(checked == 74);
+    CHECK(checked == 97);
 }
