@@ -1,7 +1,10 @@
-// sum, mean and max, over everything or over one dim. A dim reduction views x as
-// (outer, D, inner) and reduces the middle; f32 sums accumulate in double.
+// sum, mean, max and min over everything or over one dim; var, argmax and logsumexp over one
+// dim. A dim reduction views x as (outer, D, inner) and reduces the middle; f32 sums
+// accumulate in double.
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include "core/check.hpp"
 #include "core/ops/common.hpp"
@@ -95,6 +98,87 @@ Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
                   BackwardReads::shapes);
 }
 
+// True when a should replace the best value b so far: strictly larger (largest) or smaller,
+// or a NaN replacing a number (NaN propagates, as in torch). Ties keep the first position.
+template <class T>
+bool beats(T a, T b, bool largest) {
+    if constexpr (std::is_floating_point_v<T>)
+        if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && !std::isnan(b);
+    return largest ? a > b : a < b;
+}
+
+// The value at the first position of the largest (or smallest) element; the gradient goes there.
+//   y = x[k*].  dx = dy at k*, 0 elsewhere
+Tensor extreme_all(const char* op, const Tensor& x, bool largest) {
+    detail::check_floating(op, x);
+    TG_CHECK(x.numel() != 0, ValueError, "{}: the tensor is empty, shape {}", op, shape_str(x.shape()));
+    Tensor y = Tensor::empty({}, x.dtype());
+    int64_t arg = 0;
+    dispatch_floating(op, x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        for (int64_t i = 1; i < x.numel(); ++i)
+            if (beats(px[i], px[arg], largest)) arg = i;
+        *y.data<T>() = px[arg];
+    });
+    return record(op, y, {x}, [op, shape = x.shape(), arg](const Tensor& dy, const Tensor&) {
+        Tensor dx = Tensor::zeros(shape, dy.dtype());
+        dispatch_floating(op, dy.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            dx.data<T>()[arg] = *dy.data<T>();
+        });
+        return Grads{dx};
+    });
+}
+
+// For each (o, i), the first d holding the largest (or smallest) x[o, d, i]; any dtype.
+std::vector<int64_t> arg_extreme(const Tensor& x, const detail::DimSplit& sp, bool largest) {
+    std::vector<int64_t> arg(static_cast<std::size_t>(sp.outer * sp.inner), 0);
+    dispatch_all(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        for (int64_t o = 0; o < sp.outer; ++o)
+            for (int64_t i = 0; i < sp.inner; ++i) {
+                const T* p = px + o * sp.d * sp.inner + i;
+                int64_t best = 0;
+                for (int64_t d = 1; d < sp.d; ++d)
+                    if (beats(p[d * sp.inner], p[best * sp.inner], largest)) best = d;
+                arg[o * sp.inner + i] = best;
+            }
+    });
+    return arg;
+}
+
+//   y[o, i] = x[o, d*, i] with d* the first extreme position.  dx[o, d*, i] = dy[o, i], 0 elsewhere
+Tensor extreme_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool largest) {
+    detail::check_floating(op, x);
+    dim = normalize_dim(op, dim, x.dim());
+    const auto sp = detail::split_at(x.shape(), dim);
+    TG_CHECK(sp.d != 0, ValueError, "{}: dim {} of shape {} is empty", op, dim, shape_str(x.shape()));
+    std::vector<int64_t> arg = arg_extreme(x, sp, largest);
+    Tensor y = Tensor::empty(reduced_shape(x.shape(), dim, keepdim), x.dtype());
+    dispatch_floating(op, x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        for (int64_t o = 0; o < sp.outer; ++o)
+            for (int64_t i = 0; i < sp.inner; ++i)
+                py[o * sp.inner + i] = px[(o * sp.d + arg[o * sp.inner + i]) * sp.inner + i];
+    });
+    return record(op, y, {x}, [op, shape = x.shape(), sp, arg = std::move(arg)](const Tensor& dy, const Tensor&) {
+        Tensor dx = Tensor::zeros(shape, dy.dtype());
+        dispatch_floating(op, dy.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T* pg = dy.data<T>();
+            T* pd = dx.data<T>();
+            for (int64_t o = 0; o < sp.outer; ++o)
+                for (int64_t i = 0; i < sp.inner; ++i)
+                    pd[(o * sp.d + arg[o * sp.inner + i]) * sp.inner + i] = pg[o * sp.inner + i];
+        });
+        return Grads{dx};
+    });
+}
+
 }  // namespace
 
 /// y = sum_i x_i.  dx_i = dy
@@ -107,61 +191,108 @@ Tensor mean(const Tensor& x) { return reduce_all("mean", x, true); }
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return reduce_dim("mean", x, dim, keepdim, true); }
 
 /// y = max_i x_i.  dx = dy at the first argmax, 0 elsewhere
-Tensor max(const Tensor& x) {
-    detail::check_floating("max", x);
-    if (x.numel() == 0) throw ValueError("max: the tensor is empty, shape " + shape_str(x.shape()));
-    Tensor y = Tensor::empty({}, x.dtype());
-    int64_t arg = 0;
-    dispatch_floating("max", x.dtype(), [&](auto tag) {
+Tensor max(const Tensor& x) { return extreme_all("max", x, true); }
+/// y[o, i] = max_d x[o, d, i].  dx[o, d*, i] = dy[o, i] at the first argmax d*
+Tensor max(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim("max", x, dim, keepdim, true); }
+/// y = min_i x_i.  dx = dy at the first argmin, 0 elsewhere
+Tensor min(const Tensor& x) { return extreme_all("min", x, false); }
+/// y[o, i] = min_d x[o, d, i].  dx[o, d*, i] = dy[o, i] at the first argmin d*
+Tensor min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim("min", x, dim, keepdim, false); }
+
+/// y[o, i] = the first d with x[o, d, i] largest (a NaN counts as largest, as torch), i64; f32,
+/// f64 and i64 inputs. Not differentiable: nothing is recorded.
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+    detail::check_defined("argmax", x, "input");
+    dim = normalize_dim("argmax", dim, x.dim());
+    const auto sp = detail::split_at(x.shape(), dim);
+    TG_CHECK(sp.d != 0, ValueError, "argmax: dim {} of shape {} is empty", dim, shape_str(x.shape()));
+    const std::vector<int64_t> arg = arg_extreme(x, sp, true);
+    Tensor y = Tensor::empty(reduced_shape(x.shape(), dim, keepdim), Dtype::i64);
+    std::copy(arg.begin(), arg.end(), y.data<int64_t>());
+    return y;
+}
+
+/// With m = mean_d x[o, d, i] and N = D - 1 (unbiased) or D:  y[o, i] = sum_d (x[o, d, i] - m)^2 / N.
+/// dx[o, d, i] = dy[o, i] * 2 (x[o, d, i] - m) / N   (the path through m carries
+/// -2/(N D) sum_d (x - m) = 0). N <= 0 (one element, unbiased; or an empty dim) gives NaN, as
+/// torch: the value 0/0 and the gradient (2/0) * 0.
+Tensor var(const Tensor& x, int64_t dim, bool unbiased, bool keepdim) {
+    detail::check_floating("var", x);
+    dim = normalize_dim("var", dim, x.dim());
+    const auto sp = detail::split_at(x.shape(), dim);
+    const double n = static_cast<double>(sp.d) - (unbiased ? 1.0 : 0.0);
+    Tensor y = Tensor::empty(reduced_shape(x.shape(), dim, keepdim), x.dtype());
+    Tensor mean = Tensor::empty({sp.outer * sp.inner}, x.dtype());
+    dispatch_floating("var", x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* px = x.data<T>();
-        for (int64_t i = 1; i < x.numel(); ++i)
-            if (px[i] > px[arg] || (std::isnan(px[i]) && !std::isnan(px[arg]))) arg = i;
-        *y.data<T>() = px[arg];
+        T *py = y.data<T>(), *pm = mean.data<T>();
+        for (int64_t o = 0; o < sp.outer; ++o)
+            for (int64_t i = 0; i < sp.inner; ++i) {
+                const T* p = px + o * sp.d * sp.inner + i;
+                double m = 0, ss = 0;  // two passes: no cancellation for values far from 0
+                for (int64_t d = 0; d < sp.d; ++d) m += p[d * sp.inner];
+                m /= static_cast<double>(sp.d);
+                for (int64_t d = 0; d < sp.d; ++d) ss += (p[d * sp.inner] - m) * (p[d * sp.inner] - m);
+                pm[o * sp.inner + i] = static_cast<T>(m);
+                py[o * sp.inner + i] =
+                    static_cast<T>(n > 0 ? ss / n : std::numeric_limits<double>::quiet_NaN());
+            }
     });
-    return record("max", y, {x}, [shape = x.shape(), arg](const Tensor& dy, const Tensor&) {
-        Tensor dx = Tensor::zeros(shape, dy.dtype());
-        dispatch_floating("max", dy.dtype(), [&](auto tag) {
+    return record("var", y, {x}, [x, mean, sp, n](const Tensor& dy, const Tensor&) {
+        Tensor dx = Tensor::empty(x.shape(), dy.dtype());
+        dispatch_floating("var", dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            dx.data<T>()[arg] = *dy.data<T>();
+            const T *px = x.data<T>(), *pm = mean.data<T>(), *pg = dy.data<T>();
+            T* pd = dx.data<T>();
+            const T scale = static_cast<T>(2.0 / n);
+            for (int64_t o = 0; o < sp.outer; ++o)
+                for (int64_t d = 0; d < sp.d; ++d)
+                    for (int64_t i = 0; i < sp.inner; ++i) {
+                        const int64_t k = (o * sp.d + d) * sp.inner + i;
+                        pd[k] = pg[o * sp.inner + i] * scale * (px[k] - pm[o * sp.inner + i]);
+                    }
         });
         return Grads{dx};
     });
 }
 
-/// y[o, i] = max_d x[o, d, i].  dx[o, d*, i] = dy[o, i] at the first argmax d*
-Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
-    detail::check_floating("max", x);
-    dim = normalize_dim("max", dim, x.dim());
+/// With m = max_d x[o, d, i] (taken as 0 when infinite, as torch, so an all -inf row gives -inf
+/// and a +inf gives +inf rather than NaN):  y[o, i] = m + log sum_d exp(x[o, d, i] - m).
+/// dx[o, d, i] = dy[o, i] * exp(x[o, d, i] - y[o, i]) = dy * softmax(x)[o, d, i]. An all -inf row
+/// gets NaN gradients (-inf - -inf), as in torch; an empty dim gives y = -inf.
+Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
+    detail::check_floating("logsumexp", x);
+    dim = normalize_dim("logsumexp", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
-    TG_CHECK(sp.d != 0, ValueError, "max: dim {} of shape {} is empty", dim, shape_str(x.shape()));
     Tensor y = Tensor::empty(reduced_shape(x.shape(), dim, keepdim), x.dtype());
-    std::vector<int64_t> arg(static_cast<std::size_t>(sp.outer * sp.inner), 0);
-    dispatch_floating("max", x.dtype(), [&](auto tag) {
+    dispatch_floating("logsumexp", x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* px = x.data<T>();
         T* py = y.data<T>();
         for (int64_t o = 0; o < sp.outer; ++o)
             for (int64_t i = 0; i < sp.inner; ++i) {
                 const T* p = px + o * sp.d * sp.inner + i;
-                int64_t best = 0;
-                for (int64_t d = 1; d < sp.d; ++d)
-                    if (p[d * sp.inner] > p[best * sp.inner] ||
-                        (std::isnan(p[d * sp.inner]) && !std::isnan(p[best * sp.inner])))
-                        best = d;
-                arg[o * sp.inner + i] = best;
-                py[o * sp.inner + i] = p[best * sp.inner];
+                T m = -std::numeric_limits<T>::infinity();
+                for (int64_t d = 0; d < sp.d; ++d) m = std::max(m, p[d * sp.inner]);
+                if (std::isinf(m)) m = 0;
+                double s = 0;
+                for (int64_t d = 0; d < sp.d; ++d) s += std::exp(static_cast<double>(p[d * sp.inner] - m));
+                py[o * sp.inner + i] = static_cast<T>(std::log(s) + static_cast<double>(m));
             }
     });
-    return record("max", y, {x}, [shape = x.shape(), sp, arg = std::move(arg)](const Tensor& dy, const Tensor&) {
-        Tensor dx = Tensor::zeros(shape, dy.dtype());
-        dispatch_floating("max", dy.dtype(), [&](auto tag) {
+    return record("logsumexp", y, {x}, [x, sp](const Tensor& dy, const Tensor& out) {
+        Tensor dx = Tensor::empty(x.shape(), dy.dtype());
+        dispatch_floating("logsumexp", dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            const T* pg = dy.data<T>();
+            const T *px = x.data<T>(), *py = out.data<T>(), *pg = dy.data<T>();
             T* pd = dx.data<T>();
             for (int64_t o = 0; o < sp.outer; ++o)
-                for (int64_t i = 0; i < sp.inner; ++i)
-                    pd[(o * sp.d + arg[o * sp.inner + i]) * sp.inner + i] = pg[o * sp.inner + i];
+                for (int64_t d = 0; d < sp.d; ++d)
+                    for (int64_t i = 0; i < sp.inner; ++i) {
+                        const int64_t k = (o * sp.d + d) * sp.inner + i;
+                        pd[k] = pg[o * sp.inner + i] * std::exp(px[k] - py[o * sp.inner + i]);
+                    }
         });
         return Grads{dx};
     });

@@ -1,6 +1,8 @@
-// reshape, transpose/permute, slice and cat. reshape shares storage (tensors are always
+// reshape, transpose/permute, slice, cat and stack, split/chunk, squeeze/unsqueeze/flatten
+// and expand. The views (reshape, squeeze, unsqueeze, flatten) share storage (tensors are always
 // contiguous); the others copy through detail::strided_copy, and their backward is the same
-// copy run the other way.
+// copy run the other way (expand's sums the broadcast copies back).
+#include <algorithm>
 #include <numeric>
 
 #include "core/check.hpp"
@@ -34,16 +36,22 @@ Shape infer_shape(const Tensor& x, const Shape& shape) {
     return out;
 }
 
+/// y = x viewed with shape, recorded as op (reshape and the views built on it: squeeze,
+/// unsqueeze, flatten).  dx = dy viewed with x's shape
+Tensor view_as_shape(const char* op, const Tensor& x, const Shape& shape) {
+    Tensor y = detail::alias(x, shape);
+    return record(op, y, {x}, [xs = x.shape()](const Tensor& dy, const Tensor&) {
+        return Grads{detail::alias(dy, xs)};
+    },
+                  BackwardReads::shapes);
+}
+
 }  // namespace
 
 /// y = x viewed with a new shape (same storage).  dx = dy viewed with x's shape
 Tensor reshape(const Tensor& x, const Shape& shape) {
     detail::check_defined("reshape", x, "input");
-    Tensor y = detail::alias(x, infer_shape(x, shape));
-    return record("reshape", y, {x}, [xs = x.shape()](const Tensor& dy, const Tensor&) {
-        return Grads{detail::alias(dy, xs)};
-    },
-                  BackwardReads::shapes);
+    return view_as_shape("reshape", x, infer_shape(x, shape));
 }
 
 /// y[idx] = x[idx permuted by dims].  dx = permute(dy, inverse(dims))
@@ -84,11 +92,10 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
     return permute(x, p);
 }
 
-/// y = x[..., start:end:step, ...] along dim.  dx = zeros with dy scattered back into place
-Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
-    detail::check_defined("slice", x, "input");
-    dim = normalize_dim("slice", dim, x.dim());
-    TG_CHECK(step >= 1, ValueError, "slice: step must be at least 1, got {}", step);
+namespace {
+
+// slice's body for a checked dim and step, recorded as op (slice, split, chunk).
+Tensor slice_checked(const char* op, const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
     const int64_t size = x.shape()[dim];
     auto clamp = [size](int64_t v) { return std::clamp(v < 0 ? v + size : v, int64_t{0}, size); };
     start = clamp(start);
@@ -101,12 +108,38 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     xstr[dim] *= step;
     Tensor y = Tensor::empty(out_shape, x.dtype());
     detail::strided_copy(y, 0, contiguous_strides(out_shape), x, offset, xstr, out_shape);
-    return record("slice", y, {x}, [xs = x.shape(), xstr, offset](const Tensor& dy, const Tensor&) {
+    return record(op, y, {x}, [xs = x.shape(), xstr, offset](const Tensor& dy, const Tensor&) {
         Tensor dx = Tensor::zeros(xs, dy.dtype());
         detail::strided_copy(dx, offset, xstr, dy, 0, contiguous_strides(dy.shape()), dy.shape());
         return Grads{dx};
     },
                   BackwardReads::shapes);
+}
+
+// torch lets ops that keep or merge dims name dim 0 (or -1) of a 0-d tensor.
+void check_scalar_dim(const char* op, int64_t dim) {
+    TG_CHECK(dim == 0 || dim == -1, ValueError, "{}: dim {} is out of range for a 0-d tensor (0 or -1 expected)",
+             op, dim);
+}
+
+// The pieces [0, size), [size, 2 size), ... of x along a checked dim; torch gives one (empty)
+// piece for an empty dim.
+std::vector<Tensor> split_checked(const char* op, const Tensor& x, int64_t split_size, int64_t dim) {
+    const int64_t n = x.shape()[dim];
+    std::vector<Tensor> pieces;
+    for (int64_t start = 0; start < n || pieces.empty(); start += split_size)
+        pieces.push_back(slice_checked(op, x, dim, start, std::min(start + split_size, n), 1));
+    return pieces;
+}
+
+}  // namespace
+
+/// y = x[..., start:end:step, ...] along dim.  dx = zeros with dy scattered back into place
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+    detail::check_defined("slice", x, "input");
+    dim = normalize_dim("slice", dim, x.dim());
+    TG_CHECK(step >= 1, ValueError, "slice: step must be at least 1, got {}", step);
+    return slice_checked("slice", x, dim, start, end, step);
 }
 
 /// y = the xs joined along dim.  dx_j = the matching slab of dy
@@ -147,6 +180,143 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
             g.push_back(dx);
         }
         return g;
+    },
+                  BackwardReads::shapes);
+}
+
+/// y[..., j, ...] = xs[j] with j at position dim of y.  dx_j = the slab of dy at j along dim
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+    TG_CHECK(!xs.empty(), ValueError, "stack: no tensors given");
+    for (const Tensor& t : xs) detail::check_defined("stack", t, "an input");
+    const Shape& first = xs[0].shape();
+    dim = normalize_dim("stack", dim, static_cast<int64_t>(first.size()) + 1);
+    for (std::size_t j = 1; j < xs.size(); ++j) {
+        TG_CHECK(xs[j].dtype() == xs[0].dtype(), DtypeError,
+                 "stack: input {} is {}, input 0 is {} (all inputs must share one dtype)", j,
+                 dtype_name(xs[j].dtype()), dtype_name(xs[0].dtype()));
+        TG_CHECK(xs[j].shape() == first, ShapeError,
+                 "stack: input {} is {}, input 0 is {} (all inputs must have one shape)", j,
+                 shape_str(xs[j].shape()), shape_str(first));
+    }
+    Shape out_shape = first;
+    out_shape.insert(out_shape.begin() + dim, static_cast<int64_t>(xs.size()));
+    // Each input is y's slab at j: y's strides without the stacked dim, offset j * stride(dim).
+    const Shape ystr = contiguous_strides(out_shape);
+    Shape slab_str = ystr;
+    slab_str.erase(slab_str.begin() + dim);
+    const int64_t step = ystr[dim];
+    Tensor y = Tensor::empty(out_shape, xs[0].dtype());
+    const Shape xstr = contiguous_strides(first);
+    for (std::size_t j = 0; j < xs.size(); ++j)
+        detail::strided_copy(y, static_cast<int64_t>(j) * step, slab_str, xs[j], 0, xstr, first);
+    return record("stack", y, xs, [first, slab_str, step, n = xs.size()](const Tensor& dy, const Tensor&) {
+        Grads g;
+        for (std::size_t j = 0; j < n; ++j) {
+            Tensor dx = Tensor::empty(first, dy.dtype());
+            detail::strided_copy(dx, 0, contiguous_strides(first), dy, static_cast<int64_t>(j) * step, slab_str,
+                                 first);
+            g.push_back(dx);
+        }
+        return g;
+    },
+                  BackwardReads::shapes);
+}
+
+/// Slices of split_size along dim (the last one smaller); each is a slice, with slice's backward.
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+    detail::check_defined("split", x, "input");
+    dim = normalize_dim("split", dim, x.dim());
+    TG_CHECK(split_size >= 1, ValueError, "split: split_size must be at least 1, got {}", split_size);
+    return split_checked("split", x, split_size, dim);
+}
+
+/// split with split_size = ceil(D / chunks), so maybe fewer than chunks pieces (torch.chunk);
+/// an empty dim gives chunks empty pieces, as torch.
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+    detail::check_defined("chunk", x, "input");
+    dim = normalize_dim("chunk", dim, x.dim());
+    TG_CHECK(chunks >= 1, ValueError, "chunk: chunks must be at least 1, got {}", chunks);
+    const int64_t n = x.shape()[dim];
+    if (n == 0) {
+        std::vector<Tensor> pieces;
+        for (int64_t c = 0; c < chunks; ++c) pieces.push_back(slice_checked("chunk", x, dim, 0, 0, 1));
+        return pieces;
+    }
+    return split_checked("chunk", x, (n + chunks - 1) / chunks, dim);
+}
+
+/// x without dim when that dim has size 1, else x's shape unchanged (a 0-d x takes dim 0 or -1,
+/// as torch); a view.  dx = dy viewed with x's shape
+Tensor squeeze(const Tensor& x, int64_t dim) {
+    detail::check_defined("squeeze", x, "input");
+    if (x.dim() == 0) {
+        check_scalar_dim("squeeze", dim);
+        return view_as_shape("squeeze", x, {});
+    }
+    Shape shape = x.shape();
+    dim = normalize_dim("squeeze", dim, x.dim());
+    if (shape[dim] == 1) shape.erase(shape.begin() + dim);
+    return view_as_shape("squeeze", x, shape);
+}
+
+/// x with a size-1 dim inserted at dim, in [-(rank+1), rank]; a view.  dx = dy viewed with x's shape
+Tensor unsqueeze(const Tensor& x, int64_t dim) {
+    detail::check_defined("unsqueeze", x, "input");
+    Shape shape = x.shape();
+    dim = normalize_dim("unsqueeze", dim, x.dim() + 1);
+    shape.insert(shape.begin() + dim, 1);
+    return view_as_shape("unsqueeze", x, shape);
+}
+
+/// x with dims start_dim..end_dim merged into one (a 0-d x gives (1,), as torch); a view.
+/// dx = dy viewed with x's shape
+Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
+    detail::check_defined("flatten", x, "input");
+    if (x.dim() == 0) {
+        check_scalar_dim("flatten", start_dim);
+        check_scalar_dim("flatten", end_dim);
+        return view_as_shape("flatten", x, {1});
+    }
+    const int64_t s = normalize_dim("flatten", start_dim, x.dim());
+    const int64_t e = normalize_dim("flatten", end_dim, x.dim());
+    TG_CHECK(s <= e, ValueError, "flatten: start_dim {} comes after end_dim {} for shape {}", start_dim, end_dim,
+             shape_str(x.shape()));
+    const Shape& xs = x.shape();
+    Shape shape(xs.begin(), xs.begin() + s);
+    shape.push_back(shape_numel(Shape(xs.begin() + s, xs.begin() + e + 1)));
+    shape.insert(shape.end(), xs.begin() + e + 1, xs.end());
+    return view_as_shape("flatten", x, shape);
+}
+
+/// y = x broadcast to shape (size-1 dims repeat, new leading dims; -1 keeps a size), copied.
+/// dx = dy summed over the repeated and the new dims (sum_to)
+Tensor expand(const Tensor& x, const Shape& shape) {
+    detail::check_defined("expand", x, "input");
+    const Shape& xs = x.shape();
+    const int64_t nd = static_cast<int64_t>(shape.size()), lead = nd - x.dim();
+    TG_CHECK(lead >= 0, ShapeError, "expand: target shape {} has fewer dims than the input {}", shape_str(shape),
+             shape_str(xs));
+    Shape out(nd), src_str(nd, 0);
+    const Shape xstr = contiguous_strides(xs);
+    for (int64_t k = 0; k < nd; ++k) {
+        if (k < lead) {
+            TG_CHECK(shape[k] >= 0, ShapeError, "expand: size {} is not allowed for the new leading dim {} of {}",
+                     shape[k], k, shape_str(shape));
+            out[k] = shape[k];
+            continue;
+        }
+        const int64_t have = xs[k - lead];
+        TG_CHECK(shape[k] >= -1, ShapeError, "expand: bad size {} at dim {} of {}", shape[k], k, shape_str(shape));
+        out[k] = shape[k] == -1 ? have : shape[k];
+        TG_CHECK(out[k] == have || have == 1, ShapeError,
+                 "expand: cannot expand {} to {}: dim {} has size {} (only size-1 dims can grow)", shape_str(xs),
+                 shape_str(shape), k, have);
+        src_str[k] = out[k] == have ? xstr[k - lead] : 0;
+    }
+    Tensor y = Tensor::empty(out, x.dtype());
+    detail::strided_copy(y, 0, contiguous_strides(out), x, 0, src_str, out);
+    return record("expand", y, {x}, [xs](const Tensor& dy, const Tensor&) {
+        return Grads{detail::sum_to(dy, xs)};
     },
                   BackwardReads::shapes);
 }
