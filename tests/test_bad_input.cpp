@@ -12,7 +12,7 @@ namespace {
 
 struct BadCall {
     const char* op;    // the name the message must contain
-    const char* kind;  // dtype, rank, shape, undefined or value
+    const char* kind;  // dtype, rank, shape, value, empty or undefined
     std::function<Tensor()> call;
 };
 
@@ -123,6 +123,41 @@ std::vector<BadCall> bad_calls() {
         {"cross_entropy", "dtype", [] { return cross_entropy(f64({2, 3}), f64({2}), -100, 0.0); }},
         {"cross_entropy", "undefined", [] { return cross_entropy(f64({2, 3}), U, -100, 0.1); }},
         {"cross_entropy", "value", [] { return cross_entropy(f64({2, 3}), i64({2}), -100, -0.1); }},
+        {"stack", "shape", [] { return stack({f64({2, 3}), f64({3, 2})}, 0); }},
+        {"stack", "dtype", [] { return stack({f64({2}), Tensor::ones({2})}, 0); }},
+        {"stack", "rank", [] { return stack({f64({2}), f64({2})}, 2); }},
+        {"stack", "undefined", [] { return stack({f64({2}), U}, 0); }},
+        {"stack", "empty list", [] { return stack({}, 0); }},
+        {"split", "rank", [] { return split(f64({2, 3}), 1, 2)[0]; }},
+        {"split", "value", [] { return split(f64({2, 3}), 0, 0)[0]; }},
+        {"split", "undefined", [] { return split(U, 1, 0)[0]; }},
+        {"chunk", "rank", [] { return chunk(f64({}), 1, 0)[0]; }},
+        {"chunk", "value", [] { return chunk(f64({4}), 0, 0)[0]; }},
+        {"chunk", "undefined", [] { return chunk(U, 2, 0)[0]; }},
+        {"squeeze", "rank", [] { return squeeze(f64({2, 1}), 2); }},
+        {"squeeze", "undefined", [] { return squeeze(U, 0); }},
+        {"unsqueeze", "rank", [] { return unsqueeze(f64({2, 1}), 3); }},
+        {"unsqueeze", "undefined", [] { return unsqueeze(U, 0); }},
+        {"flatten", "rank", [] { return flatten(f64({2, 3}), 0, 2); }},
+        {"flatten", "value", [] { return flatten(f64({2, 3, 4}), 2, 1); }},
+        {"flatten", "undefined", [] { return flatten(U); }},
+        {"expand", "shape", [] { return expand(f64({2, 3}), {2, 4}); }},
+        {"expand", "rank", [] { return expand(f64({2, 3}), {3}); }},
+        {"expand", "value", [] { return expand(f64({2, 3}), {-1, 2, 3}); }},
+        {"expand", "undefined", [] { return expand(U, {2}); }},
+        {"var", "dtype", [] { return var(i64({2}), 0); }},
+        {"var", "rank", [] { return var(f64({2, 3}), 2); }},
+        {"var", "undefined", [] { return var(U, 0); }},
+        {"min", "dtype", [] { return min(i64({2})); }},
+        {"min", "rank", [] { return min(f64({2, 2}), -3); }},
+        {"min", "empty", [] { return min(f64({0})); }},
+        {"min", "undefined", [] { return min(U, 0); }},
+        {"argmax", "rank", [] { return argmax(f64({2, 2}), 2); }},
+        {"argmax", "empty", [] { return argmax(f64({3, 0}), 1); }},
+        {"argmax", "undefined", [] { return argmax(U, 0); }},
+        {"logsumexp", "dtype", [] { return logsumexp(i64({2}), 0); }},
+        {"logsumexp", "rank", [] { return logsumexp(f64({}), 0); }},
+        {"logsumexp", "undefined", [] { return logsumexp(U, 0); }},
     };
 }
 
@@ -144,5 +179,5 @@ TEST_CASE("every public op rejects bad input with a tg::Error that names the op"
         CHECK(threw);
         ++checked;
     }
-    CHECK(checked == 97);
+    CHECK(checked == 132);
 }
