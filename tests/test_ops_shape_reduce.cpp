@@ -136,6 +136,7 @@ TEST_CASE("chunk makes ceil(size / chunks) pieces, possibly fewer than chunks", 
     REQUIRE(shapes_of(chunk(x, 5, 0)) == std::vector<Shape>{{1}, {1}, {1}, {1}, {1}});
     REQUIRE(shapes_of(chunk(x, 1, -1)) == std::vector<Shape>{{5}});
     REQUIRE(shapes_of(chunk(x, 9, 0)) == std::vector<Shape>{{1}, {1}, {1}, {1}, {1}});
+    REQUIRE(shapes_of(chunk(x, std::numeric_limits<int64_t>::max(), 0)).size() == 5);
     // 6 in 4 chunks: ceil(6 / 4) = 2, so only three pieces.
     REQUIRE(shapes_of(chunk(iota64({2, 6}), 4, 1)) == std::vector<Shape>{{2, 2}, {2, 2}, {2, 2}});
     const std::vector<Tensor> p = chunk(iota64({2, 3}), 2, 1);

@@ -242,7 +242,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
         for (int64_t c = 0; c < chunks; ++c) pieces.push_back(slice_checked("chunk", x, dim, 0, 0, 1));
         return pieces;
     }
-    return split_checked("chunk", x, (n + chunks - 1) / chunks, dim);
+    return split_checked("chunk", x, (n - 1) / chunks + 1, dim);  // ceil, without overflow
 }
 
 /// x without dim when that dim has size 1, else x's shape unchanged (a 0-d x takes dim 0 or -1,
