@@ -27,5 +27,22 @@ Tensor Tensor::sigmoid() const { return tg::sigmoid(*this); }
 Tensor Tensor::gelu() const { return tg::gelu(*this); }
 Tensor Tensor::softmax(int64_t dim) const { return tg::softmax(*this, dim); }
 Tensor Tensor::log_softmax(int64_t dim) const { return tg::log_softmax(*this, dim); }
+Tensor Tensor::abs() const { return tg::abs(*this); }
+Tensor Tensor::sin() const { return tg::sin(*this); }
+Tensor Tensor::cos() const { return tg::cos(*this); }
+Tensor Tensor::silu() const { return tg::silu(*this); }
+Tensor Tensor::clamp(double min, double max) const { return tg::clamp(*this, min, max); }
+Tensor Tensor::masked_fill(const Tensor& mask, double value) const { return tg::masked_fill(*this, mask, value); }
+Tensor Tensor::gather(int64_t dim, const Tensor& index) const { return tg::gather(*this, dim, index); }
+Tensor Tensor::index_select(int64_t dim, const Tensor& index) const { return tg::index_select(*this, dim, index); }
+Tensor Tensor::squeeze(int64_t dim) const { return tg::squeeze(*this, dim); }
+Tensor Tensor::unsqueeze(int64_t dim) const { return tg::unsqueeze(*this, dim); }
+Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const { return tg::flatten(*this, start_dim, end_dim); }
+Tensor Tensor::expand(const Shape& shape) const { return tg::expand(*this, shape); }
+Tensor Tensor::var(int64_t dim, bool unbiased, bool keepdim) const { return tg::var(*this, dim, unbiased, keepdim); }
+Tensor Tensor::min() const { return tg::min(*this); }
+Tensor Tensor::min(int64_t dim, bool keepdim) const { return tg::min(*this, dim, keepdim); }
+Tensor Tensor::argmax(int64_t dim, bool keepdim) const { return tg::argmax(*this, dim, keepdim); }
+Tensor Tensor::logsumexp(int64_t dim, bool keepdim) const { return tg::logsumexp(*this, dim, keepdim); }
 
 }  // namespace tg
