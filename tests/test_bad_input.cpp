@@ -87,6 +87,26 @@ std::vector<BadCall> bad_calls() {
         {"layer_norm", "shape", [] { return layer_norm(f64({2, 3}), f64({4}), f64({4})); }},
         {"layer_norm", "dtype", [] { return layer_norm(f64({2, 3}), Tensor::ones({3}), Tensor::ones({3})); }},
         {"layer_norm", "undefined", [] { return layer_norm(U, f64({3}), f64({3})); }},
+        {"conv2d", "dtype", [] { return conv2d(f64({1, 2, 4, 4}), Tensor::ones({3, 2, 3, 3}), U); }},
+        {"conv2d", "rank", [] { return conv2d(f64({1, 2, 4, 4}), f64({3, 2, 3}), U); }},
+        {"conv2d", "groups mismatch", [] { return conv2d(f64({1, 4, 4, 4}), f64({3, 2, 3, 3}), U, {.groups = 2}); }},
+        {"conv2d", "undefined", [] { return conv2d(U, f64({3, 2, 3, 3}), U); }},
+        {"conv2d", "output size < 1", [] { return conv2d(f64({1, 2, 2, 4}), f64({3, 2, 3, 3}), U); }},
+        {"conv2d", "stride 0", [] { return conv2d(f64({1, 2, 4, 4}), f64({3, 2, 3, 3}), U, {.stride = {1, 0}}); }},
+        {"conv1d", "dtype", [] { return conv1d(i64({1, 2, 4}), i64({3, 2, 3}), U); }},
+        {"conv1d", "rank", [] { return conv1d(f64({1, 2, 4, 4}), f64({3, 2, 3}), U); }},
+        {"conv1d", "bias shape", [] { return conv1d(f64({1, 2, 4}), f64({3, 2, 3}), f64({2})); }},
+        {"conv1d", "undefined", [] { return conv1d(f64({1, 2, 4}), U, U); }},
+        {"conv1d", "output size < 1", [] { return conv1d(f64({1, 2, 4}), f64({3, 2, 3}), U, {.dilation = 2}); }},
+        {"max_pool2d", "dtype", [] { return max_pool2d(i64({1, 1, 4, 4}), {}); }},
+        {"max_pool2d", "rank", [] { return max_pool2d(f64({4, 4}), {}); }},
+        {"max_pool2d", "undefined", [] { return max_pool2d(U, {}); }},
+        {"max_pool2d", "padding > kernel / 2", [] { return max_pool2d(f64({1, 1, 4, 4}), {.padding = {2, 0}}); }},
+        {"max_pool2d", "output size < 1", [] { return max_pool2d(f64({1, 1, 1, 4}), {}); }},
+        {"avg_pool2d", "dtype", [] { return avg_pool2d(i64({1, 1, 4, 4}), {}); }},
+        {"avg_pool2d", "rank", [] { return avg_pool2d(f64({1, 1, 1, 4, 4}), {}); }},
+        {"avg_pool2d", "undefined", [] { return avg_pool2d(U, {}); }},
+        {"avg_pool2d", "negative stride", [] { return avg_pool2d(f64({1, 1, 4, 4}), {.stride = {-1, 1}}); }},
         {"dropout", "dtype", [gen]() mutable { return dropout(i64({2}), 0.5, true, gen); }},
         {"dropout", "undefined", [gen]() mutable { return dropout(U, 0.5, true, gen); }},
         {"scaled_dot_product_attention", "rank", [] { return scaled_dot_product_attention(f64({2, 3}), f64({2, 3}), f64({2, 3})); }},
@@ -179,5 +199,5 @@ TEST_CASE("every public op rejects bad input with a tg::Error that names the op"
         CHECK(threw);
         ++checked;
     }
-    CHECK(checked == 132);
+    CHECK(checked == 152);
 }

@@ -1,1 +1,170 @@
-// Pooling: max_pool2d and avg_pool2d.
+// Pooling: max_pool2d and avg_pool2d over the last two dims of (N, C, H, W) or (C, H, W), with
+// PyTorch's semantics for ceil_mode = false: windows of kernel (kH, kW) every stride, on the
+// input padded by padding on each side (at most half the kernel, so every window holds at
+// least one input position), Ho = floor((H + 2 ph - kH) / sh) + 1.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "core/check.hpp"
+#include "core/kernels/simd.hpp"
+#include "core/ops/common.hpp"
+
+namespace tg {
+
+namespace {
+
+struct PoolGeom {
+    int64_t planes, H, W, OH, OW, kh, kw, sh, sw, ph, pw;
+    // The window of output (oh, ow), clipped to the input: rows [h0, h1), columns [w0, w1).
+    int64_t h0(int64_t oh) const { return std::max<int64_t>(oh * sh - ph, 0); }
+    int64_t h1(int64_t oh) const { return std::min(oh * sh - ph + kh, H); }
+    int64_t w0(int64_t ow) const { return std::max<int64_t>(ow * sw - pw, 0); }
+    int64_t w1(int64_t ow) const { return std::min(ow * sw - pw + kw, W); }
+    bool parallel() const { return planes > 1 && planes * OH * OW * kh * kw >= kernels::kParallelElems; }
+};
+
+std::string pair_str(const std::array<int64_t, 2>& v) { return fmt::format("({}, {})", v[0], v[1]); }
+
+PoolGeom pool_geometry(const char* op, const Tensor& x, const Pool2dArgs& args, Shape& out_shape) {
+    detail::check_floating(op, x);
+    const Shape& xs = x.shape();
+    TG_CHECK(x.dim() == 3 || x.dim() == 4, ShapeError, "{}: x must be 4-d (N, C, H, W) or 3-d (C, H, W), got {}", op,
+             shape_str(xs));
+    TG_CHECK(xs[x.dim() - 2] >= 1 && xs.back() >= 1, ShapeError, "{}: x {} has an empty spatial dim", op,
+             shape_str(xs));
+    const auto &k = args.kernel, &p = args.padding;
+    TG_CHECK(k[0] >= 1 && k[1] >= 1, ValueError, "{}: kernel must be >= 1, got {}", op, pair_str(k));
+    TG_CHECK(args.stride[0] >= 0 && args.stride[1] >= 0, ValueError,
+             "{}: stride must be >= 1 (or 0 for the kernel size), got {}", op, pair_str(args.stride));
+    TG_CHECK(p[0] >= 0 && p[1] >= 0 && 2 * p[0] <= k[0] && 2 * p[1] <= k[1], ValueError,
+             "{}: padding must be >= 0 and at most half the kernel: padding {} with kernel {}", op, pair_str(p),
+             pair_str(k));
+    PoolGeom g{};
+    g.H = xs[x.dim() - 2];
+    g.W = xs.back();
+    g.planes = x.numel() / (g.H * g.W);
+    g.kh = k[0], g.kw = k[1], g.ph = p[0], g.pw = p[1];
+    g.sh = args.stride[0] ? args.stride[0] : k[0];
+    g.sw = args.stride[1] ? args.stride[1] : k[1];
+    auto out_size = [](int64_t L, int64_t K, int64_t s, int64_t pad) {
+        const int64_t num = L + 2 * pad - K;
+        return num < 0 ? 0 : num / s + 1;
+    };
+    g.OH = out_size(g.H, g.kh, g.sh, g.ph);
+    g.OW = out_size(g.W, g.kw, g.sw, g.pw);
+    TG_CHECK(g.OH >= 1 && g.OW >= 1, ShapeError,
+             "{}: the input {} is smaller than the kernel: (H, W) = ({}, {}) with padding {} against kernel {} "
+             "leaves no output position", op, shape_str(xs), g.H, g.W, pair_str(p), pair_str(k));
+    out_shape.assign(xs.begin(), xs.end() - 2);
+    out_shape.push_back(g.OH);
+    out_shape.push_back(g.OW);
+    return g;
+}
+
+}  // namespace
+
+/// y[.., i, j] = max of x over window (i, j) (padding counts as -inf); a NaN in the window wins.
+/// dx = dy at the window's first maximum (row-major order within the window, so on ties the
+/// topmost, then leftmost, position gets it), summed where windows overlap; 0 elsewhere.
+Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args) {
+    Shape out_shape;
+    const PoolGeom g = pool_geometry("max_pool2d", x, args, out_shape);
+    Tensor y = Tensor::empty(out_shape, x.dtype());
+    // The argmax of each window as a flat index into its (H, W) plane.
+    Tensor arg = Tensor::empty(out_shape, Dtype::i64);
+    dispatch_floating("max_pool2d", x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        int64_t* pa = arg.data<int64_t>();
+#pragma omp parallel for schedule(static) if (g.parallel())
+        for (int64_t pl = 0; pl < g.planes; ++pl) {
+            const T* in = px + pl * g.H * g.W;
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+                for (int64_t ow = 0; ow < g.OW; ++ow) {
+                    const int64_t h0 = g.h0(oh), h1 = g.h1(oh), w0 = g.w0(ow), w1 = g.w1(ow);
+                    int64_t best = h0 * g.W + w0;
+                    for (int64_t ih = h0; ih < h1; ++ih)
+                        for (int64_t iw = w0; iw < w1; ++iw) {
+                            const T v = in[ih * g.W + iw];
+                            if (v > in[best] || (std::isnan(v) && !std::isnan(in[best]))) best = ih * g.W + iw;
+                        }
+                    const int64_t o = (pl * g.OH + oh) * g.OW + ow;
+                    py[o] = in[best];
+                    pa[o] = best;
+                }
+        }
+    });
+    return record(
+        "max_pool2d", y, {x},
+        [g, arg, shape = x.shape()](const Tensor& dy, const Tensor&) {
+            Tensor dx = Tensor::zeros(shape, dy.dtype());
+            dispatch_floating("max_pool2d", dy.dtype(), [&](auto tag) {
+                using T = decltype(tag);
+                const T* pg = dy.data<T>();
+                const int64_t* pa = arg.data<int64_t>();
+                T* pd = dx.data<T>();
+                const int64_t per_plane = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (g.parallel())
+                for (int64_t pl = 0; pl < g.planes; ++pl) {
+                    T* d = pd + pl * g.H * g.W;
+                    for (int64_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) d[pa[o]] += pg[o];
+                }
+            });
+            return Grads{dx};
+        },
+        BackwardReads::shapes);  // the argmax was saved; x's later values do not matter
+}
+
+/// y[.., i, j] = sum of x over window (i, j) / (kH kW), padded positions counting as zeros.
+/// dx[.., h, w] = sum over the windows (i, j) holding (h, w) of dy[.., i, j] / (kH kW).
+Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args) {
+    Shape out_shape;
+    const PoolGeom g = pool_geometry("avg_pool2d", x, args, out_shape);
+    Tensor y = Tensor::empty(out_shape, x.dtype());
+    dispatch_floating("avg_pool2d", x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        const T inv = T(1) / static_cast<T>(g.kh * g.kw);
+#pragma omp parallel for schedule(static) if (g.parallel())
+        for (int64_t pl = 0; pl < g.planes; ++pl) {
+            const T* in = px + pl * g.H * g.W;
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+                for (int64_t ow = 0; ow < g.OW; ++ow) {
+                    const int64_t h0 = g.h0(oh), h1 = g.h1(oh), w0 = g.w0(ow), w1 = g.w1(ow);
+                    T s = 0;
+                    for (int64_t ih = h0; ih < h1; ++ih)
+                        for (int64_t iw = w0; iw < w1; ++iw) s += in[ih * g.W + iw];
+                    py[(pl * g.OH + oh) * g.OW + ow] = s * inv;
+                }
+        }
+    });
+    return record(
+        "avg_pool2d", y, {x},
+        [g, shape = x.shape()](const Tensor& dy, const Tensor&) {
+            Tensor dx = Tensor::zeros(shape, dy.dtype());
+            dispatch_floating("avg_pool2d", dy.dtype(), [&](auto tag) {
+                using T = decltype(tag);
+                const T* pg = dy.data<T>();
+                T* pd = dx.data<T>();
+                const T inv = T(1) / static_cast<T>(g.kh * g.kw);
+#pragma omp parallel for schedule(static) if (g.parallel())
+                for (int64_t pl = 0; pl < g.planes; ++pl) {
+                    T* d = pd + pl * g.H * g.W;
+                    for (int64_t oh = 0; oh < g.OH; ++oh)
+                        for (int64_t ow = 0; ow < g.OW; ++ow) {
+                            const T v = pg[(pl * g.OH + oh) * g.OW + ow] * inv;
+                            for (int64_t ih = g.h0(oh); ih < g.h1(oh); ++ih)
+                                for (int64_t iw = g.w0(ow); iw < g.w1(ow); ++iw) d[ih * g.W + iw] += v;
+                        }
+                }
+            });
+            return Grads{dx};
+        },
+        BackwardReads::shapes);
+}
+
+}  // namespace tg
