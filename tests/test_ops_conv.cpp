@@ -265,6 +265,16 @@ TEST_CASE("max_pool2d sends the gradient to the first maximum of each window, ro
     require_values(yz, {1, 1, 1, 3}, {5, 5, 1});
     sum(mul(yz, tensor({1.0, 2.0, 4.0}, {1, 1, 1, 3}))).backward();
     require_values(z.grad(), {1, 1, 1, 4}, {0, 3, 4, 0});
+
+    // A NaN wins its window (the first NaN, wherever the window's maximum is), as torch's.
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    Tensor q = tensor({1.0, nan, 3.0, nan, nan, 2.0, 7.0, 1.0}, {1, 1, 2, 4}).requires_grad_();
+    Tensor yq = max_pool2d(q, {.kernel = {1, 4}});
+    const auto vq = yq.to_vector<double>();
+    CHECK(std::isnan(vq[0]));
+    CHECK(std::isnan(vq[1]));
+    sum(mul(yq, tensor({1.0, 2.0}, {1, 1, 2, 1}))).backward();
+    require_values(q.grad(), {1, 1, 2, 4}, {0, 1, 0, 0, 2, 0, 0, 0});
 }
 
 TEST_CASE("max_pool2d pads with -inf and avg_pool2d counts padding in the divisor", "[ops][pool]") {

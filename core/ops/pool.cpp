@@ -79,22 +79,43 @@ Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args) {
         const T* px = x.data<T>();
         T* py = y.data<T>();
         int64_t* pa = arg.data<int64_t>();
+        const int64_t W = g.W, OH = g.OH, OW = g.OW;  // locals: the stores below may alias g
 #pragma omp parallel for schedule(static) if (g.parallel())
         for (int64_t pl = 0; pl < g.planes; ++pl) {
-            const T* in = px + pl * g.H * g.W;
-            for (int64_t oh = 0; oh < g.OH; ++oh)
-                for (int64_t ow = 0; ow < g.OW; ++ow) {
-                    const int64_t h0 = g.h0(oh), h1 = g.h1(oh), w0 = g.w0(ow), w1 = g.w1(ow);
-                    int64_t best = h0 * g.W + w0;
+            const T* in = px + pl * g.H * W;
+            for (int64_t oh = 0; oh < OH; ++oh) {
+                const int64_t h0 = g.h0(oh), h1 = g.h1(oh);
+                T* yrow = py + (pl * OH + oh) * OW;
+                int64_t* arow = pa + (pl * OH + oh) * OW;
+                for (int64_t ow = 0; ow < OW; ++ow) {
+                    const int64_t w0 = g.w0(ow), w1 = g.w1(ow);
+                    int64_t best = h0 * W + w0;
+                    T bv = in[best];
+                    // Selects through masks rather than branches: on real data which element
+                    // wins is unpredictable. NaNs (v != v) are rare, so a window holding one is
+                    // scanned again with the exact rule (the first NaN wins).
+                    bool nan = false;
                     for (int64_t ih = h0; ih < h1; ++ih)
                         for (int64_t iw = w0; iw < w1; ++iw) {
-                            const T v = in[ih * g.W + iw];
-                            if (v > in[best] || (std::isnan(v) && !std::isnan(in[best]))) best = ih * g.W + iw;
+                            const T v = in[ih * W + iw];
+                            const int64_t take = -static_cast<int64_t>(v > bv);
+                            best = (best & ~take) | ((ih * W + iw) & take);
+                            bv = v > bv ? v : bv;
+                            nan |= v != v;
                         }
-                    const int64_t o = (pl * g.OH + oh) * g.OW + ow;
-                    py[o] = in[best];
-                    pa[o] = best;
+                    if (nan) [[unlikely]] {
+                        for (int64_t ih = h0; ih < h1 && bv == bv; ++ih)
+                            for (int64_t iw = w0; iw < w1; ++iw)
+                                if (in[ih * W + iw] != in[ih * W + iw]) {
+                                    best = ih * W + iw;
+                                    bv = in[best];
+                                    break;
+                                }
+                    }
+                    yrow[ow] = bv;
+                    arow[ow] = best;
                 }
+            }
         }
     });
     return record(
@@ -132,14 +153,17 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args) {
 #pragma omp parallel for schedule(static) if (g.parallel())
         for (int64_t pl = 0; pl < g.planes; ++pl) {
             const T* in = px + pl * g.H * g.W;
-            for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+                const int64_t h0 = g.h0(oh), h1 = g.h1(oh);
+                T* yrow = py + (pl * g.OH + oh) * g.OW;
                 for (int64_t ow = 0; ow < g.OW; ++ow) {
-                    const int64_t h0 = g.h0(oh), h1 = g.h1(oh), w0 = g.w0(ow), w1 = g.w1(ow);
+                    const int64_t w0 = g.w0(ow), w1 = g.w1(ow);
                     T s = 0;
                     for (int64_t ih = h0; ih < h1; ++ih)
                         for (int64_t iw = w0; iw < w1; ++iw) s += in[ih * g.W + iw];
-                    py[(pl * g.OH + oh) * g.OW + ow] = s * inv;
+                    yrow[ow] = s * inv;
                 }
+            }
         }
     });
     return record(
@@ -154,12 +178,16 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args) {
 #pragma omp parallel for schedule(static) if (g.parallel())
                 for (int64_t pl = 0; pl < g.planes; ++pl) {
                     T* d = pd + pl * g.H * g.W;
-                    for (int64_t oh = 0; oh < g.OH; ++oh)
+                    for (int64_t oh = 0; oh < g.OH; ++oh) {
+                        const int64_t h0 = g.h0(oh), h1 = g.h1(oh);
+                        const T* grow = pg + (pl * g.OH + oh) * g.OW;
                         for (int64_t ow = 0; ow < g.OW; ++ow) {
-                            const T v = pg[(pl * g.OH + oh) * g.OW + ow] * inv;
-                            for (int64_t ih = g.h0(oh); ih < g.h1(oh); ++ih)
-                                for (int64_t iw = g.w0(ow); iw < g.w1(ow); ++iw) d[ih * g.W + iw] += v;
+                            const int64_t w0 = g.w0(ow), w1 = g.w1(ow);
+                            const T v = grow[ow] * inv;
+                            for (int64_t ih = h0; ih < h1; ++ih)
+                                for (int64_t iw = w0; iw < w1; ++iw) d[ih * g.W + iw] += v;
                         }
+                    }
                 }
             });
             return Grads{dx};
