@@ -91,6 +91,14 @@ TEST_CASE("conv1d of a ramp gives the hand-computed sums, per group", "[ops][con
                    {1, 1, 2}, {0 - 1, 1 - 3});
 }
 
+TEST_CASE("conv1d, conv2d and the pools are recorded under their own names", "[ops][conv][pool]") {
+    const Tensor x3 = randn64({1, 2, 5}, 1).requires_grad_(), x4 = randn64({1, 2, 4, 4}, 2).requires_grad_();
+    CHECK(conv1d(x3, randn64({3, 2, 2}, 3), Tensor()).grad_fn_name() == "conv1d");
+    CHECK(conv2d(x4, randn64({3, 2, 2, 2}, 4), Tensor()).grad_fn_name() == "conv2d");
+    CHECK(max_pool2d(x4, {}).grad_fn_name() == "max_pool2d");
+    CHECK(avg_pool2d(x4, {}).grad_fn_name() == "avg_pool2d");
+}
+
 TEST_CASE("conv2d matches PyTorch's values and gradients", "[ops][conv]") {
     for (const char* name : {"conv2d_pad", "conv2d_groups", "conv2d_depthwise", "conv2d_1x1"}) {
         const Conv2dArgs args = conv2d_args(args_of(name));
