@@ -1,1 +1,253 @@
-// Selection and indexing: where, masked_fill, gather, index_select.
+// Selection and indexing: where, masked_fill, gather, index_select. Conditions and masks may
+// have any dtype (nonzero is true); indices are i64 and must lie in [0, size) as in torch (no
+// wrap-around for negative values). Each backward routes dy back to the positions the forward
+// read; gather and index_select add where an index repeats.
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "core/check.hpp"
+#include "core/ops/common.hpp"
+
+namespace tg {
+
+namespace {
+
+/// Strides of in (contiguous, right-aligned against out) on out's dims: 0 where in has no such
+/// dim or repeats a size-1 dim, so that position idx of out reads in[sum idx_k * stride_k].
+Shape broadcast_strides(const Shape& out, const Shape& in) {
+    const std::size_t nd = out.size(), off = nd - in.size();
+    Shape st(nd, 0);
+    int64_t s = 1;
+    for (std::size_t k = nd; k-- > off;) {
+        const int64_t d = in[k - off];
+        st[k] = d == 1 ? 0 : s;
+        s *= d;
+    }
+    return st;
+}
+
+/// Calls f(i, offsets) for every flat position i of shape in row-major order, where offsets[j]
+/// = sum_k idx_k * strides[j][k]. The innermost dim runs as a plain loop.
+template <std::size_t N, class F>
+void for_each_strided(const Shape& shape, const std::array<Shape, N>& strides, F f) {
+    const int64_t n = shape_numel(shape);
+    if (n == 0) return;
+    if (shape.empty()) {
+        std::array<int64_t, N> off{};
+        f(int64_t{0}, off);
+        return;
+    }
+    const std::size_t nd = shape.size();
+    const int64_t last = shape[nd - 1];
+    std::array<int64_t, N> inner{};
+    for (std::size_t j = 0; j < N; ++j) inner[j] = strides[j][nd - 1];
+    Shape idx(nd, 0);
+    std::array<int64_t, N> base{};
+    for (int64_t i = 0; i < n; i += last) {
+        std::array<int64_t, N> off = base;
+        for (int64_t t = 0; t < last; ++t) {
+            f(i + t, off);
+            for (std::size_t j = 0; j < N; ++j) off[j] += inner[j];
+        }
+        // Advance the outer dims (all but the last), keeping base in step.
+        for (int64_t k = static_cast<int64_t>(nd) - 2; k >= 0; --k) {
+            for (std::size_t j = 0; j < N; ++j) base[j] += strides[j][k];
+            if (++idx[k] < shape[k]) break;
+            for (std::size_t j = 0; j < N; ++j) base[j] -= idx[k] * strides[j][k];
+            idx[k] = 0;
+        }
+    }
+}
+
+/// 1 where t (any dtype) is nonzero, for every position of out's shape, t broadcast to it.
+std::vector<char> nonzero_mask(const Tensor& t, const Shape& out) {
+    std::vector<char> m(static_cast<std::size_t>(shape_numel(out)));
+    dispatch_all(t.dtype(), [&](auto tag) {
+        using C = decltype(tag);
+        const C* p = static_cast<const C*>(t.raw_data());
+        for_each_strided<1>(out, {broadcast_strides(out, t.shape())},
+                            [&](int64_t i, const auto& off) { m[i] = p[off[0]] != C(0); });
+    });
+    return m;
+}
+
+/// A tensor of shape out holding dy where keep[i] == want, 0 elsewhere.
+Tensor select_grad(const char* op, const Tensor& dy, const std::vector<char>& keep, char want) {
+    Tensor g = Tensor::empty(dy.shape(), dy.dtype());
+    dispatch_floating(op, dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pd = dy.data<T>();
+        T* pg = g.data<T>();
+        for (int64_t i = 0; i < dy.numel(); ++i) pg[i] = keep[i] == want ? pd[i] : T(0);
+    });
+    return g;
+}
+
+/// Checks that every value of a 1-d view of an i64 index lies in [0, size).
+void check_index_range(const char* op, const Tensor& index, int64_t dim, int64_t size) {
+    const int64_t* p = index.data<int64_t>();
+    for (int64_t i = 0; i < index.numel(); ++i)
+        TG_CHECK(p[i] >= 0 && p[i] < size, ValueError,
+                 "{}: index {} at flat position {} is out of range for dim {} of size {}", op, p[i], i, dim, size);
+}
+
+void check_index_dtype(const char* op, const Tensor& index) {
+    detail::check_defined(op, index, "index");
+    TG_CHECK(index.dtype() == Dtype::i64, DtypeError, "{}: index must be i64, got {}", op, dtype_name(index.dtype()));
+}
+
+}  // namespace
+
+/// y = a where cond != 0, else b, all three broadcast to one shape.
+/// da = sum_to(dy where cond), db = sum_to(dy where !cond)
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    detail::check_defined("where", cond, "cond");
+    detail::check_same_floating("where", a, b);
+    Shape shape;
+    try {
+        shape = broadcast_shapes("where", broadcast_shapes("where", cond.shape(), a.shape()), b.shape());
+    } catch (const ShapeError&) {
+        throw ShapeError(fmt::format("where: shapes {} (cond), {} (a) and {} (b) cannot be broadcast together",
+                                     shape_str(cond.shape()), shape_str(a.shape()), shape_str(b.shape())));
+    }
+    Tensor y = Tensor::empty(shape, a.dtype());
+    dispatch_floating("where", a.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pa = a.data<T>();
+        const T* pb = b.data<T>();
+        T* py = y.data<T>();
+        dispatch_all(cond.dtype(), [&](auto ctag) {
+            using C = decltype(ctag);
+            const C* pc = static_cast<const C*>(cond.raw_data());
+            const std::array<Shape, 3> st = {broadcast_strides(shape, cond.shape()),
+                                             broadcast_strides(shape, a.shape()),
+                                             broadcast_strides(shape, b.shape())};
+            for_each_strided<3>(shape, st, [&](int64_t i, const auto& off) {
+                py[i] = pc[off[0]] != C(0) ? pa[off[1]] : pb[off[2]];
+            });
+        });
+    });
+    return record("where", y, {cond, a, b}, [cond, a, b](const Tensor& dy, const Tensor&) {
+        const std::vector<char> keep = nonzero_mask(cond, dy.shape());
+        return Grads{Tensor(),
+                     a.requires_grad() ? detail::sum_to(select_grad("where", dy, keep, 1), a.shape()) : Tensor(),
+                     b.requires_grad() ? detail::sum_to(select_grad("where", dy, keep, 0), b.shape()) : Tensor()};
+    });
+}
+
+/// y = value where mask (broadcast to x's shape) != 0, else x.  dx = dy where !mask, else 0
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+    detail::check_floating("masked_fill", x);
+    detail::check_defined("masked_fill", mask, "mask");
+    const Shape& xs = x.shape();
+    const Shape& ms = mask.shape();
+    bool fits = ms.size() <= xs.size();
+    for (std::size_t k = 0; fits && k < ms.size(); ++k) {
+        const int64_t d = ms[ms.size() - 1 - k];
+        fits = d == 1 || d == xs[xs.size() - 1 - k];
+    }
+    TG_CHECK(fits, ShapeError, "masked_fill: mask of shape {} does not broadcast to the input's shape {}",
+             shape_str(ms), shape_str(xs));
+    const std::vector<char> fill = nonzero_mask(mask, xs);
+    Tensor y = Tensor::empty(xs, x.dtype());
+    dispatch_floating("masked_fill", x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        const T v = static_cast<T>(value);
+        for (int64_t i = 0; i < x.numel(); ++i) py[i] = fill[i] ? v : px[i];
+    });
+    return record("masked_fill", y, {x, mask}, [mask](const Tensor& dy, const Tensor&) {
+        return Grads{select_grad("masked_fill", dy, nonzero_mask(mask, dy.shape()), 0), Tensor()};
+    });
+}
+
+/// y[p] = x[p with p[dim] replaced by index[p]] for every position p of index.
+/// dx[p with p[dim] = index[p]] += dy[p]
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+    detail::check_floating("gather", x);
+    check_index_dtype("gather", index);
+    const int64_t nd = x.dim();
+    dim = normalize_dim("gather", dim, nd);
+    TG_CHECK(index.dim() == nd, ShapeError, "gather: index of shape {} must have as many dims as the input {}",
+             shape_str(index.shape()), shape_str(x.shape()));
+    for (int64_t d = 0; d < nd; ++d)
+        TG_CHECK(d == dim || index.shape()[d] <= x.shape()[d], ShapeError,
+                 "gather: index of shape {} is larger than the input {} in dim {} (only dim {} may be larger)",
+                 shape_str(index.shape()), shape_str(x.shape()), d, dim);
+    check_index_range("gather", index, dim, x.shape()[dim]);
+
+    // Offsets into x: index's position p reads x at sum_{d != dim} p_d xstride_d + index[p] xstride_dim.
+    const Shape xstr = contiguous_strides(x.shape());
+    Shape pos_strides = xstr;
+    pos_strides[dim] = 0;
+    const int64_t dim_stride = xstr[dim];
+    const Shape out_shape = index.shape();
+    Tensor y = Tensor::empty(out_shape, x.dtype());
+    const int64_t* pi = index.data<int64_t>();
+    dispatch_floating("gather", x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        for_each_strided<1>(out_shape, {pos_strides}, [&](int64_t i, const auto& off) {
+            py[i] = px[off[0] + pi[i] * dim_stride];
+        });
+    });
+    return record("gather", y, {x, index},
+                  [index, xshape = x.shape(), pos_strides, dim_stride](const Tensor& dy, const Tensor&) {
+                      Tensor dx = Tensor::zeros(xshape, dy.dtype());
+                      const int64_t* p = index.data<int64_t>();
+                      dispatch_floating("gather", dy.dtype(), [&](auto tag) {
+                          using T = decltype(tag);
+                          const T* g = dy.data<T>();
+                          T* d = dx.data<T>();
+                          for_each_strided<1>(dy.shape(), {pos_strides}, [&](int64_t i, const auto& off) {
+                              d[off[0] + p[i] * dim_stride] += g[i];
+                          });
+                      });
+                      return Grads{dx, Tensor()};
+                  });
+}
+
+/// y[o, k, i] = x[o, index[k], i], viewing x as (outer, D, inner) around dim.
+/// dx[o, index[k], i] += dy[o, k, i]
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+    detail::check_floating("index_select", x);
+    check_index_dtype("index_select", index);
+    dim = normalize_dim("index_select", dim, x.dim());
+    TG_CHECK(index.dim() == 1, ShapeError, "index_select: index must be 1-d, got shape {}", shape_str(index.shape()));
+    const auto sp = detail::split_at(x.shape(), dim);
+    check_index_range("index_select", index, dim, sp.d);
+    const int64_t K = index.numel();
+    Shape out_shape = x.shape();
+    out_shape[dim] = K;
+    Tensor y = Tensor::empty(out_shape, x.dtype());
+    const int64_t* pi = index.data<int64_t>();
+    const std::size_t row_bytes = static_cast<std::size_t>(sp.inner) * dtype_size(x.dtype());
+    const auto* px = static_cast<const char*>(x.raw_data());
+    auto* py = static_cast<char*>(y.raw_data());
+    if (row_bytes > 0)
+        for (int64_t o = 0; o < sp.outer; ++o)
+            for (int64_t k = 0; k < K; ++k)
+                std::memcpy(py + (o * K + k) * row_bytes, px + (o * sp.d + pi[k]) * row_bytes, row_bytes);
+    return record("index_select", y, {x, index}, [index, xshape = x.shape(), sp](const Tensor& dy, const Tensor&) {
+        Tensor dx = Tensor::zeros(xshape, dy.dtype());
+        const int64_t* p = index.data<int64_t>();
+        const int64_t K = index.numel();
+        dispatch_floating("index_select", dy.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T* g = dy.data<T>();
+            T* d = dx.data<T>();
+            for (int64_t o = 0; o < sp.outer; ++o)
+                for (int64_t k = 0; k < K; ++k) {
+                    const T* src = g + (o * K + k) * sp.inner;
+                    T* dst = d + (o * sp.d + p[k]) * sp.inner;
+                    for (int64_t i = 0; i < sp.inner; ++i) dst[i] += src[i];
+                }
+        });
+        return Grads{dx, Tensor()};
+    });
+}
+
+}  // namespace tg

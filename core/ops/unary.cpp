@@ -117,4 +117,88 @@ Tensor gelu(const Tensor& x) {
     });
 }
 
+/// y = x sigmoid(x).  dx = dy * s (1 + x (1 - s)), s = sigmoid(x)
+Tensor silu(const Tensor& x) {
+    detail::check_floating("silu", x);
+    // The same two-branch sigmoid as sigmoid(): exp's argument stays non-positive.
+    auto sig = [](auto v) {
+        using T = decltype(v);
+        if (v >= 0) return T(1) / (T(1) + std::exp(-v));
+        const T e = std::exp(v);
+        return e / (T(1) + e);
+    };
+    Tensor y = map("silu", x, [sig](auto v) { return v * sig(v); });
+    return record("silu", y, {x}, [x, sig](const Tensor& dy, const Tensor&) {
+        return Grads{map2("silu", dy, x, [sig](auto g, auto v) {
+            const auto s = sig(v);
+            return g * s * (1 + v * (1 - s));
+        })};
+    });
+}
+
+/// y = x where x > 0, else slope x.  dx = dy where x > 0, else slope dy (slope at 0, as torch)
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+    detail::check_floating("leaky_relu", x);
+    TG_CHECK(std::isfinite(negative_slope), ValueError, "leaky_relu: negative_slope must be finite, got {}",
+             negative_slope);
+    Tensor y = map("leaky_relu", x, [negative_slope](auto v) {
+        return v > 0 ? v : static_cast<decltype(v)>(negative_slope) * v;
+    });
+    return record("leaky_relu", y, {x}, [x, negative_slope](const Tensor& dy, const Tensor&) {
+        return Grads{map2("leaky_relu", dy, x, [negative_slope](auto g, auto v) {
+            return v > 0 ? g : static_cast<decltype(g)>(negative_slope) * g;
+        })};
+    });
+}
+
+/// y = |x|.  dx = dy * sign(x), with sign(0) = 0 as torch (NaN stays NaN)
+Tensor abs(const Tensor& x) {
+    detail::check_floating("abs", x);
+    Tensor y = map("abs", x, [](auto v) { return std::abs(v); });
+    return record("abs", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        return Grads{map2("abs", dy, x, [](auto g, auto v) {
+            using T = decltype(v);
+            return v > 0 ? g : v < 0 ? -g : v == 0 ? T(0) : v;
+        })};
+    });
+}
+
+/// y = min(max(x, lo), hi).  dx = dy where lo <= x <= hi, else 0 (both ends pass, as torch)
+Tensor clamp(const Tensor& x, double min, double max) {
+    detail::check_floating("clamp", x);
+    TG_CHECK(!std::isnan(min) && !std::isnan(max), ValueError, "clamp: bounds must not be NaN, got min {} and max {}",
+             min, max);
+    TG_CHECK(min <= max, ValueError, "clamp: min {} is greater than max {}", min, max);
+    // NaN fails both comparisons and comes out as NaN, as in torch.
+    Tensor y = map("clamp", x, [min, max](auto v) {
+        using T = decltype(v);
+        const T lo = static_cast<T>(min), hi = static_cast<T>(max);
+        return v < lo ? lo : v > hi ? hi : v;
+    });
+    return record("clamp", y, {x}, [x, min, max](const Tensor& dy, const Tensor&) {
+        return Grads{map2("clamp", dy, x, [min, max](auto g, auto v) {
+            using T = decltype(v);
+            return v >= static_cast<T>(min) && v <= static_cast<T>(max) ? g : T(0);
+        })};
+    });
+}
+
+/// y = sin(x).  dx = dy cos(x)
+Tensor sin(const Tensor& x) {
+    detail::check_floating("sin", x);
+    Tensor y = map("sin", x, [](auto v) { return std::sin(v); });
+    return record("sin", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        return Grads{map2("sin", dy, x, [](auto g, auto v) { return g * std::cos(v); })};
+    });
+}
+
+/// y = cos(x).  dx = -dy sin(x)
+Tensor cos(const Tensor& x) {
+    detail::check_floating("cos", x);
+    Tensor y = map("cos", x, [](auto v) { return std::cos(v); });
+    return record("cos", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        return Grads{map2("cos", dy, x, [](auto g, auto v) { return -g * std::sin(v); })};
+    });
+}
+
 }  // namespace tg
