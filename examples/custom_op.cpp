@@ -34,8 +34,8 @@ int main() {
 
     // 2. It trains like a built-in op: fit w so that softplus(w) matches a target.
     Tensor w = Tensor::zeros({4}).requires_grad_();
-    Tensor target = tensor({0.1f, 0.5f, 1.0f, 2.0f});
-    optim::SGD opt({w}, {.lr = 0.5});
+    Tensor target = tensor({0.5f, 1.0f, 2.0f, 3.0f});
+    optim::SGD opt({w}, {.lr = 2.0});
     float loss = 0;
     for (int step = 0; step < 300; ++step) {
         Tensor l = mse_loss(softplus(w), target);

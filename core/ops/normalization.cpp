@@ -300,14 +300,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             double m = 0, var = 1;  // an empty batch (M = 0) has an empty output and leaves the buffers, as torch
             if (training && M > 0) {
                 double s = 0, q = 0;
+                // (simd reductions: several partial sums in the vector lanes, not one serial chain)
                 for (int64_t n = 0; n < N; ++n) {
                     const T* seg = px + (n * C + c) * S;
-                    for (int64_t i = 0; i < S; ++i) s += seg[i];
+#pragma omp simd reduction(+ : s)
+                    for (int64_t i = 0; i < S; ++i) s += static_cast<double>(seg[i]);
                 }
                 m = s / static_cast<double>(M);
                 for (int64_t n = 0; n < N; ++n) {  // two passes: no cancellation far from zero
                     const T* seg = px + (n * C + c) * S;
-                    for (int64_t i = 0; i < S; ++i) q += (seg[i] - m) * (seg[i] - m);
+#pragma omp simd reduction(+ : q)
+                    for (int64_t i = 0; i < S; ++i) q += (static_cast<double>(seg[i]) - m) * (static_cast<double>(seg[i]) - m);
                 }
                 var = q / static_cast<double>(M);
                 if (prm) prm[c] = mom * static_cast<T>(m) + (T(1) - mom) * prm[c];
@@ -351,9 +354,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                 if (training || pdw || pdb)
                     for (int64_t n = 0; n < N; ++n) {
                         const T *seg = px + (n * C + c) * S, *g = pg + (n * C + c) * S;
+#pragma omp simd reduction(+ : sg, sgx)
                         for (int64_t i = 0; i < S; ++i) {
-                            sg += g[i];
-                            sgx += g[i] * ((seg[i] - m) * r);
+                            sg += static_cast<double>(g[i]);
+                            sgx += static_cast<double>(g[i] * ((seg[i] - m) * r));
                         }
                     }
                 if (pdw) pdw[c] = static_cast<T>(sgx);
