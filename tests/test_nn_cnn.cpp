@@ -255,3 +255,37 @@ TEST_CASE("as_xtensor views a tensor's data without a copy", "[xtensor]") {
     }
     CHECK(p.to_vector<double>()[1] == 0.0);
 }
+
+namespace {
+
+// README's LLaMA-style block ("Writing your own model"), written as a user would.
+struct LlamaBlock : nn::Module {
+    nn::RMSNorm norm;
+    nn::Linear gate, up, down;  // SwiGLU: down(silu(gate(x)) * up(x))
+
+    LlamaBlock(int64_t dim, int64_t hidden, Dtype dtype)
+        : norm(dim, {.dtype = dtype}),
+          gate(dim, hidden, {.bias = false, .dtype = dtype}),
+          up(dim, hidden, {.bias = false, .dtype = dtype}),
+          down(hidden, dim, {.bias = false, .dtype = dtype}) {
+        register_module("norm", norm);
+        register_module("gate", gate);
+        register_module("up", up);
+        register_module("down", down);
+    }
+    Tensor forward(const Tensor& x) override {
+        Tensor h = norm.forward(x);
+        return x + down.forward(silu(gate.forward(h)) * up.forward(h));
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a LLaMA-style block (RMSNorm, SwiGLU) as README writes it: shapes and gradients", "[nn][layers]") {
+    manual_seed(3);
+    LlamaBlock block(8, 16, Dtype::f64);
+    CHECK(block.named_parameters().size() == 4);
+    Tensor x = tg::test::randn64({2, 3, 8}, 5);
+    CHECK(block.forward(x).shape() == Shape{2, 3, 8});
+    tg::test::check_module_grad(block, [&] { return block.forward(x); });
+}
