@@ -1,4 +1,7 @@
 // The core part of DESIGN.md's API contract, written as it appears there.
+#include <cmath>
+#include <type_traits>
+
 #include "helpers.hpp"
 
 using namespace tg;
@@ -55,4 +58,49 @@ TEST_CASE("the nn part of the design contract compiles and runs as written", "[c
     std::remove(path.c_str());
     model.to(Dtype::f64);
     CHECK(model.wte.weight.dtype() == Dtype::f64);
+}
+
+// The custom-model ops of DESIGN.md (issue 16's signatures): each name with its exact type, and
+// the calls with their defaults as the contract writes them.
+TEST_CASE("the custom-model ops have the contract's signatures and defaults", "[contract]") {
+    using T = const Tensor&;
+    static_assert(std::is_same_v<decltype(static_cast<Tensor (*)(T, T, T, const Conv1dArgs&)>(&conv1d)), Tensor (*)(T, T, T, const Conv1dArgs&)>);
+    [[maybe_unused]] Tensor (*c2)(T, T, T, const Conv2dArgs&) = &conv2d;
+    [[maybe_unused]] Tensor (*mp)(T, const Pool2dArgs&) = &max_pool2d;
+    [[maybe_unused]] Tensor (*ap)(T, const Pool2dArgs&) = &avg_pool2d;
+    [[maybe_unused]] Tensor (*bn)(T, T, T, T, T, bool, double, double) = &batch_norm;
+    [[maybe_unused]] Tensor (*rms)(T, T, double) = &rms_norm;
+    [[maybe_unused]] Tensor (*lr)(T, double) = &leaky_relu;
+    [[maybe_unused]] Tensor (*cl)(T, double, double) = &clamp;
+    [[maybe_unused]] Tensor (*wh)(T, T, T) = &where;
+    [[maybe_unused]] Tensor (*mf)(T, T, double) = &masked_fill;
+    [[maybe_unused]] Tensor (*ga)(T, int64_t, T) = &gather;
+    [[maybe_unused]] Tensor (*is)(T, int64_t, T) = &index_select;
+    [[maybe_unused]] Tensor (*st)(const std::vector<Tensor>&, int64_t) = &stack;
+    [[maybe_unused]] std::vector<Tensor> (*sp)(T, int64_t, int64_t) = &split;
+    [[maybe_unused]] std::vector<Tensor> (*ch)(T, int64_t, int64_t) = &chunk;
+    [[maybe_unused]] Tensor (*ex)(T, const Shape&) = &expand;
+    [[maybe_unused]] Tensor (*va)(T, int64_t, bool, bool) = &var;
+    [[maybe_unused]] Tensor (*ce)(T, T, int64_t, double) = &cross_entropy;
+    [[maybe_unused]] Tensor (*bce)(T, T) = &binary_cross_entropy_with_logits;
+
+    Tensor x = Tensor::randn({2, 2, 5, 5}, Dtype::f64, 1);
+    Tensor w = Tensor::randn({4, 2, 3, 3}, Dtype::f64, 2);
+    CHECK(conv2d(x, w, Tensor()).shape() == Shape{2, 4, 3, 3});
+    CHECK(conv2d(x, w, Tensor(), {.stride = {2, 2}, .padding = {1, 1}}).shape() == Shape{2, 4, 3, 3});
+    CHECK(conv1d(Tensor::randn({1, 2, 7}, Dtype::f64, 3), Tensor::randn({3, 2, 3}, Dtype::f64, 4), Tensor(),
+                 {.padding = 1})
+              .shape() == Shape{1, 3, 7});
+    CHECK(max_pool2d(x, {}).shape() == Shape{2, 2, 2, 2});
+    CHECK(avg_pool2d(x, {.kernel = {3, 3}, .stride = {1, 1}, .padding = {1, 1}}).shape() == Shape{2, 2, 5, 5});
+    CHECK(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true).shape() == x.shape());
+    CHECK(leaky_relu(x).shape() == x.shape());
+    CHECK(flatten(x).shape() == Shape{100});
+    CHECK(var(x, 1).shape() == Shape{2, 5, 5});
+    CHECK(min(x, 0).shape() == Shape{2, 5, 5});
+    CHECK(argmax(x, -1, true).dtype() == Dtype::i64);
+    Tensor logits = Tensor::randn({3, 4}, Dtype::f64, 5);
+    Tensor targets = tensor(std::vector<int64_t>{0, -100, 3}, {3});
+    CHECK(std::isfinite(cross_entropy(logits, targets, -100).item<double>()));
+    CHECK(std::isfinite(cross_entropy(logits, targets, -100, 0.1).item<double>()));
 }
