@@ -93,18 +93,24 @@ std::string clock_str(double seconds) {
     return fmt::format("{}:{:02d}", s / 60, s % 60);
 }
 
-// The first test images of each class, in class order: the report's picture grid.
-std::vector<Sample> pick_samples(const ImageSet& test, const std::vector<int>& predictions, int per_class) {
+// Per class, the first two test images and the first one the model got wrong (or the third):
+// the report's picture grid.
+std::vector<Sample> pick_samples(const ImageSet& test, const std::vector<int>& predictions) {
     std::vector<Sample> out;
+    auto take = [&](int64_t i) {
+        const auto px = test.pixels.begin() + i * test.rows * test.cols;
+        out.push_back({std::vector<uint8_t>(px, px + test.rows * test.cols), test.rows, test.cols,
+                       predictions[static_cast<std::size_t>(i)], int(test.labels[static_cast<std::size_t>(i)])});
+    };
     for (int c = 0; c < kClasses; ++c) {
-        int taken = 0;
-        for (int64_t i = 0; i < test.n && taken < per_class; ++i) {
+        std::vector<int64_t> right, wrong;
+        for (int64_t i = 0; i < test.n; ++i) {
             if (test.labels[static_cast<std::size_t>(i)] != c) continue;
-            const auto px = test.pixels.begin() + i * test.rows * test.cols;
-            out.push_back({std::vector<uint8_t>(px, px + test.rows * test.cols), test.rows, test.cols,
-                           predictions[static_cast<std::size_t>(i)], c});
-            ++taken;
+            (predictions[static_cast<std::size_t>(i)] == c ? right : wrong).push_back(i);
         }
+        for (std::size_t k = 0; k < 2 && k < right.size(); ++k) take(right[k]);
+        if (!wrong.empty()) take(wrong.front());
+        else if (right.size() > 2) take(right[2]);
     }
     return out;
 }
@@ -177,7 +183,7 @@ int run(const Options& o) {
         fmt::format("{} epochs, batch {}, {} training images; test accuracy {:.2f}%; {} of training", o.epochs,
                     o.batch, train.n, 100 * last.accuracy, clock_str(train_seconds));
     nn::write_file_atomically((fs::path(o.out) / "report.svg").string(),
-                              report_svg(rows, last.confusion, pick_samples(test, last.predictions, 3), subtitle));
+                              report_svg(rows, last.confusion, pick_samples(test, last.predictions), subtitle));
     fmt::print("wrote {}/metrics.csv, model.safetensors and report.svg ({} of training)\n", o.out,
                clock_str(train_seconds));
     fmt::print("test accuracy: {:.4f}\n", last.accuracy);

@@ -96,7 +96,7 @@ struct Curve {
 };
 
 std::string line_panel(double x0, double y0, double w, double h, const std::string& title, const std::string& ylabel,
-                       int64_t epochs, const std::vector<Curve>& curves, bool percent) {
+                       int64_t epochs, const std::vector<Curve>& curves, bool percent, bool legend_low) {
     double lo = INFINITY, hi = -INFINITY;
     for (const Curve& c : curves)
         for (double v : c.y)
@@ -139,7 +139,8 @@ std::string line_panel(double x0, double y0, double w, double h, const std::stri
             if (std::isfinite(c.y[i]))
                 s += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"/>)", px(static_cast<double>(i + 1)),
                                  py(c.y[i]), c.colour);
-        const double ly = y0 + 16 + 16 * legend++;
+        const double ly = legend_low ? y0 + h - 16 * static_cast<double>(curves.size()) + 16 * legend++ - 6
+                                     : y0 + 16 + 16 * legend++;
         s += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="2"{}/>)", x0 + w - 120,
                          x0 + w - 96, ly, ly, c.colour, c.dashed ? R"( stroke-dasharray="6 4")" : "");
         s += fmt::format(R"(<text x="{}" y="{}" font-size="12">{}</text>)", x0 + w - 90, ly + 4, c.label);
@@ -157,7 +158,7 @@ std::string escape(const std::string& s) {
 
 std::string report_svg(const std::vector<EpochRow>& rows, const Confusion& confusion, const std::vector<Sample>& samples,
                        const std::string& subtitle) {
-    const double width = 1240, height = 1060;
+    const double width = 1240, height = 1090;
     std::string s = fmt::format(
         R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" font-family="sans-serif">)",
         width, height);
@@ -174,9 +175,9 @@ std::string report_svg(const std::vector<EpochRow>& rows, const Confusion& confu
     }
     const auto epochs = static_cast<int64_t>(rows.size());
     s += line_panel(90, 100, 480, 260, "Loss (cross-entropy)", "loss", epochs,
-                    {{tl, "#1f77b4", "train", true}, {vl, "#d62728", "test", false}}, false);
+                    {{tl, "#1f77b4", "train", true}, {vl, "#d62728", "test", false}}, false, false);
     s += line_panel(90, 450, 480, 260, "Accuracy", "accuracy", epochs,
-                    {{ta, "#1f77b4", "train", true}, {va, "#d62728", "test", false}}, true);
+                    {{ta, "#1f77b4", "train", true}, {va, "#d62728", "test", false}}, true, true);
 
     // Confusion matrix: rows are true classes, columns predictions; shade by the row's share.
     const double cx = 760, cy = 140, cell = 40;
@@ -205,20 +206,22 @@ std::string report_svg(const std::vector<EpochRow>& rows, const Confusion& confu
         s += fmt::format(R"svg(<text x="{0}" y="{1}" font-size="11" transform="rotate(45 {0} {1})">{2}</text>)svg",
                          cx + p * cell + cell / 2 - 4, cy + kClasses * cell + 8, escape(kClassNames[p]));
 
-    // Test images: "predicted (true)", the wrong ones in red.
-    const double gx = 40, gy = 790, size = 56, gap_x = 150, gap_y = 90;
-    s += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle" font-size="15" font-weight="bold">Test images: prediction (truth), mistakes in red</text>)",
-                     width / 2, gy - 18);
-    for (std::size_t i = 0; i < samples.size(); ++i) {
-        const Sample& m = samples[i];
-        const double x = gx + static_cast<double>(i % 8) * gap_x, y = gy + static_cast<double>(i / 8) * gap_y;
+    // Test images, one column per true class: the prediction, red when wrong.
+    const double gx = 70, gy = 800, size = 56, pitch_x = 112, pitch_y = 92;
+    s += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle" font-size="15" font-weight="bold">Test images by true class, with the prediction (mistakes in red)</text>)",
+                     width / 2, gy - 34);
+    std::array<int, kClasses> row{};
+    for (const Sample& m : samples) {
+        const int col = m.label, r = row[static_cast<std::size_t>(m.label)]++;
+        const double x = gx + col * pitch_x, y = gy + r * pitch_y;
+        if (r == 0)
+            s += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle" font-size="11" font-weight="bold">{}</text>)",
+                             x + size / 2, gy - 12, escape(kClassNames[static_cast<std::size_t>(col)]));
         s += fmt::format(R"(<image x="{}" y="{}" width="{}" height="{}" style="image-rendering:pixelated" href="{}"/>)", x, y,
                          size, size, png_data_uri(m.pixels, m.rows, m.cols));
         const bool right = m.predicted == m.label;
-        s += fmt::format(R"(<text x="{}" y="{}" font-size="11" fill="{}">{}</text>)", x + size + 4, y + 24,
-                         right ? "#222" : "#d62728", escape(kClassNames[m.predicted]));
-        s += fmt::format(R"(<text x="{}" y="{}" font-size="10" fill="#666">({})</text>)", x + size + 4, y + 40,
-                         escape(kClassNames[m.label]));
+        s += fmt::format(R"(<text x="{}" y="{}" text-anchor="middle" font-size="10" fill="{}">{}</text>)", x + size / 2,
+                         y + size + 13, right ? "#222" : "#d62728", escape(kClassNames[static_cast<std::size_t>(m.predicted)]));
     }
     return s + "</svg>\n";
 }

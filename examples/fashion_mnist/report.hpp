@@ -32,7 +32,8 @@ struct Sample {
 using Confusion = std::array<std::array<int64_t, kClasses>, kClasses>;
 
 /// One self-contained SVG document: loss and accuracy per epoch (train and test), the confusion
-/// matrix, and a grid of test images labelled "predicted (true)", wrong ones in red.
+/// matrix, and test images in one column per true class, each with its prediction (red when
+/// wrong); at most 3 samples per class are drawn.
 std::string report_svg(const std::vector<EpochRow>& rows, const Confusion& confusion, const std::vector<Sample>& samples,
                        const std::string& subtitle);
 
