@@ -9,6 +9,10 @@
 // rank-0 inputs with a dim argument, empty rows) accept either answer, but a result given
 // there must still be correct. Anything else (a crash, another exception, a wrong value,
 // an accepted invalid call, a refused valid one) aborts with the details.
+// The ops below are the GPT path's; the ops for custom models (conv, pooling, indexing,
+// batch_norm, the losses, ...) have their calls in ops_fuzz_models.hpp and ops_fuzz_nn.hpp and
+// take the op numbers after these. The first byte picks the op (its value modulo the number of
+// ops), so the committed seeds for the GPT ops start with a byte below 17.
 #include <algorithm>
 #include <array>
 #include <map>
@@ -22,6 +26,8 @@
 #include <vector>
 
 #include "fuzz_check.hpp"
+#include "ops_fuzz_input.hpp"
+#include "ops_fuzz_models.hpp"
 #include "ops_reference.hpp"
 
 using namespace tg;
@@ -29,73 +35,12 @@ using namespace tg::fuzz;
 
 namespace {
 
-// ---- inputs from the fuzzer's bytes ----
-// Each choice reads one byte (these ranges are all small); once the bytes run out every choice
-// is its lowest value, so any input, even an empty one, describes a complete call.
-struct Source {
-    const uint8_t* data;
-    std::size_t size;
-    int64_t small(int64_t lo, int64_t hi) {
-        if (size == 0) return lo;
-        --size;
-        return lo + static_cast<int64_t>(*data++) % (hi - lo + 1);
-    }
-    bool coin() { return small(0, 1) == 1; }
-    Dtype dtype() {
-        const int64_t c = small(0, 9);
-        return c < 5 ? Dtype::f64 : c < 9 ? Dtype::f32 : Dtype::i64;
-    }
-    Shape shape(int64_t max_rank = 4) {
-        Shape s(static_cast<std::size_t>(small(0, max_rank)));
-        for (int64_t& d : s) d = small(0, 4);
-        return s;
-    }
-    // A shape close to `base`: equal, with dims set to 1, with leading dims dropped, with one
-    // dim changed, or unrelated.
-    Shape near(const Shape& base) {
-        Shape s = base;
-        switch (small(0, 5)) {
-            case 0: case 1: break;
-            case 2: for (int64_t& d : s) if (coin()) d = 1; break;
-            case 3: if (!s.empty()) s.erase(s.begin(), s.begin() + small(0, static_cast<int64_t>(s.size()))); break;
-            case 4: if (!s.empty()) s[static_cast<std::size_t>(small(0, static_cast<int64_t>(s.size()) - 1))] = small(0, 4); break;
-            default: s = shape();
-        }
-        return s;
-    }
-    // Exact small values: halves in [-4, 4] (ids in [lo, hi] for i64).
-    Tensor values(const Shape& s, Dtype dt, int64_t lo = -1, int64_t hi = 5) {
-        const auto n = static_cast<std::size_t>(numel(s));
-        if (dt == Dtype::i64) {
-            std::vector<int64_t> v(n);
-            for (auto& x : v) x = small(lo, hi);
-            return tensor(v, s);
-        }
-        std::vector<double> v(n);
-        for (auto& x : v) x = static_cast<double>(small(-8, 8)) / 2.0;
-        return to(tensor(v, s), dt);
-    }
-    Tensor any(const Shape& s) { return values(s, dtype()); }
-};
-
-// ---- the ops ----
-struct Call {
-    std::string name;
-    std::vector<Tensor> inputs;
-    Expect expect;
-    std::function<Tensor(const std::vector<Tensor>&)> run;
-};
-
-Expect same_floating(const std::vector<Tensor>& xs) {
-    for (const Tensor& x : xs)
-        if (!floating(x) || x.dtype() != xs[0].dtype()) return Expect::bad();
-    return {};
-}
-
 Call make_call(Source& src) {
     enum Op { kUnary, kBinary, kMatmul, kLinear, kReduceAll, kReduceDim, kSoftmax, kTranspose, kPermute,
               kReshape, kSlice, kCat, kLayerNorm, kCrossEntropy, kEmbedding, kAttention, kAttentionQkv, kCount };
-    const int op = static_cast<int>(src.small(0, kCount - 1));
+    // The ops for custom models come after these (ops_fuzz_models.hpp).
+    const int op = static_cast<int>(src.small(0, kCount + kModelOps - 1));
+    if (op >= kCount) return make_model_call(src, op - kCount);
     Call c;
     switch (op) {
         case kUnary: {
@@ -613,8 +558,7 @@ bool close(double got, double want, Dtype dt) {
     return std::abs(got - want) <= tol * (1.0 + std::abs(want));
 }
 
-void check_result(const Call& c, const Tensor& got) {
-    const Ref& want = c.expect.out;
+void check_result(const Call& c, const Tensor& got, const Ref& want) {
     if (!got.defined()) finding(c, "returned an undefined tensor");
     if (got.shape() != want.shape)
         finding(c, "returned shape " + shape_str(got.shape()) + ", the reference says " + shape_str(want.shape));
@@ -649,9 +593,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Call c = make_call(src);
     for (Tensor& t : c.inputs)
         if (t.defined() && floating(t)) t.requires_grad_();
-    Tensor out;
+    std::vector<Tensor> outs;
     try {
-        out = c.run(c.inputs);
+        outs = c.run_many ? c.run_many(c.inputs) : std::vector<Tensor>{c.run(c.inputs)};
     } catch (const Error& e) {
         if (c.expect.verdict == Verdict::valid) finding(c, std::string("refused a valid call: ") + e.what());
         const std::string msg = e.what();
@@ -660,16 +604,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ++g_stats.counts[c.name][1];
         return 0;
     }
-    if (c.expect.verdict == Verdict::invalid) finding(c, "accepted an invalid call, returning " + shape_str(out.shape()));
-    if (c.expect.verdict == Verdict::either && c.expect.out.shape.empty() && c.expect.out.v.empty()) {
+    if (c.expect.verdict == Verdict::invalid)
+        finding(c, "accepted an invalid call, returning " + (outs.empty() ? std::string("no tensor") : shape_str(outs[0].shape())));
+    if (!c.expect.has_reference()) {
         ++g_stats.counts[c.name][2];  // a choice without a reference: only the backward below is checked
+    } else if (c.run_many) {
+        if (outs.size() != c.expect.outs.size())
+            finding(c, fmt::format("returned {} tensors, the reference says {}", outs.size(), c.expect.outs.size()));
+        for (std::size_t i = 0; i < outs.size(); ++i) check_result(c, outs[i], c.expect.outs[i]);
+        ++g_stats.counts[c.name][0];
     } else {
-        check_result(c, out);
+        check_result(c, outs[0], c.expect.out);
         ++g_stats.counts[c.name][0];
     }
     // Backward: every floating input gets a gradient of its own shape and dtype.
-    if (is_floating(out.dtype()) && out.requires_grad()) {
-        sum(out).backward();
+    Tensor loss;
+    for (const Tensor& out : outs)
+        if (out.defined() && is_floating(out.dtype()) && out.requires_grad()) loss = loss.defined() ? add(loss, sum(out)) : sum(out);
+    if (loss.defined()) {
+        loss.backward();
         for (const Tensor& t : c.inputs) {
             if (!t.defined() || !floating(t)) continue;
             const Tensor g = t.grad();

@@ -21,6 +21,9 @@ enum class Verdict { valid, invalid, either };
 struct Expect {
     Verdict verdict = Verdict::valid;
     Ref out;
+    std::vector<Ref> outs;  // for ops with several outputs, instead of out
+    // Verdict::either may come without a reference: then only the backward is checked.
+    bool has_reference() const { return !out.shape.empty() || !out.v.empty() || !outs.empty(); }
     static Expect bad() { return {Verdict::invalid, {}}; }
     static Expect any() { return {Verdict::either, {}}; }
 };

@@ -1,0 +1,441 @@
+#pragma once
+// ops_fuzz's calls for the ops for custom models (the last section of core/ops.hpp): here the
+// elementwise, indexing, shape and reduction ops; conv, pooling, normalisation and the losses
+// in ops_fuzz_nn.hpp. Each builder reads its choices from the bytes, and its reference applies
+// the op's own checks (those in its core/ops/*.cpp) to say whether the call is valid and, when
+// it is, what it returns. Where the op's rule is a choice rather than a fact (a dim on a 0-d
+// tensor, i64 inputs to shape ops, empty rows), the verdict is `either`, with a reference
+// whenever a result would have a well-defined value.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <tapegrad.hpp>
+#include <vector>
+
+#include "ops_fuzz_input.hpp"
+#include "ops_reference.hpp"
+
+namespace tg::fuzz {
+
+inline std::size_t at(int64_t i) { return static_cast<std::size_t>(i); }
+inline const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Shape ops take any dtype; for an i64 input a result is a choice, checked when given.
+inline void integers_optional(Call& c, const Tensor& x) {
+    if (!floating(x) && c.expect.verdict != Verdict::invalid) c.expect.verdict = Verdict::either;
+}
+
+// A dim on a 0-d tensor: torch takes 0 and -1, tapegrad may refuse.
+inline bool scalar_dim(const Tensor& x, int64_t dim) { return x.dim() == 0 && (dim == 0 || dim == -1); }
+
+// Index values for a dim of size n, mostly i64: all in [0, n), or (on a coin) also -1 and n.
+inline Tensor index_values(Source& src, const Shape& s, int64_t n) {
+    const Dtype dt = src.coin() || src.coin() ? Dtype::i64 : src.dtype();
+    const bool stray = src.coin() || n == 0;
+    return src.values(s, dt, stray ? -1 : 0, stray ? n : n - 1);
+}
+
+inline bool all_in_range(const Tensor& index, int64_t n) {
+    for (int64_t i : index.to_vector<int64_t>())
+        if (i < 0 || i >= n) return false;
+    return true;
+}
+
+// silu, leaky_relu, abs, clamp, sin, cos. The slope and bounds are halves in [-2, 2] or NaN.
+inline Call elementwise_call(Source& src) {
+    static const char* names[] = {"silu", "leaky_relu", "abs", "clamp", "sin", "cos"};
+    const int k = static_cast<int>(src.small(0, 5));
+    Call c;
+    c.name = names[k];
+    c.inputs = {src.any(src.shape())};
+    auto param = [&src] {
+        const int64_t v = src.small(-4, 5);
+        return v == 5 ? kNaN : static_cast<double>(v) / 2.0;
+    };
+    const double p = param(), q = param();
+    c.expect = same_floating(c.inputs);
+    if ((k == 1 && std::isnan(p)) || (k == 3 && (std::isnan(p) || std::isnan(q) || p > q))) c.expect = Expect::bad();
+    if (c.expect.verdict == Verdict::valid) {
+        Ref r = ref_of(c.inputs[0]);
+        for (double& x : r.v) {
+            switch (k) {
+                case 0: x = x / (1.0 + std::exp(-x)); break;
+                case 1: x = x > 0 ? x : p * x; break;
+                case 2: x = std::abs(x); break;
+                case 3: x = std::min(std::max(x, p), q); break;
+                case 4: x = std::sin(x); break;
+                default: x = std::cos(x); break;
+            }
+        }
+        c.expect.out = r;
+    }
+    c.run = [k, p, q](const std::vector<Tensor>& in) {
+        const Tensor& x = in[0];
+        switch (k) {
+            case 0: return silu(x);
+            case 1: return leaky_relu(x, p);
+            case 2: return abs(x);
+            case 3: return clamp(x, p, q);
+            case 4: return sin(x);
+            default: return cos(x);
+        }
+    };
+    return c;
+}
+
+// where(cond, a, b): cond of any dtype (mostly 0 and 1), a and b one floating dtype, all three
+// broadcast together.
+inline Call where_call(Source& src) {
+    Call c;
+    c.name = "where";
+    const Tensor a = src.any(src.shape());
+    const Tensor cond = src.values(src.near(a.shape()), src.dtype(), 0, 1);
+    const Tensor b = src.values(src.near(a.shape()), src.coin() ? a.dtype() : src.dtype());
+    c.inputs = {cond, a, b};
+    c.expect = same_floating({a, b});
+    const auto ca = broadcast(cond.shape(), a.shape());
+    const auto out = ca ? broadcast(*ca, b.shape()) : std::nullopt;
+    if (!out) c.expect = Expect::bad();
+    if (c.expect.verdict == Verdict::valid) {
+        const Ref rc = ref_of(cond), ra = ref_of(a), rb = ref_of(b);
+        Ref r{*out, std::vector<double>(at(numel(*out))), a.dtype()};
+        for (int64_t i = 0; i < numel(*out); ++i)
+            r.v[at(i)] = rc.v[at(source_index(i, *out, cond.shape()))] != 0 ? ra.v[at(source_index(i, *out, a.shape()))]
+                                                                            : rb.v[at(source_index(i, *out, b.shape()))];
+        c.expect.out = r;
+    }
+    c.run = [](const std::vector<Tensor>& in) { return where(in[0], in[1], in[2]); };
+    return c;
+}
+
+// masked_fill(x, mask, value): the mask broadcasts to x's shape (not the other way round).
+inline Call masked_fill_call(Source& src) {
+    Call c;
+    c.name = "masked_fill";
+    const Tensor x = src.any(src.shape());
+    const Tensor mask = src.values(src.near(x.shape()), src.dtype(), 0, 1);
+    const double value = static_cast<double>(src.small(-8, 8)) / 2.0;
+    c.inputs = {x, mask};
+    c.expect = floating(x) ? Expect{} : Expect::bad();
+    const Shape &xs = x.shape(), &ms = mask.shape();
+    bool fits = ms.size() <= xs.size();
+    for (std::size_t k = 0; fits && k < ms.size(); ++k) {
+        const int64_t d = ms[ms.size() - 1 - k];
+        fits = d == 1 || d == xs[xs.size() - 1 - k];
+    }
+    if (!fits) c.expect = Expect::bad();
+    if (c.expect.verdict == Verdict::valid) {
+        const Ref rm = ref_of(mask);
+        Ref r = ref_of(x);
+        for (int64_t i = 0; i < numel(xs); ++i)
+            if (rm.v[at(source_index(i, xs, ms))] != 0) r.v[at(i)] = value;
+        c.expect.out = r;
+    }
+    c.run = [value](const std::vector<Tensor>& in) { return masked_fill(in[0], in[1], value); };
+    return c;
+}
+
+// gather(x, dim, index): index i64 of x's rank, no larger than x in any dim but dim, values in
+// [0, x.shape[dim]).
+inline Call gather_call(Source& src) {
+    Call c;
+    c.name = "gather";
+    const Tensor x = src.any(src.shape(3));
+    const int64_t dim = src.small(-4, 3);
+    const int64_t d = norm_dim(dim, x.dim());
+    Shape is = x.shape();
+    switch (src.small(0, 3)) {
+        case 0: break;
+        case 1: for (int64_t& n : is) n = src.small(0, n); break;
+        case 2: is = src.near(is); break;
+        default: is = src.shape(3);
+    }
+    if (d >= 0 && is.size() == x.shape().size() && src.coin()) is[at(d)] = src.small(0, 4);
+    const int64_t size = d >= 0 ? x.shape()[at(d)] : 2;
+    const Tensor index = index_values(src, is, size);
+    c.inputs = {x, index};
+    bool ok = floating(x) && index.dtype() == Dtype::i64 && d >= 0 && index.dim() == x.dim();
+    for (int64_t k = 0; ok && k < x.dim(); ++k) ok = k == d || is[at(k)] <= x.shape()[at(k)];
+    ok = ok && all_in_range(index, size);
+    c.expect = ok ? Expect{} : scalar_dim(x, dim) ? Expect::any() : Expect::bad();
+    if (ok) {
+        const Ref rx = ref_of(x);
+        const std::vector<int64_t> ids = index.to_vector<int64_t>();
+        const Shape xst = strides(x.shape()), ist = strides(is);
+        Ref r{is, std::vector<double>(ids.size()), x.dtype()};
+        for (int64_t i = 0; i < numel(is); ++i) {
+            int64_t s = 0;
+            for (std::size_t k = 0; k < is.size(); ++k)
+                s += (static_cast<int64_t>(k) == d ? ids[at(i)] : i / ist[k] % is[k]) * xst[k];
+            r.v[at(i)] = rx.v[at(s)];
+        }
+        c.expect.out = r;
+    }
+    c.run = [dim](const std::vector<Tensor>& in) { return gather(in[0], dim, in[1]); };
+    return c;
+}
+
+// index_select(x, dim, index): a 1-d i64 index with values in [0, x.shape[dim]).
+inline Call index_select_call(Source& src) {
+    Call c;
+    c.name = "index_select";
+    const Tensor x = src.any(src.shape(3));
+    const int64_t dim = src.small(-4, 3);
+    const int64_t d = norm_dim(dim, x.dim());
+    const int64_t size = d >= 0 ? x.shape()[at(d)] : 2;
+    const Tensor index = index_values(src, src.coin() ? Shape{src.small(0, 4)} : src.shape(2), size);
+    c.inputs = {x, index};
+    const bool ok = floating(x) && index.dtype() == Dtype::i64 && d >= 0 && index.dim() == 1 && all_in_range(index, size);
+    c.expect = ok ? Expect{} : scalar_dim(x, dim) ? Expect::any() : Expect::bad();
+    if (ok) {
+        const std::vector<int64_t> ids = index.to_vector<int64_t>();
+        c.expect.out = along(ref_of(x), d, index.numel(), true, [&ids](const std::vector<double>& row) {
+            std::vector<double> o;
+            for (int64_t i : ids) o.push_back(row[at(i)]);
+            return o;
+        });
+    }
+    c.run = [dim](const std::vector<Tensor>& in) { return index_select(in[0], dim, in[1]); };
+    return c;
+}
+
+// stack(xs, dim): one or more tensors of one shape and dtype, dim in [-(r+1), r].
+inline Call stack_call(Source& src) {
+    Call c;
+    c.name = "stack";
+    const Tensor first = src.any(src.shape(3));
+    const int64_t count = src.small(0, 3);
+    const int64_t dim = src.small(-5, 4);
+    const int64_t d = norm_dim(dim, first.dim() + 1);
+    c.inputs = {first};
+    for (int64_t i = 1; i < count; ++i)
+        c.inputs.push_back(src.values(src.coin() ? first.shape() : src.near(first.shape()), src.coin() ? first.dtype() : src.dtype()));
+    if (count == 0) c.inputs.clear();
+    bool ok = count > 0 && d >= 0;
+    for (const Tensor& t : c.inputs) ok = ok && t.dtype() == first.dtype() && t.shape() == first.shape();
+    c.expect = ok ? Expect{} : Expect::bad();
+    if (ok) {
+        Shape os = first.shape();
+        os.insert(os.begin() + d, count);
+        const int64_t outer = numel(Shape(first.shape().begin(), first.shape().begin() + d));
+        const int64_t inner = numel(Shape(first.shape().begin() + d, first.shape().end()));
+        Ref out{os, {}, first.dtype()};
+        for (int64_t o = 0; o < outer; ++o)
+            for (const Tensor& t : c.inputs) {
+                const Ref p = ref_of(t);
+                out.v.insert(out.v.end(), p.v.begin() + o * inner, p.v.begin() + (o + 1) * inner);
+            }
+        c.expect.out = out;
+    }
+    integers_optional(c, first);
+    c.run = [dim](const std::vector<Tensor>& in) { return stack(in, dim); };
+    return c;
+}
+
+// split(x, split_size, dim) and chunk(x, chunks, dim): pieces [start, start + size) along dim;
+// split gives one empty piece for an empty dim, chunk gives `chunks` of them.
+inline Call split_call(Source& src) {
+    const bool is_chunk = src.coin();
+    Call c;
+    c.name = is_chunk ? "chunk" : "split";
+    const Tensor x = src.any(src.shape(3));
+    const int64_t n_arg = src.small(-1, 4);
+    const int64_t dim = src.small(-4, 3);
+    const int64_t d = norm_dim(dim, x.dim());
+    c.inputs = {x};
+    c.expect = d >= 0 && n_arg >= 1 ? Expect{} : Expect::bad();
+    if (c.expect.verdict == Verdict::valid) {
+        const int64_t n = x.shape()[at(d)];
+        const Ref rx = ref_of(x);
+        auto piece = [&](int64_t start, int64_t len) {
+            return along(rx, d, len, true, [start, len](const std::vector<double>& row) {
+                return std::vector<double>(row.begin() + start, row.begin() + start + len);
+            });
+        };
+        if (is_chunk && n == 0) {
+            for (int64_t i = 0; i < n_arg; ++i) c.expect.outs.push_back(piece(0, 0));
+        } else {
+            const int64_t size = is_chunk ? (n + n_arg - 1) / n_arg : n_arg;
+            for (int64_t start = 0; start < n || c.expect.outs.empty(); start += size)
+                c.expect.outs.push_back(piece(start, std::min(size, n - start)));
+        }
+    }
+    integers_optional(c, x);
+    c.run_many = [is_chunk, n_arg, dim](const std::vector<Tensor>& in) {
+        return is_chunk ? chunk(in[0], n_arg, dim) : split(in[0], n_arg, dim);
+    };
+    return c;
+}
+
+// squeeze(x, dim), unsqueeze(x, dim), flatten(x, start, end): views with a new shape. A 0-d x
+// takes dim 0 or -1 in squeeze and flatten (as torch).
+inline Call view_call(Source& src) {
+    const int k = static_cast<int>(src.small(0, 2));
+    Call c;
+    c.name = k == 0 ? "squeeze" : k == 1 ? "unsqueeze" : "flatten";
+    Shape xs = src.shape();
+    if (!xs.empty() && src.coin()) xs[at(src.small(0, static_cast<int64_t>(xs.size()) - 1))] = 1;
+    const Tensor x = src.any(xs);
+    const int64_t a = src.small(-5, 4), b = src.small(-5, 4);
+    const int64_t r = x.dim();
+    c.inputs = {x};
+    std::optional<Shape> out;
+    if (k == 0) {
+        const int64_t d = norm_dim(a, r);
+        if (r == 0 && scalar_dim(x, a)) out = Shape{};
+        else if (d >= 0) {
+            out = xs;
+            if (xs[at(d)] == 1) out->erase(out->begin() + d);
+        }
+    } else if (k == 1) {
+        const int64_t d = norm_dim(a, r + 1);
+        if (d >= 0) {
+            out = xs;
+            out->insert(out->begin() + d, 1);
+        }
+    } else {
+        const int64_t s = norm_dim(a, r), e = norm_dim(b, r);
+        if (r == 0 && scalar_dim(x, a) && scalar_dim(x, b)) out = Shape{1};
+        else if (s >= 0 && e >= 0 && s <= e) {
+            out = Shape(xs.begin(), xs.begin() + s);
+            out->push_back(numel(Shape(xs.begin() + s, xs.begin() + e + 1)));
+            out->insert(out->end(), xs.begin() + e + 1, xs.end());
+        }
+    }
+    c.expect = out ? Expect{} : Expect::bad();
+    if (out) c.expect.out = {*out, ref_of(x).v, x.dtype()};
+    if (out && r == 0 && k != 1) c.expect.verdict = Verdict::either;  // a dim on a 0-d tensor
+    integers_optional(c, x);
+    c.run = [k, a, b](const std::vector<Tensor>& in) {
+        return k == 0 ? squeeze(in[0], a) : k == 1 ? unsqueeze(in[0], a) : flatten(in[0], a, b);
+    };
+    return c;
+}
+
+// expand(x, shape): size-1 dims grow, -1 keeps a dim, new leading dims are >= 0.
+inline Call expand_call(Source& src) {
+    Call c;
+    c.name = "expand";
+    const Tensor x = src.any(src.shape(3));
+    const Shape& xs = x.shape();
+    Shape target;
+    if (src.small(0, 3) == 0) {
+        target.resize(at(src.small(0, 4)));
+        for (int64_t& d : target) d = src.small(-2, 4);
+    } else {
+        for (int64_t i = src.small(0, 2); i > 0; --i) target.push_back(src.small(-1, 3));
+        for (int64_t d : xs) target.push_back(src.coin() ? d : src.coin() ? -1 : d == 1 || src.coin() ? src.small(0, 4) : d);
+    }
+    c.inputs = {x};
+    const int64_t lead = static_cast<int64_t>(target.size()) - x.dim();
+    bool ok = lead >= 0;
+    Shape out(target.size());
+    for (int64_t k = 0; ok && k < static_cast<int64_t>(target.size()); ++k) {
+        if (k < lead) {
+            ok = target[at(k)] >= 0;
+            out[at(k)] = target[at(k)];
+            continue;
+        }
+        const int64_t have = xs[at(k - lead)];
+        out[at(k)] = target[at(k)] == -1 ? have : target[at(k)];
+        ok = target[at(k)] >= -1 && (out[at(k)] == have || have == 1);
+    }
+    c.expect = ok ? Expect{} : Expect::bad();
+    if (ok) {
+        const Ref rx = ref_of(x);
+        Ref r{out, std::vector<double>(at(numel(out))), x.dtype()};
+        for (int64_t i = 0; i < numel(out); ++i) r.v[at(i)] = rx.v[at(source_index(i, out, xs))];
+        c.expect.out = r;
+    }
+    integers_optional(c, x);
+    c.run = [target](const std::vector<Tensor>& in) { return expand(in[0], target); };
+    return c;
+}
+
+// var, min, argmax and logsumexp over one dim (min also over everything). A dim on a 0-d
+// tensor is a choice; min and argmax refuse an empty dim, var gives NaN where it divides by
+// D - 1 <= 0, logsumexp gives -inf for an empty dim.
+inline Call reduction_call(Source& src) {
+    const int k = static_cast<int>(src.small(0, 4));
+    Call c;
+    c.name = k == 0 ? "var" : k <= 2 ? "min" : k == 3 ? "argmax" : "logsumexp";
+    const Tensor x = src.any(src.shape());
+    const int64_t dim = src.small(-5, 4);
+    const bool keep = src.coin(), unbiased = src.coin();
+    const int64_t d = norm_dim(dim, x.dim());
+    c.inputs = {x};
+    c.expect = floating(x) || k == 3 ? Expect{} : Expect::bad();
+    if (k == 2) {  // min over everything
+        if (x.numel() == 0) c.expect = Expect::bad();
+        if (c.expect.verdict == Verdict::valid) {
+            const Ref r = ref_of(x);
+            c.expect.out = {{}, {*std::min_element(r.v.begin(), r.v.end())}, x.dtype()};
+        }
+        c.run = [](const std::vector<Tensor>& in) { return min(in[0]); };
+        return c;
+    }
+    if (x.dim() == 0) c.expect = Expect::any();
+    else if (d < 0) c.expect = Expect::bad();
+    else if ((k == 1 || k == 3) && x.shape()[at(d)] == 0) c.expect = Expect::bad();
+    if (c.expect.verdict == Verdict::valid) {
+        c.expect.out = along(ref_of(x), d, 1, keep, [k, unbiased](const std::vector<double>& row) {
+            const auto n = static_cast<double>(row.size());
+            if (k == 0) {
+                double m = 0, ss = 0;
+                for (double e : row) m += e;
+                m /= n;
+                for (double e : row) ss += (e - m) * (e - m);
+                return std::vector<double>{n - unbiased > 0 ? ss / (n - unbiased) : kNaN};
+            }
+            if (k == 1) return std::vector<double>{*std::min_element(row.begin(), row.end())};
+            if (k == 3) return std::vector<double>{static_cast<double>(std::max_element(row.begin(), row.end()) - row.begin())};
+            double m = -INFINITY, s = 0;
+            for (double e : row) m = std::max(m, e);
+            if (std::isinf(m)) m = 0;
+            for (double e : row) s += std::exp(e - m);
+            return std::vector<double>{m + std::log(s)};
+        });
+        if (k == 3) c.expect.out.dtype = Dtype::i64;
+    }
+    c.run = [k, dim, keep, unbiased](const std::vector<Tensor>& in) {
+        return k == 0 ? var(in[0], dim, unbiased, keep) : k == 1 ? min(in[0], dim, keep) : k == 3 ? argmax(in[0], dim, keep)
+                                                                                             : logsumexp(in[0], dim, keep);
+    };
+    return c;
+}
+
+}  // namespace tg::fuzz
+
+#include "ops_fuzz_nn.hpp"
+
+namespace tg::fuzz {
+
+enum ModelOp { kElementwise, kWhere, kMaskedFill, kGather, kIndexSelect, kStack, kSplit, kView, kExpand,
+               kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kModelOpCount };
+inline constexpr int kModelOps = kModelOpCount;
+
+// The call for model op `op` (in [0, kModelOps)).
+inline Call make_model_call(Source& src, int op) {
+    switch (op) {
+        case kElementwise: return elementwise_call(src);
+        case kWhere: return where_call(src);
+        case kMaskedFill: return masked_fill_call(src);
+        case kGather: return gather_call(src);
+        case kIndexSelect: return index_select_call(src);
+        case kStack: return stack_call(src);
+        case kSplit: return split_call(src);
+        case kView: return view_call(src);
+        case kExpand: return expand_call(src);
+        case kReduction: return reduction_call(src);
+        case kConv: return conv_call(src);
+        case kPool: return pool_call(src);
+        case kBatchNorm: return batch_norm_call(src);
+        case kRmsNorm: return rms_norm_call(src);
+        case kPairLoss: return pair_loss_call(src);
+        default: return class_loss_call(src);
+    }
+}
+
+}  // namespace tg::fuzz
