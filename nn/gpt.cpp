@@ -49,18 +49,24 @@ GPT::GPT(const GPTConfig& cfg)
     register_module("lm_head", lm_head);
 
     // GPT-2 initialisation: N(0, 0.02) for weights and embeddings, zero biases, and the two
-    // projections that write into the residual stream scaled by 1/sqrt(2 n_layer).
+    // projections that write into the residual stream scaled by 1/sqrt(2 n_layer). Xavier:
+    // the linear layers' weights Xavier-uniform instead (embeddings, and lm_head when it is
+    // wte, as GPT-2's).
     Generator gen(cfg.seed);
     NoGradGuard no_grad;  // parameters are leaves that require grad
     const double proj_std = 0.02 / std::sqrt(2.0 * static_cast<double>(std::max<int64_t>(cfg.n_layer, 1)));
     for (auto& [name, p] : named_parameters()) {
         const bool is_bias = name.ends_with(".bias");
         const bool is_ln = name.find("ln_") != std::string::npos;
+        const bool is_embedding = name == "wte.weight" || name == "wpe.weight";
         if (is_ln) continue;  // ones and zeros already
         if (is_bias) p.zero_();
+        else if (cfg.init == Init::xavier && !is_embedding) init::xavier_uniform_(p, gen);
         else init::normal_(p, 0.0, name.ends_with("c_proj.weight") ? proj_std : 0.02, gen);
     }
 }
+
+std::string_view init_name(Init init) { return init == Init::xavier ? "xavier" : "gpt2"; }
 
 Tensor GPT::logits(const Tensor& tokens) {
     TG_CHECK(tokens.defined() && tokens.dtype() == Dtype::i64 && tokens.dim() == 2, ValueError,
@@ -134,9 +140,9 @@ Tensor GPT::generate(const Tensor& prompt, int64_t max_new_tokens, double temper
 }
 
 std::string GPT::extra_repr() const {
-    return fmt::format("vocab_size={}, context_length={}, d_model={}, n_layer={}, n_head={}, norm={}, tied={}",
+    return fmt::format("vocab_size={}, context_length={}, d_model={}, n_layer={}, n_head={}, norm={}, init={}, tied={}",
                        config_.vocab_size, config_.context_length, config_.d_model, config_.n_layer, config_.n_head,
-                       norm_name(config_.norm), config_.tie_embeddings);
+                       norm_name(config_.norm), init_name(config_.init), config_.tie_embeddings);
 }
 
 }  // namespace tg::nn

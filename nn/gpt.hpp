@@ -1,11 +1,20 @@
 #pragma once
 // A GPT-2 style language model with nanoGPT's parameter names.
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "transformer.hpp"
 
 namespace tg::nn {
+
+/// How a GPT's weights start. gpt2 (GPT-2's, the default): N(0, 0.02) for every weight matrix
+/// and embedding, the two projections that write into the residual stream scaled by
+/// 1/sqrt(2 n_layer). xavier (as Xiong et al. 2020 trained Post-LN and Pre-LN transformers):
+/// Xavier-uniform linear weights, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), embeddings as
+/// gpt2. Biases start at zero and LayerNorms at ones and zeros in both.
+enum class Init { gpt2, xavier };
+std::string_view init_name(Init init);
 
 struct GPTConfig {
     int64_t vocab_size = 65;
@@ -14,6 +23,7 @@ struct GPTConfig {
     int64_t n_layer = 2;
     int64_t n_head = 4;
     Norm norm = Norm::pre;
+    Init init = Init::gpt2;
     bool tie_embeddings = true;   // lm_head.weight is wte.weight
     double dropout = 0.0;
     uint64_t seed = 0;            // initialisation and dropout masks

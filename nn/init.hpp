@@ -9,5 +9,9 @@ namespace tg::nn::init {
 void normal_(Tensor& t, double mean, double std, Generator& gen);
 /// t = U(low, high), drawn from gen.
 void uniform_(Tensor& t, double low, double high, Generator& gen);
+/// Xavier (Glorot) uniform for a weight (out, in, ...): U(-a, a), a = sqrt(6 / (fan_in +
+/// fan_out)), fan_in = in * receptive field, fan_out = out * receptive field, as PyTorch's
+/// nn.init.xavier_uniform_. t must have at least 2 dims.
+void xavier_uniform_(Tensor& t, Generator& gen);
 
 }  // namespace tg::nn::init

@@ -1,5 +1,7 @@
 // The GPT against PyTorch: reference checkpoints and numbers written by
 // tests/data/make_gpt_reference.py (plain PyTorch ops, nanoGPT layout).
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "helpers.hpp"
@@ -89,6 +91,45 @@ TEST_CASE("GPT initialisation follows GPT-2 and is seeded", "[nn][gpt]") {
         INFO(pa[i].first);
         CHECK(pa[i].second.to_vector<float>() == pb[i].second.to_vector<float>());
     }
+}
+
+TEST_CASE("GPT with Init::xavier: Xavier-uniform linear weights, embeddings as GPT-2", "[nn][gpt]") {
+    const int64_t C = 48;
+    nn::GPTConfig cfg{.vocab_size = 50, .context_length = 16, .d_model = C, .n_layer = 4, .n_head = 4,
+                      .init = nn::Init::xavier, .tie_embeddings = false, .seed = 5};
+    nn::GPT a(cfg), b(cfg);
+    auto stats = [](const Tensor& t) {
+        double s = 0, m = 0;
+        for (float v : t.to_vector<float>()) s += static_cast<double>(v) * v, m = std::max(m, std::abs(double(v)));
+        return std::pair{std::sqrt(s / static_cast<double>(t.numel())), m};
+    };
+    // U(-a, a) has standard deviation a / sqrt(3); every value lies inside the bound.
+    auto check_xavier = [&](const Tensor& w, double fan_in, double fan_out) {
+        const double bound = std::sqrt(6.0 / (fan_in + fan_out));
+        const auto [sd, largest] = stats(w);
+        CHECK(sd == Approx(bound / std::sqrt(3.0)).epsilon(0.05));
+        CHECK(largest <= bound);
+        CHECK(largest > 0.95 * bound);
+    };
+    for (std::size_t i = 0; i < a.num_blocks(); ++i) {
+        check_xavier(a.block(i).attn.c_attn.weight, C, 3 * C);
+        check_xavier(a.block(i).attn.c_proj.weight, C, C);   // no 1/sqrt(2 L) scaling
+        check_xavier(a.block(i).mlp.c_fc.weight, C, 4 * C);
+        check_xavier(a.block(i).mlp.c_proj.weight, 4 * C, C);
+        for (float v : a.block(i).mlp.c_fc.bias.to_vector<float>()) CHECK(v == 0.f);
+    }
+    check_xavier(a.lm_head.weight, C, 50);  // untied: a linear layer
+    CHECK(stats(a.wte.weight).first == Approx(0.02).epsilon(0.05));
+    CHECK(stats(a.wpe.weight).first == Approx(0.02).epsilon(0.1));
+    const auto pa = a.named_parameters(), pb = b.named_parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i) CHECK(pa[i].second.to_vector<float>() == pb[i].second.to_vector<float>());
+    CHECK(a.summary().find("init=xavier") != std::string::npos);
+
+    // Tied, lm_head is wte: an embedding, N(0, 0.02).
+    cfg.tie_embeddings = true;
+    nn::GPT tied(cfg);
+    CHECK(stats(tied.lm_head.weight).first == Approx(0.02).epsilon(0.05));
+    CHECK(nn::GPT(nn::GPTConfig{}).summary().find("init=gpt2") != std::string::npos);
 }
 
 TEST_CASE("a whole tiny GPT's loss has correct gradients for every parameter", "[nn][gpt]") {
