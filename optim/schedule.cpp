@@ -14,7 +14,7 @@ void check_step(const char* name, int64_t step) {
     TG_CHECK(step >= 0, ValueError, "{}: step must be >= 0, got {}", name, step);
 }
 void check_lr(const char* name, double lr) {
-    TG_CHECK(lr >= 0 && std::isfinite(lr), ValueError, "{}: lr must be finite and >= 0, got {}", name, lr);
+    TG_CHECK(lr >= 0 && std::isfinite(lr), ValueError, "{}: lr must be finite and >= 0, got {:g}", name, lr);
 }
 }  // namespace
 
@@ -41,7 +41,7 @@ CosineDecay::CosineDecay(double lr, int64_t warmup, int64_t total, double min_lr
     check_lr("CosineDecay", lr);
     check_lr("CosineDecay", min_lr);
     TG_CHECK(warmup >= 0 && total >= warmup && min_lr <= lr, ValueError,  // both finite (check_lr)
-             "CosineDecay: need 0 <= warmup_steps ({}) <= total_steps ({}) and min_lr ({}) <= lr ({})", warmup, total,
+             "CosineDecay: need 0 <= warmup_steps ({}) <= total_steps ({}) and min_lr ({:g}) <= lr ({:g})", warmup, total,
              min_lr, lr);
 }
 
@@ -55,7 +55,7 @@ double CosineDecay::lr(int64_t step) const {
 
 StepDecay::StepDecay(double lr, int64_t step_size, double gamma) : lr_(lr), gamma_(gamma), step_size_(step_size) {
     check_lr("StepDecay", lr);
-    TG_CHECK(step_size > 0 && gamma > 0, ValueError, "StepDecay: step_size ({}) and gamma ({}) must be positive",
+    TG_CHECK(step_size > 0 && gamma > 0, ValueError, "StepDecay: step_size ({}) and gamma ({:g}) must be positive",
              step_size, gamma);
 }
 

@@ -74,8 +74,26 @@ grep -q 'next-character accuracy' "$work/t/report.svg" || fail "report.svg does 
 grep -q "next-character accuracy" "$work/help.log" || fail "--help does not say what --text's accuracy is"
 grep -q "half of --steps" "$work/help.log" || fail "--help does not say how the study follows --steps"
 
+# A warmup longer than the run is cut to it, with a note; --progress plain writes whole lines only,
+# --progress bar rewrites its line in place.
+small=(--length 4 --layers 1 --d-model 16 --heads 2 --batch 8 --study-layers 2 --study-steps 2 --samples 0 --threads 1)
+"$exe" "${small[@]}" --steps 3 --warmup 5 --progress plain --out "$work/w" > "$work/w.log" 2>&1 || fail "--steps 3 --warmup 5 failed: $(cat "$work/w.log")"
+grep -q "note: --warmup 5 is longer than the run; warming up over all 3 steps" "$work/w.log" || fail "no warmup note"
+grep -q $'\r' "$work/w.log" && fail "--progress plain wrote carriage returns"
+"$exe" "${small[@]}" --steps 3 --progress bar --norm pre --out "$work/w2" > "$work/w2.log" 2>&1
+grep -q $'\r' "$work/w2.log" || fail "--progress bar wrote no progress line"
+
+# Numbers in messages as typed; --resume on a folder without a checkpoint names what is missing
+# (and leaves no folder behind).
+"$exe" --lr 30 > "$work/lr.log" 2>&1 && fail "--lr 30 accepted"
+grep -q -- "--lr: 30 is not in \[0, 10\]" "$work/lr.log" || fail "--lr message: $(cat "$work/lr.log")"
+"$exe" --resume --out "$work/nothing" > "$work/r.log" 2>&1 && fail "--resume without a checkpoint accepted"
+grep -q "holds no checkpoint to continue (train_state.json, model.safetensors, optimizer.safetensors, metrics.csv, grad_norms.csv missing)" \
+    "$work/r.log" || fail "--resume message: $(cat "$work/r.log")"
+[ ! -e "$work/nothing" ] || fail "--resume created the folder it could not resume from"
+
 # Bad options: a clear message and exit code 2.
-for bad in "--batch 0" "--d-model 16 --heads 3" "--steps 3 --warmup 5" "--text /no/such/file" "--norm sideways" "--steps abc"; do
+for bad in "--batch 0" "--d-model 16 --heads 3" "--text /no/such/file" "--norm sideways" "--steps abc" "--progress fancy"; do
     set +e
     # shellcheck disable=SC2086
     "$exe" $bad --out "$work/e" > "$work/e.log" 2>&1

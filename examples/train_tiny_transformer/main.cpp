@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -54,7 +55,27 @@ struct Options {
     uint64_t seed = 1;
     bool resume = false;
     bool study_steps_given = false;  // otherwise the study follows --steps (study_steps_for)
+    std::string progress = "auto";   // auto, bar (one line rewritten in place) or plain
+    bool bar = false;                // what auto resolved to
 };
+
+// CLI11's Range prints its bounds as %f ("0.000000 to 10.000000") and the value as parsed; this
+// check prints both as they are written ("--lr: 30 is not in [0, 10]").
+CLI::Validator in_range(double lo, double hi) {
+    return CLI::Validator(
+        [lo, hi](std::string& s) -> std::string {
+            std::size_t used = 0;
+            double v = NAN;
+            try {
+                v = std::stod(s, &used);
+            } catch (const std::exception&) {
+            }
+            if (used != s.size() || std::isnan(v)) return fmt::format("{} is not a number", s);
+            if (!(v >= lo && v <= hi)) return fmt::format("{} is not in [{}, {}]", s, lo, hi);
+            return "";
+        },
+        fmt::format("in [{}, {}]", lo, hi));
+}
 
 int64_t study_steps_for(const Options& o) {
     return o.study_steps_given ? o.study_steps : std::clamp<int64_t>(o.steps / 2, 1, kStudySteps);
@@ -146,7 +167,7 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
     if (world() > 1) ddp.emplace(model);
 #endif
     RunResult res{spec.variant, {}, 0, NAN, 0, 0, false, false};
-    const bool tty = isatty(STDOUT_FILENO);
+    const bool tty = o.bar;
     const auto t_start = std::chrono::steady_clock::now();
     double first_loss = NAN, smoothed = NAN;
     int64_t step = start;
@@ -262,11 +283,18 @@ int run(const Options& o) {
     std::unique_ptr<Task> task = o.text.empty() ? make_sequence_task(o.task, o.length, o.seed)
                                                 : make_text_task(o.text, o.context, o.seed);
     Outputs out{fs::path(o.out), {}, {}, {}, task->accuracy_name()};
-    fs::create_directories(out.dir);
     if (o.resume) {
+        std::vector<std::string> missing;
+        for (const char* f : {"train_state.json", "model.safetensors", "optimizer.safetensors", "metrics.csv", "grad_norms.csv"})
+            if (!fs::exists(out.dir / f)) missing.push_back(f);
+        if (!missing.empty())
+            throw ValueError(fmt::format("--resume: {} holds no checkpoint to continue ({} missing); run without --resume "
+                                         "to start there, or give the --out of an earlier run",
+                                         o.out, fmt::join(missing, ", ")));
         out.metrics = parse_metrics_csv(read_file((out.dir / "metrics.csv").string()));
         out.layers = parse_grad_norms_csv(read_file((out.dir / "grad_norms.csv").string()));
     }
+    fs::create_directories(out.dir);
     const auto main_norm = o.norm == "post" ? nn::Norm::post : o.norm == "none" ? nn::Norm::none : nn::Norm::pre;
     const std::string main_variant = fmt::format("main-{}", o.norm == "all" ? "pre" : o.norm);
     out.variants.push_back(main_variant);
@@ -328,14 +356,14 @@ int main(int argc, char** argv) {
     app.add_option("--context", o.context, "context length for --text")->check(CLI::Range(2, 4096))->capture_default_str();
     app.add_option("--batch", o.batch, "sequences per step")->check(CLI::Range(1, 65536))->capture_default_str();
     app.add_option("--steps", o.steps, "training steps of the main model")->check(CLI::Range(1, 100000000))->capture_default_str();
-    app.add_option("--lr", o.lr, "peak learning rate (AdamW)")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+    app.add_option("--lr", o.lr, "peak learning rate (AdamW)")->check(in_range(0.0, 10.0))->capture_default_str();
     auto* warmup = app.add_option("--warmup", o.warmup,
                                   "linear warmup steps before the cosine decay; when not given, 50, or a tenth of --steps "
-                                  "if that is less")
+                                  "if that is less; a warmup longer than --steps is cut to --steps")
                        ->check(CLI::Range(0, 100000000))->capture_default_str();
-    app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay (not on biases and LayerNorm)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-    app.add_option("--clip", o.clip, "clip the global gradient norm to this (0: off)")->check(CLI::Range(0.0, 1e9))->capture_default_str();
-    app.add_option("--dropout", o.dropout, "dropout probability")->check(CLI::Range(0.0, 0.9))->capture_default_str();
+    app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay (not on biases and LayerNorm)")->check(in_range(0.0, 1.0))->capture_default_str();
+    app.add_option("--clip", o.clip, "clip the global gradient norm to this (0: off)")->check(in_range(0.0, 1e9))->capture_default_str();
+    app.add_option("--dropout", o.dropout, "dropout probability")->check(in_range(0.0, 0.9))->capture_default_str();
     app.add_option("--norm", o.norm, "LayerNorm placement of the main model; 'all' trains it pre-norm, then runs the pre/post/none study")
         ->check(CLI::IsMember({"pre", "post", "none", "all"}))->capture_default_str();
     app.add_option("--study-layers", o.study_layers, "blocks of the study's deeper model")->check(CLI::Range(1, 64))->capture_default_str();
@@ -343,7 +371,7 @@ int main(int argc, char** argv) {
                                        "steps of each study run; when not given, half of --steps, at most 300 (300 for the "
                                        "default --steps 600, 5 for --steps 10)")
                             ->check(CLI::Range(1, 100000000));
-    app.add_option("--study-lr", o.study_lr, "learning rate of the study runs")->check(CLI::Range(0.0, 10.0))->capture_default_str();
+    app.add_option("--study-lr", o.study_lr, "learning rate of the study runs")->check(in_range(0.0, 10.0))->capture_default_str();
     app.add_option("--seed", o.seed, "seed for weights and data")->capture_default_str();
     app.add_option("--threads", o.threads, "threads for BLAS and OpenMP together")->check(CLI::Range(1, 256))->capture_default_str();
     app.add_option("--eval-every", o.eval_every, "evaluate and checkpoint every this many steps")->check(CLI::Range(1, 100000000))->capture_default_str();
@@ -354,6 +382,10 @@ int main(int argc, char** argv) {
     app.add_option("--stop-after", o.stop_after, "stop the main run after this step as Ctrl-C would (checkpoint, exit 130)")
         ->check(CLI::Range(0, 100000000));
     app.add_flag("--resume", o.resume, "continue the main run from the checkpoint in --out");
+    app.add_option("--progress", o.progress,
+                   "progress display: 'bar' rewrites one line in place, 'plain' prints only whole lines (for logs); "
+                   "'auto' is bar on a terminal, plain otherwise and under mpirun (whose launcher relays rank 0's output)")
+        ->check(CLI::IsMember({"auto", "bar", "plain"}))->capture_default_str();
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -363,9 +395,14 @@ int main(int argc, char** argv) {
     o.study_steps_given = study_steps->count() > 0;
     if (warmup->count() == 0) o.warmup = std::min(o.warmup, o.steps / 10);  // --steps 10 warms up 1 step, not 50
     if (o.warmup > o.steps) {
-        fmt::print(stderr, "train_tiny_transformer: --warmup {} is longer than --steps {}\n", o.warmup, o.steps);
-        return 2;
+        fmt::print("note: --warmup {} is longer than the run; warming up over all {} steps\n", o.warmup, o.steps);
+        o.warmup = o.steps;
     }
+    bool under_mpirun = false;
+#ifdef TG_EXAMPLE_MPI
+    under_mpirun = dist::launched_by_mpirun();
+#endif
+    o.bar = o.progress == "bar" || (o.progress == "auto" && isatty(STDOUT_FILENO) && !under_mpirun);
     if (o.d_model % o.heads != 0) {
         fmt::print(stderr, "train_tiny_transformer: --d-model {} is not divisible by --heads {}\n", o.d_model, o.heads);
         return 2;
