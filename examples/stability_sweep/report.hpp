@@ -1,0 +1,51 @@
+#pragma once
+// What the sweep leaves behind: sweep.csv (one row per trained cell), init_grads.csv (the
+// per-block gradient norms at initialisation) and report.svg (the stability maps and the
+// log-log plot of gradient norm against depth).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace example {
+
+/// One trained cell of the stability map: a row of sweep.csv.
+struct CellRow {
+    std::string variant, init;  // pre/post/none, gpt2/xavier
+    int64_t layers = 0;
+    double lr = 0;
+    int64_t warmup = 0;  // warmup steps, 0 for none
+    double final_loss = 0, best_eval_accuracy = 0;
+    bool diverged = false;
+    std::optional<int64_t> diverged_step;
+    double max_grad_norm = 0;
+};
+
+/// One block's gradient norm at initialisation (the average over seeds and batches) in a model
+/// of `layers` blocks: a row of init_grads.csv.
+struct InitGradRow {
+    std::string variant, init;
+    int64_t layers = 0, block = 0;
+    double grad_norm = 0;
+};
+
+/// The fit of log(last block's gradient norm) against log(depth) for one placement and init.
+struct ScalingFit {
+    std::string variant, init;
+    double slope = 0, intercept = 0;  // natural logarithms
+    std::optional<double> predicted;  // Xiong et al. 2020: pre -0.5, post 0, none: no prediction
+};
+
+/// sweep.csv: variant,init,layers,lr,warmup,final_loss,best_eval_accuracy,diverged,diverged_step,max_grad_norm
+std::string sweep_csv(const std::vector<CellRow>& rows);
+/// init_grads.csv: variant,init,layers,block,grad_norm
+std::string init_grads_csv(const std::vector<InitGradRow>& rows);
+
+/// One self-contained SVG document: a heat map per placement (rows) and init x warmup
+/// (columns) of final loss over depth x learning rate, diverged cells crossed out, with a colour
+/// legend; below it the last block's gradient norm at initialisation against depth (log-log),
+/// one series per placement x init with its fitted line, slope and predicted slope.
+std::string report_svg(const std::vector<CellRow>& cells, const std::vector<InitGradRow>& grads,
+                       const std::vector<ScalingFit>& fits, const std::string& subtitle);
+
+}  // namespace example
