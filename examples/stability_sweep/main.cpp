@@ -7,7 +7,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
 #include <tapegrad.hpp>
 
 #include "../train_tiny_transformer/tasks.hpp"

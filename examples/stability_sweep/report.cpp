@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 namespace example {
@@ -31,13 +32,11 @@ std::string viridis(double t) {
     return fmt::format("rgb({},{},{})", c[0], c[1], c[2]);
 }
 
-// Round values for a log axis spanning [lmin, lmax] (log10): every decade; over less than about
-// two decades also 2 and 5, and over less than one every digit.
+// Round values for a log axis spanning [lmin, lmax] (log10): every decade, and over less than
+// about two decades also 2 and 5. The widest gap between 1, 2 and 5 is 0.4 decades, so a span
+// of 0.8 (log_range's minimum below) shows at least two.
 std::vector<double> log_ticks(double lmin, double lmax) {
-    const double span = lmax - lmin;
-    const std::vector<int> mantissas = span <= 0.9    ? std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8, 9}
-                                       : span <= 2.25 ? std::vector<int>{1, 2, 5}
-                                                      : std::vector<int>{1};
+    const std::vector<int> mantissas = lmax - lmin <= 2.25 ? std::vector<int>{1, 2, 5} : std::vector<int>{1};
     std::vector<double> out;
     for (int e = static_cast<int>(std::floor(lmin)); e <= static_cast<int>(std::ceil(lmax)); ++e)
         for (int m : mantissas) {
@@ -74,8 +73,11 @@ struct LossScale {
 
 std::string variant_title(const std::string& variant) { return variant == "none" ? "no norm" : variant + "-norm"; }
 
-// Three significant figures at most, and no exponent up to 99999: fits a map cell.
-std::string short_loss(double v) { return v >= 100 ? fmt::format("{:.0f}", v) : fmt::format("{:.2g}", v); }
+// At most five characters, to fit a map cell: 0.47, 2.3, 340, 2e+09.
+std::string short_loss(double v) {
+    if (v < 100) return fmt::format("{:.2g}", v);
+    return v < 1e4 ? fmt::format("{:.0f}", v) : fmt::format("{:.0e}", v);
+}
 
 // One heat map: depths down (the first at the top), learning rates across.
 std::string heat_map(double x0, double y0, double cw, double ch, const std::vector<CellRow>& cells, const std::string& variant,
@@ -152,7 +154,7 @@ std::string report_svg(const std::vector<CellRow>& cells, const std::vector<Init
     const auto n_cols = static_cast<double>(inits.size() * warmups.size());
     const double maps_x = 110, maps_y = 130;
     const double legend_x = maps_x + n_cols * pitch_x + 10;
-    const double plot_y = maps_y + pitch_y * static_cast<double>(variants.size()) + 60;
+    const double plot_y = maps_y + pitch_y * static_cast<double>(variants.size()) + 10;
     const double W = std::max(legend_x + 110, 1100.0), H = plot_y + 400;
 
     std::string svg = fmt::format(
@@ -206,8 +208,8 @@ std::string report_svg(const std::vector<CellRow>& cells, const std::vector<Init
     std::vector<double> xs, ys;
     for (const auto& g : grads)
         if (g.block == g.layers - 1) xs.push_back(static_cast<double>(g.layers)), ys.push_back(g.grad_norm);
-    const auto [xmin, xmax] = log_range(xs, 0.3, 0.06);
-    const auto [ymin, ymax] = log_range(ys, 0.4, 0.05);
+    const auto [xmin, xmax] = log_range(xs, 0.7, 0.05);
+    const auto [ymin, ymax] = log_range(ys, 0.7, 0.05);
     auto px = [&](double x) { return px0 + (std::log10(x) - xmin) / (xmax - xmin) * pw; };
     auto py = [&](double y) { return py0 + ph - (std::log10(y) - ymin) / (ymax - ymin) * ph; };
     svg += R"(<g class="scaling-plot">)";
