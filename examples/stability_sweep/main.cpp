@@ -28,7 +28,7 @@ struct Options {
     std::vector<int64_t> depths{2, 6, 12}, scaling_depths{2, 4, 8, 16, 32};
     std::vector<double> lrs{1e-3, 3e-3, 1e-2, 3e-2};
     std::vector<std::string> inits{"gpt2", "xavier"}, placements{"pre", "post", "none"};
-    int64_t steps = 160, warmup_steps = -1, scaling_seeds = 3, scaling_batches = 2, evals = 4;
+    int64_t steps = 250, warmup_steps = -1, scaling_seeds = 3, scaling_batches = 2, evals = 4;
     double warmup_fraction = 0.1, weight_decay = 0.1;
     int64_t batch = 32, d_model = 64, heads = 4, length = 8, threads = 2;
     uint64_t seed = 1;
@@ -318,7 +318,6 @@ void check(Options& o, bool warmup_steps_given) {
         throw UsageError(fmt::format("--d-model {} is not divisible by --heads {}", o.d_model, o.heads));
     if (warmup_steps_given && o.warmup_steps > o.steps)
         throw UsageError(fmt::format("--warmup-steps {} is longer than --steps {}", o.warmup_steps, o.steps));
-    if (o.warmup_steps == 0) throw UsageError("--warmup-steps 0: the sweep always runs without warmup too; give at least 1");
 }
 
 // A check of one element of a comma-separated list flag (CLI11 runs it on each): a number in
@@ -348,13 +347,13 @@ int main(int argc, char** argv) {
     Options o;
     CLI::App app{"Gradient-stability sweep of a tiny GPT (Xiong et al. 2020): gradient norms at initialisation against "
                  "depth, and which LayerNorm placement trains at which depth and learning rate, with and without warmup."};
-    app.add_option("--depths", o.depths, "blocks of the trained models (the map's rows)")
+    app.add_option("--depths", o.depths, "blocks of the trained models, comma-separated (the map's rows)")
         ->delimiter(',')->check(list_element(1, 64, true, "2,6,12"))->capture_default_str();
-    app.add_option("--lrs", o.lrs, "peak learning rates (the map's columns)")
+    app.add_option("--lrs", o.lrs, "peak learning rates, comma-separated (the map's columns)")
         ->delimiter(',')->check(list_element(1e-8, 10, false, "1e-3,3e-3,1e-2,3e-2"))->capture_default_str();
-    auto* warmup_steps = app.add_option("--warmup-steps", o.warmup_steps, "warmup steps of the runs with warmup");
-    warmup_steps->check(CLI::Range(int64_t{0}, int64_t{100000000}));
-    app.add_option("--warmup-fraction", o.warmup_fraction, "warmup of the runs with warmup, as a fraction of --steps")
+    auto* warmup_steps = app.add_option("--warmup-steps", o.warmup_steps, "warmup steps of the runs with warmup (the others run without)");
+    warmup_steps->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+    app.add_option("--warmup-fraction", o.warmup_fraction, "warmup of the runs with warmup, as a fraction of --steps (rounded, at least 1 step)")
         ->check(CLI::Range(0.0, 1.0))->excludes(warmup_steps)->capture_default_str();
     app.add_option("--steps", o.steps, "training steps per cell")->check(CLI::Range(1, 100000000))->capture_default_str();
     app.add_option("--evals", o.evals, "held-out accuracy evaluations per cell (evenly spaced, the last at the end)")
