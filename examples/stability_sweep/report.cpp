@@ -12,7 +12,8 @@ namespace example {
 
 namespace {
 
-std::string num(double v) { return fmt::format("{:.6g}", v); }
+// Six significant digits; NaN as "nan" whatever its sign bit (printf would write "-nan").
+std::string num(double v) { return std::isnan(v) ? "nan" : fmt::format("{:.6g}", v); }
 
 const char* colour(const std::string& variant) {
     if (variant == "post") return "#d62728";
@@ -215,6 +216,7 @@ std::string report_svg(const std::vector<CellRow>& cells, const std::vector<Init
     svg += R"(<g class="scaling-plot">)";
     svg += text(px0 + pw / 2, py0 - 30, "Last block's gradient norm at initialisation against depth", "middle", 15,
                 R"( font-weight="bold")");
+    svg += fmt::format(R"(<clipPath id="plot-area"><rect x="{}" y="{}" width="{}" height="{}"/></clipPath>)", px0, py0, pw, ph);
     svg += text(px0 + pw / 2, py0 - 12, "log-log; lines: least-squares fits; Xiong et al. 2020 predict slope -0.5 (pre), 0 (post)",
                 "middle", 12, R"( fill="#444")");
     svg += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#333"/>)", px0, py0, pw, ph);
@@ -246,8 +248,9 @@ std::string report_svg(const std::vector<CellRow>& cells, const std::vector<Init
         svg += fmt::format(R"(<g class="scaling" data-variant="{}" data-init="{}">)", f.variant, f.init);
         if (hi > 0) {
             auto fitted = [&](double L) { return std::exp(f.intercept + f.slope * std::log(L)); };
-            svg += fmt::format(R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="1.6"{}/>)", px(lo),
-                               py(fitted(lo)), px(hi), py(fitted(hi)), c, xavier ? R"( stroke-dasharray="6 4")" : "");
+            // Clipped to the plotting area: a steep fit (no norm with Xavier) leaves it.
+            svg += fmt::format(R"svg(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="1.6" clip-path="url(#plot-area)"{}/>)svg",
+                               px(lo), py(fitted(lo)), px(hi), py(fitted(hi)), c, xavier ? R"( stroke-dasharray="6 4")" : "");
         }
         svg += marks;
         // Beside the plot: the series' key, its fitted slope and the predicted one.
