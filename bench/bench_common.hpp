@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace bench {
@@ -42,6 +43,39 @@ double stream_copy_gb_per_s(int threads);
 /// parameters are small next to these).
 inline double layernorm_bytes(int64_t rows, int64_t cols, int64_t es) {
     return 5.0 * static_cast<double>(rows * cols * es);
+}
+
+/// What time_steps measured: the loss of the first untimed step and of the last timed one, each
+/// timed step's milliseconds, and the allocation counters just before and after the timed steps.
+struct StepTimes {
+    double first_loss = 0, last_loss = 0;
+    std::vector<double> ms;
+    AllocCounts before, after;
+};
+
+/// Calls step() `warmup` times untimed, then `steps` times timed. step returns its loss, as a
+/// number or as a tensor with item<double>() (read after the clock stops).
+template <class Step>
+StepTimes time_steps(Step&& step, int64_t warmup, int64_t steps) {
+    auto value = [](const auto& loss) -> double {
+        if constexpr (std::is_arithmetic_v<std::decay_t<decltype(loss)>>) return static_cast<double>(loss);
+        else return loss.template item<double>();
+    };
+    StepTimes t;
+    for (int64_t i = 0; i < warmup; ++i) {
+        const auto loss = step();
+        if (i == 0) t.first_loss = value(loss);
+    }
+    t.ms.reserve(static_cast<std::size_t>(std::max<int64_t>(steps, 0)));
+    t.before = alloc_counts();
+    for (int64_t i = 0; i < steps; ++i) {
+        const double t0 = now_ms();
+        const auto loss = step();
+        t.ms.push_back(now_ms() - t0);
+        t.last_loss = value(loss);
+    }
+    t.after = alloc_counts();
+    return t;
 }
 
 template <class Model>

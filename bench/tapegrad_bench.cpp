@@ -50,21 +50,10 @@ int run_gpt(const GptArgs& a) {
         opt.step();
         return loss;
     };
-    double first_loss = 0, last_loss = 0;
-    for (int64_t i = 0; i < a.warmup; ++i) {
-        Tensor l = step();
-        if (i == 0) first_loss = l.item<double>();
-    }
-    std::vector<double> ms;
-    ms.reserve(static_cast<std::size_t>(a.steps));
-    const bench::AllocCounts before = bench::alloc_counts();
-    for (int64_t i = 0; i < a.steps; ++i) {
-        const double t0 = bench::now_ms();
-        Tensor l = step();
-        ms.push_back(bench::now_ms() - t0);
-        last_loss = l.item<double>();
-    }
-    const bench::AllocCounts after = bench::alloc_counts();
+    const bench::StepTimes t = bench::time_steps(step, a.warmup, a.steps);
+    const std::vector<double>& ms = t.ms;
+    const double first_loss = t.first_loss, last_loss = t.last_loss;
+    const bench::AllocCounts before = t.before, after = t.after;
     const double med = bench::median(ms);
     const auto steps = static_cast<double>(std::max<int64_t>(a.steps, 1));
 
@@ -106,17 +95,9 @@ int run_cnn(const CnnArgs& a) {
         opt.step();
         return loss.item<double>();
     };
-    double first = 0, last = 0;
-    for (int64_t i = 0; i < a.warmup; ++i) {
-        const double l = step();
-        if (i == 0) first = l;
-    }
-    std::vector<double> ms;
-    for (int64_t i = 0; i < a.steps; ++i) {
-        const double t0 = bench::now_ms();
-        last = step();
-        ms.push_back(bench::now_ms() - t0);
-    }
+    const bench::StepTimes t = bench::time_steps(step, a.warmup, a.steps);
+    const std::vector<double>& ms = t.ms;
+    const double first = t.first_loss, last = t.last_loss;
     const double med = bench::median(ms);
     fmt::print("framework: tapegrad\n");
     fmt::print("model: FashionCNN width={} B={}\n", a.width, a.batch);

@@ -144,19 +144,10 @@ int run_gpt(const Config& c) {
         opt.step();
         return loss.item<double>();
     };
-    double first = 0, last = 0;
-    for (int64_t i = 0; i < c.warmup; ++i) {
-        const double l = step();
-        if (i == 0) first = l;
-    }
-    std::vector<double> ms;
-    const bench::AllocCounts before = bench::alloc_counts();
-    for (int64_t i = 0; i < c.steps; ++i) {
-        const double t0 = bench::now_ms();
-        last = step();
-        ms.push_back(bench::now_ms() - t0);
-    }
-    const bench::AllocCounts after = bench::alloc_counts();
+    const bench::StepTimes t = bench::time_steps(step, c.warmup, c.steps);
+    const std::vector<double>& ms = t.ms;
+    const double first = t.first_loss, last = t.last_loss;
+    const bench::AllocCounts before = t.before, after = t.after;
     const double med = bench::median(ms);
     const auto steps = static_cast<double>(c.steps);
     int64_t params = 0;
@@ -222,17 +213,9 @@ int run_cnn(const CnnConfig& c) {
         opt.step();
         return loss.item<double>();
     };
-    double first = 0, last = 0;
-    for (int64_t i = 0; i < c.warmup; ++i) {
-        const double l = step();
-        if (i == 0) first = l;
-    }
-    std::vector<double> ms;
-    for (int64_t i = 0; i < c.steps; ++i) {
-        const double t0 = bench::now_ms();
-        last = step();
-        ms.push_back(bench::now_ms() - t0);
-    }
+    const bench::StepTimes t = bench::time_steps(step, c.warmup, c.steps);
+    const std::vector<double>& ms = t.ms;
+    const double first = t.first_loss, last = t.last_loss;
     const double med = bench::median(ms);
     int64_t params = 0;
     for (auto& p : model->parameters()) params += p.numel();

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <string>
 #include <tapegrad.hpp>
 #include <vector>
 
@@ -57,6 +59,20 @@ inline void require_values(const Tensor& t, const Shape& shape, const std::vecto
         INFO(fmt::format("element {}: got {}, expected {}", i, got[i], expected[i]));
         CHECK(got[i] == Approx(expected[i]).margin(tol).epsilon(tol));
     }
+}
+
+/// Requires got to be defined, with want's shape and values within tol (absolute and relative),
+/// as require_values.
+inline void require_close(const Tensor& got, const Tensor& want, double tol = 1e-12) {
+    REQUIRE(got.defined());
+    require_values(got, want.shape(), want.to_vector<double>(), tol);
+}
+
+/// Every tensor of a safetensors file (the reference data of tests/data), by name.
+inline std::map<std::string, Tensor> read_reference(const std::string& path) {
+    std::map<std::string, Tensor> m;
+    for (auto& [name, t] : nn::load_safetensors(path).tensors) m[name] = t;
+    return m;
 }
 
 /// A fresh directory under the system temp dir, removed with everything in it at scope end.

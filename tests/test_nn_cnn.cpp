@@ -1,23 +1,17 @@
 // Module buffers, the CNN and normalisation layers, and xtensor interop.
 #include <cmath>
-#include <filesystem>
 #include <map>
 #include <tapegrad/core/xtensor.hpp>
 
 #include "helpers.hpp"
 
 using namespace tg;
+using tg::test::require_close;
 using tg::test::require_values;
 
 namespace {
 
 const std::string kData = TG_TEST_DATA_DIR;
-
-std::map<std::string, Tensor> read_all(const std::string& path) {
-    std::map<std::string, Tensor> m;
-    for (auto& [name, t] : nn::load_safetensors(path).tensors) m[name] = t;
-    return m;
-}
 
 // The model make_batchnorm_checkpoint.py writes, built the same way.
 std::shared_ptr<nn::Sequential> reference_cnn() {
@@ -25,15 +19,6 @@ std::shared_ptr<nn::Sequential> reference_cnn() {
         std::make_shared<nn::Conv2d>(2, 4, 3, nn::Conv2dOptions{.padding = {1, 1}}),
         std::make_shared<nn::BatchNorm2d>(4), std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2),
         std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(36, 5), std::make_shared<nn::BatchNorm1d>(5)});
-}
-
-void require_close(const Tensor& got, const Tensor& expected, double tol) {
-    REQUIRE(got.shape() == expected.shape());
-    const auto g = got.to_vector<double>(), e = expected.to_vector<double>();
-    for (std::size_t i = 0; i < g.size(); ++i) {
-        INFO("element " << i);
-        CHECK(g[i] == Approx(e[i]).margin(tol).epsilon(tol));
-    }
 }
 
 struct WithBuffers : nn::Module {
@@ -74,9 +59,8 @@ TEST_CASE("buffers are state, not parameters", "[nn][buffers]") {
 }
 
 TEST_CASE("buffers are saved and loaded, and checked like parameters", "[nn][buffers]") {
-    const auto dir = std::filesystem::temp_directory_path() / "tg_buffers_test";
-    std::filesystem::create_directories(dir);
-    const std::string path = (dir / "m.safetensors").string();
+    const tg::test::TempDir dir;
+    const std::string path = dir.file("m.safetensors");
     WithBuffers a;
     {
         NoGradGuard ng;
@@ -102,7 +86,6 @@ TEST_CASE("buffers are saved and loaded, and checked like parameters", "[nn][buf
     // An integer buffer does not load from floating data.
     nn::save_safetensors(path, {{"w", Tensor::ones({2})}, {"stat", Tensor::ones({3})}, {"count", Tensor::ones({})}});
     CHECK_THROWS_WITH(b.load(path), Catch::Contains("'count' has dtype f32 in the file; i64 buffers load from i64"));
-    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("a BatchNorm checkpoint written by PyTorch loads and gives PyTorch's outputs", "[nn][batchnorm]") {
@@ -110,7 +93,7 @@ TEST_CASE("a BatchNorm checkpoint written by PyTorch loads and gives PyTorch's o
     model->load(kData + "/batchnorm_checkpoint.safetensors");
     auto& bn = dynamic_cast<nn::BatchNorm2d&>(*model->children()[1].second);
     CHECK(bn.num_batches_tracked.item<int64_t>() == 3);
-    auto expected = read_all(kData + "/batchnorm_checkpoint_expected.safetensors");
+    auto expected = tg::test::read_reference(kData + "/batchnorm_checkpoint_expected.safetensors");
 
     model->eval();
     require_close(model->forward(expected["x"]), expected["eval_out"], 1e-5);
@@ -125,14 +108,14 @@ TEST_CASE("a BatchNorm checkpoint written by PyTorch loads and gives PyTorch's o
     CHECK(bn.num_batches_tracked.item<int64_t>() == 4);
 
     // The model's own checkpoint round-trips with its buffers.
-    const std::string path = (std::filesystem::temp_directory_path() / "tg_bn_roundtrip.safetensors").string();
+    const tg::test::TempDir dir;
+    const std::string path = dir.file("bn.safetensors");
     model->save(path);
     auto again = reference_cnn();
     again->load(path);
     auto& bn2 = dynamic_cast<nn::BatchNorm2d&>(*again->children()[1].second);
     require_close(bn2.running_var, bn.running_var, 0);
     CHECK(bn2.num_batches_tracked.item<int64_t>() == 4);
-    std::filesystem::remove(path);
 }
 
 TEST_CASE("BatchNorm layers: shapes, options and errors", "[nn][batchnorm]") {

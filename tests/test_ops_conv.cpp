@@ -19,11 +19,7 @@ namespace {
 const std::string kData = TG_TEST_DATA_DIR;
 
 const std::map<std::string, Tensor>& reference() {
-    static const std::map<std::string, Tensor> m = [] {
-        std::map<std::string, Tensor> r;
-        for (auto& [name, t] : nn::load_safetensors(kData + "/conv_reference.safetensors").tensors) r[name] = t;
-        return r;
-    }();
+    static const std::map<std::string, Tensor> m = read_reference(kData + "/conv_reference.safetensors");
     return m;
 }
 

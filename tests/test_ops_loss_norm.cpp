@@ -11,6 +11,7 @@ using namespace tg;
 using Catch::Contains;
 using test::check_grad;
 using test::randn64;
+using test::require_close;
 using test::require_values;
 
 namespace {
@@ -18,11 +19,7 @@ namespace {
 const std::string kData = TG_TEST_DATA_DIR;
 
 const std::map<std::string, Tensor>& reference() {
-    static const std::map<std::string, Tensor> m = [] {
-        std::map<std::string, Tensor> r;
-        for (auto& [name, t] : nn::load_safetensors(kData + "/norm_loss_reference.safetensors").tensors) r[name] = t;
-        return r;
-    }();
+    static const std::map<std::string, Tensor> m = test::read_reference(kData + "/norm_loss_reference.safetensors");
     return m;
 }
 
@@ -33,11 +30,6 @@ Tensor want(const std::string& name) {
 }
 
 bool has_ref(const std::string& name) { return reference().count(name) == 1; }
-
-void require_close(const Tensor& got, const Tensor& want, double tol = 1e-12) {
-    REQUIRE(got.defined());
-    require_values(got, want.shape(), want.to_vector<double>(), tol);
-}
 
 // Every element of a and b (same shape) within tol of each other, relative to max(1, |b|).
 void require_near(const Tensor& a, const Tensor& b, double tol) {

@@ -20,11 +20,7 @@ const std::string kData = TG_TEST_DATA_DIR;
 Tensor scalar_param(double v) { return Tensor::scalar(v, Dtype::f64).requires_grad_(); }
 void set_grad(Tensor& p, double g) { p.set_grad(Tensor::scalar(g, Dtype::f64)); }
 
-std::map<std::string, Tensor> reference() {
-    std::map<std::string, Tensor> m;
-    for (auto& [name, t] : nn::load_safetensors(kData + "/optim_reference.safetensors").tensors) m[name] = t;
-    return m;
-}
+std::map<std::string, Tensor> reference() { return test::read_reference(kData + "/optim_reference.safetensors"); }
 
 template <class Opt, class Options>
 void check_trajectory(const std::string& name, Options options) {
