@@ -10,6 +10,7 @@
 #include <numeric>
 #include <tapegrad.hpp>
 
+#include "../common/cli_checks.hpp"
 #include "idx.hpp"
 #include "model.hpp"
 #include "report.hpp"
@@ -199,9 +200,9 @@ int main(int argc, char** argv) {
     app.add_option("--out", o.out, "output folder")->capture_default_str();
     app.add_option("--epochs", o.epochs, "passes over the training set")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--batch", o.batch, "images per step")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--lr", o.lr, "peak learning rate (AdamW, cosine decay)")->capture_default_str()->check(CLI::PositiveNumber);
-    app.add_option("--weight-decay", o.weight_decay, "AdamW's decoupled weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--dropout", o.dropout, "dropout before the first linear layer")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    app.add_option("--lr", o.lr, "peak learning rate (AdamW, cosine decay)")->capture_default_str()->check(positive());
+    app.add_option("--weight-decay", o.weight_decay, "AdamW's decoupled weight decay")->capture_default_str()->check(non_negative());
+    app.add_option("--dropout", o.dropout, "dropout before the first linear layer")->capture_default_str()->check(in_range(0.0, 0.99));
     app.add_option("--width", o.width, "channels of the first conv (the second has twice as many)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--threads", o.threads, "threads (BLAS and OpenMP)")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--seed", o.seed, "seed of initialisation, shuffling and augmentation")->capture_default_str();

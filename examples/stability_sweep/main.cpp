@@ -14,6 +14,7 @@
 #include <vector>
 #include <tapegrad.hpp>
 
+#include "../common/cli_checks.hpp"
 #include "../train_tiny_transformer/tasks.hpp"
 #include "report.hpp"
 #include "stability.hpp"
@@ -354,7 +355,7 @@ int main(int argc, char** argv) {
     auto* warmup_steps = app.add_option("--warmup-steps", o.warmup_steps, "warmup steps of the runs with warmup (the others run without)");
     warmup_steps->check(CLI::Range(int64_t{1}, int64_t{100000000}));
     app.add_option("--warmup-fraction", o.warmup_fraction, "warmup of the runs with warmup, as a fraction of --steps (rounded, at least 1 step)")
-        ->check(CLI::Range(0.0, 1.0))->excludes(warmup_steps)->capture_default_str();
+        ->check(in_range(0.0, 1.0))->excludes(warmup_steps)->capture_default_str();
     app.add_option("--steps", o.steps, "training steps per cell")->check(CLI::Range(1, 100000000))->capture_default_str();
     app.add_option("--evals", o.evals, "held-out accuracy evaluations per cell (evenly spaced, the last at the end)")
         ->check(CLI::Range(1, 1000))->capture_default_str();

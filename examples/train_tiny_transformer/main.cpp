@@ -19,6 +19,7 @@
 #ifdef TG_EXAMPLE_MPI
 #include "dist/dist.hpp"
 #endif
+#include "../common/cli_checks.hpp"
 #include "report.hpp"
 #include "tasks.hpp"
 
@@ -58,24 +59,6 @@ struct Options {
     std::string progress = "auto";   // auto, bar (one line rewritten in place) or plain
     bool bar = false;                // what auto resolved to
 };
-
-// CLI11's Range prints its bounds as %f ("0.000000 to 10.000000") and the value as parsed; this
-// check prints both as they are written ("--lr: 30 is not in [0, 10]").
-CLI::Validator in_range(double lo, double hi) {
-    return CLI::Validator(
-        [lo, hi](std::string& s) -> std::string {
-            std::size_t used = 0;
-            double v = NAN;
-            try {
-                v = std::stod(s, &used);
-            } catch (const std::exception&) {
-            }
-            if (used != s.size() || std::isnan(v)) return fmt::format("{} is not a number", s);
-            if (!(v >= lo && v <= hi)) return fmt::format("{} is not in [{}, {}]", s, lo, hi);
-            return "";
-        },
-        fmt::format("in [{}, {}]", lo, hi));
-}
 
 int64_t study_steps_for(const Options& o) {
     return o.study_steps_given ? o.study_steps : std::clamp<int64_t>(o.steps / 2, 1, kStudySteps);
