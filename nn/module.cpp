@@ -28,6 +28,13 @@ std::string with_commas(int64_t n) {
     return out;
 }
 
+// What a checkpoint holds: every parameter and buffer once (a tied tensor under its first name).
+NamedTensors saved_tensors(const Module& m) {
+    NamedTensors out = m.named_parameters();
+    for (auto& named : m.named_buffers()) out.push_back(std::move(named));
+    return out;
+}
+
 }  // namespace
 
 void Module::check_new_name(const std::string& name) const {
@@ -172,9 +179,7 @@ void Module::to(Dtype dtype) {
 }
 
 void Module::save(const std::string& path) const {
-    NamedTensors tensors = named_parameters();
-    for (auto& named : named_buffers()) tensors.push_back(std::move(named));
-    save_safetensors(path, tensors, {{"format", "pt"}});
+    save_safetensors(path, saved_tensors(*this), {{"format", "pt"}});
 }
 
 void Module::load(const std::string& path) {
@@ -206,8 +211,7 @@ void Module::load(const std::string& path) {
             problems.push_back(fmt::format("'{}' and '{}' are one tied parameter but hold different values",
                                            slot->second.first, name));
     }
-    NamedTensors targets = named_parameters();
-    for (auto& named : named_buffers()) targets.push_back(std::move(named));
+    const NamedTensors targets = saved_tensors(*this);
     for (const auto& [name, p] : targets)
         if (!source.count(p.impl().get())) missing.push_back(name);
     if (!missing.empty() || !unexpected.empty() || !problems.empty()) {
