@@ -18,11 +18,15 @@ struct AttnCase {
     bool causal;
 };
 
-// T == S and S > T, causal and not, one query, one key, head size 1, hv != hs.
+// T == S and S > T, causal and not, one query, one key, head size 1, hv != hs; then lengths
+// around and across the kernels' blocks (kernels::kQueryBlock, kKeyBlock: 64), head sizes that
+// are not whole vectors, and more keys than queries across several key blocks.
 const std::vector<AttnCase> kCases = {
-    {1, 1, 3, 3, 4, 4, false}, {1, 1, 3, 3, 4, 4, true},  {2, 2, 3, 5, 4, 2, false},
-    {2, 2, 3, 5, 4, 2, true},  {1, 2, 1, 4, 3, 3, true},  {1, 1, 1, 1, 2, 2, true},
-    {2, 1, 4, 4, 1, 3, true},  {1, 3, 2, 6, 2, 5, false},
+    {1, 1, 3, 3, 4, 4, false},      {1, 1, 3, 3, 4, 4, true},      {2, 2, 3, 5, 4, 2, false},
+    {2, 2, 3, 5, 4, 2, true},       {1, 2, 1, 4, 3, 3, true},      {1, 1, 1, 1, 2, 2, true},
+    {2, 1, 4, 4, 1, 3, true},       {1, 3, 2, 6, 2, 5, false},     {1, 1, 64, 64, 16, 16, true},
+    {1, 1, 65, 65, 8, 8, true},     {1, 2, 130, 130, 5, 7, true},  {1, 1, 129, 129, 33, 17, false},
+    {2, 1, 70, 150, 16, 9, true},   {1, 1, 3, 200, 4, 4, true},    {1, 1, 100, 257, 3, 24, false},
 };
 
 std::string describe(const AttnCase& c) {
@@ -73,7 +77,12 @@ TEST_CASE("attention with one dominant key copies that key's value", "[ops]") {
 TEST_CASE("attention backward matches finite differences, causal and not, with S == T and S > T",
           "[ops]") {
     uint64_t seed = 2100;
-    for (const AttnCase& c : kCases) {
+    // The small cases, and two that cross a block boundary with few elements (finite differences
+    // cost two forwards per input element).
+    std::vector<AttnCase> cases(kCases.begin(), kCases.begin() + 8);
+    cases.push_back({1, 1, 66, 66, 2, 1, true});
+    cases.push_back({1, 1, 2, 70, 1, 2, false});
+    for (const AttnCase& c : cases) {
         INFO("scaled_dot_product_attention " << describe(c));
         const GradcheckFn fn = [causal = c.causal](const Xs& x) {
             return scaled_dot_product_attention(x[0], x[1], x[2], causal);
@@ -184,8 +193,8 @@ TEST_CASE("attention_qkv equals scaled_dot_product_attention on the split heads"
         if (c.T <= 7)
             check_grad([&](const Xs& x) { return attention_qkv(x[0], c.H, c.causal); }, {x0});
     }
-    // float32 agrees with float64 to float32 precision.
-    const Tensor x = randn64({2, 16, 24}, 2500);
+    // float32 agrees with float64 to float32 precision, also over several blocks.
+    const Tensor x = randn64({2, 200, 24}, 2500);
     const Tensor y64 = attention_qkv(x, 2), y32 = attention_qkv(to(x, Dtype::f32), 2);
     const auto a = y64.to_vector<double>(), b = y32.to_vector<double>();
     for (std::size_t i = 0; i < a.size(); ++i) REQUIRE(std::abs(a[i] - b[i]) < 1e-5);
@@ -199,4 +208,19 @@ TEST_CASE("attention_qkv rejects shapes that do not split into heads", "[ops]") 
                         Catch::Contains("got (2, 3, 12) and n_head 3"));
     REQUIRE_THROWS_WITH(attention_qkv(zeros({3, 12}, Dtype::f64), 2), Catch::Contains("got (3, 12)"));
     REQUIRE_THROWS_AS(attention_qkv(zeros({1, 2, 6}, Dtype::i64), 1), DtypeError);
+}
+
+TEST_CASE("attention keeps no (T, T) array: a T = 2048 forward holds O(T) extra bytes per head", "[ops][memory]") {
+    // Before the blocked kernels the probabilities (B, H, T, T) were kept for backward: 32 MiB
+    // here. Now what is kept beside the output is one log-normaliser per query row.
+    const int64_t B = 1, T = 2048, C = 64, H = 2;
+    const Tensor qkv = Tensor::randn({B, T, 3 * C}, Dtype::f32, 2600).requires_grad_(true);
+    const int64_t before = memory_stats().live_bytes;
+    Tensor y = attention_qkv(qkv, H);
+    const int64_t kept = memory_stats().live_bytes - before;
+    const int64_t out_bytes = B * T * C * 4, lse_bytes = B * H * T * 4;
+    CHECK(kept == out_bytes + lse_bytes);
+    y.sum().backward();
+    REQUIRE(qkv.grad().defined());
+    CHECK(std::isfinite(qkv.grad().abs().sum().item<double>()));
 }

@@ -1,8 +1,11 @@
-// Work per head is O(T S hs) and, with the causal mask, only the visible half is computed.
-// Scores come from a K^T packed d-major, so each query row is a run of independent FMA chains.
+// Blocked attention. The scores of a block of queries against a block of keys are one GEMM
+// (kernels::gemm), a few kQueryBlock x kKeyBlock floats that stay in cache; an online softmax
+// folds each key block into running row maxima, sums and outputs, so memory is O(T hs) per
+// head instead of O(T S). Backward recomputes a block's probabilities from q, k and the rows'
+// log-normalisers (one more product than keeping them, and no (T, S) array to write and read).
 #include "core/kernels/attention.hpp"
 
-#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -12,12 +15,15 @@ namespace tg::kernels {
 
 namespace {
 
+static_assert(kKeyBlock % 16 == 0, "a key block is a whole number of vectors");
+
 // One thread's scratch, reused across heads and calls.
 template <class T>
 struct Scratch {
-    std::vector<T> kt, vt, ds, row;
-    void fit(std::vector<T>& v, int64_t n) {
+    std::vector<T> s, dp, acc, m, l, d, kt, vt;
+    static T* fit(std::vector<T>& v, int64_t n) {
         if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
+        return v.data();
     }
 };
 template <class T>
@@ -28,91 +34,22 @@ Scratch<T>& scratch() {
 
 template <class T>
 constexpr int64_t kW = Vec<T>::size;
+template <class T>
+constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// out[0, width) = sum_{i < count} w[i * ws] * rows[i * rs + (0, width)], with NV vectors of
-// accumulators held in registers (width == NV * kW), in four interleaved sets over i so that
-// the FMA chains are independent.
-template <class T, int NV>
-void weighted_rows_fixed(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t count, T* out) {
-    using V = Vec<T>;
-    constexpr int U = 4;
-    V acc[U][NV];
-    for (int u = 0; u < U; ++u)
-        for (int c = 0; c < NV; ++c) acc[u][c] = V(T(0));
-    int64_t i = 0;
-    for (; i + U <= count; i += U) {
-        for (int u = 0; u < U; ++u) {
-            const V wi(w[(i + u) * ws]);
-            const T* r = rows + (i + u) * rs;
-            for (int c = 0; c < NV; ++c) acc[u][c] = xsimd::fma(wi, V::load_unaligned(r + c * kW<T>), acc[u][c]);
-        }
-    }
-    for (; i < count; ++i) {
-        const V wi(w[i * ws]);
-        const T* r = rows + i * rs;
-        for (int c = 0; c < NV; ++c) acc[0][c] = xsimd::fma(wi, V::load_unaligned(r + c * kW<T>), acc[0][c]);
-    }
-    for (int c = 0; c < NV; ++c) ((acc[0][c] + acc[1][c]) + (acc[2][c] + acc[3][c])).store_unaligned(out + c * kW<T>);
-}
+template <class T>
+int64_t padded(int64_t n) { return (n + kW<T> - 1) / kW<T> * kW<T>; }
 
-// For kKeys keys k at once: out[k * os + (0, width)] = sum_i w[i * ws + k] rows[i * rs + (0, width)].
-// Each row is loaded once for all keys. Returns false (nothing written) when width is not a
-// whole number of vectors up to 2.
-constexpr int64_t kKeys = 4;
-template <class T, int NV>
-void weighted_rows_keys_fixed(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t count, T* out, int64_t os) {
-    using V = Vec<T>;
-    V acc[kKeys][NV];
-    for (int k = 0; k < kKeys; ++k)
-        for (int c = 0; c < NV; ++c) acc[k][c] = V(T(0));
-    for (int64_t i = 0; i < count; ++i) {
-        const T* r = rows + i * rs;
-        const T* wi = w + i * ws;
-        V rv[NV];
-        for (int c = 0; c < NV; ++c) rv[c] = V::load_unaligned(r + c * kW<T>);
-        for (int k = 0; k < kKeys; ++k) {
-            const V wk(wi[k]);
-            for (int c = 0; c < NV; ++c) acc[k][c] = xsimd::fma(wk, rv[c], acc[k][c]);
-        }
-    }
-    for (int k = 0; k < kKeys; ++k)
-        for (int c = 0; c < NV; ++c) acc[k][c].store_unaligned(out + k * os + c * kW<T>);
+// How many keys of the block [c0, c0 + cn) query t sees: the causal mask cuts a row short.
+int64_t seen_in_block(const AttentionHead& a, int64_t t, int64_t c0, int64_t cn) {
+    return std::clamp<int64_t>(a.visible(t) - c0, 0, cn);
 }
 
 template <class T>
-bool weighted_rows_keys(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t count, int64_t width, T* out,
-                        int64_t os) {
-    if (width == kW<T>) weighted_rows_keys_fixed<T, 1>(w, ws, rows, rs, count, out, os);
-    else if (width == 2 * kW<T>) weighted_rows_keys_fixed<T, 2>(w, ws, rows, rs, count, out, os);
-    else return false;
-    return true;
+void zero_rows(T* x, int64_t rows, int64_t cols, int64_t row_stride) {
+    for (int64_t r = 0; r < rows; ++r) std::fill(x + r * row_stride, x + r * row_stride + cols, T(0));
 }
 
-// In place over whole vectors: row[0, n) <- softmax(scale * row[0, n)). The row has room for
-// padded(n) values; the padding is set to -inf so that it adds exp(-inf) = 0.
-template <class T>
-void softmax_row_in_place(T* row, int64_t n, T scale) {
-    using V = Vec<T>;
-    const int64_t np = padded<T>(n);
-    std::fill(row + n, row + np, -std::numeric_limits<T>::infinity());
-    V vmax(-std::numeric_limits<T>::infinity());
-    for (int64_t j = 0; j < np; j += kW<T>) {
-        const V v = V::load_unaligned(row + j) * V(scale);
-        v.store_unaligned(row + j);
-        vmax = xsimd::max(vmax, v);
-    }
-    const V m(lanes_max(vmax));
-    V vsum(T(0));
-    for (int64_t j = 0; j < np; j += kW<T>) {
-        const V e = kernels::exp<T>(V::load_unaligned(row + j) - m);
-        e.store_unaligned(row + j);
-        vsum += e;
-    }
-    const V inv(T(1) / xsimd::hadd(vsum));
-    for (int64_t j = 0; j < np; j += kW<T>) (V::load_unaligned(row + j) * inv).store_unaligned(row + j);
-}
-
-// sum_j a[j] b[j] over j < n, whole vectors then the tail.
 template <class T>
 T dot(const T* a, const T* b, int64_t n) {
     using V = Vec<T>;
@@ -124,160 +61,216 @@ T dot(const T* a, const T* b, int64_t n) {
     return s;
 }
 
+// row[j] <- exp(row[j] - shift) for j < n and 0 for j in [n, padded(cn)); returns the sum.
+template <class T>
+T exp_shifted(T* row, int64_t n, int64_t cn, T shift) {
+    using V = Vec<T>;
+    std::fill(row + n, row + padded<T>(cn), kNegInf<T>);
+    const V sh(shift);
+    V sum(T(0));
+    for (int64_t j = 0; j < padded<T>(n); j += kW<T>) {
+        const V e = kernels::exp<T>(V::load_unaligned(row + j) - sh);
+        e.store_unaligned(row + j);
+        sum += e;
+    }
+    std::fill(row + padded<T>(n), row + padded<T>(cn), T(0));
+    return xsimd::hadd(sum);
+}
+
+template <class T>
+T row_max(T* row, int64_t n) {
+    using V = Vec<T>;
+    std::fill(row + n, row + padded<T>(n), kNegInf<T>);
+    V mx(kNegInf<T>);
+    for (int64_t j = 0; j < n; j += kW<T>) mx = xsimd::max(mx, V::load_unaligned(row + j));
+    return lanes_max(mx);
+}
+
+// The block products. C[i, 0:n) = alpha * sum_{k < depth} A(i, k) B[k, 0:n) (+ C if
+// accumulate), with A(i, k) = a[i * a_rs + k * a_cs] (so A may be a transposed view) and B's rows
+// contiguous. Tiles of R rows by NV vectors keep R x NV accumulators in registers: each step
+// loads NV vectors of B and broadcasts R values of A for R x NV FMAs. Blocks are small (at most
+// kQueryBlock x kKeyBlock, depth <= head size or block), so these beat a BLAS call, whose fixed
+// cost (packing, dispatch) is most of the work at this size.
+template <class T, int R, int NV>
+void tile(int64_t depth, T alpha, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
+          bool accumulate, T* c, int64_t c_rs) {
+    using V = Vec<T>;
+    V acc[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = V(T(0));
+    for (int64_t k = 0; k < depth; ++k) {
+        V bv[NV];
+        for (int v = 0; v < NV; ++v) {
+            auto reg = V::load_unaligned(b + k * b_rs + v * kW<T>).data;
+            asm("" : "+v"(reg));  // keep B in a register: otherwise GCC reloads it for every row
+            bv[v] = reg;
+        }
+        for (int r = 0; r < R; ++r) {
+            const V ar(a[r * a_rs + k * a_cs]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(ar, bv[v], acc[r][v]);
+        }
+    }
+    const V al(alpha);
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) {
+            T* out = c + r * c_rs + v * kW<T>;
+            V x = acc[r][v] * al;
+            if (accumulate) x += V::load_unaligned(out);
+            x.store_unaligned(out);
+        }
+}
+
+template <class T, int NV>
+void tile_rows(int64_t m, int64_t depth, T alpha, const T* a, int64_t a_rs, int64_t a_cs, const T* b, int64_t b_rs,
+               bool accumulate, T* c, int64_t c_rs) {
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        tile<T, 4, NV>(depth, alpha, a + i * a_rs, a_rs, a_cs, b, b_rs, accumulate, c + i * c_rs, c_rs);
+    for (; i < m; ++i) tile<T, 1, NV>(depth, alpha, a + i * a_rs, a_rs, a_cs, b, b_rs, accumulate, c + i * c_rs, c_rs);
+}
+
+template <class T>
+void small_gemm(int64_t m, int64_t n, int64_t depth, T alpha, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
+                int64_t b_rs, bool accumulate, T* c, int64_t c_rs) {
+    int64_t j = 0;
+    for (; j + 2 * kW<T> <= n; j += 2 * kW<T>)
+        tile_rows<T, 2>(m, depth, alpha, a, a_rs, a_cs, b + j, b_rs, accumulate, c + j, c_rs);
+    for (; j + kW<T> <= n; j += kW<T>)
+        tile_rows<T, 1>(m, depth, alpha, a, a_rs, a_cs, b + j, b_rs, accumulate, c + j, c_rs);
+    for (; j < n; ++j)  // columns short of a vector (head sizes that are not a multiple of it)
+        for (int64_t i = 0; i < m; ++i) {
+            T sum = 0;
+            for (int64_t k = 0; k < depth; ++k) sum += a[i * a_rs + k * a_cs] * b[k * b_rs + j];
+            c[i * c_rs + j] = alpha * sum + (accumulate ? c[i * c_rs + j] : T(0));
+        }
+}
+
+// M's rows [0, rows) of width cols (row stride rs) -> M^T (cols, ld), zero in columns [rows, ld).
+template <class T>
+void pack_transposed(const T* src, int64_t rows, int64_t cols, int64_t rs, int64_t ld, T* dst) {
+    for (int64_t c = 0; c < cols; ++c) {
+        T* d = dst + c * ld;
+        for (int64_t r = 0; r < rows; ++r) d[r] = src[r * rs + c];
+        std::fill(d + rows, d + ld, T(0));
+    }
+}
+
+// The online softmax for one row of a block: s[0, n) are the row's visible scores, m and l the
+// running maximum and sum of exponentials, acc (hv values) the running unnormalised output.
+// Leaves s = exp(s - m_new) (0 where masked) for the product with the block's values.
+template <class T>
+void online_update(T* s, int64_t n, int64_t cn, T& m, T& l, T* acc, int64_t hv) {
+    if (n == 0) {
+        std::fill(s, s + cn, T(0));
+        return;
+    }
+    const T m_new = std::max(m, row_max(s, n));
+    const T sum = exp_shifted(s, n, cn, m_new);
+    if (m != m_new) {  // rescale what earlier blocks gave (m = -inf: nothing yet, factor 0)
+        const T factor = std::exp(m - m_new);
+        l *= factor;
+        for (int64_t d = 0; d < hv; ++d) acc[d] *= factor;
+    }
+    l += sum;
+    m = m_new;
+}
+
 }  // namespace
 
 template <class T>
-int64_t padded(int64_t n) { return (n + kW<T> - 1) / kW<T> * kW<T>; }
-
-// Four vectors of outputs at a time, so four independent FMA chains hide the FMA latency.
-template <class T>
-void row_times_packed(const T* a, const T* mt, int64_t ld, int64_t depth, int64_t n, T* out) {
-    using V = Vec<T>;
-    constexpr int64_t W = kW<T>;
-    int64_t j = 0;
-    for (; j + 4 * W <= n; j += 4 * W) {
-        V c0(T(0)), c1(T(0)), c2(T(0)), c3(T(0));
-        for (int64_t d = 0; d < depth; ++d) {
-            const V ad(a[d]);
-            const T* m = mt + d * ld + j;
-            c0 = xsimd::fma(ad, V::load_unaligned(m), c0);
-            c1 = xsimd::fma(ad, V::load_unaligned(m + W), c1);
-            c2 = xsimd::fma(ad, V::load_unaligned(m + 2 * W), c2);
-            c3 = xsimd::fma(ad, V::load_unaligned(m + 3 * W), c3);
-        }
-        c0.store_unaligned(out + j);
-        c1.store_unaligned(out + j + W);
-        c2.store_unaligned(out + j + 2 * W);
-        c3.store_unaligned(out + j + 3 * W);
-    }
-    for (; j < n; j += W) {
-        V acc(T(0));
-        for (int64_t d = 0; d < depth; ++d) acc = xsimd::fma(V(a[d]), V::load_unaligned(mt + d * ld + j), acc);
-        acc.store_unaligned(out + j);
-    }
-}
-
-template <class T>
-void pack_transposed(const T* src, int64_t rows, int64_t cols, int64_t row_stride, int64_t ld, T* dst) {
-    for (int64_t c = 0; c < cols; ++c) {
-        T* d = dst + c * ld;
-        for (int64_t r = 0; r < rows; ++r) d[r] = src[r * row_stride + c];
-        for (int64_t r = rows; r < ld; ++r) d[r] = 0;
-    }
-}
-
-template <class T>
-void weighted_rows(const T* w, int64_t ws, const T* rows, int64_t rs, int64_t count, int64_t width, T* out) {
-    if (width % kW<T> == 0) {
-        switch (width / kW<T>) {
-            case 1: return weighted_rows_fixed<T, 1>(w, ws, rows, rs, count, out);
-            case 2: return weighted_rows_fixed<T, 2>(w, ws, rows, rs, count, out);
-            case 3: return weighted_rows_fixed<T, 3>(w, ws, rows, rs, count, out);
-            case 4: return weighted_rows_fixed<T, 4>(w, ws, rows, rs, count, out);
-            default: break;
-        }
-    }
-    for (int64_t d = 0; d < width; ++d) out[d] = 0;
-    for (int64_t i = 0; i < count; ++i) {
-        const T wi = w[i * ws];
-        const T* r = rows + i * rs;
-        for (int64_t d = 0; d < width; ++d) out[d] += wi * r[d];
-    }
-}
-
-template <class T>
-void attention_head_forward(const AttentionHead& a, const T* q, const T* k, const T* v, T* o, T* p) {
-    const int64_t ld = padded<T>(a.S);
+void attention_head_forward(const AttentionHead& a, const T* q, const T* k, const T* v, T* o, T* lse) {
+    Scratch<T>& sc = scratch<T>();
+    constexpr int64_t ld = kKeyBlock;
+    T* s = Scratch<T>::fit(sc.s, kQueryBlock * ld);
+    T* acc = Scratch<T>::fit(sc.acc, kQueryBlock * a.hv);
+    T* m = Scratch<T>::fit(sc.m, kQueryBlock);
+    T* l = Scratch<T>::fit(sc.l, kQueryBlock);
+    T* kt = Scratch<T>::fit(sc.kt, a.hs * ld);
     const T scale = static_cast<T>(a.scale);
-    Scratch<T>& s = scratch<T>();
-    s.fit(s.kt, ld * a.hs);
-    s.fit(s.row, ld);
-    pack_transposed(k, a.S, a.hs, a.k_row, ld, s.kt.data());
-    for (int64_t t = 0; t < a.T; ++t) {
-        const int64_t n = a.visible(t);
-        T* prow = p + t * a.S;
-        T* orow = o + t * a.o_row;
-        if (n == 0) {
-            std::fill(orow, orow + a.hv, T(0));
-            continue;
+    for (int64_t r0 = 0; r0 < a.T; r0 += kQueryBlock) {
+        const int64_t rn = std::min(kQueryBlock, a.T - r0);
+        const int64_t keys = a.visible(r0 + rn - 1);  // the block's last query sees the most
+        std::fill(m, m + rn, kNegInf<T>);
+        std::fill(l, l + rn, T(0));
+        std::fill(acc, acc + rn * a.hv, T(0));
+        for (int64_t c0 = 0; c0 < keys; c0 += kKeyBlock) {
+            const int64_t cn = std::min(kKeyBlock, keys - c0);
+            pack_transposed(k + c0 * a.k_row, cn, a.hs, a.k_row, padded<T>(cn), kt);
+            small_gemm(rn, padded<T>(cn), a.hs, scale, q + r0 * a.q_row, a.q_row, int64_t{1}, kt, padded<T>(cn), false,
+                       s, ld);
+            for (int64_t i = 0; i < rn; ++i)
+                online_update(s + i * ld, seen_in_block(a, r0 + i, c0, cn), cn, m[i], l[i], acc + i * a.hv, a.hv);
+            small_gemm(rn, a.hv, cn, T(1), s, ld, int64_t{1}, v + c0 * a.v_row, a.v_row, true, acc, a.hv);
         }
-        T* row = s.row.data();
-        row_times_packed(q + t * a.q_row, s.kt.data(), ld, a.hs, n, row);
-        softmax_row_in_place(row, n, scale);
-        std::copy(row, row + n, prow);
-        std::fill(prow + n, prow + a.S, T(0));  // masked keys: probability 0 (backward reads it)
-        weighted_rows(prow, 1, v, a.v_row, n, a.hv, orow);
+        for (int64_t i = 0; i < rn; ++i) {
+            T* orow = o + (r0 + i) * a.o_row;
+            const T inv = l[i] > T(0) ? T(1) / l[i] : T(0);
+            for (int64_t d = 0; d < a.hv; ++d) orow[d] = acc[i * a.hv + d] * inv;
+            lse[r0 + i] = l[i] > T(0) ? m[i] + std::log(l[i]) : kNegInf<T>;
+        }
     }
 }
 
-// dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ = scale dS K,
-// dK = scale dS^T Q. Rows of dQ come from one pass over queries; dK and dV are sums over
-// queries, so a second pass over keys gathers them.
+// Per block, with P rebuilt as exp(scale q k^T - lse) and D[t] = dout_t . o_t:
+// dV += P^T dO,  dP = dO V^T,  dS = P * (dP - D),  dQ += scale dS K,  dK += scale dS^T Q.
+// Key blocks run outermost, so each dK and dV block is finished before the next.
 template <class T>
-void attention_head_backward(const AttentionHead& a, const T* q, const T* k, const T* v, const T* p,
+void attention_head_backward(const AttentionHead& a, const T* q, const T* k, const T* v, const T* o, const T* lse,
                              const T* dout, int64_t dout_row, T* dq, T* dk, T* dv) {
-    const int64_t ld = padded<T>(a.S), shift = a.S - a.T;
+    Scratch<T>& sc = scratch<T>();
+    constexpr int64_t ld = kKeyBlock;
+    T* p = Scratch<T>::fit(sc.s, kQueryBlock * ld);
+    T* ds = Scratch<T>::fit(sc.dp, kQueryBlock * ld);
+    T* D = Scratch<T>::fit(sc.d, a.T);
+    T* kt = Scratch<T>::fit(sc.kt, a.hs * ld);
+    T* vt = Scratch<T>::fit(sc.vt, a.hv * ld);
     const T scale = static_cast<T>(a.scale);
-    Scratch<T>& s = scratch<T>();
-    s.fit(s.vt, ld * a.hv);
-    s.fit(s.ds, a.T * a.S);
-    s.fit(s.row, ld);
-    T* ds = s.ds.data();
-    pack_transposed(v, a.S, a.hv, a.v_row, ld, s.vt.data());
-    for (int64_t t = 0; t < a.T; ++t) {
-        const int64_t n = a.visible(t);
-        T* dqt = dq + t * a.q_row;
-        if (n == 0) {
-            std::fill(dqt, dqt + a.hs, T(0));
-            continue;
+    const int64_t shift = a.S - a.T;
+    for (int64_t t = 0; t < a.T; ++t) D[t] = dot(dout + t * dout_row, o + t * a.o_row, a.hv);
+    zero_rows(dq, a.T, a.hs, a.q_row);
+    zero_rows(dk, a.S, a.hs, a.k_row);
+    zero_rows(dv, a.S, a.hv, a.v_row);
+    for (int64_t c0 = 0; c0 < a.S; c0 += kKeyBlock) {
+        const int64_t cn = std::min(kKeyBlock, a.S - c0);
+        const int64_t cp = padded<T>(cn);
+        pack_transposed(k + c0 * a.k_row, cn, a.hs, a.k_row, cp, kt);
+        pack_transposed(v + c0 * a.v_row, cn, a.hv, a.v_row, cp, vt);
+        const int64_t first = a.causal ? std::max<int64_t>(0, c0 - shift) : 0;  // first query seeing key c0
+        for (int64_t r0 = first; r0 < a.T; r0 += kQueryBlock) {
+            const int64_t rn = std::min(kQueryBlock, a.T - r0);
+            // Keys of this block that some query of [r0, r0 + rn) sees (at least key c0).
+            const int64_t kn = std::min(cn, a.visible(r0 + rn - 1) - c0), kp = padded<T>(kn);
+            const T* qr = q + r0 * a.q_row;
+            const T* dor = dout + r0 * dout_row;
+            small_gemm(rn, kp, a.hs, scale, qr, a.q_row, int64_t{1}, kt, cp, false, p, ld);
+            for (int64_t i = 0; i < rn; ++i) exp_shifted(p + i * ld, seen_in_block(a, r0 + i, c0, kn), kn, lse[r0 + i]);
+            small_gemm(rn, kp, a.hv, T(1), dor, dout_row, int64_t{1}, vt, cp, false, ds, ld);
+            small_gemm(kn, a.hv, rn, T(1), p, int64_t{1}, ld, dor, dout_row, true, dv + c0 * a.v_row, a.v_row);
+            for (int64_t i = 0; i < rn; ++i) {
+                using V = Vec<T>;
+                T* dsi = ds + i * ld;
+                const T* pi = p + i * ld;
+                const V Di(D[r0 + i]), sv(scale);
+                for (int64_t j = 0; j < kp; j += kW<T>)
+                    (V::load_unaligned(pi + j) * (V::load_unaligned(dsi + j) - Di) * sv).store_unaligned(dsi + j);
+            }
+            small_gemm(rn, a.hs, kn, T(1), ds, ld, int64_t{1}, k + c0 * a.k_row, a.k_row, true, dq + r0 * a.q_row,
+                       a.q_row);
+            small_gemm(kn, a.hs, rn, T(1), ds, int64_t{1}, ld, qr, a.q_row, true, dk + c0 * a.k_row, a.k_row);
         }
-        const T* prow = p + t * a.S;
-        T* dp = s.row.data();
-        row_times_packed(dout + t * dout_row, s.vt.data(), ld, a.hv, n, dp);  // dP[t, :n]
-        const T pdp = dot(dp, prow, n);
-        T* dst = ds + t * a.S;
-        for (int64_t j = 0; j < n; ++j) dst[j] = scale * prow[j] * (dp[j] - pdp);  // scale dS
-        std::fill(dst + n, dst + a.S, T(0));
-        weighted_rows(dst, 1, k, a.k_row, n, a.hs, dqt);
-    }
-    // dV and dK sum over queries. Blocks of kKeys keys share each query's row loads, and
-    // their weights are adjacent in P and dS (zero where a key is masked).
-    int64_t j = 0;
-    if (a.hv == a.hs) {
-        for (; j + kKeys <= a.S; j += kKeys) {
-            const int64_t t0 = a.causal ? std::max<int64_t>(0, j - shift) : 0, cnt = a.T - t0;
-            T* dkj = dk + j * a.k_row;
-            T* dvj = dv + j * a.v_row;
-            if (!weighted_rows_keys(p + t0 * a.S + j, a.S, dout + t0 * dout_row, dout_row, cnt, a.hv, dvj, a.v_row) ||
-                !weighted_rows_keys(ds + t0 * a.S + j, a.S, q + t0 * a.q_row, a.q_row, cnt, a.hs, dkj, a.k_row))
-                break;
-        }
-    }
-    for (; j < a.S; ++j) {
-        // Queries that see key j: all, or t >= j - shift under the causal mask.
-        const int64_t t0 = a.causal ? std::max<int64_t>(0, j - shift) : 0, cnt = a.T - t0;
-        T* dkj = dk + j * a.k_row;
-        T* dvj = dv + j * a.v_row;
-        weighted_rows(p + t0 * a.S + j, a.S, dout + t0 * dout_row, dout_row, cnt, a.hv, dvj);
-        weighted_rows(ds + t0 * a.S + j, a.S, q + t0 * a.q_row, a.q_row, cnt, a.hs, dkj);
     }
 }
 
-template int64_t padded<float>(int64_t);
-template void pack_transposed<float>(const float*, int64_t, int64_t, int64_t, int64_t, float*);
-template void row_times_packed<float>(const float*, const float*, int64_t, int64_t, int64_t, float*);
-template void weighted_rows<float>(const float*, int64_t, const float*, int64_t, int64_t, int64_t, float*);
-template void attention_head_forward<float>(const AttentionHead&, const float*, const float*, const float*,
-                                            float*, float*);
+template void attention_head_forward<float>(const AttentionHead&, const float*, const float*, const float*, float*,
+                                            float*);
 template void attention_head_backward<float>(const AttentionHead&, const float*, const float*, const float*,
-                                             const float*, const float*, int64_t, float*, float*, float*);
-template int64_t padded<double>(int64_t);
-template void pack_transposed<double>(const double*, int64_t, int64_t, int64_t, int64_t, double*);
-template void row_times_packed<double>(const double*, const double*, int64_t, int64_t, int64_t, double*);
-template void weighted_rows<double>(const double*, int64_t, const double*, int64_t, int64_t, int64_t, double*);
+                                             const float*, const float*, const float*, int64_t, float*, float*,
+                                             float*);
 template void attention_head_forward<double>(const AttentionHead&, const double*, const double*, const double*,
                                              double*, double*);
 template void attention_head_backward<double>(const AttentionHead&, const double*, const double*, const double*,
-                                              const double*, const double*, int64_t, double*, double*, double*);
+                                              const double*, const double*, const double*, int64_t, double*, double*,
+                                              double*);
 
 }  // namespace tg::kernels

@@ -1,8 +1,9 @@
 // Fused scaled dot-product attention. Per (batch, head): P = softmax(Q K^T * scale + mask),
-// O = P V. The probabilities P are the one (B, H, T, S) array, kept for backward; (batch, head)
-// pairs run in parallel, each through the head kernels of core/kernels/attention.hpp. Those read
-// Q, K, V and write O through row strides, so the same code serves (B, H, T, hs) tensors and the
-// packed (B, T, 3C) output of a qkv projection.
+// O = P V, computed by the blocked head kernels of core/kernels/attention.hpp: no (T, S) array
+// is kept, only each query row's log-normaliser (B, H, T), from which backward rebuilds P block
+// by block. (batch, head) pairs run in parallel. The kernels read Q, K, V and write O through
+// row strides, so the same code serves (B, H, T, hs) tensors and the packed (B, T, 3C) output
+// of a qkv projection.
 #include <cmath>
 
 #include "core/kernels/attention.hpp"
@@ -30,26 +31,27 @@ bool worth_threads(const Problem& p) {
 }
 
 template <class T>
-void attention_forward(const Problem& p, const T* Q, const T* K, const T* V, T* O, T* P) {
-    const int64_t BH = p.B * p.H, TS = p.head.T * p.head.S;
+void attention_forward(const Problem& p, const T* Q, const T* K, const T* V, T* O, T* lse) {
+    const int64_t BH = p.B * p.H;
 #pragma omp parallel for schedule(static) if (worth_threads(p))
     for (int64_t bh = 0; bh < BH; ++bh) {
         const int64_t b = bh / p.H, h = bh % p.H;
         kernels::attention_head_forward(p.head, Q + p.q.base(b, h), K + p.k.base(b, h), V + p.v.base(b, h),
-                                        O + p.o.base(b, h), P + bh * TS);
+                                        O + p.o.base(b, h), lse + bh * p.head.T);
     }
 }
 
 // dO has the layout of O; dQ, dK and dV those of Q, K and V.
 template <class T>
-void attention_backward(const Problem& p, const T* Q, const T* K, const T* V, const T* P, const T* dO, T* dQ,
-                        T* dK, T* dV) {
-    const int64_t BH = p.B * p.H, TS = p.head.T * p.head.S;
+void attention_backward(const Problem& p, const T* Q, const T* K, const T* V, const T* O, const T* lse, const T* dO,
+                        T* dQ, T* dK, T* dV) {
+    const int64_t BH = p.B * p.H;
 #pragma omp parallel for schedule(static) if (worth_threads(p))
     for (int64_t bh = 0; bh < BH; ++bh) {
         const int64_t b = bh / p.H, h = bh % p.H;
         const int64_t q = p.q.base(b, h), k = p.k.base(b, h), v = p.v.base(b, h);
-        kernels::attention_head_backward(p.head, Q + q, K + k, V + v, P + bh * TS, dO + p.o.base(b, h),
+        const int64_t o = p.o.base(b, h);
+        kernels::attention_head_backward(p.head, Q + q, K + k, V + v, O + o, lse + bh * p.head.T, dO + o,
                                          p.head.o_row, dQ + q, dK + k, dV + v);
     }
 }
@@ -95,20 +97,20 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                     .v = {s.H * s.S * s.hv, s.S * s.hv},
                     .o = {s.H * s.T * s.hv, s.T * s.hv}};
     Tensor out = Tensor::empty({s.B, s.H, s.T, s.hv}, q.dtype());
-    Tensor probs = Tensor::empty({s.B, s.H, s.T, s.S}, q.dtype());
+    Tensor lse = Tensor::empty({s.B, s.H, s.T}, q.dtype());
     dispatch_floating("scaled_dot_product_attention", q.dtype(), [&](auto tag) {
         using U = decltype(tag);
-        attention_forward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), out.data<U>(), probs.data<U>());
+        attention_forward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), out.data<U>(), lse.data<U>());
     });
     return record("scaled_dot_product_attention", out, {q, k, v},
-                  [q, k, v, probs, p](const Tensor& dout, const Tensor&) {
+                  [q, k, v, lse, p](const Tensor& dout, const Tensor& out) {
         Tensor dq = Tensor::empty(q.shape(), q.dtype());
         Tensor dk = Tensor::empty(k.shape(), k.dtype());
         Tensor dv = Tensor::empty(v.shape(), v.dtype());
         dispatch_floating("scaled_dot_product_attention", q.dtype(), [&](auto tag) {
             using U = decltype(tag);
-            attention_backward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), probs.data<U>(), dout.data<U>(),
-                                  dq.data<U>(), dk.data<U>(), dv.data<U>());
+            attention_backward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), out.data<U>(), lse.data<U>(),
+                                  dout.data<U>(), dq.data<U>(), dk.data<U>(), dv.data<U>());
         });
         return Grads{dq, dk, dv};
     });
@@ -135,20 +137,20 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) {
                     .v = qkv_heads,
                     .o = {T * C, hs}};
     Tensor out = Tensor::empty({B, T, C}, qkv.dtype());
-    Tensor probs = Tensor::empty({B, n_head, T, T}, qkv.dtype());
+    Tensor lse = Tensor::empty({B, n_head, T}, qkv.dtype());
     dispatch_floating("attention_qkv", qkv.dtype(), [&](auto tag) {
         using U = decltype(tag);
         const U* base = qkv.data<U>();
-        attention_forward<U>(p, base, base + C, base + 2 * C, out.data<U>(), probs.data<U>());
+        attention_forward<U>(p, base, base + C, base + 2 * C, out.data<U>(), lse.data<U>());
     });
-    return record("attention_qkv", out, {qkv}, [qkv, probs, p, C](const Tensor& dout, const Tensor&) {
+    return record("attention_qkv", out, {qkv}, [qkv, lse, p, C](const Tensor& dout, const Tensor& out) {
         Tensor dqkv = Tensor::empty(qkv.shape(), qkv.dtype());
         dispatch_floating("attention_qkv", qkv.dtype(), [&](auto tag) {
             using U = decltype(tag);
             const U* base = qkv.data<U>();
             U* d = dqkv.data<U>();
-            attention_backward<U>(p, base, base + C, base + 2 * C, probs.data<U>(), dout.data<U>(), d, d + C,
-                                  d + 2 * C);
+            attention_backward<U>(p, base, base + C, base + 2 * C, out.data<U>(), lse.data<U>(), dout.data<U>(), d,
+                                  d + C, d + 2 * C);
         });
         return Grads{dqkv};
     });
