@@ -112,6 +112,49 @@ BENCHMARK(BM_linear_fwd_bwd)
     ->Args({2048, 128, 384})->Args({2048, 128, 512})->Args({2048, 512, 128})
     ->Args({2048, 256, 768})->Args({2048, 256, 1024})->Args({2048, 1024, 256})->UseRealTime();
 
+// The same products through each engine: 0 the CBLAS, 1 oneDNN (skipped without it).
+void BM_linear_engine(benchmark::State& state) {
+    const int64_t N = state.range(0), in = state.range(1), out = state.range(2);
+    const MatmulEngine engine = state.range(3) ? MatmulEngine::onednn : MatmulEngine::cblas;
+    const MatmulEngine saved = matmul_engine();
+    try {
+        set_matmul_engine(engine);
+    } catch (const Error& e) {
+        state.SkipWithError(e.what());
+        return;
+    }
+    const Tensor w = randn({out, in}, 7).requires_grad_(true), b = Tensor::zeros({out}).requires_grad_(true);
+    forward_backward(state, randn({N, in}, 8), [&](const Tensor& x) { return linear(x, w, b); });
+    set_rate(state, 0, 3.0 * 2.0 * N * in * out);
+    set_matmul_engine(saved);
+}
+BENCHMARK(BM_linear_engine)
+    ->ArgsProduct({{512}, {64}, {192, 256}, {0, 1}})
+    ->ArgsProduct({{512}, {256}, {64}, {0, 1}})
+    ->ArgsProduct({{2048}, {128}, {384, 512}, {0, 1}})
+    ->ArgsProduct({{2048}, {512}, {128}, {0, 1}})
+    ->ArgsProduct({{2048}, {256}, {768, 1024}, {0, 1}})
+    ->ArgsProduct({{2048}, {1024}, {256}, {0, 1}})
+    ->UseRealTime();
+
+// Small square products, where a call's fixed cost shows: through each engine (0 CBLAS, 1 oneDNN).
+void BM_matmul_engine(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    const MatmulEngine saved = matmul_engine();
+    try {
+        set_matmul_engine(state.range(1) ? MatmulEngine::onednn : MatmulEngine::cblas);
+    } catch (const Error& e) {
+        state.SkipWithError(e.what());
+        return;
+    }
+    const Tensor a = randn({n, n}, 9), b = randn({n, n}, 10);
+    NoGradGuard ng;
+    for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b).raw_data());
+    set_rate(state, 0, 2.0 * n * n * n);
+    set_matmul_engine(saved);
+}
+BENCHMARK(BM_matmul_engine)->ArgsProduct({{8, 16, 32, 64, 128}, {0, 1}})->UseRealTime();
+
 void BM_matmul_64(benchmark::State& state) {
     const Tensor a = randn({64, 64}, 9), b = randn({64, 64}, 10);
     NoGradGuard ng;

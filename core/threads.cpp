@@ -18,4 +18,8 @@ int num_threads() { return omp_get_max_threads(); }
 
 std::string blas_info() { return kernels::blas_description(); }
 
+void set_matmul_engine(MatmulEngine engine) { kernels::set_gemm_engine_setting(engine); }
+
+MatmulEngine matmul_engine() { return kernels::gemm_engine_setting(); }
+
 }  // namespace tg

@@ -6,11 +6,19 @@
 
 namespace tg {
 
+/// Which library runs float32 matrix products (matmul, linear, conv): `automatic` picks per
+/// product shape (oneDNN where it measured faster, the CBLAS elsewhere); `cblas` and `onednn`
+/// force one. The environment variable TG_MATMUL_ENGINE=auto|cblas|onednn sets it at start-up.
+enum class MatmulEngine { automatic, cblas, onednn };
+/// Throws if `onednn` is asked for and this build or machine has no oneDNN.
+void set_matmul_engine(MatmulEngine engine);
+MatmulEngine matmul_engine();
+
 /// Sets the threads of both pools (n >= 1).
 void set_num_threads(int n);
 /// The current OpenMP thread count.
 int num_threads();
-/// The BLAS in use, e.g. "OpenBLAS 0.3.21 ... , core SkylakeX, OPENBLAS_CORETYPE=SkylakeX
+/// The matrix engines in use, e.g. "OpenBLAS 0.3.21 ... , core SkylakeX, OPENBLAS_CORETYPE=SkylakeX
 /// (chosen by tapegrad: AVX-512 F/CD/BW/DQ/VL)". OpenBLAS is loaded at start-up with the core
 /// type that suits this CPU's features, unless OPENBLAS_CORETYPE is already set; the
 /// environment variable TG_BLAS_LIBRARY names another CBLAS shared library to use instead.

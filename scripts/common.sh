@@ -4,7 +4,7 @@ TG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TG_BUILD="${TG_BUILD_DIR:-$TG_ROOT/build}"
 TG_PACKAGES=(g++ cmake ninja-build pkg-config libxtensor-dev libxsimd-dev libfmt-dev catch2
              libopenblas-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev
-             libbenchmark-dev libopenmpi-dev openmpi-bin zlib1g-dev
+             libbenchmark-dev libopenmpi-dev openmpi-bin zlib1g-dev libdnnl-dev
              dataset-fashion-mnist)
 
 # The sanitizer and fuzz stages (scripts/sanitize) also need clang, its sanitizer and libFuzzer

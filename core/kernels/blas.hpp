@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/threads.hpp"
+
 namespace tg::kernels {
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -12,6 +14,15 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
           const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
           int64_t ldc);
+
+/// The engine of float32 products: oneDNN or the CBLAS. float64 always runs through the CBLAS.
+enum class GemmEngine { cblas, onednn };
+/// The rule (a pure function, so tests can check it for any CPU): a forced setting wins
+/// (automatic otherwise), oneDNN only when available; see blas.cpp for the automatic rule.
+GemmEngine choose_gemm_engine(int64_t m, int64_t n, int64_t k, bool onednn_available, MatmulEngine setting);
+/// The current setting (TG_MATMUL_ENGINE=auto|cblas|onednn at start-up, or set_matmul_engine).
+MatmulEngine gemm_engine_setting();
+void set_gemm_engine_setting(MatmulEngine setting);
 
 /// What the CPU can run, from cpuid and the OS's saved vector state (xgetbv).
 struct CpuFeatures {

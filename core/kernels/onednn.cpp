@@ -1,0 +1,166 @@
+// The primitive cache is keyed by everything a matmul primitive is built from: shape, leading
+// dimensions, transposes, input dtype, alpha and whether beta is 0 (beta itself is a post-op
+// scale and part of the key too). Lookups take a mutex; execution does not (a oneDNN primitive
+// may run from several threads at once). oneDNN's OpenMP runtime shares tapegrad's OpenMP pool,
+// and inside a parallel region it runs on the calling thread.
+#include "core/kernels/onednn.hpp"
+
+#ifdef TG_HAVE_ONEDNN
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace tg::kernels::onednn {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+
+struct Key {
+    bool ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    dt type;
+    bool operator<(const Key& o) const {
+        return std::tie(ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type) <
+               std::tie(o.ta, o.tb, o.m, o.n, o.k, o.lda, o.ldb, o.ldc, o.alpha, o.beta, o.type);
+    }
+};
+
+struct Engine {
+    std::unique_ptr<dnnl::engine> cpu;
+    std::string error;
+    std::mutex mutex;
+    std::map<Key, std::shared_ptr<const dnnl::matmul>> cache;
+    std::set<std::string> f32_impls, bf16_impls;
+};
+
+Engine& engine() {
+    static Engine e;
+    static std::once_flag once;
+    std::call_once(once, [] {
+        try {
+            e.cpu = std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0);
+        } catch (const dnnl::error& err) {
+            e.error = err.what();
+        }
+    });
+    return e;
+}
+
+// A (m x k) stored row-major with leading dimension ld, or transposed (stored k x m).
+dnnl::memory::desc matrix(dt type, int64_t rows, int64_t cols, int64_t ld, bool transposed) {
+    return dnnl::memory::desc({rows, cols}, type, transposed ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1});
+}
+
+std::shared_ptr<const dnnl::matmul> primitive(Engine& e, const Key& key) {
+    std::lock_guard<std::mutex> lock(e.mutex);
+    if (auto it = e.cache.find(key); it != e.cache.end()) return it->second;
+    const auto a = matrix(key.type, key.m, key.k, key.lda, key.ta);
+    const auto b = matrix(key.type, key.k, key.n, key.ldb, key.tb);
+    const auto c = matrix(dt::f32, key.m, key.n, key.ldc, false);
+    dnnl::primitive_attr attr;
+    if (key.alpha != 1.0f) attr.set_output_scales(0, {key.alpha});
+    if (key.beta != 0.0f) {
+        dnnl::post_ops ops;
+        ops.append_sum(key.beta);
+        attr.set_post_ops(ops);
+    }
+    try {
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, *e.cpu);
+        (key.type == dt::f32 ? e.f32_impls : e.bf16_impls).insert(pd.impl_info_str());
+        auto p = std::make_shared<const dnnl::matmul>(pd);
+        e.cache.emplace(key, p);
+        return p;
+    } catch (const dnnl::error& err) {
+        throw Error(fmt::format("matmul: oneDNN has no {} matmul for ({}, {}) x ({}, {}): {}",
+                                key.type == dt::f32 ? "f32" : "bf16", key.m, key.k, key.k, key.n, err.what()));
+    }
+}
+
+void run(dt type, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* a, int64_t lda,
+         const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    Engine& e = engine();
+    if (!e.cpu) throw Error("matmul: oneDNN's CPU engine is unavailable: " + e.error);
+    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type};
+    const auto prim = primitive(e, key);
+    const dnnl::memory ma(matrix(type, m, k, lda, ta), *e.cpu, const_cast<void*>(a));
+    const dnnl::memory mb(matrix(type, k, n, ldb, tb), *e.cpu, const_cast<void*>(b));
+    const dnnl::memory mc(matrix(dt::f32, m, n, ldc, false), *e.cpu, c);
+    static thread_local dnnl::stream stream(*e.cpu);
+    prim->execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+    stream.wait();
+}
+
+}  // namespace
+
+bool available() { return engine().cpu != nullptr; }
+
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    run(dt::f32, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* a, int64_t lda,
+               const uint16_t* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    run(dt::bf16, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+std::string description() {
+    Engine& e = engine();
+    const dnnl_version_t* v = dnnl_version();
+    if (!e.cpu) return fmt::format("oneDNN {}.{}.{} unavailable: {}", v->major, v->minor, v->patch, e.error);
+    std::lock_guard<std::mutex> lock(e.mutex);
+    auto names = [](const std::set<std::string>& s) {
+        std::string out;
+        for (const std::string& n : s) out += (out.empty() ? "" : ", ") + n;
+        return out.empty() ? std::string("none yet") : out;
+    };
+    return fmt::format("oneDNN {}.{}.{} (f32 kernels: {}; bf16 kernels: {})", v->major, v->minor, v->patch,
+                       names(e.f32_impls), names(e.bf16_impls));
+}
+
+int64_t cached_primitives() {
+    Engine& e = engine();
+    std::lock_guard<std::mutex> lock(e.mutex);
+    return static_cast<int64_t>(e.cache.size());
+}
+
+}  // namespace tg::kernels::onednn
+
+#else  // built without oneDNN
+
+#include "core/error.hpp"
+
+namespace tg::kernels::onednn {
+
+namespace {
+[[noreturn]] void missing() {
+    throw Error("matmul: this tapegrad was built without oneDNN (install Debian's libdnnl-dev and reconfigure)");
+}
+}  // namespace
+
+bool available() { return false; }
+void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float, float*,
+          int64_t) {
+    missing();
+}
+void gemm_bf16(bool, bool, int64_t, int64_t, int64_t, float, const uint16_t*, int64_t, const uint16_t*, int64_t, float,
+               float*, int64_t) {
+    missing();
+}
+std::string description() { return "oneDNN: not built (libdnnl-dev was not found when tapegrad was configured)"; }
+int64_t cached_primitives() { return 0; }
+
+}  // namespace tg::kernels::onednn
+
+#endif

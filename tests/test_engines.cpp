@@ -1,0 +1,154 @@
+// The matrix engines (issue 18): oneDNN and the CBLAS give the same products, values and
+// gradients, to float32 precision; which one runs is a pure function of the shape and the
+// setting; oneDNN's primitives are made once per shape.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/kernels/blas.hpp"
+#include "core/kernels/onednn.hpp"
+#include "helpers.hpp"
+
+using namespace tg;
+using namespace tg::test;
+using kernels::choose_gemm_engine;
+using kernels::GemmEngine;
+
+namespace {
+
+// Restores the engine setting a test changed.
+struct EngineGuard {
+    MatmulEngine saved = matmul_engine();
+    ~EngineGuard() { set_matmul_engine(saved); }
+};
+
+// max |a - b| / max(1, max |b|): float32 products of these sizes agree to ~1e-6.
+double rel_diff(const Tensor& a, const Tensor& b) {
+    const auto x = a.to_vector<double>(), y = b.to_vector<double>();
+    REQUIRE(x.size() == y.size());
+    double diff = 0, scale = 1;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        diff = std::max(diff, std::abs(x[i] - y[i]));
+        scale = std::max(scale, std::abs(y[i]));
+    }
+    return diff / scale;
+}
+
+}  // namespace
+
+TEST_CASE("the engine rule: forced settings win, oneDNN only when present, small products stay with the CBLAS",
+          "[runtime][engine]") {
+    using M = MatmulEngine;
+    for (const M s : {M::automatic, M::cblas, M::onednn})
+        CHECK(choose_gemm_engine(512, 512, 512, false, s) == GemmEngine::cblas);
+    CHECK(choose_gemm_engine(8, 8, 8, true, M::onednn) == GemmEngine::onednn);
+    CHECK(choose_gemm_engine(512, 512, 512, true, M::cblas) == GemmEngine::cblas);
+    // automatic: 2^18 multiply-adds (64^3) and above go to oneDNN.
+    CHECK(choose_gemm_engine(64, 64, 64, true, M::automatic) == GemmEngine::onednn);
+    CHECK(choose_gemm_engine(64, 64, 63, true, M::automatic) == GemmEngine::cblas);
+    CHECK(choose_gemm_engine(2048, 256, 768, true, M::automatic) == GemmEngine::onednn);
+    CHECK(choose_gemm_engine(32, 9, 784, true, M::automatic) == GemmEngine::cblas);
+}
+
+TEST_CASE("set_matmul_engine refuses oneDNN when it is missing, and blas_info names the engines",
+          "[runtime][engine]") {
+    EngineGuard guard;
+    const std::string info = blas_info();
+    INFO(info);
+    CHECK(info.find("f32 engine: ") != std::string::npos);
+    CHECK(info.find("oneDNN") != std::string::npos);  // present, or why not
+    if (!kernels::onednn::available()) {
+        REQUIRE_THROWS_WITH(set_matmul_engine(MatmulEngine::onednn),
+                            Catch::Contains("set_matmul_engine: oneDNN was asked for, but"));
+        return;
+    }
+    set_matmul_engine(MatmulEngine::cblas);
+    CHECK(matmul_engine() == MatmulEngine::cblas);
+    CHECK(blas_info().find("f32 engine: cblas (forced)") != std::string::npos);
+    set_matmul_engine(MatmulEngine::onednn);
+    CHECK(matmul_engine() == MatmulEngine::onednn);
+}
+
+TEST_CASE("oneDNN's gemm matches a float64 loop for every transpose, alpha, beta and leading dimension",
+          "[runtime][engine]") {
+    if (!kernels::onednn::available()) {
+        WARN("tapegrad was built without oneDNN: " << kernels::onednn::description());
+        return;
+    }
+    const int64_t m = 37, n = 29, k = 53, pad = 3;
+    const std::vector<float> a = Tensor::randn({m + pad, k + pad}, Dtype::f32, 1).to_vector<float>();
+    const std::vector<float> b = Tensor::randn({k + pad, n + pad}, Dtype::f32, 2).to_vector<float>();
+    const std::vector<float> c0 = Tensor::randn({m, n + pad}, Dtype::f32, 3).to_vector<float>();
+    for (const bool ta : {false, true})
+        for (const bool tb : {false, true})
+            for (const auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}, {-2.0f, 0.25f}}) {
+                INFO("ta " << ta << " tb " << tb << " alpha " << alpha << " beta " << beta);
+                // A is m x k (or stored k x m), leading dimension k + pad (m + pad when stored transposed).
+                const int64_t lda = ta ? m + pad : k + pad, ldb = tb ? k + pad : n + pad, ldc = n + pad;
+                std::vector<float> c = c0;
+                kernels::onednn::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+                double worst = 0;
+                for (int64_t i = 0; i < m; ++i)
+                    for (int64_t j = 0; j < n; ++j) {
+                        double s = 0;
+                        for (int64_t p = 0; p < k; ++p)
+                            s += double(ta ? a[p * lda + i] : a[i * lda + p]) * double(tb ? b[j * ldb + p] : b[p * ldb + j]);
+                        const double want = alpha * s + beta * double(c0[i * ldc + j]);
+                        worst = std::max(worst, std::abs(want - c[i * ldc + j]));
+                    }
+                CHECK(worst < 1e-4);
+                for (int64_t i = 0; i < m; ++i)  // the padding columns of C are left alone
+                    for (int64_t j = n; j < ldc; ++j) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
+            }
+}
+
+TEST_CASE("oneDNN and the CBLAS agree on matmul, linear and conv2d: values and gradients", "[runtime][engine]") {
+    if (!kernels::onednn::available()) {
+        WARN("tapegrad was built without oneDNN: " << kernels::onednn::description());
+        return;
+    }
+    EngineGuard guard;
+    struct Result {
+        std::vector<Tensor> values;
+    };
+    // Everything through one engine: a batched matmul with odd sizes, linear, conv2d, each
+    // forward and backward, big enough for the automatic rule to pick oneDNN too.
+    auto run = [](MatmulEngine engine) {
+        set_matmul_engine(engine);
+        Tensor a = Tensor::randn({3, 67, 45}, Dtype::f32, 10).requires_grad_(true);
+        Tensor b = Tensor::randn({45, 131}, Dtype::f32, 11).requires_grad_(true);
+        Tensor x = Tensor::randn({2, 97, 70}, Dtype::f32, 12).requires_grad_(true);
+        Tensor w = Tensor::randn({83, 70}, Dtype::f32, 13).requires_grad_(true);
+        Tensor bias = Tensor::randn({83}, Dtype::f32, 14).requires_grad_(true);
+        Tensor img = Tensor::randn({2, 5, 23, 19}, Dtype::f32, 15).requires_grad_(true);
+        Tensor kern = Tensor::randn({17, 5, 3, 3}, Dtype::f32, 16).requires_grad_(true);
+        const Tensor y1 = matmul(a, b), y2 = linear(x, w, bias), y3 = conv2d(img, kern, Tensor(), {.padding = {1, 1}});
+        (y1.pow(2).sum() + y2.pow(2).sum() + y3.pow(2).sum()).backward();
+        return Result{{y1, y2, y3, a.grad(), b.grad(), x.grad(), w.grad(), bias.grad(), img.grad(), kern.grad()}};
+    };
+    const Result cblas = run(MatmulEngine::cblas), onednn = run(MatmulEngine::onednn), automatic = run(MatmulEngine::automatic);
+    const char* names[] = {"matmul", "linear", "conv2d", "d a", "d b", "d x", "d w", "d bias", "d img", "d kernel"};
+    for (std::size_t i = 0; i < cblas.values.size(); ++i) {
+        INFO(names[i]);
+        CHECK(rel_diff(onednn.values[i], cblas.values[i]) < 2e-6);
+        CHECK(rel_diff(automatic.values[i], cblas.values[i]) < 2e-6);
+    }
+}
+
+TEST_CASE("oneDNN makes one primitive per product shape and reuses it", "[runtime][engine]") {
+    if (!kernels::onednn::available()) {
+        WARN("tapegrad was built without oneDNN: " << kernels::onednn::description());
+        return;
+    }
+    EngineGuard guard;
+    set_matmul_engine(MatmulEngine::onednn);
+    NoGradGuard ng;
+    const Tensor a = Tensor::randn({41, 43}, Dtype::f32, 20), b = Tensor::randn({43, 47}, Dtype::f32, 21);
+    const Tensor first = matmul(a, b);
+    const int64_t after_first = kernels::onednn::cached_primitives();
+    for (int i = 0; i < 5; ++i) REQUIRE(rel_diff(matmul(a, b), first) == 0.0);
+    CHECK(kernels::onednn::cached_primitives() == after_first);
+    (void)matmul(b.transpose(0, 1), a.transpose(0, 1));  // (47, 43) x (43, 41)
+    CHECK(kernels::onednn::cached_primitives() == after_first + 1);
+    CHECK(blas_info().find("f32 kernels: none yet") == std::string::npos);  // names what ran
+}
