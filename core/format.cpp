@@ -14,6 +14,7 @@ constexpr int64_t kEdge = 3;
 template <class T>
 std::string element(T v) {
     if constexpr (std::is_same_v<T, int64_t>) return fmt::format("{}", v);
+    else if constexpr (std::is_same_v<T, bfloat16>) return element(v.to_float());  // printed as its f32 value
     else return fmt::format("{:.4f}", v);
 }
 

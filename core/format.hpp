@@ -26,3 +26,12 @@ struct fmt::formatter<tg::Dtype> : fmt::formatter<std::string_view> {
         return fmt::formatter<std::string_view>::format(tg::dtype_name(d), ctx);
     }
 };
+
+/// A bfloat16 formats as its float value ("{:.3f}" and the other float specs apply).
+template <>
+struct fmt::formatter<tg::bfloat16> : fmt::formatter<float> {
+    template <class Ctx>
+    auto format(tg::bfloat16 v, Ctx& ctx) const {
+        return fmt::formatter<float>::format(v.to_float(), ctx);
+    }
+};

@@ -4,28 +4,71 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/check.hpp"
 #include "core/grad_mode.hpp"
 #include "core/internal/dispatch.hpp"
 #include "core/internal/tensor_impl.hpp"
+#include "core/kernels/bf16.hpp"
 #include "core/random.hpp"
 
 namespace tg {
 
 namespace detail {
+
+namespace {
+
+// A float as an i64 (truncated toward zero, as static_cast), refusing what has no i64 value:
+// casting NaN, inf or anything outside [-2^63, 2^63) is undefined behaviour in C++.
+int64_t to_int64(double v, Dtype from, int64_t at) {
+    TG_CHECK(v >= -0x1p63 && v < 0x1p63, ValueError,
+             "to(i64): {} value {} at flat position {} has no i64 value (not finite, or outside the i64 range)",
+             dtype_name(from), v, at);
+    return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
+// bf16 goes through the conversion kernels (each rounding done once, from the source itself);
+// the other pairs are plain casts.
 template <class To>
 void convert_elements(const void* src, Dtype from, To* dst, int64_t n) {
-    dispatch_all(from, [&](auto tag) {
-        using From = decltype(tag);
-        const From* s = static_cast<const From*>(src);
-        for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<To>(s[i]);
-    });
+    if constexpr (std::is_same_v<To, bfloat16>) {
+        auto* out = reinterpret_cast<uint16_t*>(dst);
+        switch (from) {
+            case Dtype::f32: return kernels::to_bf16(static_cast<const float*>(src), out, n);
+            case Dtype::f64: return kernels::to_bf16(static_cast<const double*>(src), out, n);
+            case Dtype::i64: return kernels::to_bf16(static_cast<const int64_t*>(src), out, n);
+            case Dtype::bf16: break;
+        }
+        if (n) std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(bfloat16));
+    } else {
+        if (from == Dtype::bf16) {
+            const auto* in = static_cast<const uint16_t*>(src);
+            if constexpr (std::is_same_v<To, int64_t>) {
+                for (int64_t i = 0; i < n; ++i) dst[i] = to_int64(bfloat16::from_bits(in[i]), from, i);
+            } else {
+                kernels::from_bf16(in, dst, n);
+            }
+            return;
+        }
+        dispatch_numeric("to", from, [&](auto tag) {
+            using From = decltype(tag);
+            const From* s = static_cast<const From*>(src);
+            if constexpr (std::is_same_v<To, int64_t> && !std::is_same_v<From, int64_t>) {
+                for (int64_t i = 0; i < n; ++i) dst[i] = to_int64(s[i], from, i);
+            } else {
+                for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<To>(s[i]);
+            }
+        });
+    }
 }
 template void convert_elements<float>(const void*, Dtype, float*, int64_t);
 template void convert_elements<double>(const void*, Dtype, double*, int64_t);
 template void convert_elements<int64_t>(const void*, Dtype, int64_t*, int64_t);
+template void convert_elements<bfloat16>(const void*, Dtype, bfloat16*, int64_t);
 }  // namespace detail
 
 // ---- factories ----
@@ -80,6 +123,8 @@ Tensor Tensor::randn(const Shape& shape, Dtype dtype, uint64_t seed) {
 }
 
 Tensor Tensor::randn(const Shape& shape, Dtype dtype, Generator& gen) {
+    TG_CHECK(dtype != Dtype::bf16, DtypeError,
+             "randn: bf16 is a storage dtype; draw f32 values and convert them with .to(Dtype::bf16)");
     Tensor t = empty(shape, dtype);
     dispatch_floating("randn", dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -95,6 +140,8 @@ Tensor Tensor::rand(const Shape& shape, Dtype dtype, uint64_t seed) {
 }
 
 Tensor Tensor::rand(const Shape& shape, Dtype dtype, Generator& gen) {
+    TG_CHECK(dtype != Dtype::bf16, DtypeError,
+             "rand: bf16 is a storage dtype; draw f32 values and convert them with .to(Dtype::bf16)");
     Tensor t = empty(shape, dtype);
     dispatch_floating("rand", dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -227,7 +274,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
     TG_CHECK(other.shape() == shape() && other.dtype() == dtype(), ShapeError,
              "add_: {} {} += {} {}: shapes and dtypes must match", shape_str(shape()), dtype_name(dtype()),
              shape_str(other.shape()), dtype_name(other.dtype()));
-    dispatch_all(dtype(), [&](auto tag) {
+    dispatch_numeric("add_", dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* p = static_cast<T*>(raw_data());
         const T* q = static_cast<const T*>(other.raw_data());
@@ -243,7 +290,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 
 Tensor& Tensor::mul_(double factor) {
     check_inplace("mul_");
-    dispatch_all(dtype(), [&](auto tag) {
+    dispatch_numeric("mul_", dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* p = static_cast<T*>(raw_data());
         const T f = static_cast<T>(factor);

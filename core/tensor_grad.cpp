@@ -10,6 +10,9 @@ namespace tg {
 
 Tensor& Tensor::requires_grad_(bool on) {
     TensorImpl& me = checked();
+    TG_CHECK(!on || me.dtype != Dtype::bf16, DtypeError,
+             "requires_grad_: bf16 is a storage dtype and cannot require grad; convert with .to(Dtype::f32) first "
+             "(training keeps f32 weights)");
     TG_CHECK(!on || is_floating(me.dtype), DtypeError,
              "requires_grad_: only f32 and f64 tensors can require grad, this one is {}", dtype_name(me.dtype));
     TG_CHECK(on || !me.grad_fn, ValueError,

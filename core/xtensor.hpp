@@ -58,6 +58,8 @@ template <class T>
 auto as_xtensor(const Tensor& t) {
     using V = std::remove_const_t<T>;
     TG_CHECK(t.defined(), ValueError, "as_xtensor: the tensor is undefined");
+    TG_CHECK(t.dtype() != Dtype::bf16, DtypeError,
+             "as_xtensor: bf16 is a storage dtype, with no xtensor element type; convert with .to(Dtype::f32)");
     TG_CHECK(t.dtype() == detail::dtype_for<V>() && (std::is_same_v<V, float> || std::is_same_v<V, double> ||
                                                      std::is_same_v<V, int64_t>),
              DtypeError, "as_xtensor: a {} tensor cannot be viewed as {} (use {})", dtype_name(t.dtype()),

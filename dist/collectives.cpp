@@ -47,6 +47,8 @@ MPI_Op mpi_op(ReduceOp op) {
 void broadcast(const Tensor& t, int root) {
     require_mpi("broadcast");
     TG_CHECK(t.defined(), ValueError, "dist::broadcast: the tensor is undefined");
+    TG_CHECK(t.dtype() != Dtype::bf16, DtypeError,
+             "dist::broadcast: bf16 is a storage dtype, not communicated; convert with .to(Dtype::f32)");
     TG_CHECK(root >= 0 && root < world_size(), ValueError, "dist::broadcast: root {} is not a rank (world size {})",
              root, world_size());
     same_everywhere(t, "broadcast");
@@ -61,6 +63,8 @@ void broadcast(const Tensor& t, int root) {
 void all_reduce(const Tensor& t, ReduceOp op) {
     require_mpi("all_reduce");
     TG_CHECK(t.defined(), ValueError, "dist::all_reduce: the tensor is undefined");
+    TG_CHECK(t.dtype() != Dtype::bf16, DtypeError,
+             "dist::all_reduce: bf16 is a storage dtype, not communicated; convert with .to(Dtype::f32)");
     TG_CHECK(t.dtype() != Dtype::i64 || op != ReduceOp::average, DtypeError,
              "dist::all_reduce: average needs f32 or f64, got i64");
     same_everywhere(t, "all_reduce");

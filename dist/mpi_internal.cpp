@@ -32,8 +32,10 @@ MPI_Datatype mpi_type(Dtype d) {
     switch (d) {
         case Dtype::f32: return MPI_FLOAT;
         case Dtype::f64: return MPI_DOUBLE;
-        default: return MPI_INT64_T;
+        case Dtype::i64: return MPI_INT64_T;
+        case Dtype::bf16: break;  // the collectives refuse it first; no bf16 bytes go out as another type
     }
+    throw DtypeError(fmt::format("dist: {} tensors are not communicated; convert with .to(Dtype::f32)", dtype_name(d)));
 }
 
 bool equal_on_every_rank(const std::vector<int64_t>& mine, const char* fn) {

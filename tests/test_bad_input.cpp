@@ -13,12 +13,13 @@ namespace {
 
 struct BadCall {
     const char* op;    // the name the message must contain
-    const char* kind;  // dtype, rank, shape, value, empty or undefined
+    const char* kind;  // dtype, bf16, rank, shape, value, empty or undefined
     std::function<Tensor()> call;
 };
 
 Tensor f64(const Shape& s) { return Tensor::ones(s, Dtype::f64); }
 Tensor i64(const Shape& s) { return Tensor::zeros(s, Dtype::i64); }
+Tensor b16(const Shape& s) { return Tensor::ones(s, Dtype::bf16); }
 const Tensor U;  // undefined
 
 std::vector<BadCall> bad_calls() {
@@ -216,6 +217,14 @@ std::vector<BadCall> bad_calls() {
         {"logsumexp", "dtype", [] { return logsumexp(i64({2}), 0); }},
         {"logsumexp", "rank", [] { return logsumexp(f64({}), 0); }},
         {"logsumexp", "undefined", [] { return logsumexp(U, 0); }},
+        // bf16 is a storage dtype: one op of each family refuses it and says to convert.
+        {"matmul", "bf16", [] { return matmul(b16({2, 2}), b16({2, 2})); }},
+        {"add", "bf16", [] { return add(b16({2}), b16({2})); }},
+        {"layer_norm", "bf16", [] { return layer_norm(b16({2, 3}), b16({3}), b16({3})); }},
+        {"softmax", "bf16", [] { return softmax(b16({2, 2})); }},
+        {"sum", "bf16", [] { return sum(b16({2})); }},
+        {"requires_grad_", "bf16", [] { return b16({2}).requires_grad_(); }},
+        {"to", "grad into bf16", [] { return to(f64({2}).requires_grad_(), Dtype::bf16); }},
     };
 }
 
@@ -233,9 +242,10 @@ TEST_CASE("every public op rejects bad input with a tg::Error that names the op"
             const std::string msg = e.what();
             INFO("message: " << msg);
             CHECK(msg.find(c.op) != std::string::npos);
+            if (std::string(c.kind) == "bf16") CHECK(msg.find("bf16 is a storage dtype") != std::string::npos);
         }
         CHECK(threw);
         ++checked;
     }
-    CHECK(checked == 189);
+    CHECK(checked == 196);
 }

@@ -1,4 +1,6 @@
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "helpers.hpp"
 
@@ -116,6 +118,12 @@ TEST_CASE("to converts between dtypes", "[tensor]") {
     CHECK(d.to_vector<double>() == std::vector<double>{1.5, -2.5});
     CHECK(a.to(Dtype::i64).to_vector<int64_t>() == std::vector<int64_t>{1, -2});
     CHECK(a.to(Dtype::f32).is_same(a));
+    // A float without an i64 value is an error, not whatever the cast happens to give.
+    REQUIRE_THROWS_WITH(tensor({1.0f, NAN}).to(Dtype::i64),
+                        Contains("to(i64): f32 value nan at flat position 1 has no i64 value"));
+    REQUIRE_THROWS_AS(tensor({1e19}).item<int64_t>(), ValueError);
+    REQUIRE_THROWS_AS(tensor({-INFINITY}).to_vector<int64_t>(), ValueError);
+    CHECK(tensor({-0x1p63}).item<int64_t>() == std::numeric_limits<int64_t>::min());
 }
 
 TEST_CASE("detach shares data and drops history, clone copies", "[tensor]") {

@@ -8,25 +8,49 @@
 
 namespace tg {
 
+/// The error every op gives a bf16 input: bf16 is stored and converted, never computed in.
+[[noreturn]] inline void throw_bf16_storage(const char* op) {
+    throw DtypeError(fmt::format(
+        "{}: bf16 is a storage dtype; convert with .to(Dtype::f32) (products run in bf16 under tg::Autocast)", op));
+}
+
+/// f32 or f64; bf16 and i64 are refused with a DtypeError naming op.
 template <class F>
 decltype(auto) dispatch_floating(const char* op, Dtype d, F&& f) {
     switch (d) {
         case Dtype::f32: return f(float{});
         case Dtype::f64: return f(double{});
-        default: break;
+        case Dtype::bf16: throw_bf16_storage(op);
+        case Dtype::i64: break;
     }
     throw DtypeError(fmt::format("{}: expected a floating dtype (f32 or f64), got {}", op,
                                  dtype_name(d)));
 }
 
+/// The dtypes ops compute in: f32, f64 and i64; bf16 is refused with a DtypeError naming op.
+template <class F>
+decltype(auto) dispatch_numeric(const char* op, Dtype d, F&& f) {
+    switch (d) {
+        case Dtype::f32: return f(float{});
+        case Dtype::f64: return f(double{});
+        case Dtype::i64: return f(int64_t{});
+        case Dtype::bf16: break;
+    }
+    throw_bf16_storage(op);
+}
+
+/// Every dtype, bf16 included (as tg::bfloat16, which converts to float implicitly but from
+/// float or double only explicitly, and has no arithmetic of its own). For moving, converting
+/// and printing values; code that computes uses dispatch_numeric or dispatch_floating.
 template <class F>
 decltype(auto) dispatch_all(Dtype d, F&& f) {
     switch (d) {
         case Dtype::f32: return f(float{});
         case Dtype::f64: return f(double{});
-        case Dtype::i64: break;
+        case Dtype::i64: return f(int64_t{});
+        case Dtype::bf16: break;
     }
-    return f(int64_t{});
+    return f(bfloat16{});
 }
 
 }  // namespace tg

@@ -1,6 +1,7 @@
 #include "core/ops/common.hpp"
 
 #include <cstring>
+#include <type_traits>
 
 #include "core/check.hpp"
 
@@ -12,6 +13,7 @@ void check_defined(const char* op, const Tensor& t, const char* what) {
 
 void check_floating(const char* op, const Tensor& t) {
     check_defined(op, t, "input");
+    if (t.dtype() == Dtype::bf16) throw_bf16_storage(op);
     TG_CHECK(is_floating(t.dtype()), DtypeError, "{}: expected a floating dtype (f32 or f64), got {}", op,
              dtype_name(t.dtype()));
 }
@@ -58,41 +60,57 @@ std::vector<int64_t> broadcast_index_map(const Shape& out_batch, const Shape& in
     return map;
 }
 
+namespace {
+
+// strided_copy for element type T: with Add, dst += src (gradients), else dst = src.
+template <class T, bool Add>
+void strided_copy_as(T* d, const Shape& dst_strides, const T* s, const Shape& src_strides, const Shape& shape,
+                     int64_t n) {
+    if (shape.empty()) {
+        if constexpr (Add) *d += *s;
+        else *d = *s;
+        return;
+    }
+    const std::size_t nd = shape.size();
+    const int64_t last = shape[nd - 1], ss = src_strides[nd - 1], ds = dst_strides[nd - 1];
+    const int64_t rows = n / last;
+    Shape idx(nd, 0);
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t so = 0, dof = 0;
+        for (std::size_t k = 0; k + 1 < nd; ++k) {
+            so += idx[k] * src_strides[k];
+            dof += idx[k] * dst_strides[k];
+        }
+        if constexpr (Add)
+            for (int64_t j = 0; j < last; ++j) d[dof + j * ds] += s[so + j * ss];
+        else if (ss == 1 && ds == 1)
+            std::memcpy(d + dof, s + so, static_cast<std::size_t>(last) * sizeof(T));
+        else
+            for (int64_t j = 0; j < last; ++j) d[dof + j * ds] = s[so + j * ss];
+        for (int64_t k = static_cast<int64_t>(nd) - 2; k >= 0; --k) {
+            if (++idx[k] < shape[k]) break;
+            idx[k] = 0;
+        }
+    }
+}
+
+}  // namespace
+
 void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_strides,
                   const Tensor& src, int64_t src_offset, const Shape& src_strides,
                   const Shape& shape, bool accumulate) {
     const int64_t n = shape_numel(shape);
     if (n == 0) return;
-    dispatch_all(src.dtype(), [&](auto tag) {
+    auto run = [&](auto tag, auto add) {
         using T = decltype(tag);
-        const T* s = static_cast<const T*>(src.raw_data()) + src_offset;
-        T* d = static_cast<T*>(dst.raw_data()) + dst_offset;
-        if (shape.empty()) {
-            *d = accumulate ? *d + *s : *s;
-            return;
-        }
-        const std::size_t nd = shape.size();
-        const int64_t last = shape[nd - 1], ss = src_strides[nd - 1], ds = dst_strides[nd - 1];
-        const int64_t rows = n / last;
-        Shape idx(nd, 0);
-        for (int64_t r = 0; r < rows; ++r) {
-            int64_t so = 0, dof = 0;
-            for (std::size_t k = 0; k + 1 < nd; ++k) {
-                so += idx[k] * src_strides[k];
-                dof += idx[k] * dst_strides[k];
-            }
-            if (accumulate)
-                for (int64_t j = 0; j < last; ++j) d[dof + j * ds] += s[so + j * ss];
-            else if (ss == 1 && ds == 1)
-                std::memcpy(d + dof, s + so, static_cast<std::size_t>(last) * sizeof(T));
-            else
-                for (int64_t j = 0; j < last; ++j) d[dof + j * ds] = s[so + j * ss];
-            for (int64_t k = static_cast<int64_t>(nd) - 2; k >= 0; --k) {
-                if (++idx[k] < shape[k]) break;
-                idx[k] = 0;
-            }
-        }
-    });
+        strided_copy_as<T, decltype(add)::value>(static_cast<T*>(dst.raw_data()) + dst_offset, dst_strides,
+                                                 static_cast<const T*>(src.raw_data()) + src_offset, src_strides,
+                                                 shape, n);
+    };
+    // Moving values works for every dtype, bf16 included (shape ops take it as they take i64);
+    // adding (gradients) only for the dtypes ops compute in.
+    if (accumulate) dispatch_numeric("strided_copy", src.dtype(), [&](auto tag) { run(tag, std::true_type{}); });
+    else dispatch_all(src.dtype(), [&](auto tag) { run(tag, std::false_type{}); });
 }
 
 Tensor sum_to(const Tensor& g, const Shape& target) {

@@ -4,13 +4,19 @@
 
 namespace tg {
 
-/// y = x converted to dtype.  dx = dy converted back (no gradient flows into i64).
+/// y = x converted to dtype.  dx = dy converted back (no gradient flows into i64 or bf16).
+/// bf16 tensors carry no gradient, so converting into bf16 refuses what would need one, and a
+/// conversion out of bf16 starts without history.
 Tensor to(const Tensor& x, Dtype dtype) {
     detail::check_defined("to", x, "input");
     if (x.dtype() == dtype) return x;
+    TG_CHECK(dtype != Dtype::bf16 || !x.requires_grad() || !is_grad_enabled(), DtypeError,
+             "to: this {} {} tensor requires grad, and bf16 tensors cannot carry gradients; convert it under "
+             "NoGradGuard or convert x.detach()",
+             shape_str(x.shape()), dtype_name(x.dtype()));
     Tensor y = Tensor::empty(x.shape(), dtype);
     y.copy_(x);
-    if (!is_floating(dtype)) return y;
+    if (!is_floating(dtype) || !is_floating(x.dtype())) return y;
     return record("to", y, {x}, [from = x.dtype()](const Tensor& dy, const Tensor&) { return Grads{to(dy, from)}; },
                   BackwardReads::shapes);
 }

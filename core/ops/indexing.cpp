@@ -60,10 +60,10 @@ void for_each_strided(const Shape& shape, const std::array<Shape, N>& strides, F
     }
 }
 
-/// 1 where t (any dtype) is nonzero, for every position of out's shape, t broadcast to it.
-std::vector<char> nonzero_mask(const Tensor& t, const Shape& out) {
+/// 1 where t (f32, f64 or i64) is nonzero, for every position of out's shape, t broadcast to it.
+std::vector<char> nonzero_mask(const char* op, const Tensor& t, const Shape& out) {
     std::vector<char> m(static_cast<std::size_t>(shape_numel(out)));
-    dispatch_all(t.dtype(), [&](auto tag) {
+    dispatch_numeric(op, t.dtype(), [&](auto tag) {
         using C = decltype(tag);
         const C* p = static_cast<const C*>(t.raw_data());
         for_each_strided<1>(out, {broadcast_strides(out, t.shape())},
@@ -117,7 +117,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
         const T* pa = a.data<T>();
         const T* pb = b.data<T>();
         T* py = y.data<T>();
-        dispatch_all(cond.dtype(), [&](auto ctag) {
+        dispatch_numeric("where", cond.dtype(), [&](auto ctag) {
             using C = decltype(ctag);
             const C* pc = static_cast<const C*>(cond.raw_data());
             const std::array<Shape, 3> st = {broadcast_strides(shape, cond.shape()),
@@ -129,7 +129,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
         });
     });
     return record("where", y, {cond, a, b}, [cond, a, b](const Tensor& dy, const Tensor&) {
-        const std::vector<char> keep = nonzero_mask(cond, dy.shape());
+        const std::vector<char> keep = nonzero_mask("where", cond, dy.shape());
         return Grads{Tensor(),
                      a.requires_grad() ? detail::sum_to(select_grad("where", dy, keep, 1), a.shape()) : Tensor(),
                      b.requires_grad() ? detail::sum_to(select_grad("where", dy, keep, 0), b.shape()) : Tensor()};
@@ -149,7 +149,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
     }
     TG_CHECK(fits, ShapeError, "masked_fill: mask of shape {} does not broadcast to the input's shape {}",
              shape_str(ms), shape_str(xs));
-    const std::vector<char> fill = nonzero_mask(mask, xs);
+    const std::vector<char> fill = nonzero_mask("masked_fill", mask, xs);
     Tensor y = Tensor::empty(xs, x.dtype());
     dispatch_floating("masked_fill", x.dtype(), [&](auto tag) {
         using T = decltype(tag);
@@ -159,7 +159,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
         for (int64_t i = 0; i < x.numel(); ++i) py[i] = fill[i] ? v : px[i];
     });
     return record("masked_fill", y, {x, mask}, [mask](const Tensor& dy, const Tensor&) {
-        return Grads{select_grad("masked_fill", dy, nonzero_mask(mask, dy.shape()), 0), Tensor()};
+        return Grads{select_grad("masked_fill", dy, nonzero_mask("masked_fill", mask, dy.shape()), 0), Tensor()};
     });
 }
 

@@ -131,10 +131,10 @@ Tensor extreme_all(const char* op, const Tensor& x, bool largest) {
     });
 }
 
-// For each (o, i), the first d holding the largest (or smallest) x[o, d, i]; any dtype.
-std::vector<int64_t> arg_extreme(const Tensor& x, const detail::DimSplit& sp, bool largest) {
+// For each (o, i), the first d holding the largest (or smallest) x[o, d, i]; f32, f64 or i64.
+std::vector<int64_t> arg_extreme(const char* op, const Tensor& x, const detail::DimSplit& sp, bool largest) {
     std::vector<int64_t> arg(static_cast<std::size_t>(sp.outer * sp.inner), 0);
-    dispatch_all(x.dtype(), [&](auto tag) {
+    dispatch_numeric(op, x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* px = x.data<T>();
         for (int64_t o = 0; o < sp.outer; ++o)
@@ -155,7 +155,7 @@ Tensor extreme_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, b
     dim = normalize_dim(op, dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
     TG_CHECK(sp.d != 0, ValueError, "{}: dim {} of shape {} is empty", op, dim, shape_str(x.shape()));
-    std::vector<int64_t> arg = arg_extreme(x, sp, largest);
+    std::vector<int64_t> arg = arg_extreme(op, x, sp, largest);
     Tensor y = Tensor::empty(reduced_shape(x.shape(), dim, keepdim), x.dtype());
     dispatch_floating(op, x.dtype(), [&](auto tag) {
         using T = decltype(tag);
@@ -206,7 +206,7 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
     dim = normalize_dim("argmax", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
     TG_CHECK(sp.d != 0, ValueError, "argmax: dim {} of shape {} is empty", dim, shape_str(x.shape()));
-    const std::vector<int64_t> arg = arg_extreme(x, sp, true);
+    const std::vector<int64_t> arg = arg_extreme("argmax", x, sp, true);
     Tensor y = Tensor::empty(reduced_shape(x.shape(), dim, keepdim), Dtype::i64);
     std::copy(arg.begin(), arg.end(), y.data<int64_t>());
     return y;
