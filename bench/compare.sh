@@ -86,6 +86,59 @@ for s in S M L; do
     done
 done
 
+# Mixed precision: float32 against bf16 autocast (tg::Autocast, torch's CPU autocast), 2 threads,
+# alternated. Where the CPU has no bf16 units, tapegrad's autocast runs float32 (the line above
+# the table says so) and libtorch's runs whatever its kernels do there.
+declare -A AC
+for round in $(seq "$ROUNDS"); do
+    for s in S L; do
+        read -r V T C L H B <<<"${SHAPES[$s]}"
+        read -r N W <<<"${STEPS[$s]}"
+        args=(gpt --vocab "$V" --context "$T" --d-model "$C" --layers "$L" --heads "$H" --batch "$B"
+              --steps "$N" --warmup "$W" --threads 2)
+        for mode in off bf16; do
+            AC[tg $s $mode]+="$("$TG" "${args[@]}" --autocast "$mode" | field ms_per_step) "
+            if [ $HAVE_TORCH = 1 ]; then
+                AC[torch $s $mode]+="$(env OPENBLAS_CORETYPE="$TORCH_CORE" LD_LIBRARY_PATH="$OMP_LIB" "$TORCH" "${args[@]}" --autocast "$mode" | field ms_per_step) "
+            fi
+        done
+    done
+done
+amed() { echo "${AC[$1]}" | tr ' ' '\n' | grep . | median; }
+echo
+echo "tapegrad autocast here: $("$TG" gpt --steps 1 --warmup 0 --layers 1 --context 8 --autocast bf16 | sed -n 's/^autocast: //p')"
+echo
+echo "| model, 2 threads | tapegrad f32 ms/step | tapegrad bf16 ms/step | bf16 speed-up | libtorch f32 ms/step | libtorch bf16 ms/step | libtorch bf16 / tapegrad bf16 |"
+echo "|---|---|---|---|---|---|---|"
+for s in S L; do
+    t32=$(amed "tg $s off"); t16=$(amed "tg $s bf16")
+    up=$(awk -v a="$t32" -v b="$t16" 'BEGIN { printf "%.2fx", a / b }')
+    if [ $HAVE_TORCH = 1 ]; then
+        p32=$(amed "torch $s off"); p16=$(amed "torch $s bf16")
+        echo "| $s (${SHAPES[$s]}) | $t32 | $t16 | $up | $p32 | $p16 | $(awk -v a="$p16" -v b="$t16" 'BEGIN { printf "%.2fx", a / b }') |"
+    else
+        echo "| $s (${SHAPES[$s]}) | $t32 | $t16 | $up | - | - | - |"
+    fi
+done
+
+# Long sequences: attention keeps no (T, T) array in tapegrad (blocked, online softmax), so a
+# step's peak memory grows linearly in T; libtorch's composed attention keeps B H T^2 values.
+echo
+echo "| long context, 2 threads (V=65 C=256 L=2 H=8 B=2) | T | tapegrad ms/step | tapegrad peak RSS MB | libtorch ms/step | libtorch peak RSS MB |"
+echo "|---|---|---|---|---|---|"
+for T in 256 512 1024; do
+    args=(gpt --vocab 65 --context "$T" --d-model 256 --layers 2 --heads 8 --batch 2 --steps 5 --warmup 1 --threads 2)
+    out=$("$TG" "${args[@]}")
+    row="| attention | $T | $(echo "$out" | field ms_per_step) | $(echo "$out" | field peak_rss_mb)"
+    if [ $HAVE_TORCH = 1 ]; then
+        out=$(env OPENBLAS_CORETYPE="$TORCH_CORE" LD_LIBRARY_PATH="$OMP_LIB" "$TORCH" "${args[@]}")
+        row+=" | $(echo "$out" | field ms_per_step) | $(echo "$out" | field peak_rss_mb) |"
+    else
+        row+=" | - | - |"
+    fi
+    echo "$row"
+done
+
 # The Fashion-MNIST example's CNN (batch 128), tapegrad and libtorch alternated.
 declare -A CNN
 for round in $(seq "$ROUNDS"); do

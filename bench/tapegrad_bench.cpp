@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <tapegrad.hpp>
 
+#include <optional>
+
 #include "bench/bench_common.hpp"
 #include "examples/fashion_mnist/model.hpp"
 
@@ -15,7 +17,7 @@ namespace {
 struct GptArgs {
     int64_t vocab = 65, context = 64, d_model = 64, layers = 2, heads = 4, batch = 8;
     int64_t steps = 50, warmup = 5, threads = 2;
-    std::string norm = "pre", dtype = "f32";
+    std::string norm = "pre", dtype = "f32", autocast = "off";
     uint64_t seed = 1;
     bool anomaly = false;
 };
@@ -45,7 +47,12 @@ int run_gpt(const GptArgs& a) {
 
     auto step = [&] {
         opt.zero_grad();
-        Tensor loss = model.loss(x, y);
+        Tensor loss;
+        {
+            std::optional<Autocast> mixed;
+            if (a.autocast == "bf16") mixed.emplace(Dtype::bf16);
+            loss = model.loss(x, y);
+        }
         loss.backward();
         opt.step();
         return loss;
@@ -63,6 +70,7 @@ int run_gpt(const GptArgs& a) {
     fmt::print("threads: {}\n", a.threads);
     fmt::print("detect_anomaly: {}\n", a.anomaly);
     fmt::print("blas: {}\n", blas_info());
+    fmt::print("autocast: {}\n", a.autocast == "bf16" ? autocast_info() : std::string("off"));
     fmt::print("params: {}\n", bench::count_params(model));
     fmt::print("loss_first: {:.4f}\nloss_last: {:.4f}\n", first_loss, last_loss);
     fmt::print("ms_min: {:.3f}\nms_p90: {:.3f}\n", bench::quantile(ms, 0.0), bench::quantile(ms, 0.9));
@@ -166,6 +174,7 @@ int main(int argc, char** argv) {
     gpt->add_option("--norm", g.norm, "norm placement")->check(CLI::IsMember({"pre", "post", "none"}))->capture_default_str();
     gpt->add_option("--dtype", g.dtype, "parameter and activation dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
     gpt->add_option("--seed", g.seed, "seed for the weights and the random tokens")->capture_default_str();
+    gpt->add_option("--autocast", g.autocast, "precision of the products: off or bf16 (tg::Autocast)")->check(CLI::IsMember({"off", "bf16"}))->capture_default_str();
     gpt->add_flag("--detect-anomaly", g.anomaly, "scan every output and gradient for NaN/Inf (to measure its cost)");
 
     CnnArgs c;

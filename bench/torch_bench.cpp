@@ -5,6 +5,7 @@
 // AdamW with weight decay on the 2-d weights only, the same flags and the same output lines;
 // and the Fashion-MNIST example's CNN (cnn).
 #include <dlfcn.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
@@ -19,7 +20,7 @@ namespace {
 struct Config {
     int64_t vocab = 65, context = 64, d_model = 64, layers = 2, heads = 4, batch = 8;
     int64_t steps = 50, warmup = 5, threads = 2;
-    std::string norm = "pre", dtype = "f32";
+    std::string norm = "pre", dtype = "f32", autocast = "off";
     uint64_t seed = 1;
 };
 
@@ -139,7 +140,13 @@ int run_gpt(const Config& c) {
 
     auto step = [&] {
         opt.zero_grad();
+        // PyTorch's CPU autocast, as torch.autocast("cpu", torch.bfloat16) sets it up: on for the
+        // forward, its cast cache cleared when it ends; backward runs outside it.
+        at::autocast::set_cpu_enabled(c.autocast == "bf16");
+        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
         auto loss = model->loss(x, y);
+        at::autocast::set_cpu_enabled(false);
+        at::autocast::clear_cache();
         loss.backward();
         opt.step();
         return loss.item<double>();
@@ -157,6 +164,7 @@ int run_gpt(const Config& c) {
                 c.d_model, c.layers, c.heads, c.batch, c.norm.c_str(), c.dtype.c_str());
     std::printf("threads: %ld\n", c.threads);
     std::printf("blas: OpenBLAS core %s\n", blas_core().c_str());
+    std::printf("autocast: %s\n", c.autocast == "bf16" ? "bf16 (torch autocast, CPU)" : "off");
     std::printf("params: %ld\n", params);
     std::printf("loss_first: %.4f\nloss_last: %.4f\n", first, last);
     std::printf("ms_min: %.3f\nms_p90: %.3f\n", bench::quantile(ms, 0.0), bench::quantile(ms, 0.9));
@@ -282,6 +290,7 @@ int main(int argc, char** argv) {
     gpt->add_option("--threads", g.threads, "threads P (intra-op pool and OpenBLAS)")->check(CLI::PositiveNumber)->capture_default_str();
     gpt->add_option("--norm", g.norm, "norm placement")->check(CLI::IsMember({"pre", "post", "none"}))->capture_default_str();
     gpt->add_option("--dtype", g.dtype, "dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
+    gpt->add_option("--autocast", g.autocast, "off or bf16 (torch's CPU autocast)")->check(CLI::IsMember({"off", "bf16"}))->capture_default_str();
     gpt->add_option("--seed", g.seed, "seed")->capture_default_str();
     CnnConfig cc;
     CLI::App* cnn = app.add_subcommand("cnn", "Train the same CNN with libtorch's AdamW; see tapegrad-bench cnn --help");

@@ -61,6 +61,12 @@ CpuFeatures cpu_features() {
     // SkylakeX's kernels use F, CD, BW, DQ and VL.
     const unsigned need512 = (1u << 16) | (1u << 17) | (1u << 28) | (1u << 30) | (1u << 31);
     f.avx512 = f.avx2_fma && zmm_state && (b & need512) == need512;
+    // AMX: AMX-TILE (edx bit 24) and AMX-BF16 (bit 22), with the OS saving tile state (XCR0
+    // bits 17 and 18); oneDNN asks Linux for the tiles itself.
+    const bool tile_state = (xcr0 & (3u << 17)) == (3u << 17);
+    f.amx_bf16 = f.avx512 && tile_state && (d & (1u << 24)) && (d & (1u << 22));
+    // AVX512_BF16: leaf 7, sub-leaf 1, eax bit 5.
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512_bf16 = f.avx512 && (a & (1u << 5));
     return f;
 }
 

@@ -27,6 +27,7 @@ void set_gemm_engine_setting(MatmulEngine setting);
 /// What the CPU can run, from cpuid and the OS's saved vector state (xgetbv).
 struct CpuFeatures {
     bool avx2_fma = false, avx512 = false, amd = false;
+    bool avx512_bf16 = false, amx_bf16 = false;  // bf16 dot products; AMX bf16 tiles
 };
 CpuFeatures cpu_features();
 

@@ -1,6 +1,7 @@
 // Matrix products through CBLAS, 2-d and batched with broadcast batch dims.
-#include "core/kernels/blas.hpp"
 #include "core/check.hpp"
+#include "core/internal/autocast.hpp"
+#include "core/kernels/blas.hpp"
 #include "core/ops/common.hpp"
 
 namespace tg {
@@ -29,24 +30,36 @@ MatmulShapes matmul_shapes(const Tensor& a, const Tensor& b) {
     return s;
 }
 
-// One GEMM per batch position of the result, with operands picked through the broadcast maps.
-// mode 0: c = a @ b; mode 1: da += dc @ b^T; mode 2: db += a^T @ dc.
+// A product's operands: float32/float64 values, and under autocast their bf16 copies (then
+// the product runs in bf16 by `route`). Offsets index both the same way.
 template <class T>
-void batched(const MatmulShapes& s, const T* a, const T* b, const T* dc, T* out, int mode) {
+struct Operands {
+    kernels::Bf16Route route = kernels::Bf16Route::float32;
+    const T *a, *b;
+    const uint16_t *ah = nullptr, *bh = nullptr;
+    void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t a_off, int64_t lda, int64_t b_off, int64_t ldb,
+              T beta, T* c, int64_t ldc) const {
+        if constexpr (std::is_same_v<T, float>) {
+            if (route != kernels::Bf16Route::float32)
+                return kernels::gemm_bf16(route, ta, tb, m, n, k, 1.0f, ah + a_off, lda, bh + b_off, ldb, beta, c, ldc);
+        }
+        kernels::gemm(ta, tb, m, n, k, T(1), a + a_off, lda, b + b_off, ldb, beta, c, ldc);
+    }
+};
+
+// One GEMM per batch position of the result, with operands picked through the broadcast maps.
+// mode 0: c = a @ b (ops = a, b); mode 1: da += dc @ b^T (ops = dc, b); mode 2: db += a^T @ dc
+// (ops = a, dc).
+template <class T>
+void batched(const MatmulShapes& s, const Operands<T>& ops, T* out, int mode) {
     const auto ia = detail::broadcast_index_map(s.batch, s.batch_a);
     const auto ib = detail::broadcast_index_map(s.batch, s.batch_b);
     const int64_t M = s.m, K = s.k, N = s.n;
     for (std::size_t i = 0; i < ia.size(); ++i) {
-        const T* A = a + ia[i] * M * K;
-        const T* B = b + ib[i] * K * N;
-        const T* C = dc ? dc + static_cast<int64_t>(i) * M * N : nullptr;  // no dC in the forward
-        if (mode == 0)
-            kernels::gemm(false, false, M, N, K, T(1), A, K, B, N, T(0),
-                          out + static_cast<int64_t>(i) * M * N, N);
-        else if (mode == 1)
-            kernels::gemm(false, true, M, K, N, T(1), C, N, B, N, T(1), out + ia[i] * M * K, K);
-        else
-            kernels::gemm(true, false, K, N, M, T(1), A, K, C, N, T(1), out + ib[i] * K * N, N);
+        const int64_t c = static_cast<int64_t>(i);
+        if (mode == 0) ops.gemm(false, false, M, N, K, ia[i] * M * K, K, ib[i] * K * N, N, T(0), out + c * M * N, N);
+        else if (mode == 1) ops.gemm(false, true, M, K, N, c * M * N, N, ib[i] * K * N, N, T(1), out + ia[i] * M * K, K);
+        else ops.gemm(true, false, K, N, M, ia[i] * M * K, K, c * M * N, N, T(1), out + ib[i] * K * N, N);
     }
 }
 
@@ -54,7 +67,8 @@ void batched(const MatmulShapes& s, const T* a, const T* b, const T* dc, T* out,
 
 /// C = A @ B over (..., M, K) @ (..., K, N).
 /// dA = dC @ B^T, dB = A^T @ dC, each summed over the batch dims its operand was broadcast on.
-/// When B is 2-d the batch folds into M: one GEMM forward and one per gradient.
+/// When B is 2-d the batch folds into M: one GEMM forward and one per gradient. Under Autocast
+/// (float32 operands, a bf16 route for the shape) the products take bf16 copies.
 Tensor matmul(const Tensor& a, const Tensor& b) {
     const MatmulShapes s = matmul_shapes(a, b);
     Shape out_shape = s.batch;
@@ -62,32 +76,35 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     out_shape.push_back(s.n);
     Tensor c = Tensor::empty(out_shape, a.dtype());
     const bool fold = s.batch_b.empty();
+    const int64_t rows = fold ? s.m * shape_numel(s.batch) : s.m;
+    const kernels::Bf16Route route =
+        a.dtype() == Dtype::f32 ? detail::product_route(rows, s.n, s.k) : kernels::Bf16Route::float32;
+    const bool half = route != kernels::Bf16Route::float32;
+    const Tensor ah = half ? detail::bf16_copy(a) : Tensor(), bh = half ? detail::bf16_copy(b) : Tensor();
+    auto operands = [route, half](auto tag, const Tensor& x, const Tensor& xh, const Tensor& y, const Tensor& yh) {
+        using T = decltype(tag);
+        return Operands<T>{route, x.data<T>(), y.data<T>(), half ? detail::bf16_bits(xh) : nullptr,
+                           half ? detail::bf16_bits(yh) : nullptr};
+    };
     dispatch_floating("matmul", a.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        if (fold) {
-            const int64_t rows = s.m * shape_numel(s.batch);
-            kernels::gemm(false, false, rows, s.n, s.k, T(1), a.data<T>(), s.k, b.data<T>(),
-                          s.n, T(0), c.data<T>(), s.n);
-        } else {
-            batched<T>(s, a.data<T>(), b.data<T>(), nullptr, c.data<T>(), 0);
-        }
+        const Operands<T> ops = operands(tag, a, ah, b, bh);
+        if (fold) ops.gemm(false, false, rows, s.n, s.k, 0, s.k, 0, s.n, T(0), c.data<T>(), s.n);
+        else batched<T>(s, ops, c.data<T>(), 0);
     });
-    return record("matmul", c, {a, b}, [a, b, s, fold](const Tensor& dc, const Tensor&) {
+    return record("matmul", c, {a, b}, [a, b, ah, bh, s, fold, rows, half, operands](const Tensor& dc, const Tensor&) {
         Tensor da = a.requires_grad() ? Tensor::zeros(a.shape(), a.dtype()) : Tensor();
         Tensor db = b.requires_grad() ? Tensor::zeros(b.shape(), b.dtype()) : Tensor();
+        const Tensor dch = half ? detail::bf16_copy(dc) : Tensor();
         dispatch_floating("matmul", a.dtype(), [&](auto tag) {
             using T = decltype(tag);
+            const Operands<T> dc_b = operands(tag, dc, dch, b, bh), a_dc = operands(tag, a, ah, dc, dch);
             if (fold) {
-                const int64_t rows = s.m * shape_numel(s.batch);
-                if (da.defined())
-                    kernels::gemm(false, true, rows, s.k, s.n, T(1), dc.data<T>(), s.n,
-                                  b.data<T>(), s.n, T(0), da.data<T>(), s.k);
-                if (db.defined())
-                    kernels::gemm(true, false, s.k, s.n, rows, T(1), a.data<T>(), s.k,
-                                  dc.data<T>(), s.n, T(0), db.data<T>(), s.n);
+                if (da.defined()) dc_b.gemm(false, true, rows, s.k, s.n, 0, s.n, 0, s.n, T(0), da.data<T>(), s.k);
+                if (db.defined()) a_dc.gemm(true, false, s.k, s.n, rows, 0, s.k, 0, s.n, T(0), db.data<T>(), s.n);
             } else {
-                if (da.defined()) batched<T>(s, a.data<T>(), b.data<T>(), dc.data<T>(), da.data<T>(), 1);
-                if (db.defined()) batched<T>(s, a.data<T>(), b.data<T>(), dc.data<T>(), db.data<T>(), 2);
+                if (da.defined()) batched<T>(s, dc_b, da.data<T>(), 1);
+                if (db.defined()) batched<T>(s, a_dc, db.data<T>(), 2);
             }
         });
         return Grads{da, db};

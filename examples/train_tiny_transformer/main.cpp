@@ -57,6 +57,7 @@ struct Options {
     bool resume = false;
     bool study_steps_given = false;  // otherwise the study follows --steps (study_steps_for)
     std::string progress = "auto";   // auto, bar (one line rewritten in place) or plain
+    std::string autocast = "off";    // off or bf16: the products' precision (tg::Autocast)
     bool bar = false;                // what auto resolved to
 };
 
@@ -166,7 +167,12 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
             batch.targets = dist::shard(batch.targets);
         }
 #endif
-        Tensor loss = batch_loss(model, batch);
+        Tensor loss;
+        {
+            std::optional<Autocast> mixed;
+            if (o.autocast == "bf16") mixed.emplace(Dtype::bf16);
+            loss = batch_loss(model, batch);
+        }
         loss.backward();
         double l = loss.item<double>();
 #ifdef TG_EXAMPLE_MPI
@@ -198,6 +204,8 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         if (!std::isfinite(l)) res.diverged = true;
         if ((step + 1) % o.eval_every == 0 || last || res.diverged) {
             NoGradGuard ng;
+            std::optional<Autocast> mixed;
+            if (o.autocast == "bf16") mixed.emplace(Dtype::bf16);
             row.eval_loss = batch_loss(model, task.eval_batch()).item<double>();
             row.eval_accuracy = task.accuracy(model);
         }
@@ -282,6 +290,7 @@ int run(const Options& o) {
     const std::string main_variant = fmt::format("main-{}", o.norm == "all" ? "pre" : o.norm);
     out.variants.push_back(main_variant);
     const auto wall = std::chrono::steady_clock::now();
+    if (o.autocast == "bf16") fmt::print("tapegrad: --autocast bf16: {}\n", autocast_info());
     fmt::print("tapegrad: training a {}-layer {}-norm GPT (d_model {}, {} heads) on '{}', {} steps, batch {}\n", o.layers,
                o.norm == "all" ? "pre" : o.norm, o.d_model, o.heads, task->name(), o.steps, o.batch);
     RunResult main_run = train(o, *task, {main_variant, main_norm, o.layers, o.steps, o.warmup, o.lr, o.clip, true, 50}, out,
@@ -364,6 +373,11 @@ int main(int argc, char** argv) {
     app.add_option("--out", o.out, "output folder")->capture_default_str();
     app.add_option("--stop-after", o.stop_after, "stop the main run after this step as Ctrl-C would (checkpoint, exit 130)")
         ->check(CLI::Range(0, 100000000));
+    app.add_option("--autocast", o.autocast,
+                   "precision of matrix products: off (float32) or bf16 (bf16 products with float32 accumulation "
+                   "where the CPU has bf16 units; float32 otherwise, and the run says so)")
+        ->check(CLI::IsMember({"off", "bf16"}))
+        ->capture_default_str();
     app.add_flag("--resume", o.resume, "continue the main run from the checkpoint in --out");
     app.add_option("--progress", o.progress,
                    "progress display: 'bar' rewrites one line in place, 'plain' prints only whole lines (for logs); "
