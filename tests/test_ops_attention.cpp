@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernels/attention.hpp"
 #include "helpers.hpp"
 #include "op_inputs.hpp"
 
@@ -19,8 +20,9 @@ struct AttnCase {
 };
 
 // T == S and S > T, causal and not, one query, one key, head size 1, hv != hs; then lengths
-// around and across the kernels' blocks (kernels::kQueryBlock, kKeyBlock: 64), head sizes that
-// are not whole vectors, and more keys than queries across several key blocks.
+// around and across the kernels' blocks (kernels::kQueryBlock, kKeyBlock), head sizes that are
+// not whole vectors, and more keys than queries across several key blocks.
+static_assert(kernels::kQueryBlock <= 64 && kernels::kKeyBlock <= 64, "the cases below must cross block boundaries");
 const std::vector<AttnCase> kCases = {
     {1, 1, 3, 3, 4, 4, false},      {1, 1, 3, 3, 4, 4, true},      {2, 2, 3, 5, 4, 2, false},
     {2, 2, 3, 5, 4, 2, true},       {1, 2, 1, 4, 3, 3, true},      {1, 1, 1, 1, 2, 2, true},

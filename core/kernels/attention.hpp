@@ -22,8 +22,10 @@ struct AttentionHead {
     int64_t visible(int64_t t) const { return causal ? std::min(S, t + (S - T) + 1) : S; }
 };
 
-/// Queries and keys per block. A block's scores (kQueryBlock x kKeyBlock) stay in cache.
-inline constexpr int64_t kQueryBlock = 64, kKeyBlock = 64;
+/// Queries and keys per block. Small blocks waste little on the causal diagonal (the masked half
+/// of a diagonal block is computed and dropped); 32 x 32 measured as fast as 64 x 64 at T = 1024
+/// and faster below T = 256 (one thread, AVX2 EPYC). A block's scores stay in L1.
+inline constexpr int64_t kQueryBlock = 32, kKeyBlock = 32;
 
 /// Forward of one head: o (T, hv) = P v with P = softmax(q k^T * scale) under the mask, and
 /// lse[t] = log sum_j exp(scale q_t . k_j) over the keys t sees (-inf if it sees none, and
