@@ -164,6 +164,9 @@ int64_t Module::num_parameters() const {
 }
 
 void Module::to(Dtype dtype) {
+    TG_CHECK(dtype != Dtype::bf16, DtypeError,
+             "Module::to: parameters stay f32 or f64 (training keeps f32 master weights); bf16 is a storage dtype: "
+             "products run in bf16 under tg::Autocast, and a bf16 checkpoint loads into f32 parameters");
     TG_CHECK(is_floating(dtype), DtypeError, "Module::to: parameters are f32 or f64, not {}", dtype_name(dtype));
     std::vector<Tensor> tensors = parameters();
     for (const Tensor& b : buffers())
@@ -200,9 +203,9 @@ void Module::load(const std::string& path) {
         if (t.shape() != p.shape())
             problems.push_back(fmt::format("'{}' has shape {} in the file, {} in the model", name,
                                            shape_str(t.shape()), shape_str(p.shape())));
-        else if (is_floating(p.dtype()) && !is_floating(t.dtype()))
-            problems.push_back(fmt::format("'{}' has dtype {} in the file; {} tensors load from F32 or F64", name,
-                                           dtype_name(t.dtype()), dtype_name(p.dtype())));
+        else if (is_floating(p.dtype()) && !is_floating(t.dtype()) && t.dtype() != Dtype::bf16)
+            problems.push_back(fmt::format("'{}' has dtype {} in the file; {} tensors load from F32, F64 or BF16",
+                                           name, dtype_name(t.dtype()), dtype_name(p.dtype())));
         else if (!is_floating(p.dtype()) && t.dtype() != p.dtype())
             problems.push_back(fmt::format("'{}' has dtype {} in the file; {} buffers load from {} only", name,
                                            dtype_name(t.dtype()), dtype_name(p.dtype()), dtype_name(p.dtype())));

@@ -82,7 +82,8 @@ public:
     bool is_training() const { return training_; }
     int64_t num_parameters() const;
     /// Converts every parameter and floating buffer in place (all handles see the new dtype);
-    /// gradients are dropped. Integer buffers (num_batches_tracked) keep their dtype.
+    /// gradients are dropped. Integer buffers (num_batches_tracked) keep their dtype. f32 or
+    /// f64 only: bf16 is refused (DtypeError), parameters are trained in f32.
     void to(Dtype dtype);
 
     /// Writes the parameters and buffers to a safetensors file (temporary file + rename).
@@ -90,8 +91,9 @@ public:
     /// Reads a safetensors file written by save() or by another tool with the same names
     /// (a PyTorch state_dict saved with safetensors.torch.save_file loads as is).
     /// Every name, shape, dtype and byte range is checked first; on any error the module is
-    /// unchanged. F32 and F64 data convert to a floating tensor's dtype; integer buffers load
-    /// from I64.
+    /// unchanged. F32, F64 and BF16 data convert to a floating tensor's dtype (a bf16
+    /// checkpoint loads into f32 parameters, as PyTorch's load_state_dict copies); integer
+    /// buffers load from I64.
     void load(const std::string& path);
 
     /// The single-input forward of layers that have one (Linear, LayerNorm, GELU, ...). Modules

@@ -30,6 +30,7 @@ const char* dtype_tag(Dtype d) {
         case Dtype::f32: return "F32";
         case Dtype::f64: return "F64";
         case Dtype::i64: return "I64";
+        case Dtype::bf16: return "BF16";
     }
     return "?";
 }
@@ -215,7 +216,8 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& s
         if (dt == "F32") e.dtype = Dtype::f32;
         else if (dt == "F64") e.dtype = Dtype::f64;
         else if (dt == "I64") e.dtype = Dtype::i64;
-        else bad(fmt::format("dtype {} is not supported (tapegrad reads F32, F64 and I64)", dt));
+        else if (dt == "BF16") e.dtype = Dtype::bf16;
+        else bad(fmt::format("dtype {} is not supported (tapegrad reads F32, F64, I64 and BF16)", dt));
         if (!v.contains("shape") || !v["shape"].is_array()) bad("missing shape");
         uint64_t numel = 1;
         for (const auto& d : v["shape"]) {

@@ -1,7 +1,8 @@
 #pragma once
 // safetensors files: an 8-byte little-endian header length N, N bytes of JSON describing each
 // tensor (dtype, shape, [begin, end) offsets into the data), then the raw little-endian data.
-// The format Hugging Face and PyTorch tools use; tapegrad reads and writes F32, F64 and I64.
+// The format Hugging Face and PyTorch tools use; tapegrad reads and writes F32, F64, I64 and
+// BF16 (2 bytes per value, the upper half of the float; many published checkpoints are bf16).
 #include <map>
 #include <string>
 

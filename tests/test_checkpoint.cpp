@@ -154,8 +154,8 @@ TEST_CASE("a bad checkpoint gives a clear error and leaves the model unchanged",
         expect_error("the data has a hole of 4 bytes before tensor 'x'");
     }
     SECTION("an unsupported dtype") {
-        write_raw(path, R"({"x": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}})", "12");
-        expect_error("tensor 'x': dtype BF16 is not supported");
+        write_raw(path, R"({"x": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}})", "12");
+        expect_error("tensor 'x': dtype F16 is not supported (tapegrad reads F32, F64, I64 and BF16)");
     }
     SECTION("a negative dim") {
         write_raw(path, R"({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "1234");
@@ -189,6 +189,103 @@ TEST_CASE("a bad checkpoint gives a clear error and leaves the model unchanged",
     SECTION("a file that does not exist") {
         expect_error("cannot open for reading");
     }
+}
+
+TEST_CASE("bf16 tensors are saved as BF16 and load back bit for bit", "[checkpoint][bf16]") {
+    TempDir dir;
+    const std::string path = dir.file("b.safetensors");
+    Tensor b = Tensor::empty({2, 4}, Dtype::bf16);
+    const std::vector<uint16_t> bits = {0x0000, 0x8000, 0x0001, 0x7f7f, 0x7f80, 0xff80, 0x7fc1, 0x3f81};
+    for (std::size_t i = 0; i < bits.size(); ++i) b.data<bfloat16>()[i] = bfloat16::from_bits(bits[i]);
+    nn::save_safetensors(path, {{"b", b}, {"f", tensor({1.f}, {1})}});
+    const std::string bytes = read_all(path);
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), 8);
+    CHECK_THAT(bytes.substr(8, n), Contains(R"("b":{"dtype":"BF16","shape":[2,4],"data_offsets":[0,16]})"));
+    CHECK(bytes.size() == 8 + n + 16 + 4);
+    uint16_t first_two[2];
+    std::memcpy(first_two, bytes.data() + 8 + n, 4);  // little endian, 2 bytes per value
+    CHECK(first_two[0] == 0x0000);
+    CHECK(first_two[1] == 0x8000);
+
+    const nn::SafetensorsFile back = nn::load_safetensors(path);
+    REQUIRE(back.tensors.size() == 2);
+    const Tensor& loaded = back.tensors[0].second;
+    CHECK(loaded.dtype() == Dtype::bf16);
+    CHECK(loaded.shape() == Shape{2, 4});
+    CHECK(std::memcmp(loaded.raw_data(), b.raw_data(), 16) == 0);  // NaN payload and -0 included
+
+    SECTION("a BF16 byte range must fit the shape") {
+        write_raw(path, R"({"x": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 4]}})", "1234");
+        REQUIRE_THROWS_WITH(nn::load_safetensors(path),
+                            Contains("tensor 'x': data_offsets [0, 4] hold 4 bytes, shape (3,) BF16 needs 6"));
+    }
+}
+
+TEST_CASE("a model saved in BF16 loads into f32 and f64 parameters as the rounded values", "[checkpoint][bf16]") {
+    TempDir dir;
+    const std::string path = dir.file("m.safetensors");
+    nn::GPT a(tiny());
+    nn::NamedTensors half;
+    {
+        NoGradGuard ng;  // the parameters require grad; bf16 copies of them cannot
+        for (const auto& [name, p] : a.named_parameters()) half.emplace_back(name, p.to(Dtype::bf16));
+    }
+    nn::save_safetensors(path, half, {{"format", "pt"}});
+    std::vector<std::vector<double>> rounded;
+    for (const auto& [name, t] : half) rounded.push_back(t.to_vector<double>());
+
+    for (Dtype dt : {Dtype::f32, Dtype::f64}) {
+        nn::GPTConfig other = tiny(dt);
+        other.seed = 99;
+        nn::GPT b(other);
+        b.load(path);
+        CHECK(values(b) == rounded);
+        CHECK(values(b) != values(a));  // bf16 did round: the f32 values are not all representable
+        for (const Tensor& p : b.parameters()) {
+            CHECK(p.dtype() == dt);
+            CHECK(p.requires_grad());
+        }
+        CHECK(b.lm_head.weight.is_same(b.wte.weight));
+    }
+}
+
+TEST_CASE("a bf16 checkpoint written by PyTorch loads with PyTorch's values", "[checkpoint][bf16]") {
+    // tests/data/make_bf16_checkpoint.py: PyTorch 1.13's own rounding and BF16 layout.
+    const std::string data = TG_TEST_DATA_DIR;
+    const auto ref = test::read_reference(data + "/bf16_values.safetensors");
+    const Tensor& theirs = ref.at("values_bf16");
+    REQUIRE(theirs.dtype() == Dtype::bf16);
+    const Tensor ours = ref.at("values").to(Dtype::bf16);
+    REQUIRE(ours.numel() == theirs.numel());
+    // The same bits for every number (ties, denormals, overflow). A NaN is a NaN in both; its
+    // bits differ: PyTorch's vector code writes 0xffff, tapegrad keeps the sign and quiets it.
+    int64_t numbers = 0, differ_bits = 0, nans = 0;
+    for (int64_t i = 0; i < ours.numel(); ++i) {
+        const bfloat16 a = ours.data<bfloat16>()[i], b = theirs.data<bfloat16>()[i];
+        if (std::isnan(a.to_float()) || std::isnan(b.to_float())) {
+            nans += std::isnan(a.to_float()) && std::isnan(b.to_float());
+            continue;
+        }
+        ++numbers;
+        differ_bits += a.bits() != b.bits();
+    }
+    CHECK(differ_bits == 0);
+    CHECK(nans == 1);
+    CHECK(numbers == ours.numel() - 1);
+    const std::vector<float> widened = theirs.to(Dtype::f32).to_vector<float>();
+    const std::vector<float> want = ref.at("values_bf16_as_f32").to_vector<float>();
+    int64_t differ = 0;
+    for (std::size_t i = 0; i < want.size(); ++i)
+        differ += std::memcmp(&widened[i], &want[i], sizeof(float)) != 0;
+    CHECK(differ == 0);
+
+    // A state_dict stored in bf16 loads into an f32 nn::Linear (converted, as load_state_dict does).
+    nn::Linear linear(4, 3);
+    linear.load(data + "/bf16_linear.safetensors");
+    CHECK(linear.weight.dtype() == Dtype::f32);
+    CHECK(linear.weight.to_vector<float>() == ref.at("linear.weight_bf16_as_f32").to_vector<float>());
+    CHECK(linear.bias.to_vector<float>() == ref.at("linear.bias_bf16_as_f32").to_vector<float>());
 }
 
 TEST_CASE("a failed save leaves no file and the old checkpoint intact", "[checkpoint]") {

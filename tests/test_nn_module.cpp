@@ -89,6 +89,19 @@ TEST_CASE("to converts every parameter in place", "[nn][module]") {
     REQUIRE_THROWS_AS(net.to(Dtype::i64), DtypeError);
 }
 
+TEST_CASE("parameters are never bf16: Module::to and register_parameter refuse it", "[nn][module][bf16]") {
+    TwoLayerNet net(3, 4, 2);
+    const std::vector<float> before = net.fc1.weight.to_vector<float>();
+    REQUIRE_THROWS_WITH(net.to(Dtype::bf16),
+                        Contains("Module::to: parameters stay f32 or f64 (training keeps f32 master weights); bf16 "
+                                 "is a storage dtype"));
+    for (const Tensor& p : net.parameters()) CHECK(p.dtype() == Dtype::f32);  // nothing converted
+    CHECK(net.fc1.weight.to_vector<float>() == before);
+    nn::Module m;
+    REQUIRE_THROWS_WITH(m.register_parameter("w", Tensor::zeros({2}, Dtype::bf16)),
+                        Contains("register_parameter: 'w' has dtype bf16; parameters are f32 or f64"));
+}
+
 TEST_CASE("a module prints as a tree with shapes and counts", "[nn][module]") {
     TwoLayerNet net(3, 5, 2);
     const std::string s = fmt::format("{}", net);

@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto& e = header[name];
         const std::string dt = e["dtype"].get<std::string>();
         FUZZ_CHECK((dt == "F32" && t.dtype() == tg::Dtype::f32) || (dt == "F64" && t.dtype() == tg::Dtype::f64) ||
-                   (dt == "I64" && t.dtype() == tg::Dtype::i64));
+                   (dt == "I64" && t.dtype() == tg::Dtype::i64) || (dt == "BF16" && t.dtype() == tg::Dtype::bf16));
         const auto& shape = e["shape"];
         FUZZ_CHECK(shape.size() == t.shape().size());
         for (std::size_t i = 0; i < shape.size(); ++i)
