@@ -10,6 +10,7 @@
 
 #include "core/kernels/adam.hpp"
 #include "core/kernels/attention.hpp"
+#include "core/kernels/bf16.hpp"
 #include "core/kernels/finite.hpp"
 #include "core/kernels/softmax.hpp"
 
@@ -273,6 +274,45 @@ void BM_count_non_finite_kernel(benchmark::State& state) {
     set_rate(state, 4.0 * n, 0);
 }
 BENCHMARK(BM_count_non_finite_kernel)->Arg(1 << 16)->Arg(1 << 20)->UseRealTime();
+
+// The bf16 casts autocast runs on matmul inputs (and to() on any tensor): 4 bytes in and 2 out,
+// or the reverse; round_to_bf16 reads and writes floats. n = a 768 x 768 weight, 4096 x 768
+// activations.
+void BM_to_bf16_kernel(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    const Tensor x = randn({n}, 31);
+    std::vector<uint16_t> out(static_cast<std::size_t>(n));
+    for (auto _ : state) {
+        kernels::to_bf16(x.data<float>(), out.data(), n);
+        benchmark::DoNotOptimize(out.data());
+    }
+    set_rate(state, 6.0 * n, 0);
+}
+BENCHMARK(BM_to_bf16_kernel)->Arg(768 * 768)->Arg(4096 * 768)->UseRealTime();
+
+void BM_from_bf16_kernel(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    const std::vector<uint16_t> in(static_cast<std::size_t>(n), 0x3f81);
+    Tensor y = Tensor::empty({n});
+    for (auto _ : state) {
+        kernels::from_bf16(in.data(), y.data<float>(), n);
+        benchmark::DoNotOptimize(y.raw_data());
+    }
+    set_rate(state, 6.0 * n, 0);
+}
+BENCHMARK(BM_from_bf16_kernel)->Arg(768 * 768)->Arg(4096 * 768)->UseRealTime();
+
+void BM_round_to_bf16_kernel(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    const Tensor x = randn({n}, 37);
+    Tensor y = Tensor::empty({n});
+    for (auto _ : state) {
+        kernels::round_to_bf16(x.data<float>(), y.data<float>(), n);
+        benchmark::DoNotOptimize(y.raw_data());
+    }
+    set_rate(state, 8.0 * n, 0);
+}
+BENCHMARK(BM_round_to_bf16_kernel)->Arg(768 * 768)->Arg(4096 * 768)->UseRealTime();
 
 }  // namespace
 
