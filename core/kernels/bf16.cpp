@@ -13,15 +13,17 @@ namespace tg::kernels {
 
 namespace {
 
-using I = xsimd::batch<int32_t>;  // float bits (AVX2 compares signed lanes only)
+using U = xsimd::batch<uint32_t>;  // float bits
+using I = xsimd::batch<int32_t>;   // the same, for the compare (AVX2 compares signed lanes only)
 
-// bfloat16::round_bits on every lane, as float bits with the low half cleared. Lanes wrap on
-// overflow as unsigned ones do, so the additions give the scalar code's bits.
-I round_lanes(const I& u) {
-    const I up = u + I(0x7fff) + ((u >> 16) & I(1));
-    const I quiet_nan = u | I(0x00400000);
-    const auto is_nan = (u & I(0x7fffffff)) > I(0x7f800000);
-    return xsimd::select(is_nan, quiet_nan, up) & I(static_cast<int32_t>(0xffff0000u));
+// bfloat16::round_bits on every lane, as float bits with the low half cleared.
+U round_lanes(const U& u) {
+    const U up = u + U(0x7fffu) + ((u >> 16) & U(1u));
+    const U quiet_nan = u | U(0x00400000u);
+    // |u| > inf's bits: both sides below 2^31, so the signed compare is the unsigned one.
+    const auto is_nan = xsimd::bitwise_cast<I>(u & U(0x7fffffffu)) > I(0x7f800000);
+    const I kept = xsimd::select(is_nan, xsimd::bitwise_cast<I>(quiet_nan), xsimd::bitwise_cast<I>(up));
+    return xsimd::bitwise_cast<U>(kept) & U(0xffff0000u);
 }
 
 // y[i] = f(x[i]) as the compiler's vector code, on the OpenMP threads for large n. Used where
@@ -50,7 +52,7 @@ void from_bf16(const uint16_t* src, float* dst, int64_t n) {
 
 void round_to_bf16(const float* src, float* dst, int64_t n) {
     vmap(src, dst, n, [](const Vec<float>& x) {
-        return xsimd::bitwise_cast<Vec<float>>(round_lanes(xsimd::bitwise_cast<I>(x)));
+        return xsimd::bitwise_cast<Vec<float>>(round_lanes(xsimd::bitwise_cast<U>(x)));
     });
 }
 

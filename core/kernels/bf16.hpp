@@ -1,6 +1,6 @@
 #pragma once
-// Conversions between float and bfloat16 over whole buffers (xsimd vector code, OpenMP above
-// kParallelElems), and the scalar ones for double and int64. bf16 values travel as their bits
+// Conversions between float and bfloat16 over whole buffers (vector code, on the OpenMP threads
+// above kParallelElems), and the scalar ones for double and int64. bf16 values travel as their bits
 // (uint16_t; a tg::bfloat16 array has the same layout). Every narrowing rounds to nearest,
 // ties to even, keeps infinities and signed zeros, and turns a NaN into a quiet NaN of the same
 // sign; values past the largest bf16 (3.3895e38) by half a step or more become inf.
