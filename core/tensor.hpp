@@ -76,10 +76,11 @@ public:
     }
     void* raw_data() const;
 
-    /// The single element, converted to T (ValueError unless numel() == 1).
+    /// The single element, converted to T (float, double, int64_t or bfloat16; ValueError unless
+    /// numel() == 1, or for a float without an int64_t value: NaN, inf, out of range).
     template <class T>
     T item() const;
-    /// All elements in row-major order, converted to T.
+    /// All elements in row-major order, converted to T as item() converts.
     template <class T>
     std::vector<T> to_vector() const;
 

@@ -100,6 +100,11 @@ TEST_CASE("parameters are never bf16: Module::to and register_parameter refuse i
     nn::Module m;
     REQUIRE_THROWS_WITH(m.register_parameter("w", Tensor::zeros({2}, Dtype::bf16)),
                         Contains("register_parameter: 'w' has dtype bf16; parameters are f32 or f64"));
+    // Layers asked for bf16 parameters refuse at construction.
+    REQUIRE_THROWS_WITH(nn::Linear(2, 2, {.dtype = Dtype::bf16}), Contains("uniform_: bf16 is a storage dtype"));
+    REQUIRE_THROWS_WITH(nn::Embedding(4, 2, {.dtype = Dtype::bf16}), Contains("normal_: bf16 is a storage dtype"));
+    REQUIRE_THROWS_WITH(nn::LayerNorm(2, 1e-5, Dtype::bf16), Contains("register_parameter: 'weight' has dtype bf16"));
+    REQUIRE_THROWS_WITH(nn::BatchNorm1d(2, {.dtype = Dtype::bf16}), Contains("dtype must be f32 or f64, got bf16"));
 }
 
 TEST_CASE("a module prints as a tree with shapes and counts", "[nn][module]") {
