@@ -6,9 +6,9 @@
 
 namespace tg {
 
-/// Which library runs float32 matrix products (matmul, linear, conv): `automatic` picks per
-/// product shape (oneDNN where it measured faster, the CBLAS elsewhere); `cblas` and `onednn`
-/// force one. The environment variable TG_MATMUL_ENGINE=auto|cblas|onednn sets it at start-up.
+/// Which library runs float32 matrix products (matmul, linear, conv): `automatic` picks by CPU
+/// and shape where each measured faster (oneDNN for products of 2^18 multiply-adds and more on
+/// AVX-512 CPUs, the CBLAS otherwise); `cblas` and `onednn` force one. The environment variable TG_MATMUL_ENGINE=auto|cblas|onednn sets it at start-up.
 enum class MatmulEngine { automatic, cblas, onednn };
 /// Throws if `onednn` is asked for and this build or machine has no oneDNN.
 void set_matmul_engine(MatmulEngine engine);

@@ -36,18 +36,23 @@ double rel_diff(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-TEST_CASE("the engine rule: forced settings win, oneDNN only when present, small products stay with the CBLAS",
+TEST_CASE("the engine rule: forced settings win, oneDNN only when present, automatic by CPU and size",
           "[runtime][engine]") {
     using M = MatmulEngine;
-    for (const M s : {M::automatic, M::cblas, M::onednn})
-        CHECK(choose_gemm_engine(512, 512, 512, false, s) == GemmEngine::cblas);
-    CHECK(choose_gemm_engine(8, 8, 8, true, M::onednn) == GemmEngine::onednn);
-    CHECK(choose_gemm_engine(512, 512, 512, true, M::cblas) == GemmEngine::cblas);
-    // automatic: 2^18 multiply-adds (64^3) and above go to oneDNN.
-    CHECK(choose_gemm_engine(64, 64, 64, true, M::automatic) == GemmEngine::onednn);
-    CHECK(choose_gemm_engine(64, 64, 63, true, M::automatic) == GemmEngine::cblas);
-    CHECK(choose_gemm_engine(2048, 256, 768, true, M::automatic) == GemmEngine::onednn);
-    CHECK(choose_gemm_engine(32, 9, 784, true, M::automatic) == GemmEngine::cblas);
+    const kernels::CpuFeatures avx512{.avx2_fma = true, .avx512 = true}, avx2{.avx2_fma = true, .amd = true};
+    for (const auto& cpu : {avx512, avx2})
+        for (const M s : {M::automatic, M::cblas, M::onednn})
+            CHECK(choose_gemm_engine(cpu, 512, 512, 512, false, s) == GemmEngine::cblas);
+    CHECK(choose_gemm_engine(avx2, 8, 8, 8, true, M::onednn) == GemmEngine::onednn);
+    CHECK(choose_gemm_engine(avx512, 512, 512, 512, true, M::cblas) == GemmEngine::cblas);
+    // automatic, AVX-512: 2^18 multiply-adds (64^3) and above go to oneDNN.
+    CHECK(choose_gemm_engine(avx512, 64, 64, 64, true, M::automatic) == GemmEngine::onednn);
+    CHECK(choose_gemm_engine(avx512, 64, 64, 63, true, M::automatic) == GemmEngine::cblas);
+    CHECK(choose_gemm_engine(avx512, 2048, 256, 768, true, M::automatic) == GemmEngine::onednn);
+    CHECK(choose_gemm_engine(avx512, 32, 9, 784, true, M::automatic) == GemmEngine::cblas);
+    // automatic, AVX2 only: OpenBLAS measured as fast or faster, at every size.
+    CHECK(choose_gemm_engine(avx2, 2048, 256, 768, true, M::automatic) == GemmEngine::cblas);
+    CHECK(choose_gemm_engine(avx2, 128, 128, 128, true, M::automatic) == GemmEngine::cblas);
 }
 
 TEST_CASE("set_matmul_engine refuses oneDNN when it is missing, and blas_info names the engines",

@@ -201,19 +201,23 @@ void scale_only(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 
 }  // namespace
 
-// The automatic rule. A oneDNN call costs about 5 us before any arithmetic (primitive lookup,
-// memory descriptors, its dispatch) against OpenBLAS's 0.4 us, so products below 2^18
-// multiply-adds (a 64^3 product) stay with the CBLAS; the two were even at 64^3 on an AVX2 EPYC
-// (bench/kernels_bench: BM_matmul_engine). Above it oneDNN runs them: on that EPYC its float32
-// kernels matched OpenBLAS on the GPT shapes (BM_linear_engine) and beat it by 1.2x at 128^3,
-// and on an Intel Xeon with AVX-512 they were 1.1-1.25x faster on large shapes and 3x on a
-// 512 x 64 x 64 product at two threads.
+// The automatic rule, from measurements. A oneDNN call costs about 5 us before any arithmetic
+// (primitive lookup, memory descriptors, its dispatch) against OpenBLAS's 0.4 us, so products
+// below 2^18 multiply-adds (a 64^3 product) stay with the CBLAS. Above it, the CPU decides:
+// - AVX-512: oneDNN. On an Intel Xeon its float32 kernels ran 1.1-1.25x faster than OpenBLAS
+//   sgemm on 2048 x 768 x 256-sized products and 3x faster on 512 x 64 x 64 at two threads.
+// - AVX2 only: OpenBLAS. On an AMD EPYC (Zen, AVX2) oneDNN's float32 matmul (its gemm:jit
+//   kernel) was even with OpenBLAS at 64^3-128^3 and up to 1.2x slower on the GPT's products
+//   (bench/kernels_bench: BM_matmul_engine, BM_linear_engine); the L model's step was 1.1x
+//   slower with it.
+// bf16 products go to oneDNN whatever this rule says (kernels/mixed.cpp).
 constexpr int64_t kOnednnMinMacs = int64_t{1} << 18;
 
-GemmEngine choose_gemm_engine(int64_t m, int64_t n, int64_t k, bool onednn_available, MatmulEngine setting) {
+GemmEngine choose_gemm_engine(const CpuFeatures& cpu, int64_t m, int64_t n, int64_t k, bool onednn_available,
+                              MatmulEngine setting) {
     if (!onednn_available || setting == MatmulEngine::cblas) return GemmEngine::cblas;
     if (setting == MatmulEngine::onednn) return GemmEngine::onednn;
-    return m * n * k >= kOnednnMinMacs ? GemmEngine::onednn : GemmEngine::cblas;
+    return cpu.avx512 && m * n * k >= kOnednnMinMacs ? GemmEngine::onednn : GemmEngine::cblas;
 }
 
 namespace {
@@ -250,7 +254,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const 
     if (k == 0) return scale_only(m, n, beta, c, ldc);
     const SerialIfSmall serial(m * n * k);
     static const bool have_onednn = onednn::available();
-    if (choose_gemm_engine(m, n, k, have_onednn, gemm_engine_setting()) == GemmEngine::onednn)
+    static const CpuFeatures cpu = cpu_features();
+    if (choose_gemm_engine(cpu, m, n, k, have_onednn, gemm_engine_setting()) == GemmEngine::onednn)
         return onednn::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     checked().sgemm(kRowMajor, transpose(ta), transpose(tb), static_cast<int>(m), static_cast<int>(n),
                     static_cast<int>(k), alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb),
@@ -281,9 +286,11 @@ std::string blas_description() {
         if (lib.corename) s += fmt::format(", core {}", lib.corename());
         if (!lib.chosen_core.empty()) s += fmt::format(", OPENBLAS_CORETYPE={}", lib.chosen_core);
     }
+    const bool wide = cpu_features().avx512 && onednn::available();
     const char* setting = gemm_engine_setting() == MatmulEngine::cblas    ? "cblas (forced)"
                           : gemm_engine_setting() == MatmulEngine::onednn ? "onednn (forced)"
-                                                                          : "automatic";
+                          : wide ? "automatic (oneDNN from 2^18 multiply-adds, the CBLAS below)"
+                                 : "automatic (the CBLAS; oneDNN's float32 kernels are used on AVX-512 CPUs only)";
     return fmt::format("{}; {}; f32 engine: {}", s, onednn::description(), setting);
 }
 

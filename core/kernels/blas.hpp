@@ -15,21 +15,23 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
           const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
           int64_t ldc);
 
-/// The engine of float32 products: oneDNN or the CBLAS. float64 always runs through the CBLAS.
-enum class GemmEngine { cblas, onednn };
-/// The rule (a pure function, so tests can check it for any CPU): a forced setting wins
-/// (automatic otherwise), oneDNN only when available; see blas.cpp for the automatic rule.
-GemmEngine choose_gemm_engine(int64_t m, int64_t n, int64_t k, bool onednn_available, MatmulEngine setting);
-/// The current setting (TG_MATMUL_ENGINE=auto|cblas|onednn at start-up, or set_matmul_engine).
-MatmulEngine gemm_engine_setting();
-void set_gemm_engine_setting(MatmulEngine setting);
-
 /// What the CPU can run, from cpuid and the OS's saved vector state (xgetbv).
 struct CpuFeatures {
     bool avx2_fma = false, avx512 = false, amd = false;
     bool avx512_bf16 = false, amx_bf16 = false;  // bf16 dot products; AMX bf16 tiles
 };
 CpuFeatures cpu_features();
+
+/// The engine of float32 products: oneDNN or the CBLAS. float64 always runs through the CBLAS.
+enum class GemmEngine { cblas, onednn };
+/// The rule (a pure function, so tests can check it for any CPU): a forced setting wins; oneDNN
+/// only when available; automatically, oneDNN for products of 2^18 multiply-adds and more on
+/// AVX-512 CPUs, the CBLAS otherwise (the measurements are in blas.cpp).
+GemmEngine choose_gemm_engine(const CpuFeatures& cpu, int64_t m, int64_t n, int64_t k, bool onednn_available,
+                              MatmulEngine setting);
+/// The current setting (TG_MATMUL_ENGINE=auto|cblas|onednn at start-up, or set_matmul_engine).
+MatmulEngine gemm_engine_setting();
+void set_gemm_engine_setting(MatmulEngine setting);
 
 /// The OpenBLAS core type to load for this CPU: SkylakeX with AVX-512 (F/CD/BW/DQ/VL), Zen
 /// (AMD) or Haswell (others) with AVX2 + FMA, else OpenBLAS's own detection (core empty). A
