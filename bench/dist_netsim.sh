@@ -9,21 +9,24 @@
 # per run, then a markdown table. Everything it creates (namespaces, link, processes, files) is
 # removed at the end, also on Ctrl-C or an error. Needs root.
 #
-# Usage: bench/dist_netsim.sh [--rate R]... [--model M|L]... [--bucket-kb K]... [--rounds N] [build-dir]
+# Usage: bench/dist_netsim.sh [--rate R]... [--model M|L]... [--bucket-kb K]... [--rounds N]
+#                             [--mca NAME VALUE]... [build-dir]
 #   --rate       a tc rate (1gbit, 10gbit, 500mbit, ...); default: 1gbit and 10gbit
 #   --model      M or L (the models of bench/README.md); default: both
 #   --bucket-kb  gradient bucket sizes to sweep (default: DataParallel's default, 1024)
 #   --rounds     rounds of tapegrad-dist-bench (each times every mode once; default 2)
+#   --mca        an OpenMPI parameter for every run (e.g. --mca btl_tcp_progress_thread 1)
 set -euo pipefail
 
-RATES=() MODELS=() BUCKETS=() ROUNDS=2 BUILD=build
+RATES=() MODELS=() BUCKETS=() MCA=() ROUNDS=2 BUILD=build
 while [ $# -gt 0 ]; do
     case "$1" in
         --rate) RATES+=("${2:?--rate needs a value}"); shift 2 ;;
         --model) MODELS+=("${2:?--model needs M or L}"); shift 2 ;;
         --bucket-kb) BUCKETS+=("${2:?--bucket-kb needs a size in KiB}"); shift 2 ;;
         --rounds) ROUNDS="${2:?--rounds needs a count}"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --mca) MCA+=(--mca "${2:?--mca needs a name}" "${3:?--mca needs a value}"); shift 3 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "dist_netsim.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
         *) BUILD="$1"; shift ;;
     esac
@@ -109,7 +112,7 @@ mpi_run() {  # mpi_run ARGS...: tapegrad-dist-bench, one rank per namespace, ove
         env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
         mpiexec -n 2 --host "$ADDR_A:1,$ADDR_B:1" \
         --mca plm_rsh_agent "$WORK/agent.sh" \
-        --mca btl tcp,self --mca btl_tcp_if_include "$NET" --mca oob_tcp_if_include "$NET" \
+        --mca btl tcp,self --mca btl_tcp_if_include "$NET" --mca oob_tcp_if_include "$NET" ${MCA[@]+"${MCA[@]}"} \
         -x OMP_NUM_THREADS=1 -x OMPI_ALLOW_RUN_AS_ROOT=1 -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
         "$BENCH" --threads 1 "$@"
 }
@@ -119,7 +122,7 @@ declare -A STEPS=([M]="8 2" [L]="4 1")
 field() { awk -v k="$1:" '$1 == k { print $2 }'; }
 
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; MPI: $(mpiexec --version | head -1)"
-echo "link: veth between namespaces $NS_A and $NS_B, tc tbf in both directions; OpenMPI btl tcp (no shared memory)"
+echo "link: veth between namespaces $NS_A and $NS_B, tc tbf in both directions; OpenMPI btl tcp (no shared memory)${MCA[*]:+; ${MCA[*]}}"
 ROWS="$WORK/rows"
 : > "$ROWS"
 for rate in "${RATES[@]}"; do
