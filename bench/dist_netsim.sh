@@ -131,9 +131,13 @@ for rate in "${RATES[@]}"; do
         read -r V T C L H B <<<"${SHAPES[$model]}"
         read -r N W <<<"${STEPS[$model]}"
         for kb in "${BUCKETS[@]}"; do
-            out=$(mpi_run --vocab "$V" --context "$T" --d-model "$C" --layers "$L" --heads "$H" --batch "$B" \
-                --steps "$N" --warmup "$W" --rounds "$ROUNDS" --bucket-kb "$kb" --modes after,overlap,none 2>&1) ||
-                { echo "$out" >&2; echo "dist_netsim.sh: the run at rate $rate, model $model failed" >&2; exit 1; }
+            # In the background, so that a signal to this script is handled at once (bash runs
+            # traps only between commands, and `wait` is one it interrupts).
+            mpi_run --vocab "$V" --context "$T" --d-model "$C" --layers "$L" --heads "$H" --batch "$B" \
+                --steps "$N" --warmup "$W" --rounds "$ROUNDS" --bucket-kb "$kb" --modes after,overlap,none \
+                > "$WORK/run.log" 2>&1 &
+            wait $! || { cat "$WORK/run.log" >&2; echo "dist_netsim.sh: the run at rate $rate, model $model failed" >&2; exit 1; }
+            out=$(cat "$WORK/run.log")
             for mode in after overlap none; do
                 name=$mode; [ "$mode" = overlap ] && name=overlapped
                 line="netsim: rate=$rate model=$model mode=$name ms_per_step=$(echo "$out" | field "${mode}_ms_per_step")"
