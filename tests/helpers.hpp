@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -66,6 +68,19 @@ inline void require_values(const Tensor& t, const Shape& shape, const std::vecto
 inline void require_close(const Tensor& got, const Tensor& want, double tol = 1e-12) {
     REQUIRE(got.defined());
     require_values(got, want.shape(), want.to_vector<double>(), tol);
+}
+
+/// max |x - ref| / max |ref| over all elements (max |ref| taken as 1 when it is 0): how far a
+/// lower-precision result is from its reference, relative to the reference's scale.
+inline double max_rel_diff(const Tensor& x, const Tensor& ref) {
+    const auto a = x.to_vector<double>(), b = ref.to_vector<double>();
+    REQUIRE(a.size() == b.size());
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff = std::max(diff, std::abs(a[i] - b[i]));
+        scale = std::max(scale, std::abs(b[i]));
+    }
+    return diff / (scale > 0 ? scale : 1.0);
 }
 
 /// Every tensor of a safetensors file (the reference data of tests/data), by name.

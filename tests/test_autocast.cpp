@@ -28,18 +28,6 @@ struct Emulation {
     ~Emulation() { kernels::set_bf16_emulation(saved); }
 };
 
-// max |x - ref| / max |ref| over all elements.
-double rel_err(const Tensor& x, const Tensor& ref) {
-    const auto a = x.to_vector<double>(), b = ref.to_vector<double>();
-    REQUIRE(a.size() == b.size());
-    double diff = 0, scale = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        diff = std::max(diff, std::abs(a[i] - b[i]));
-        scale = std::max(scale, std::abs(b[i]));
-    }
-    return diff / scale;
-}
-
 bool cpu_has_bf16() {
     const CpuFeatures cpu = kernels::cpu_features();
     return (cpu.amx_bf16 || cpu.avx512_bf16) && kernels::onednn::available();
@@ -126,7 +114,7 @@ TEST_CASE("bf16 products agree with float64 to bf16's precision, values and grad
         const char* names[] = {"matmul", "linear", "d a", "d b", "d w"};
         for (std::size_t i = 0; i < ref.size(); ++i) {
             INFO(names[i]);
-            const double e32 = rel_err(f32[i], ref[i]), e16 = rel_err(bf16[i], ref[i]);
+            const double e32 = max_rel_diff(f32[i], ref[i]), e16 = max_rel_diff(bf16[i], ref[i]);
             CHECK(e32 < 1e-5);
             CHECK(e16 < 2e-2);   // bf16 keeps 8 significant bits: 2^-8 = 0.4% per input
             CHECK(e16 > 1e-4);   // and it did run in bf16
@@ -140,7 +128,7 @@ TEST_CASE("autocast leaves float64 alone: values bit for bit, and gradcheck", "[
     const Tensor a = Tensor::randn({70, 80}, Dtype::f64, 5), b = Tensor::randn({80, 300}, Dtype::f64, 6);
     const Tensor plain = matmul(a, b);
     Autocast guard;
-    CHECK(rel_err(matmul(a, b), plain) == 0.0);
+    CHECK(max_rel_diff(matmul(a, b), plain) == 0.0);
     check_grad([](const Xs& x) { return linear(x[0], x[1], x[2]); },
                {randn64({3, 5}, 7), randn64({4, 5}, 8), randn64({4}, 9)});
 }
@@ -153,7 +141,7 @@ TEST_CASE("without bf16 units and without emulation, autocast products are the f
     const Tensor a = Tensor::randn({128, 256}, Dtype::f32, 10), b = Tensor::randn({256, 512}, Dtype::f32, 11);
     const Tensor plain = matmul(a, b);
     Autocast guard;
-    CHECK(rel_err(matmul(a, b), plain) == 0.0);
+    CHECK(max_rel_diff(matmul(a, b), plain) == 0.0);
 }
 
 TEST_CASE("a weight's bf16 copy is made once while autocast lives, and again after it changes", "[autocast]") {
@@ -168,7 +156,7 @@ TEST_CASE("a weight's bf16 copy is made once while autocast lives, and again aft
         CHECK(c1.raw_data() == c2.raw_data());  // one copy, reused
         first = c1.raw_data();
         // The copy holds w's values rounded to bf16.
-        CHECK(rel_err(c1.to(Dtype::f32), w) < 4e-3);
+        CHECK(max_rel_diff(c1.to(Dtype::f32), w) < 4e-3);
         // Activations (not leaves that require grad) are cast every time.
         CHECK(detail::bf16_copy(activation).raw_data() != detail::bf16_copy(activation).raw_data());
         {
@@ -177,7 +165,7 @@ TEST_CASE("a weight's bf16 copy is made once while autocast lives, and again aft
         }
         const Tensor c3 = detail::bf16_copy(w);
         CHECK(c3.raw_data() != c1.raw_data());
-        CHECK(rel_err(c3.to(Dtype::f32), w) < 4e-3);
+        CHECK(max_rel_diff(c3.to(Dtype::f32), w) < 4e-3);
     }
     Autocast again;  // the outermost guard's end dropped the cache
     CHECK(detail::bf16_copy(w).raw_data() != first);
