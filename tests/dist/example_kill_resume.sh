@@ -14,7 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -n 20 "$f"; done; exit 1; }
-args=(--steps 400 --warmup 5 --batch 16 --norm pre --layers 2 --d-model 32 --heads 2 --threads 1 --samples 0
+args=(--steps 100 --warmup 5 --batch 16 --norm pre --layers 2 --d-model 32 --heads 2 --threads 1 --samples 0
       --eval-every 10 --progress plain)
 
 # The run that is never interrupted.
