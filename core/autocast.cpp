@@ -58,8 +58,8 @@ std::string autocast_info() { return kernels::bf16_description(); }
 
 namespace detail {
 
-kernels::Bf16Route product_route(int64_t m, int64_t n, int64_t k) {
-    if (!state().enabled) return kernels::Bf16Route::float32;
+kernels::Bf16Route product_route(Dtype dtype, int64_t m, int64_t n, int64_t k) {
+    if (dtype != Dtype::f32 || !state().enabled) return kernels::Bf16Route::float32;
     return kernels::bf16_route(m, n, k);
 }
 
@@ -84,6 +84,10 @@ Tensor bf16_copy(const Tensor& x) {
     Tensor copy = cast(x);
     s.cache[impl.get()] = CachedCopy{impl, x.version(), copy};
     return copy;
+}
+
+Tensor bf16_copy_for(kernels::Bf16Route route, const Tensor& x) {
+    return route == kernels::Bf16Route::float32 ? Tensor() : bf16_copy(x);
 }
 
 const uint16_t* bf16_bits(const Tensor& t) { return reinterpret_cast<const uint16_t*>(t.data<bfloat16>()); }

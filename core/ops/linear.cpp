@@ -22,19 +22,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     Shape ys = x.shape();
     ys.back() = out;
     Tensor y = Tensor::empty(ys, x.dtype());
-    const kernels::Bf16Route route =
-        x.dtype() == Dtype::f32 ? detail::product_route(rows, out, in) : kernels::Bf16Route::float32;
-    const bool half = route != kernels::Bf16Route::float32;
-    const Tensor xh = half ? detail::bf16_copy(x) : Tensor(), wh = half ? detail::bf16_copy(w) : Tensor();
+    const kernels::Bf16Route route = detail::product_route(x.dtype(), rows, out, in);
+    const Tensor xh = detail::bf16_copy_for(route, x), wh = detail::bf16_copy_for(route, w);
     dispatch_floating("linear", x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* py = y.data<T>();
-        if constexpr (std::is_same_v<T, float>) {
-            if (half)
-                kernels::gemm_bf16(route, false, true, rows, out, in, 1.0f, detail::bf16_bits(xh), in,
-                                   detail::bf16_bits(wh), in, 0.0f, py, out);
-        }
-        if (!half) kernels::gemm(false, true, rows, out, in, T(1), x.data<T>(), in, w.data<T>(), in, T(0), py, out);
+        detail::ProductOperands<T>(route, x, xh, w, wh).gemm(false, true, rows, out, in, 0, in, 0, in, T(0), py, out);
         if (b.defined()) {
             const T* pb = b.data<T>();
             for (int64_t r = 0; r < rows; ++r)
@@ -46,27 +39,17 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
         Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
         Tensor dw = w.requires_grad() ? Tensor::empty(w.shape(), w.dtype()) : Tensor();
         Tensor db = has_bias ? Tensor::zeros({out}, dy.dtype()) : Tensor();
+        const Tensor gh = detail::bf16_copy_for(route, dy);
         dispatch_floating("linear", dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            const T* g = dy.data<T>();
-            if constexpr (std::is_same_v<T, float>) {
-                if (route != kernels::Bf16Route::float32) {
-                    const Tensor gh = detail::bf16_copy(dy);
-                    if (dx.defined())
-                        kernels::gemm_bf16(route, false, false, rows, in, out, 1.0f, detail::bf16_bits(gh), out,
-                                           detail::bf16_bits(wh), in, 0.0f, dx.data<T>(), in);
-                    if (dw.defined())
-                        kernels::gemm_bf16(route, true, false, out, in, rows, 1.0f, detail::bf16_bits(gh), out,
-                                           detail::bf16_bits(xh), in, 0.0f, dw.data<T>(), in);
-                }
-            }
-            if (route == kernels::Bf16Route::float32) {
-                if (dx.defined())
-                    kernels::gemm(false, false, rows, in, out, T(1), g, out, w.data<T>(), in, T(0), dx.data<T>(), in);
-                if (dw.defined())
-                    kernels::gemm(true, false, out, in, rows, T(1), g, out, x.data<T>(), in, T(0), dw.data<T>(), in);
-            }
+            if (dx.defined())
+                detail::ProductOperands<T>(route, dy, gh, w, wh)
+                    .gemm(false, false, rows, in, out, 0, out, 0, in, T(0), dx.data<T>(), in);
+            if (dw.defined())
+                detail::ProductOperands<T>(route, dy, gh, x, xh)
+                    .gemm(true, false, out, in, rows, 0, out, 0, in, T(0), dw.data<T>(), in);
             if (db.defined()) {
+                const T* g = dy.data<T>();
                 T* pdb = db.data<T>();
                 for (int64_t r = 0; r < rows; ++r)
                     for (int64_t o = 0; o < out; ++o) pdb[o] += g[r * out + o];

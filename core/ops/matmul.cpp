@@ -1,4 +1,5 @@
-// Matrix products through CBLAS, 2-d and batched with broadcast batch dims.
+// Matrix products through the matrix engines (bf16 under Autocast), 2-d and batched with
+// broadcast batch dims.
 #include "core/check.hpp"
 #include "core/internal/autocast.hpp"
 #include "core/kernels/blas.hpp"
@@ -30,28 +31,11 @@ MatmulShapes matmul_shapes(const Tensor& a, const Tensor& b) {
     return s;
 }
 
-// A product's operands: float32/float64 values, and under autocast their bf16 copies (then
-// the product runs in bf16 by `route`). Offsets index both the same way.
-template <class T>
-struct Operands {
-    kernels::Bf16Route route = kernels::Bf16Route::float32;
-    const T *a, *b;
-    const uint16_t *ah = nullptr, *bh = nullptr;
-    void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t a_off, int64_t lda, int64_t b_off, int64_t ldb,
-              T beta, T* c, int64_t ldc) const {
-        if constexpr (std::is_same_v<T, float>) {
-            if (route != kernels::Bf16Route::float32)
-                return kernels::gemm_bf16(route, ta, tb, m, n, k, 1.0f, ah + a_off, lda, bh + b_off, ldb, beta, c, ldc);
-        }
-        kernels::gemm(ta, tb, m, n, k, T(1), a + a_off, lda, b + b_off, ldb, beta, c, ldc);
-    }
-};
-
 // One GEMM per batch position of the result, with operands picked through the broadcast maps.
 // mode 0: c = a @ b (ops = a, b); mode 1: da += dc @ b^T (ops = dc, b); mode 2: db += a^T @ dc
 // (ops = a, dc).
 template <class T>
-void batched(const MatmulShapes& s, const Operands<T>& ops, T* out, int mode) {
+void batched(const MatmulShapes& s, const detail::ProductOperands<T>& ops, T* out, int mode) {
     const auto ia = detail::broadcast_index_map(s.batch, s.batch_a);
     const auto ib = detail::broadcast_index_map(s.batch, s.batch_b);
     const int64_t M = s.m, K = s.k, N = s.n;
@@ -77,28 +61,21 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor c = Tensor::empty(out_shape, a.dtype());
     const bool fold = s.batch_b.empty();
     const int64_t rows = fold ? s.m * shape_numel(s.batch) : s.m;
-    const kernels::Bf16Route route =
-        a.dtype() == Dtype::f32 ? detail::product_route(rows, s.n, s.k) : kernels::Bf16Route::float32;
-    const bool half = route != kernels::Bf16Route::float32;
-    const Tensor ah = half ? detail::bf16_copy(a) : Tensor(), bh = half ? detail::bf16_copy(b) : Tensor();
-    auto operands = [route, half](auto tag, const Tensor& x, const Tensor& xh, const Tensor& y, const Tensor& yh) {
-        using T = decltype(tag);
-        return Operands<T>{route, x.data<T>(), y.data<T>(), half ? detail::bf16_bits(xh) : nullptr,
-                           half ? detail::bf16_bits(yh) : nullptr};
-    };
+    const kernels::Bf16Route route = detail::product_route(a.dtype(), rows, s.n, s.k);
+    const Tensor ah = detail::bf16_copy_for(route, a), bh = detail::bf16_copy_for(route, b);
     dispatch_floating("matmul", a.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        const Operands<T> ops = operands(tag, a, ah, b, bh);
+        const detail::ProductOperands<T> ops(route, a, ah, b, bh);
         if (fold) ops.gemm(false, false, rows, s.n, s.k, 0, s.k, 0, s.n, T(0), c.data<T>(), s.n);
         else batched<T>(s, ops, c.data<T>(), 0);
     });
-    return record("matmul", c, {a, b}, [a, b, ah, bh, s, fold, rows, half, operands](const Tensor& dc, const Tensor&) {
+    return record("matmul", c, {a, b}, [a, b, ah, bh, s, fold, rows, route](const Tensor& dc, const Tensor&) {
         Tensor da = a.requires_grad() ? Tensor::zeros(a.shape(), a.dtype()) : Tensor();
         Tensor db = b.requires_grad() ? Tensor::zeros(b.shape(), b.dtype()) : Tensor();
-        const Tensor dch = half ? detail::bf16_copy(dc) : Tensor();
+        const Tensor dch = detail::bf16_copy_for(route, dc);
         dispatch_floating("matmul", a.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            const Operands<T> dc_b = operands(tag, dc, dch, b, bh), a_dc = operands(tag, a, ah, dc, dch);
+            const detail::ProductOperands<T> dc_b(route, dc, dch, b, bh), a_dc(route, a, ah, dc, dch);
             if (fold) {
                 if (da.defined()) dc_b.gemm(false, true, rows, s.k, s.n, 0, s.n, 0, s.n, T(0), da.data<T>(), s.k);
                 if (db.defined()) a_dc.gemm(true, false, s.k, s.n, rows, 0, s.k, 0, s.n, T(0), db.data<T>(), s.n);
