@@ -1,7 +1,7 @@
-// Blocked attention. The scores of a block of queries against a block of keys are one GEMM
-// (kernels::gemm), a few kQueryBlock x kKeyBlock floats that stay in cache; an online softmax
-// folds each key block into running row maxima, sums and outputs, so memory is O(T hs) per
-// head instead of O(T S). Backward recomputes a block's probabilities from q, k and the rows'
+// Blocked attention. The scores of a block of queries against a block of keys are one small
+// product (the register-tiled kernel below), kQueryBlock x kKeyBlock floats that stay in L1;
+// an online softmax folds each key block into running row maxima, sums and outputs, so memory
+// is O(T hs) per head instead of O(T S). Backward recomputes a block's probabilities from q, k and the rows'
 // log-normalisers (one more product than keeping them, and no (T, S) array to write and read).
 #include "core/kernels/attention.hpp"
 
@@ -20,7 +20,7 @@ static_assert(kKeyBlock % 16 == 0, "a key block is a whole number of vectors");
 // One thread's scratch, reused across heads and calls.
 template <class T>
 struct Scratch {
-    std::vector<T> s, dp, acc, m, l, d, kt, vt;
+    std::vector<T> s, dp, acc, m, l, d, q, k, v, kt, vt, dout, dq, dk, dv;
     static T* fit(std::vector<T>& v, int64_t n) {
         if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
         return v.data();
@@ -43,11 +43,6 @@ int64_t padded(int64_t n) { return (n + kW<T> - 1) / kW<T> * kW<T>; }
 // How many keys of the block [c0, c0 + cn) query t sees: the causal mask cuts a row short.
 int64_t seen_in_block(const AttentionHead& a, int64_t t, int64_t c0, int64_t cn) {
     return std::clamp<int64_t>(a.visible(t) - c0, 0, cn);
-}
-
-template <class T>
-void zero_rows(T* x, int64_t rows, int64_t cols, int64_t row_stride) {
-    for (int64_t r = 0; r < rows; ++r) std::fill(x + r * row_stride, x + r * row_stride + cols, T(0));
 }
 
 template <class T>
@@ -176,6 +171,31 @@ void online_update(T* s, int64_t n, int64_t cn, T& m, T& l, T* acc, int64_t hv) 
     m = m_new;
 }
 
+// The head's operands as contiguous copies: read through row strides of 3C (a packed qkv
+// projection), the rows of a block fall into a few cache sets and evict each other, and the
+// forward would transpose each key block once per query block. Copying once per head costs
+// 3 T hs loads and stores against the 4-6 T S hs FLOPs of the products.
+template <class T>
+void copy_rows(const T* src, int64_t rows, int64_t cols, int64_t rs, T* dst) {
+    for (int64_t r = 0; r < rows; ++r) std::copy(src + r * rs, src + r * rs + cols, dst + r * cols);
+}
+template <class T>
+void store_rows(const T* src, int64_t rows, int64_t cols, T* dst, int64_t rs) {
+    for (int64_t r = 0; r < rows; ++r) std::copy(src + r * cols, src + (r + 1) * cols, dst + r * rs);
+}
+
+// K^T (or V^T) as one (cols, kKeyBlock) panel per key block, zero beyond S: a panel's rows are
+// adjacent. (One (cols, S) array would put rows S floats apart, 4 KiB at S = 1024, all in the
+// same L1 sets.) Key block c0's panel starts at panels + c0 * cols.
+template <class T>
+void pack_key_panels(const T* src, int64_t S, int64_t cols, int64_t rs, T* panels) {
+    for (int64_t c0 = 0; c0 < S; c0 += kKeyBlock)
+        pack_transposed(src + c0 * rs, std::min(kKeyBlock, S - c0), cols, rs, kKeyBlock, panels + c0 * cols);
+}
+int64_t panel_size(const AttentionHead& a, int64_t cols) {
+    return (a.S + kKeyBlock - 1) / kKeyBlock * kKeyBlock * cols;
+}
+
 }  // namespace
 
 template <class T>
@@ -186,7 +206,12 @@ void attention_head_forward(const AttentionHead& a, const T* q, const T* k, cons
     T* acc = Scratch<T>::fit(sc.acc, kQueryBlock * a.hv);
     T* m = Scratch<T>::fit(sc.m, kQueryBlock);
     T* l = Scratch<T>::fit(sc.l, kQueryBlock);
-    T* kt = Scratch<T>::fit(sc.kt, a.hs * ld);
+    T* qc = Scratch<T>::fit(sc.q, a.T * a.hs);
+    T* kt = Scratch<T>::fit(sc.kt, panel_size(a, a.hs));
+    T* vc = Scratch<T>::fit(sc.v, a.S * a.hv);
+    copy_rows(q, a.T, a.hs, a.q_row, qc);
+    pack_key_panels(k, a.S, a.hs, a.k_row, kt);
+    copy_rows(v, a.S, a.hv, a.v_row, vc);
     const T scale = static_cast<T>(a.scale);
     for (int64_t r0 = 0; r0 < a.T; r0 += kQueryBlock) {
         const int64_t rn = std::min(kQueryBlock, a.T - r0);
@@ -196,12 +221,11 @@ void attention_head_forward(const AttentionHead& a, const T* q, const T* k, cons
         std::fill(acc, acc + rn * a.hv, T(0));
         for (int64_t c0 = 0; c0 < keys; c0 += kKeyBlock) {
             const int64_t cn = std::min(kKeyBlock, keys - c0);
-            pack_transposed(k + c0 * a.k_row, cn, a.hs, a.k_row, padded<T>(cn), kt);
-            small_gemm(rn, padded<T>(cn), a.hs, scale, q + r0 * a.q_row, a.q_row, int64_t{1}, kt, padded<T>(cn), false,
+            small_gemm(rn, padded<T>(cn), a.hs, scale, qc + r0 * a.hs, a.hs, int64_t{1}, kt + c0 * a.hs, ld, false,
                        s, ld);
             for (int64_t i = 0; i < rn; ++i)
                 online_update(s + i * ld, seen_in_block(a, r0 + i, c0, cn), cn, m[i], l[i], acc + i * a.hv, a.hv);
-            small_gemm(rn, a.hv, cn, T(1), s, ld, int64_t{1}, v + c0 * a.v_row, a.v_row, true, acc, a.hv);
+            small_gemm(rn, a.hv, cn, T(1), s, ld, int64_t{1}, vc + c0 * a.hv, a.hv, true, acc, a.hv);
         }
         for (int64_t i = 0; i < rn; ++i) {
             T* orow = o + (r0 + i) * a.o_row;
@@ -214,7 +238,8 @@ void attention_head_forward(const AttentionHead& a, const T* q, const T* k, cons
 
 // Per block, with P rebuilt as exp(scale q k^T - lse) and D[t] = dout_t . o_t:
 // dV += P^T dO,  dP = dO V^T,  dS = P * (dP - D),  dQ += scale dS K,  dK += scale dS^T Q.
-// Key blocks run outermost, so each dK and dV block is finished before the next.
+// Key blocks run outermost, so each dK and dV block is finished (and stored) before the next;
+// dQ accumulates in a contiguous copy stored at the end.
 template <class T>
 void attention_head_backward(const AttentionHead& a, const T* q, const T* k, const T* v, const T* o, const T* lse,
                              const T* dout, int64_t dout_row, T* dq, T* dk, T* dv) {
@@ -223,30 +248,38 @@ void attention_head_backward(const AttentionHead& a, const T* q, const T* k, con
     T* p = Scratch<T>::fit(sc.s, kQueryBlock * ld);
     T* ds = Scratch<T>::fit(sc.dp, kQueryBlock * ld);
     T* D = Scratch<T>::fit(sc.d, a.T);
-    T* kt = Scratch<T>::fit(sc.kt, a.hs * ld);
-    T* vt = Scratch<T>::fit(sc.vt, a.hv * ld);
+    T* qc = Scratch<T>::fit(sc.q, a.T * a.hs);
+    T* kc = Scratch<T>::fit(sc.k, a.S * a.hs);
+    T* kt = Scratch<T>::fit(sc.kt, panel_size(a, a.hs));
+    T* vt = Scratch<T>::fit(sc.vt, panel_size(a, a.hv));
+    T* doc = Scratch<T>::fit(sc.dout, a.T * a.hv);
+    T* dqc = Scratch<T>::fit(sc.dq, a.T * a.hs);
+    T* dkb = Scratch<T>::fit(sc.dk, kKeyBlock * a.hs);
+    T* dvb = Scratch<T>::fit(sc.dv, kKeyBlock * a.hv);
+    copy_rows(q, a.T, a.hs, a.q_row, qc);
+    copy_rows(k, a.S, a.hs, a.k_row, kc);
+    pack_key_panels(k, a.S, a.hs, a.k_row, kt);
+    pack_key_panels(v, a.S, a.hv, a.v_row, vt);
+    copy_rows(dout, a.T, a.hv, dout_row, doc);
+    std::fill(dqc, dqc + a.T * a.hs, T(0));
     const T scale = static_cast<T>(a.scale);
     const int64_t shift = a.S - a.T;
-    for (int64_t t = 0; t < a.T; ++t) D[t] = dot(dout + t * dout_row, o + t * a.o_row, a.hv);
-    zero_rows(dq, a.T, a.hs, a.q_row);
-    zero_rows(dk, a.S, a.hs, a.k_row);
-    zero_rows(dv, a.S, a.hv, a.v_row);
+    for (int64_t t = 0; t < a.T; ++t) D[t] = dot(doc + t * a.hv, o + t * a.o_row, a.hv);
     for (int64_t c0 = 0; c0 < a.S; c0 += kKeyBlock) {
         const int64_t cn = std::min(kKeyBlock, a.S - c0);
-        const int64_t cp = padded<T>(cn);
-        pack_transposed(k + c0 * a.k_row, cn, a.hs, a.k_row, cp, kt);
-        pack_transposed(v + c0 * a.v_row, cn, a.hv, a.v_row, cp, vt);
+        std::fill(dkb, dkb + cn * a.hs, T(0));
+        std::fill(dvb, dvb + cn * a.hv, T(0));
         const int64_t first = a.causal ? std::max<int64_t>(0, c0 - shift) : 0;  // first query seeing key c0
         for (int64_t r0 = first; r0 < a.T; r0 += kQueryBlock) {
             const int64_t rn = std::min(kQueryBlock, a.T - r0);
             // Keys of this block that some query of [r0, r0 + rn) sees (at least key c0).
             const int64_t kn = std::min(cn, a.visible(r0 + rn - 1) - c0), kp = padded<T>(kn);
-            const T* qr = q + r0 * a.q_row;
-            const T* dor = dout + r0 * dout_row;
-            small_gemm(rn, kp, a.hs, scale, qr, a.q_row, int64_t{1}, kt, cp, false, p, ld);
+            const T* qr = qc + r0 * a.hs;
+            const T* dor = doc + r0 * a.hv;
+            small_gemm(rn, kp, a.hs, scale, qr, a.hs, int64_t{1}, kt + c0 * a.hs, ld, false, p, ld);
             for (int64_t i = 0; i < rn; ++i) exp_shifted(p + i * ld, seen_in_block(a, r0 + i, c0, kn), kn, lse[r0 + i]);
-            small_gemm(rn, kp, a.hv, T(1), dor, dout_row, int64_t{1}, vt, cp, false, ds, ld);
-            small_gemm(kn, a.hv, rn, T(1), p, int64_t{1}, ld, dor, dout_row, true, dv + c0 * a.v_row, a.v_row);
+            small_gemm(rn, kp, a.hv, T(1), dor, a.hv, int64_t{1}, vt + c0 * a.hv, ld, false, ds, ld);
+            small_gemm(kn, a.hv, rn, T(1), p, int64_t{1}, ld, dor, a.hv, true, dvb, a.hv);
             for (int64_t i = 0; i < rn; ++i) {
                 using V = Vec<T>;
                 T* dsi = ds + i * ld;
@@ -255,11 +288,13 @@ void attention_head_backward(const AttentionHead& a, const T* q, const T* k, con
                 for (int64_t j = 0; j < kp; j += kW<T>)
                     (V::load_unaligned(pi + j) * (V::load_unaligned(dsi + j) - Di) * sv).store_unaligned(dsi + j);
             }
-            small_gemm(rn, a.hs, kn, T(1), ds, ld, int64_t{1}, k + c0 * a.k_row, a.k_row, true, dq + r0 * a.q_row,
-                       a.q_row);
-            small_gemm(kn, a.hs, rn, T(1), ds, int64_t{1}, ld, qr, a.q_row, true, dk + c0 * a.k_row, a.k_row);
+            small_gemm(rn, a.hs, kn, T(1), ds, ld, int64_t{1}, kc + c0 * a.hs, a.hs, true, dqc + r0 * a.hs, a.hs);
+            small_gemm(kn, a.hs, rn, T(1), ds, int64_t{1}, ld, qr, a.hs, true, dkb, a.hs);
         }
+        store_rows(dkb, cn, a.hs, dk + c0 * a.k_row, a.k_row);
+        store_rows(dvb, cn, a.hv, dv + c0 * a.v_row, a.v_row);
     }
+    store_rows(dqc, a.T, a.hs, dq, a.q_row);
 }
 
 template void attention_head_forward<float>(const AttentionHead&, const float*, const float*, const float*, float*,

@@ -2,7 +2,8 @@
 // Attention kernels for one (batch, head), blocked: O = softmax(Q K^T * scale + causal mask) V
 // computed over blocks of keys with an online softmax, so that no (T, S) array of scores or
 // probabilities ever exists; backward recomputes each block's probabilities from Q, K and the
-// rows' log-normalisers. Every product is a GEMM of the matrix engine (kernels::gemm).
+// rows' log-normalisers. The products are small register-tiled kernels of their own: at block
+// size a BLAS call's fixed cost (packing, dispatch) would be most of the work.
 // Operands are read and written through row strides, so the same code serves (B, H, T, hs)
 // tensors and the packed (B, T, 3C) output of a qkv projection. The caller runs the (batch,
 // head) pairs, in parallel if it likes: each call uses only its own thread's scratch.
