@@ -169,8 +169,10 @@ void Module::to(Dtype dtype) {
              "products run in bf16 under tg::Autocast, and a bf16 checkpoint loads into f32 parameters");
     TG_CHECK(is_floating(dtype), DtypeError, "Module::to: parameters are f32 or f64, not {}", dtype_name(dtype));
     std::vector<Tensor> tensors = parameters();
+    // Floating buffers follow, bf16 ones too (as in PyTorch): a bf16 buffer left behind would
+    // make the first op that reads it refuse the module's new dtype. Integer buffers stay.
     for (const Tensor& b : buffers())
-        if (is_floating(b.dtype())) tensors.push_back(b);
+        if (is_floating(b.dtype()) || b.dtype() == Dtype::bf16) tensors.push_back(b);
     for (Tensor& t : tensors) {
         if (t.dtype() == dtype) continue;
         // set_data changes the tensor every handle shares (members, tied weights, optimizer

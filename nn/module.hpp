@@ -38,7 +38,7 @@ public:
     Parameter replace_parameter(const std::string& name, Tensor t);
     /// Registers state that is not a parameter (BatchNorm's running_mean, running_var and
     /// num_batches_tracked) under name, and returns the same handle. Buffers are saved, loaded
-    /// and converted by to() (floating ones only) like parameters, but never require grad and
+    /// and converted by to() (floating and bf16 ones) like parameters, but never require grad and
     /// are never given to an optimizer. Any dtype; an undefined tensor is refused.
     Tensor register_buffer(const std::string& name, Tensor t);
     /// Registers a child owned by this module.
@@ -81,9 +81,9 @@ public:
     void eval() { train(false); }
     bool is_training() const { return training_; }
     int64_t num_parameters() const;
-    /// Converts every parameter and floating buffer in place (all handles see the new dtype);
-    /// gradients are dropped. Integer buffers (num_batches_tracked) keep their dtype. f32 or
-    /// f64 only: bf16 is refused (DtypeError), parameters are trained in f32.
+    /// Converts every parameter and every floating or bf16 buffer in place (all handles see the
+    /// new dtype); gradients are dropped. Integer buffers (num_batches_tracked) keep their dtype.
+    /// f32 or f64 only: bf16 is refused (DtypeError), parameters are trained in f32.
     void to(Dtype dtype);
 
     /// Writes the parameters and buffers to a safetensors file (temporary file + rename).

@@ -89,6 +89,23 @@ TEST_CASE("to converts every parameter in place", "[nn][module]") {
     REQUIRE_THROWS_AS(net.to(Dtype::i64), DtypeError);
 }
 
+TEST_CASE("to converts floating buffers, bf16 ones too, and leaves integer buffers", "[nn][module][bf16]") {
+    nn::Module m;
+    m.register_parameter("w", Tensor::ones({2}));
+    Tensor table = m.register_buffer("table", tensor({1.0f, -2.5f, 3.0f}, {3}).to(Dtype::bf16));
+    Tensor scale = m.register_buffer("scale", tensor({0.5f}, {1}));
+    Tensor count = m.register_buffer("count", Tensor::zeros({1}, Dtype::i64));
+    m.to(Dtype::f64);
+    CHECK(table.dtype() == Dtype::f64);
+    CHECK(table.to_vector<double>() == std::vector<double>{1.0, -2.5, 3.0});
+    CHECK(scale.dtype() == Dtype::f64);
+    CHECK(count.dtype() == Dtype::i64);
+    CHECK(mul(table, sum(m.parameters()[0])).to_vector<double>() == std::vector<double>{2.0, -5.0, 6.0});
+    m.to(Dtype::f32);
+    CHECK(table.dtype() == Dtype::f32);
+    CHECK(count.dtype() == Dtype::i64);
+}
+
 TEST_CASE("parameters are never bf16: Module::to and register_parameter refuse it", "[nn][module][bf16]") {
     TwoLayerNet net(3, 4, 2);
     const std::vector<float> before = net.fc1.weight.to_vector<float>();
