@@ -56,9 +56,11 @@ T dot(const T* a, const T* b, int64_t n) {
     return s;
 }
 
-// row[j] <- exp(row[j] - shift) for j < n and 0 for j in [n, padded(cn)); returns the sum.
-template <class T>
-T exp_shifted(T* row, int64_t n, int64_t cn, T shift) {
+// row[j] <- exp(row[j] - shift) for j < n and 0 for j in [n, padded(cn)); returns the sum if
+// kSum (the forward's normaliser; backward rebuilds probabilities and needs no sum, and a
+// horizontal sum per row is a fair share of a short row's cost).
+template <class T, bool kSum>
+[[gnu::always_inline]] inline T exp_shifted(T* row, int64_t n, int64_t cn, T shift) {
     using V = Vec<T>;
     std::fill(row + n, row + padded<T>(cn), kNegInf<T>);
     const V sh(shift);
@@ -66,10 +68,11 @@ T exp_shifted(T* row, int64_t n, int64_t cn, T shift) {
     for (int64_t j = 0; j < padded<T>(n); j += kW<T>) {
         const V e = kernels::exp<T>(V::load_unaligned(row + j) - sh);
         e.store_unaligned(row + j);
-        sum += e;
+        if constexpr (kSum) sum += e;
     }
     std::fill(row + padded<T>(n), row + padded<T>(cn), T(0));
-    return xsimd::hadd(sum);
+    if constexpr (kSum) return xsimd::hadd(sum);
+    return T(0);
 }
 
 template <class T>
@@ -161,7 +164,7 @@ void online_update(T* s, int64_t n, int64_t cn, T& m, T& l, T* acc, int64_t hv) 
         return;
     }
     const T m_new = std::max(m, row_max(s, n));
-    const T sum = exp_shifted(s, n, cn, m_new);
+    const T sum = exp_shifted<T, true>(s, n, cn, m_new);
     if (m != m_new) {  // rescale what earlier blocks gave (m = -inf: nothing yet, factor 0)
         const T factor = std::exp(m - m_new);
         l *= factor;
@@ -175,13 +178,22 @@ void online_update(T* s, int64_t n, int64_t cn, T& m, T& l, T* acc, int64_t hv) 
 // projection), the rows of a block fall into a few cache sets and evict each other, and the
 // forward would transpose each key block once per query block. Copying once per head costs
 // 3 T hs loads and stores against the 4-6 T S hs FLOPs of the products.
+// Row copies between strided and contiguous layouts. Rows are short (a head, 16-128 floats),
+// so a vector loop beats a memmove call per row.
+template <class T>
+void copy_row(const T* src, int64_t n, T* dst) {
+    using V = Vec<T>;
+    int64_t j = 0;
+    for (; j + kW<T> <= n; j += kW<T>) V::load_unaligned(src + j).store_unaligned(dst + j);
+    for (; j < n; ++j) dst[j] = src[j];
+}
 template <class T>
 void copy_rows(const T* src, int64_t rows, int64_t cols, int64_t rs, T* dst) {
-    for (int64_t r = 0; r < rows; ++r) std::copy(src + r * rs, src + r * rs + cols, dst + r * cols);
+    for (int64_t r = 0; r < rows; ++r) copy_row(src + r * rs, cols, dst + r * cols);
 }
 template <class T>
 void store_rows(const T* src, int64_t rows, int64_t cols, T* dst, int64_t rs) {
-    for (int64_t r = 0; r < rows; ++r) std::copy(src + r * cols, src + (r + 1) * cols, dst + r * rs);
+    for (int64_t r = 0; r < rows; ++r) copy_row(src + r * cols, cols, dst + r * rs);
 }
 
 // K^T (or V^T) as one (cols, kKeyBlock) panel per key block, zero beyond S: a panel's rows are
@@ -277,7 +289,8 @@ void attention_head_backward(const AttentionHead& a, const T* q, const T* k, con
             const T* qr = qc + r0 * a.hs;
             const T* dor = doc + r0 * a.hv;
             small_gemm(rn, kp, a.hs, scale, qr, a.hs, int64_t{1}, kt + c0 * a.hs, ld, false, p, ld);
-            for (int64_t i = 0; i < rn; ++i) exp_shifted(p + i * ld, seen_in_block(a, r0 + i, c0, kn), kn, lse[r0 + i]);
+            for (int64_t i = 0; i < rn; ++i)
+                exp_shifted<T, false>(p + i * ld, seen_in_block(a, r0 + i, c0, kn), kn, lse[r0 + i]);
             small_gemm(rn, kp, a.hv, T(1), dor, a.hv, int64_t{1}, vt + c0 * a.hv, ld, false, ds, ld);
             small_gemm(kn, a.hv, rn, T(1), p, int64_t{1}, ld, dor, a.hv, true, dvb, a.hv);
             for (int64_t i = 0; i < rn; ++i) {
