@@ -5,6 +5,7 @@
 #include "core/kernels/mixed.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cstdlib>
 #include <vector>
 
@@ -53,8 +54,10 @@ bool set_bf16_emulation(bool on) { return emulation().exchange(on); }
 std::string bf16_description() {
     const CpuFeatures cpu = cpu_features();
     const char* units = cpu.amx_bf16 ? "AMX-BF16" : cpu.avx512_bf16 ? "AVX512_BF16" : nullptr;
-    const std::string rule = fmt::format("products of at least 2^20 multiply-adds with every side >= {}; smaller "
-                                         "ones stay float32", kBf16MinSide);
+    static_assert(std::has_single_bit(static_cast<uint64_t>(kBf16MinMacs)), "the rule names a power of two");
+    const std::string rule = fmt::format("products of at least 2^{} multiply-adds with every side >= {}; smaller "
+                                         "ones stay float32",
+                                         std::countr_zero(static_cast<uint64_t>(kBf16MinMacs)), kBf16MinSide);
     if (units && onednn::available()) return fmt::format("bf16 through oneDNN ({}), for {}", units, rule);
     std::string why = units ? fmt::format("this CPU has {}, but {}", units, onednn::description())
                             : "this CPU has no bf16 instructions (AMX-BF16 or AVX512_BF16)";
