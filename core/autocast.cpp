@@ -82,6 +82,10 @@ Tensor bf16_copy(const Tensor& x) {
     if (it != s.cache.end() && it->second.source.lock() == impl && it->second.version == x.version())
         return it->second.copy;
     Tensor copy = cast(x);
+    // A new weight: first drop the copies of weights freed since, or a guard held around many
+    // short-lived models (a search, checkpoint after checkpoint) would keep all their copies.
+    if (it == s.cache.end())
+        std::erase_if(s.cache, [](const auto& entry) { return entry.second.source.expired(); });
     s.cache[impl.get()] = CachedCopy{impl, x.version(), copy};
     return copy;
 }

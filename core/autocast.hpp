@@ -10,7 +10,8 @@
 //
 // Where bf16 runs: on CPUs with bf16 instructions (AMX tiles or AVX512_BF16) through oneDNN,
 // for products big enough to repay the casts (autocast_info() states the rule). Elsewhere the
-// products stay float32 and autocast_info() says why, once: never a slow emulation by surprise.
+// products stay float32 and autocast_info() says why (the example and tapegrad-bench print it):
+// never a slow emulation by surprise; TG_AUTOCAST_EMULATE=1 asks for one, to check accuracy.
 // float64 operands are never touched, so gradcheck is unaffected.
 #include <cstdint>
 #include <string>
@@ -37,9 +38,10 @@ private:
 /// Whether an Autocast guard is on for this thread.
 bool is_autocast_enabled();
 
-/// What autocast does on this machine, e.g. "bf16 products through oneDNN (AMX) for products of
-/// at least 2^20 multiply-adds" or "float32: this CPU has no bf16 instructions (AVX512_BF16 or
-/// AMX), so products under Autocast run in float32".
+/// What autocast does on this machine, e.g. "bf16 through oneDNN (AMX-BF16), for products of at
+/// least 2^20 multiply-adds with every side >= 32; smaller ones stay float32" or "float32: this
+/// CPU has no bf16 instructions (AMX-BF16 or AVX512_BF16), so products under Autocast run in
+/// float32".
 std::string autocast_info();
 
 }  // namespace tg

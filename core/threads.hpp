@@ -8,7 +8,9 @@ namespace tg {
 
 /// Which library runs float32 matrix products (matmul, linear, conv): `automatic` picks by CPU
 /// and shape where each measured faster (oneDNN for products of 2^18 multiply-adds and more on
-/// AVX-512 CPUs, the CBLAS otherwise); `cblas` and `onednn` force one. The environment variable TG_MATMUL_ENGINE=auto|cblas|onednn sets it at start-up.
+/// AVX-512 CPUs, the CBLAS otherwise); `cblas` and `onednn` force one. The environment variable
+/// TG_MATMUL_ENGINE=auto|cblas|onednn sets it at start-up (onednn without oneDNN: auto, with a
+/// warning).
 enum class MatmulEngine { automatic, cblas, onednn };
 /// Throws if `onednn` is asked for and this build or machine has no oneDNN.
 void set_matmul_engine(MatmulEngine engine);
@@ -19,7 +21,9 @@ void set_num_threads(int n);
 /// The current OpenMP thread count.
 int num_threads();
 /// The matrix engines in use, e.g. "OpenBLAS 0.3.21 ... , core SkylakeX, OPENBLAS_CORETYPE=SkylakeX
-/// (chosen by tapegrad: AVX-512 F/CD/BW/DQ/VL)". OpenBLAS is loaded at start-up with the core
+/// (chosen by tapegrad: AVX-512 F/CD/BW/DQ/VL); oneDNN 2.6.3 (f32 kernels: brg:avx512_core; bf16
+/// kernels: none yet); f32 engine: automatic (...)": OpenBLAS, oneDNN and the kernels its
+/// primitives chose so far, and the engine rule in force. OpenBLAS is loaded at start-up with the core
 /// type that suits this CPU's features, unless OPENBLAS_CORETYPE is already set; the
 /// environment variable TG_BLAS_LIBRARY names another CBLAS shared library to use instead.
 std::string blas_info();

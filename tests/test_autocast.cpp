@@ -171,6 +171,22 @@ TEST_CASE("a weight's bf16 copy is made once while autocast lives, and again aft
     CHECK(detail::bf16_copy(w).raw_data() != first);
 }
 
+TEST_CASE("a long autocast guard lets go of the copies of weights that were freed", "[autocast]") {
+    Autocast guard;  // one guard around many short-lived models
+    std::weak_ptr<TensorImpl> previous;
+    for (int model = 0; model < 4; ++model) {
+        std::weak_ptr<TensorImpl> copy;
+        {
+            Tensor w = Tensor::randn({64, 48}, Dtype::f32, static_cast<uint64_t>(20 + model)).requires_grad_(true);
+            copy = detail::bf16_copy(w).impl();
+            CHECK_FALSE(copy.expired());  // kept while w lives
+            // Copying the next model's first weight dropped the last model's copy.
+            if (model > 0) CHECK(previous.expired());
+        }
+        previous = copy;
+    }
+}
+
 TEST_CASE("a tiny GPT trains under autocast like in float32", "[autocast]") {
     Emulation on;
     nn::GPTConfig cfg{.vocab_size = 16, .context_length = 32, .d_model = 64, .n_layer = 2, .n_head = 2};

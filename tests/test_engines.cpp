@@ -3,9 +3,12 @@
 // setting; oneDNN's primitives are made once per shape.
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "core/kernels/bf16.hpp"
 #include "core/kernels/blas.hpp"
+#include "core/kernels/mixed.hpp"
 #include "core/kernels/onednn.hpp"
 #include "helpers.hpp"
 
@@ -144,4 +147,118 @@ TEST_CASE("oneDNN makes one primitive per product shape and reuses it", "[runtim
     (void)matmul(b.transpose(0, 1), a.transpose(0, 1));  // (47, 43) x (43, 41)
     CHECK(kernels::onednn::cached_primitives() == after_first + 1);
     CHECK(blas_info().find("f32 kernels: none yet") == std::string::npos);  // names what ran
+}
+
+TEST_CASE("oneDNN's primitives are per thread: threads running one shape at once get the same products",
+          "[runtime][engine][threads]") {
+    if (!kernels::onednn::available()) {
+        WARN("tapegrad was built without oneDNN: " << kernels::onednn::description());
+        return;
+    }
+    // A oneDNN 2.6 primitive has one scratchpad: two threads running one primitive at once could
+    // mix their operands. Each thread has its own cache, so a new thread starts with none.
+    const Tensor a = Tensor::randn({96, 80}, Dtype::f32, 30), b = Tensor::randn({80, 72}, Dtype::f32, 31);
+    auto product = [&] {
+        set_matmul_engine(MatmulEngine::onednn);
+        set_num_threads(1);
+        NoGradGuard ng;
+        return matmul(a, b);
+    };
+    EngineGuard guard;
+    const Tensor want = product();
+    std::vector<int64_t> fresh(2, -1), after(2, -1);
+    std::vector<double> worst(2, 0.0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t)
+        threads.emplace_back([&, t] {
+            fresh[t] = kernels::onednn::cached_primitives();
+            for (int i = 0; i < 200; ++i) worst[t] = std::max(worst[t], max_rel_diff(product(), want));
+            after[t] = kernels::onednn::cached_primitives();
+        });
+    for (std::thread& t : threads) t.join();
+    for (int t = 0; t < 2; ++t) {
+        CHECK(fresh[t] == 0);
+        CHECK(after[t] == 1);
+        CHECK(worst[t] == 0.0);
+    }
+}
+
+TEST_CASE("oneDNN's cache is keyed by the thread count and bounded, least recently used out first",
+          "[runtime][engine]") {
+    if (!kernels::onednn::available()) {
+        WARN("tapegrad was built without oneDNN: " << kernels::onednn::description());
+        return;
+    }
+    // In a thread of its own, so that the count starts at 0 and the suite's other primitives stay.
+    std::thread([] {
+        EngineGuard guard;
+        set_matmul_engine(MatmulEngine::onednn);
+        NoGradGuard ng;
+        // 2^25 multiply-adds: big enough to run on every thread (smaller ones run on one).
+        const Tensor a = Tensor::randn({256, 512}, Dtype::f32, 40), b = Tensor::randn({512, 256}, Dtype::f32, 41);
+        // oneDNN fixes a primitive's threads when it is made: another count is another primitive.
+        set_num_threads(1);
+        const Tensor one = matmul(a, b);
+        CHECK(kernels::onednn::cached_primitives() == 1);
+        set_num_threads(2);
+        CHECK(max_rel_diff(matmul(a, b), one) < 1e-6);
+        CHECK(kernels::onednn::cached_primitives() == 2);
+        set_num_threads(1);
+        // More shapes than the cache holds: (r, 20) x (20, 16) for r = 1, 2, ...
+        const Tensor bb = Tensor::randn({20, 16}, Dtype::f32, 42);
+        const int64_t cap = kernels::onednn::kCacheCapacity;
+        for (int64_t r = 1; r <= cap + 10; ++r) {
+            const Tensor x = Tensor::randn({r, 20}, Dtype::f32, static_cast<uint64_t>(100 + r));
+            set_matmul_engine(MatmulEngine::onednn);
+            const Tensor got = matmul(x, bb);
+            set_matmul_engine(MatmulEngine::cblas);
+            REQUIRE(max_rel_diff(got, matmul(x, bb)) < 2e-6);
+        }
+        CHECK(kernels::onednn::cached_primitives() == cap);
+    }).join();
+}
+
+TEST_CASE("oneDNN's bf16 gemm equals float64 on the bf16-rounded inputs (CPUs with bf16 units)",
+          "[runtime][engine][bf16]") {
+    const kernels::CpuFeatures cpu = kernels::cpu_features();
+    if (!kernels::onednn::available() || !(cpu.amx_bf16 || cpu.avx512_bf16)) {
+        WARN("skipped: needs oneDNN and a CPU with AMX-BF16 or AVX512_BF16; " << kernels::bf16_description());
+        return;
+    }
+    const int64_t m = 67, n = 45, k = 131, pad = 5;
+    auto bits = [](const Shape& s, uint64_t seed) {
+        const std::vector<float> f = Tensor::randn(s, Dtype::f32, seed).to_vector<float>();
+        std::vector<uint16_t> out(f.size());
+        kernels::to_bf16(f.data(), out.data(), static_cast<int64_t>(f.size()));
+        return out;
+    };
+    const std::vector<uint16_t> a = bits({m + pad, k + pad}, 50), b = bits({k + pad, n + pad}, 51);
+    std::vector<float> fa(a.size()), fb(b.size());
+    kernels::from_bf16(a.data(), fa.data(), static_cast<int64_t>(a.size()));
+    kernels::from_bf16(b.data(), fb.data(), static_cast<int64_t>(b.size()));
+    const std::vector<float> c0 = Tensor::randn({m, n + pad}, Dtype::f32, 52).to_vector<float>();
+    for (const bool ta : {false, true})
+        for (const bool tb : {false, true})
+            for (const auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}}) {
+                INFO("ta " << ta << " tb " << tb << " alpha " << alpha << " beta " << beta);
+                const int64_t lda = ta ? m + pad : k + pad, ldb = tb ? k + pad : n + pad, ldc = n + pad;
+                std::vector<float> c = c0;
+                kernels::onednn::gemm_bf16(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+                double worst = 0;
+                for (int64_t i = 0; i < m; ++i)
+                    for (int64_t j = 0; j < n; ++j) {
+                        double s = 0;
+                        for (int64_t p = 0; p < k; ++p)
+                            s += double(ta ? fa[p * lda + i] : fa[i * lda + p]) *
+                                 double(tb ? fb[j * ldb + p] : fb[p * ldb + j]);
+                        const double want = alpha * s + beta * double(c0[i * ldc + j]);
+                        worst = std::max(worst, std::abs(want - c[i * ldc + j]));
+                    }
+                // Products of bf16 values are exact in float32; only the float32 sums round.
+                CHECK(worst < 1e-3);
+                for (int64_t i = 0; i < m; ++i)
+                    for (int64_t j = n; j < ldc; ++j) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
+            }
+    // A reference implementation would mean a slow path was taken silently.
+    CHECK(kernels::onednn::description().find("ref:") == std::string::npos);
 }

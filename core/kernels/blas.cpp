@@ -228,7 +228,14 @@ MatmulEngine setting_from_env() {
     const std::string v = lower(env);
     if (v == "auto" || v == "automatic") return MatmulEngine::automatic;
     if (v == "cblas" || v == "openblas" || v == "blas") return MatmulEngine::cblas;
-    if (v == "onednn" || v == "dnnl") return MatmulEngine::onednn;
+    if (v == "onednn" || v == "dnnl") {
+        if (onednn::available()) return MatmulEngine::onednn;
+        // What set_matmul_engine refuses, the variable cannot force: the setting (and so
+        // matmul_engine() and blas_info()) must say what runs.
+        fmt::print(stderr, "tapegrad: TG_MATMUL_ENGINE={} asks for oneDNN, but {}; using auto\n", env,
+                   onednn::description());
+        return MatmulEngine::automatic;
+    }
     fmt::print(stderr, "tapegrad: TG_MATMUL_ENGINE={} is not one of auto, cblas, onednn; using auto\n", env);
     return MatmulEngine::automatic;
 }

@@ -1,19 +1,28 @@
-// The primitive cache is keyed by everything a matmul primitive is built from: shape, leading
-// dimensions, transposes, input dtype, alpha and whether beta is 0 (beta itself is a post-op
-// scale and part of the key too). Lookups take a mutex; execution does not (a oneDNN primitive
-// may run from several threads at once). oneDNN's OpenMP runtime shares tapegrad's OpenMP pool,
-// and inside a parallel region it runs on the calling thread.
+// Primitives are cached per thread, keyed by everything a matmul primitive is built from:
+// shape, leading dimensions, transposes, input dtype, alpha, beta (a sum post-op) and the
+// OpenMP thread count (oneDNN fixes a primitive's threads when it is made). Per thread,
+// because Debian's oneDNN 2.6 is built without DNNL_ENABLE_CONCURRENT_EXEC: a primitive owns
+// one scratchpad, so it must never run on two threads at once, and conv2d runs its per-image
+// products from every thread of a parallel region. Each cache is bounded (least recently used
+// out first): every new shape, a growing sequence or a short last batch, holds JIT code and a
+// scratchpad. oneDNN's OpenMP runtime shares tapegrad's OpenMP pool, and inside a parallel
+// region it runs on the calling thread.
 #include "core/kernels/onednn.hpp"
 
 #ifdef TG_HAVE_ONEDNN
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <tuple>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <fmt/format.h>
 
@@ -30,19 +39,40 @@ struct Key {
     int64_t m, n, k, lda, ldb, ldc;
     float alpha, beta;
     dt type;
+    int threads;
     bool operator<(const Key& o) const {
-        return std::tie(ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type) <
-               std::tie(o.ta, o.tb, o.m, o.n, o.k, o.lda, o.ldb, o.ldc, o.alpha, o.beta, o.type);
+        return std::tie(ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type, threads) <
+               std::tie(o.ta, o.tb, o.m, o.n, o.k, o.lda, o.ldb, o.ldc, o.alpha, o.beta, o.type, o.threads);
     }
 };
 
+int omp_threads() {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// Shared by all threads: the engine, and the names of the kernels chosen so far (for
+// description()), under the mutex.
 struct Engine {
     std::unique_ptr<dnnl::engine> cpu;
     std::string error;
     std::mutex mutex;
-    std::map<Key, std::shared_ptr<const dnnl::matmul>> cache;
     std::set<std::string> f32_impls, bf16_impls;
 };
+
+// One thread's primitives, least recently used last.
+struct Cache {
+    using Entry = std::pair<Key, std::shared_ptr<const dnnl::matmul>>;
+    std::list<Entry> entries;
+    std::map<Key, std::list<Entry>::iterator> index;
+};
+Cache& thread_cache() {
+    static thread_local Cache c;
+    return c;
+}
 
 Engine& engine() {
     static Engine e;
@@ -63,8 +93,11 @@ dnnl::memory::desc matrix(dt type, int64_t rows, int64_t cols, int64_t ld, bool 
 }
 
 std::shared_ptr<const dnnl::matmul> primitive(Engine& e, const Key& key) {
-    std::lock_guard<std::mutex> lock(e.mutex);
-    if (auto it = e.cache.find(key); it != e.cache.end()) return it->second;
+    Cache& cache = thread_cache();
+    if (auto it = cache.index.find(key); it != cache.index.end()) {
+        cache.entries.splice(cache.entries.begin(), cache.entries, it->second);
+        return it->second->second;
+    }
     const auto a = matrix(key.type, key.m, key.k, key.lda, key.ta);
     const auto b = matrix(key.type, key.k, key.n, key.ldb, key.tb);
     const auto c = matrix(dt::f32, key.m, key.n, key.ldc, false);
@@ -75,23 +108,30 @@ std::shared_ptr<const dnnl::matmul> primitive(Engine& e, const Key& key) {
         ops.append_sum(key.beta);
         attr.set_post_ops(ops);
     }
+    std::shared_ptr<const dnnl::matmul> p;
     try {
         const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, *e.cpu);
+        p = std::make_shared<const dnnl::matmul>(pd);
+        std::lock_guard<std::mutex> lock(e.mutex);
         (key.type == dt::f32 ? e.f32_impls : e.bf16_impls).insert(pd.impl_info_str());
-        auto p = std::make_shared<const dnnl::matmul>(pd);
-        e.cache.emplace(key, p);
-        return p;
     } catch (const dnnl::error& err) {
-        throw Error(fmt::format("matmul: oneDNN has no {} matmul for ({}, {}) x ({}, {}): {}",
+        throw Error(fmt::format("gemm (oneDNN): no {} matmul for ({}, {}) x ({}, {}): {}",
                                 key.type == dt::f32 ? "f32" : "bf16", key.m, key.k, key.k, key.n, err.what()));
     }
+    if (static_cast<int64_t>(cache.entries.size()) >= kCacheCapacity) {
+        cache.index.erase(cache.entries.back().first);
+        cache.entries.pop_back();
+    }
+    cache.entries.emplace_front(key, p);
+    cache.index.emplace(key, cache.entries.begin());
+    return p;
 }
 
 void run(dt type, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* a, int64_t lda,
          const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     Engine& e = engine();
-    if (!e.cpu) throw Error("matmul: oneDNN's CPU engine is unavailable: " + e.error);
-    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type};
+    if (!e.cpu) throw Error("gemm (oneDNN): the CPU engine is unavailable: " + e.error);
+    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type, omp_threads()};
     const auto prim = primitive(e, key);
     const dnnl::memory ma(matrix(type, m, k, lda, ta), *e.cpu, const_cast<void*>(a));
     const dnnl::memory mb(matrix(type, k, n, ldb, tb), *e.cpu, const_cast<void*>(b));
@@ -129,11 +169,7 @@ std::string description() {
                        names(e.f32_impls), names(e.bf16_impls));
 }
 
-int64_t cached_primitives() {
-    Engine& e = engine();
-    std::lock_guard<std::mutex> lock(e.mutex);
-    return static_cast<int64_t>(e.cache.size());
-}
+int64_t cached_primitives() { return static_cast<int64_t>(thread_cache().entries.size()); }
 
 }  // namespace tg::kernels::onednn
 
@@ -145,7 +181,7 @@ namespace tg::kernels::onednn {
 
 namespace {
 [[noreturn]] void missing() {
-    throw Error("matmul: this tapegrad was built without oneDNN (install Debian's libdnnl-dev and reconfigure)");
+    throw Error("gemm (oneDNN): this tapegrad was built without oneDNN (install Debian's libdnnl-dev and reconfigure)");
 }
 }  // namespace
 

@@ -19,11 +19,17 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 void gemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* a,
                int64_t lda, const uint16_t* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-/// "oneDNN 2.6.3 (...)" and the implementations its primitives chose so far, e.g.
-/// "f32: brg:avx2; bf16: brg:avx512_core_amx", or why it is unavailable.
+/// "oneDNN 2.6.3 (f32 kernels: ...; bf16 kernels: ...)": the implementations its primitives
+/// chose so far on any thread (e.g. "gemm:jit", "brg:avx512_core_amx"), or why it is
+/// unavailable.
 std::string description();
 
-/// Primitives in the cache (one per distinct shape, layout, dtype and alpha/beta kind).
+/// Primitives are cached per thread (a oneDNN 2.6 primitive must not run on two threads at
+/// once), at most this many per thread, the least recently used dropped first.
+inline constexpr int64_t kCacheCapacity = 256;
+
+/// Primitives in the calling thread's cache (one per distinct shape, layout, dtype, alpha,
+/// beta and OpenMP thread count).
 int64_t cached_primitives();
 
 }  // namespace tg::kernels::onednn
