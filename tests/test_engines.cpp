@@ -25,6 +25,43 @@ struct EngineGuard {
     ~EngineGuard() { set_matmul_engine(saved); }
 };
 
+// The largest |C - (alpha op(A) op(B) + beta C0)| over C's m x n block, against a float64 loop
+// (A is m x k, or stored k x m when transposed; B likewise).
+double worst_gemm_error(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const std::vector<float>& a,
+                        int64_t lda, const std::vector<float>& b, int64_t ldb, double beta, const std::vector<float>& c0,
+                        const std::vector<float>& c, int64_t ldc) {
+    double worst = 0;
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+            double s = 0;
+            for (int64_t p = 0; p < k; ++p)
+                s += double(ta ? a[p * lda + i] : a[i * lda + p]) * double(tb ? b[j * ldb + p] : b[p * ldb + j]);
+            worst = std::max(worst, std::abs(alpha * s + beta * double(c0[i * ldc + j]) - c[i * ldc + j]));
+        }
+    return worst;
+}
+
+// Runs f(ta, tb, alpha, beta, lda, ldb, ldc) for each transpose of A and B and each (alpha,
+// beta), with the leading dimensions of storage padded by `pad`: A is m x k, leading dimension
+// k + pad (stored k x m with m + pad when transposed), B likewise, C m x n with n + pad.
+template <class F>
+void for_each_layout(int64_t m, int64_t n, int64_t k, int64_t pad, std::vector<std::pair<float, float>> scales, F f) {
+    for (const bool ta : {false, true})
+        for (const bool tb : {false, true})
+            for (const auto [alpha, beta] : scales) {
+                INFO("ta " << ta << " tb " << tb << " alpha " << alpha << " beta " << beta);
+                f(ta, tb, alpha, beta, ta ? m + pad : k + pad, tb ? k + pad : n + pad, n + pad);
+            }
+}
+
+// Whether the columns [n, ldc) of C's rows, the padding, still hold C0's values.
+bool padding_untouched(const std::vector<float>& c, const std::vector<float>& c0, int64_t m, int64_t n, int64_t ldc) {
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = n; j < ldc; ++j)
+            if (c[i * ldc + j] != c0[i * ldc + j]) return false;
+    return true;
+}
+
 }  // namespace
 
 TEST_CASE("the engine rule: forced settings win, oneDNN only when present, automatic by CPU and size",
@@ -75,27 +112,13 @@ TEST_CASE("oneDNN's gemm matches a float64 loop for every transpose, alpha, beta
     const std::vector<float> a = Tensor::randn({m + pad, k + pad}, Dtype::f32, 1).to_vector<float>();
     const std::vector<float> b = Tensor::randn({k + pad, n + pad}, Dtype::f32, 2).to_vector<float>();
     const std::vector<float> c0 = Tensor::randn({m, n + pad}, Dtype::f32, 3).to_vector<float>();
-    for (const bool ta : {false, true})
-        for (const bool tb : {false, true})
-            for (const auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}, {-2.0f, 0.25f}}) {
-                INFO("ta " << ta << " tb " << tb << " alpha " << alpha << " beta " << beta);
-                // A is m x k (or stored k x m), leading dimension k + pad (m + pad when stored transposed).
-                const int64_t lda = ta ? m + pad : k + pad, ldb = tb ? k + pad : n + pad, ldc = n + pad;
-                std::vector<float> c = c0;
-                kernels::onednn::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-                double worst = 0;
-                for (int64_t i = 0; i < m; ++i)
-                    for (int64_t j = 0; j < n; ++j) {
-                        double s = 0;
-                        for (int64_t p = 0; p < k; ++p)
-                            s += double(ta ? a[p * lda + i] : a[i * lda + p]) * double(tb ? b[j * ldb + p] : b[p * ldb + j]);
-                        const double want = alpha * s + beta * double(c0[i * ldc + j]);
-                        worst = std::max(worst, std::abs(want - c[i * ldc + j]));
-                    }
-                CHECK(worst < 1e-4);
-                for (int64_t i = 0; i < m; ++i)  // the padding columns of C are left alone
-                    for (int64_t j = n; j < ldc; ++j) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
-            }
+    for_each_layout(m, n, k, pad, {{1.0f, 0.0f}, {0.5f, 1.0f}, {-2.0f, 0.25f}},
+                    [&](bool ta, bool tb, float alpha, float beta, int64_t lda, int64_t ldb, int64_t ldc) {
+        std::vector<float> c = c0;
+        kernels::onednn::gemm(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        CHECK(worst_gemm_error(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c0, c, ldc) < 1e-4);
+        CHECK(padding_untouched(c, c0, m, n, ldc));
+    });
 }
 
 TEST_CASE("oneDNN and the CBLAS agree on matmul, linear and conv2d: values and gradients", "[runtime][engine]") {
@@ -238,28 +261,14 @@ TEST_CASE("oneDNN's bf16 gemm equals float64 on the bf16-rounded inputs (CPUs wi
     kernels::from_bf16(a.data(), fa.data(), static_cast<int64_t>(a.size()));
     kernels::from_bf16(b.data(), fb.data(), static_cast<int64_t>(b.size()));
     const std::vector<float> c0 = Tensor::randn({m, n + pad}, Dtype::f32, 52).to_vector<float>();
-    for (const bool ta : {false, true})
-        for (const bool tb : {false, true})
-            for (const auto [alpha, beta] : {std::pair{1.0f, 0.0f}, {0.5f, 1.0f}}) {
-                INFO("ta " << ta << " tb " << tb << " alpha " << alpha << " beta " << beta);
-                const int64_t lda = ta ? m + pad : k + pad, ldb = tb ? k + pad : n + pad, ldc = n + pad;
-                std::vector<float> c = c0;
-                kernels::onednn::gemm_bf16(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-                double worst = 0;
-                for (int64_t i = 0; i < m; ++i)
-                    for (int64_t j = 0; j < n; ++j) {
-                        double s = 0;
-                        for (int64_t p = 0; p < k; ++p)
-                            s += double(ta ? fa[p * lda + i] : fa[i * lda + p]) *
-                                 double(tb ? fb[j * ldb + p] : fb[p * ldb + j]);
-                        const double want = alpha * s + beta * double(c0[i * ldc + j]);
-                        worst = std::max(worst, std::abs(want - c[i * ldc + j]));
-                    }
-                // Products of bf16 values are exact in float32; only the float32 sums round.
-                CHECK(worst < 1e-3);
-                for (int64_t i = 0; i < m; ++i)
-                    for (int64_t j = n; j < ldc; ++j) CHECK(c[i * ldc + j] == c0[i * ldc + j]);
-            }
+    for_each_layout(m, n, k, pad, {{1.0f, 0.0f}, {0.5f, 1.0f}},
+                    [&](bool ta, bool tb, float alpha, float beta, int64_t lda, int64_t ldb, int64_t ldc) {
+        std::vector<float> c = c0;
+        kernels::onednn::gemm_bf16(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+        // Products of bf16 values are exact in float32; only the float32 sums round.
+        CHECK(worst_gemm_error(ta, tb, m, n, k, alpha, fa, lda, fb, ldb, beta, c0, c, ldc) < 1e-3);
+        CHECK(padding_untouched(c, c0, m, n, ldc));
+    });
     // A reference implementation would mean a slow path was taken silently.
     CHECK(kernels::onednn::description().find("ref:") == std::string::npos);
 }
