@@ -26,13 +26,13 @@ void check_versions(const Node& node, const TensorImpl& out) {
     for (std::size_t j = 0; j <= node.inputs.size(); ++j) {
         const bool is_out = j == node.inputs.size();
         const TensorImpl* t = is_out ? &out : (node.inputs[j].defined() ? node.inputs[j].impl().get() : nullptr);
-        if (!t || t->version == node.versions[j]) continue;
+        if (!t || t->storage->version == node.versions[j]) continue;
         throw ValueError(fmt::format(
             "backward: {} of '{}' ({} {}) was modified in place after '{}' recorded it (version {}, now {}), "
             "so its gradient would be wrong; modify a clone() instead, or do the in-place update after "
             "backward()",
             is_out ? std::string("the output") : fmt::format("input {}", j), node.op, shape_str(t->shape),
-            dtype_name(t->dtype), node.op, node.versions[j], t->version));
+            dtype_name(t->dtype), node.op, node.versions[j], t->storage->version));
     }
 }
 
@@ -132,8 +132,8 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
     std::vector<uint64_t> versions;
     if (reads == BackwardReads::values) {
         versions.reserve(inputs.size() + 1);
-        for (const Tensor& t : inputs) versions.push_back(t.defined() ? t.impl()->version : 0);
-        versions.push_back(o.version);
+        for (const Tensor& t : inputs) versions.push_back(t.defined() ? t.version() : 0);
+        versions.push_back(o.storage->version);
     }
     tape.nodes.push_back(Node{o.grad_fn, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
                               anomaly ? detail::current_label() : nullptr, std::move(versions)});

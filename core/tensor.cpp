@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -200,7 +201,7 @@ Dtype Tensor::dtype() const { return checked().dtype; }
 void* Tensor::raw_data() const { return checked().storage->data; }
 bool Tensor::requires_grad() const { return checked().requires_grad; }
 bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
-uint64_t Tensor::version() const { return checked().version; }
+uint64_t Tensor::version() const { return checked().storage->version; }
 
 int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim("size", d, dim())]; }
 
@@ -226,7 +227,7 @@ Tensor copy_values(const Tensor& x) {
 // ---- in-place writes ----
 
 Tensor& Tensor::mark_modified() {
-    ++checked().version;
+    ++checked().storage->version;
     return *this;
 }
 
@@ -236,7 +237,11 @@ Tensor& Tensor::set_data(const Tensor& source) {
              shape_str(source.shape()), shape_str(me.shape));
     TG_CHECK(!me.requires_grad || is_floating(source.dtype()), DtypeError,
              "set_data: a tensor that requires grad cannot hold {} values", dtype_name(source.dtype()));
+    // The new storage's count starts above the old one's, so the bump below leaves a version
+    // no op recorded for this tensor (its old values are gone).
+    const uint64_t old_version = me.storage->version;
     me.storage = source.impl()->storage;
+    me.storage->version = std::max(me.storage->version, old_version);
     me.dtype = source.dtype();
     me.grad.reset();
     return mark_modified();

@@ -160,7 +160,8 @@ public:
     // the tensor's version, so backward() refuses to use values an op saved that were changed
     // since; on a leaf that requires grad they are an error unless grad mode is off.
 
-    /// Counts in-place writes to this tensor's values (0 when created).
+    /// Counts in-place writes to this tensor's values (0 when created), made through it or
+    /// through any tensor sharing them (detach(), reshape and the other views).
     uint64_t version() const;
     /// Says "the values were changed in place" after writing through data<T>() or raw_data()
     /// (an initialiser, an optimizer step, a kernel of your own): bumps version(), so a

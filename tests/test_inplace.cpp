@@ -25,6 +25,40 @@ TEST_CASE("modifying a saved output in place makes backward throw", "[inplace]")
     REQUIRE_THROWS_WITH(loss.backward(), Contains("the output of 'exp' ((2,) f64) was modified in place"));
 }
 
+TEST_CASE("a write through an alias (detach, reshape) counts as a write to the tensor", "[inplace]") {
+    // The version belongs to the values, not to one handle: detach() and the views share them.
+    Tensor x = tensor({0.5, -1.0, 2.0, 0.25}, {4}).requires_grad_();
+    Tensor e = exp(x);  // exp's backward reads its output
+    Tensor loss = sum(e);
+    const uint64_t before = e.version();
+    e.detach().mul_(3.0);
+    CHECK(e.version() == before + 1);
+    REQUIRE_THROWS_WITH(loss.backward(), Contains("the output of 'exp' ((4,) f64) was modified in place"));
+
+    Tensor w = tensor({1.0, 2.0, 3.0, 4.0}, {4}).requires_grad_();
+    Tensor a = tensor({1.0, 1.0, 1.0, 1.0}, {4});
+    Tensor y = sum(mul(w, a));  // mul saves a for dw
+    a.reshape({2, 2}).fill_(7.0);
+    REQUIRE_THROWS_WITH(y.backward(), Contains("input 1 of 'mul' ((4,) f64) was modified in place"));
+    CHECK_FALSE(w.grad().defined());
+}
+
+TEST_CASE("set_data leaves a version no recorded op saw, whatever the source's count", "[inplace]") {
+    Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
+    Tensor x = tensor({3.0, 4.0}, {2});
+    {
+        NoGradGuard ng;
+        for (int i = 0; i < 3; ++i) x.mul_(1.0);  // x's count: 3
+    }
+    Tensor y = sum(mul(x, w));  // saves x at version 3
+    Tensor fresh = tensor({5.0, 6.0}, {2});
+    fresh.mul_(1.0);
+    fresh.mul_(1.0);  // fresh's count: 2, so a plain bump would give 3 again
+    x.set_data(fresh);
+    CHECK(x.version() > 3);
+    REQUIRE_THROWS_WITH(y.backward(), Contains("input 0 of 'mul' ((2,) f64) was modified in place"));
+}
+
 TEST_CASE("in-place changes an op's backward does not read are allowed", "[inplace]") {
     Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
     Tensor x = tensor({4.0, 5.0}, {2});

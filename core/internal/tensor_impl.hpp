@@ -20,6 +20,9 @@ struct Storage {
     Storage& operator=(const Storage&) = delete;
     void* data = nullptr;
     std::size_t nbytes = 0;
+    // Bumped by every in-place write, through any tensor that shares this storage (detach(),
+    // reshape and the other views alias it), so a write through an alias is seen too.
+    uint64_t version = 0;
 };
 
 /// The post-accumulate-grad hooks of one leaf (see Tensor::register_post_accumulate_grad_hook),
@@ -43,7 +46,6 @@ struct TensorImpl {
     uint64_t tape_id = 0;            // the tape (thread) that recorded it
     std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves, retain_grad)
     std::shared_ptr<TensorImpl> pending;  // gradient in flight during backward()
-    uint64_t version = 0;            // bumped by in-place writes
     std::unique_ptr<GradHooks> hooks;  // null unless a hook was ever registered
 };
 
