@@ -174,12 +174,12 @@ void online_update(T* s, int64_t n, int64_t cn, T& m, T& l, T* acc, int64_t hv) 
     m = m_new;
 }
 
-// The head's operands as contiguous copies: read through row strides of 3C (a packed qkv
-// projection), the rows of a block fall into a few cache sets and evict each other, and the
-// forward would transpose each key block once per query block. Copying once per head costs
-// 3 T hs loads and stores against the 4-6 T S hs FLOPs of the products.
-// Row copies between strided and contiguous layouts. Rows are short (a head, 16-128 floats),
-// so a vector loop beats a memmove call per row.
+// Each head works on contiguous copies of its operands: read in place through row strides of
+// 3C (a packed qkv projection), a block's rows fall into a few cache sets and evict each
+// other, and the forward would transpose each key block once per query block. The copies cost
+// a few T hs loads and stores against the 4 T S hs (forward) and 10 T S hs (backward) FLOPs of
+// the products. Rows are short (a head, 16-128 floats), so a vector loop beats a memmove call
+// per row.
 template <class T>
 void copy_row(const T* src, int64_t n, T* dst) {
     using V = Vec<T>;
