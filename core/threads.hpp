@@ -23,8 +23,8 @@ int num_threads();
 /// The matrix engines in use, e.g. "OpenBLAS 0.3.21 ... , core SkylakeX, OPENBLAS_CORETYPE=SkylakeX
 /// (chosen by tapegrad: AVX-512 F/CD/BW/DQ/VL); oneDNN 2.6.3 (f32 kernels: brg:avx512_core; bf16
 /// kernels: none yet); f32 engine: automatic (...)": OpenBLAS, oneDNN and the kernels its
-/// primitives chose so far, and the engine rule in force. OpenBLAS is loaded at start-up with the core
-/// type that suits this CPU's features, unless OPENBLAS_CORETYPE is already set; the
+/// primitives chose so far, and the engine rule in force. OpenBLAS is loaded at start-up with
+/// the core type that suits this CPU's features, unless OPENBLAS_CORETYPE is already set; the
 /// environment variable TG_BLAS_LIBRARY names another CBLAS shared library to use instead.
 std::string blas_info();
 

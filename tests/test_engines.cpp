@@ -27,9 +27,9 @@ struct EngineGuard {
 
 // The largest |C - (alpha op(A) op(B) + beta C0)| over C's m x n block, against a float64 loop
 // (A is m x k, or stored k x m when transposed; B likewise).
-double worst_gemm_error(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const std::vector<float>& a,
-                        int64_t lda, const std::vector<float>& b, int64_t ldb, double beta, const std::vector<float>& c0,
-                        const std::vector<float>& c, int64_t ldc) {
+double worst_gemm_error(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+                        const std::vector<float>& a, int64_t lda, const std::vector<float>& b, int64_t ldb,
+                        double beta, const std::vector<float>& c0, const std::vector<float>& c, int64_t ldc) {
     double worst = 0;
     for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < n; ++j) {

@@ -1,8 +1,9 @@
 // Blocked attention. The scores of a block of queries against a block of keys are one small
 // product (the register-tiled kernel below), kQueryBlock x kKeyBlock floats that stay in L1;
 // an online softmax folds each key block into running row maxima, sums and outputs, so memory
-// is O(T hs) per head instead of O(T S). Backward recomputes a block's probabilities from q, k and the rows'
-// log-normalisers (one more product than keeping them, and no (T, S) array to write and read).
+// is O(T hs) per head instead of O(T S). Backward recomputes a block's probabilities from q, k
+// and the rows' log-normalisers (one more product than keeping them, and no (T, S) array to
+// write and read).
 #include "core/kernels/attention.hpp"
 
 #include <cmath>

@@ -70,12 +70,12 @@ CpuFeatures cpu_features() {
     return f;
 }
 
-namespace {
-
-std::string lower(std::string s) {
+std::string ascii_lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
+
+namespace {
 
 struct Library {
     void* handle = nullptr;
@@ -93,7 +93,7 @@ CoreChoice choose_openblas_core(const CpuFeatures& cpu, const std::string& user)
     if (!user.empty()) {
         // A user's choice stands, unless its kernels need instructions this CPU lacks (OpenBLAS
         // would die with SIGILL on the first product).
-        const std::string u = lower(user);
+        const std::string u = ascii_lower(user);
         const bool needs512 = u == "skylakex" || u == "cooperlake" || u == "sapphirerapids";
         const bool needs2 = needs512 || u == "haswell" || u == "zen";
         if ((needs512 && !cpu.avx512) || (needs2 && !cpu.avx2_fma))
@@ -225,7 +225,7 @@ namespace {
 MatmulEngine setting_from_env() {
     const char* env = std::getenv("TG_MATMUL_ENGINE");
     if (!env || !*env) return MatmulEngine::automatic;
-    const std::string v = lower(env);
+    const std::string v = ascii_lower(env);
     if (v == "auto" || v == "automatic") return MatmulEngine::automatic;
     if (v == "cblas" || v == "openblas" || v == "blas") return MatmulEngine::cblas;
     if (v == "onednn" || v == "dnnl") {

@@ -43,6 +43,9 @@ CoreChoice choose_openblas_core(const CpuFeatures& cpu, const std::string& user_
 
 /// Sets the BLAS library's own thread count (OpenBLAS or BLIS; ignored by others).
 void blas_set_num_threads(int n);
+/// s in ASCII lower case: the environment variables' values are read case-blind.
+std::string ascii_lower(std::string s);
+
 /// Which CBLAS was loaded and, for OpenBLAS, its core type and how it was chosen.
 std::string blas_description();
 

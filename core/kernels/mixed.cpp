@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <bit>
-#include <cctype>
 #include <cstdlib>
 #include <vector>
 
@@ -32,8 +31,7 @@ std::atomic<bool>& emulation() {
     static std::atomic<bool> on{[] {
         const char* env = std::getenv("TG_AUTOCAST_EMULATE");
         if (!env || !*env) return false;
-        std::string v(env);
-        for (char& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        const std::string v = ascii_lower(env);
         if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
         if (v != "0" && v != "false" && v != "off" && v != "no")
             fmt::print(stderr, "tapegrad: TG_AUTOCAST_EMULATE={} is not one of 1, true, on, yes, 0, false, off, no; "

@@ -20,13 +20,10 @@
 #include <set>
 #include <tuple>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/threads.hpp"
 
 namespace tg::kernels::onednn {
 
@@ -45,14 +42,6 @@ struct Key {
                std::tie(o.ta, o.tb, o.m, o.n, o.k, o.lda, o.ldb, o.ldc, o.alpha, o.beta, o.type, o.threads);
     }
 };
-
-int omp_threads() {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 // Shared by all threads: the engine, and the names of the kernels chosen so far (for
 // description()), under the mutex.
@@ -131,7 +120,7 @@ void run(dt type, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
          const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     Engine& e = engine();
     if (!e.cpu) throw Error("gemm (oneDNN): the CPU engine is unavailable: " + e.error);
-    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type, omp_threads()};
+    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type, num_threads()};
     const auto prim = primitive(e, key);
     const dnnl::memory ma(matrix(type, m, k, lda, ta), *e.cpu, const_cast<void*>(a));
     const dnnl::memory mb(matrix(type, k, n, ldb, tb), *e.cpu, const_cast<void*>(b));
@@ -176,6 +165,7 @@ int64_t cached_primitives() { return static_cast<int64_t>(thread_cache().entries
 #else  // built without oneDNN
 
 #include "core/error.hpp"
+#include "core/threads.hpp"
 
 namespace tg::kernels::onednn {
 
