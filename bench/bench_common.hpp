@@ -31,8 +31,13 @@ double rss_mb();
 struct AllocCounts {
     int64_t buffers = 0;  // aligned_alloc / posix_memalign calls (tensor buffers, both frameworks)
     int64_t small = 0;    // operator new calls (closures, shared_ptr blocks, vectors, ...)
+    int64_t buffers_in_onednn = 0;  // the part of `buffers` that oneDNN's own code asked for
 };
 AllocCounts alloc_counts();
+/// Finds oneDNN's code in this process (when it is loaded), so that the counters can tell the
+/// aligned allocations oneDNN itself makes (its gemm:jit kernel packs into a buffer it
+/// allocates in every call) from everyone else's. time_steps calls it.
+void locate_onednn();
 
 /// Copy bandwidth of this machine (read + write bytes / s, in GB/s) over buffers far larger
 /// than the caches, with `threads` OpenMP threads: the ceiling for memory-bound kernels.
@@ -67,6 +72,7 @@ StepTimes time_steps(Step&& step, int64_t warmup, int64_t steps) {
         if (i == 0) t.first_loss = value(loss);
     }
     t.ms.reserve(static_cast<std::size_t>(std::max<int64_t>(steps, 0)));
+    locate_onednn();
     t.before = alloc_counts();
     for (int64_t i = 0; i < steps; ++i) {
         const double t0 = now_ms();

@@ -75,6 +75,8 @@ int run_gpt(const GptArgs& a) {
     fmt::print("loss_first: {:.4f}\nloss_last: {:.4f}\n", first_loss, last_loss);
     fmt::print("ms_min: {:.3f}\nms_p90: {:.3f}\n", bench::quantile(ms, 0.0), bench::quantile(ms, 0.9));
     fmt::print("allocs_per_step: {:.1f}\n", static_cast<double>(after.buffers - before.buffers) / steps);
+    fmt::print("allocs_per_step_inside_onednn: {:.1f}\n",
+               static_cast<double>(after.buffers_in_onednn - before.buffers_in_onednn) / steps);
     fmt::print("small_allocs_per_step: {:.1f}\n", static_cast<double>(after.small - before.small) / steps);
     fmt::print("ms_per_step: {:.3f}\n", med);
     fmt::print("tokens_per_s: {:.0f}\n", static_cast<double>(a.batch * a.context) / (med / 1e3));

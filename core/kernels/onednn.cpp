@@ -7,6 +7,12 @@
 // out first): every new shape, a growing sequence or a short last batch, holds JIT code and a
 // scratchpad. oneDNN's OpenMP runtime shares tapegrad's OpenMP pool, and inside a parallel
 // region it runs on the calling thread.
+//
+// A call allocates nothing: each cached primitive keeps its three memory objects (made without
+// a buffer), and a call only points them at its operands (set_data_handle) and executes through
+// the C API with the arguments on the stack. Making dnnl::memory objects per call cost six
+// aligned allocations (each object and its storage), and the C++ execute() builds a map and a
+// vector of its arguments.
 #include "core/kernels/onednn.hpp"
 
 #ifdef TG_HAVE_ONEDNN
@@ -52,9 +58,15 @@ struct Engine {
     std::set<std::string> f32_impls, bf16_impls;
 };
 
+// A primitive and the memory objects its calls point at their operands.
+struct Product {
+    dnnl::matmul matmul;
+    dnnl::memory a, b, c;
+};
+
 // One thread's primitives, least recently used last.
 struct Cache {
-    using Entry = std::pair<Key, std::shared_ptr<const dnnl::matmul>>;
+    using Entry = std::pair<Key, std::unique_ptr<Product>>;
     std::list<Entry> entries;
     std::map<Key, std::list<Entry>::iterator> index;
 };
@@ -81,11 +93,11 @@ dnnl::memory::desc matrix(dt type, int64_t rows, int64_t cols, int64_t ld, bool 
     return dnnl::memory::desc({rows, cols}, type, transposed ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1});
 }
 
-std::shared_ptr<const dnnl::matmul> primitive(Engine& e, const Key& key) {
+Product& product(Engine& e, const Key& key) {
     Cache& cache = thread_cache();
     if (auto it = cache.index.find(key); it != cache.index.end()) {
         cache.entries.splice(cache.entries.begin(), cache.entries, it->second);
-        return it->second->second;
+        return *it->second->second;
     }
     const auto a = matrix(key.type, key.m, key.k, key.lda, key.ta);
     const auto b = matrix(key.type, key.k, key.n, key.ldb, key.tb);
@@ -97,10 +109,12 @@ std::shared_ptr<const dnnl::matmul> primitive(Engine& e, const Key& key) {
         ops.append_sum(key.beta);
         attr.set_post_ops(ops);
     }
-    std::shared_ptr<const dnnl::matmul> p;
+    std::unique_ptr<Product> p;
     try {
         const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, *e.cpu);
-        p = std::make_shared<const dnnl::matmul>(pd);
+        p = std::make_unique<Product>(Product{dnnl::matmul(pd), dnnl::memory(a, *e.cpu, DNNL_MEMORY_NONE),
+                                              dnnl::memory(b, *e.cpu, DNNL_MEMORY_NONE),
+                                              dnnl::memory(c, *e.cpu, DNNL_MEMORY_NONE)});
         std::lock_guard<std::mutex> lock(e.mutex);
         (key.type == dt::f32 ? e.f32_impls : e.bf16_impls).insert(pd.impl_info_str());
     } catch (const dnnl::error& err) {
@@ -111,9 +125,15 @@ std::shared_ptr<const dnnl::matmul> primitive(Engine& e, const Key& key) {
         cache.index.erase(cache.entries.back().first);
         cache.entries.pop_back();
     }
-    cache.entries.emplace_front(key, p);
+    cache.entries.emplace_front(key, std::move(p));
     cache.index.emplace(key, cache.entries.begin());
-    return p;
+    return *cache.entries.front().second;
+}
+
+void check(dnnl_status_t status, const char* what, const Key& key) {
+    if (status != dnnl_success)
+        throw Error(fmt::format("gemm (oneDNN): {} failed for ({}, {}) x ({}, {}) (dnnl status {})", what, key.m,
+                                key.k, key.k, key.n, static_cast<int>(status)));
 }
 
 void run(dt type, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const void* a, int64_t lda,
@@ -121,13 +141,14 @@ void run(dt type, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
     Engine& e = engine();
     if (!e.cpu) throw Error("gemm (oneDNN): the CPU engine is unavailable: " + e.error);
     const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type, num_threads()};
-    const auto prim = primitive(e, key);
-    const dnnl::memory ma(matrix(type, m, k, lda, ta), *e.cpu, const_cast<void*>(a));
-    const dnnl::memory mb(matrix(type, k, n, ldb, tb), *e.cpu, const_cast<void*>(b));
-    const dnnl::memory mc(matrix(dt::f32, m, n, ldc, false), *e.cpu, c);
+    Product& p = product(e, key);
+    check(dnnl_memory_set_data_handle_v2(p.a.get(), const_cast<void*>(a), nullptr), "pointing at A", key);
+    check(dnnl_memory_set_data_handle_v2(p.b.get(), const_cast<void*>(b), nullptr), "pointing at B", key);
+    check(dnnl_memory_set_data_handle_v2(p.c.get(), c, nullptr), "pointing at C", key);
     static thread_local dnnl::stream stream(*e.cpu);
-    prim->execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
-    stream.wait();
+    const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p.a.get()}, {DNNL_ARG_WEIGHTS, p.b.get()}, {DNNL_ARG_DST, p.c.get()}};
+    check(dnnl_primitive_execute(p.matmul.get(), stream.get(), 3, args), "execute", key);
+    check(dnnl_stream_wait(stream.get()), "waiting for the stream", key);
 }
 
 }  // namespace
