@@ -22,10 +22,13 @@ using kernels::CpuFeatures;
 
 namespace {
 
-// Turns emulation on for a test and back off after it.
+// Turns emulation on (or off) for a test, whatever TG_AUTOCAST_EMULATE says, and restores it.
 struct Emulation {
-    bool saved = kernels::set_bf16_emulation(true);
+    bool saved;
+    explicit Emulation(bool on = true) : saved(kernels::set_bf16_emulation(on)) {}
     ~Emulation() { kernels::set_bf16_emulation(saved); }
+    Emulation(const Emulation&) = delete;
+    Emulation& operator=(const Emulation&) = delete;
 };
 
 bool cpu_has_bf16() {
@@ -57,10 +60,13 @@ TEST_CASE("the bf16 route: oneDNN on CPUs with bf16 units, float32 elsewhere and
 }
 
 TEST_CASE("autocast_info says what bf16 does on this machine", "[autocast]") {
-    const std::string info = autocast_info();
-    INFO(info);
-    if (cpu_has_bf16()) CHECK(info.rfind("bf16 through oneDNN", 0) == 0);
-    else CHECK(info.find("so products under Autocast run in float32") != std::string::npos);
+    {
+        Emulation off(false);
+        const std::string info = autocast_info();
+        INFO(info);
+        if (cpu_has_bf16()) CHECK(info.rfind("bf16 through oneDNN", 0) == 0);
+        else CHECK(info.find("so products under Autocast run in float32") != std::string::npos);
+    }
     Emulation on;
     if (!cpu_has_bf16()) CHECK(autocast_info().rfind("bf16 emulated in float32", 0) == 0);
 }
@@ -138,6 +144,7 @@ TEST_CASE("without bf16 units and without emulation, autocast products are the f
         WARN("this CPU has bf16 units: the float32 fallback is not what runs here");
         return;
     }
+    Emulation off(false);
     const Tensor a = Tensor::randn({128, 256}, Dtype::f32, 10), b = Tensor::randn({256, 512}, Dtype::f32, 11);
     const Tensor plain = matmul(a, b);
     Autocast guard;

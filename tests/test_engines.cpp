@@ -242,13 +242,14 @@ TEST_CASE("oneDNN's cache is keyed by the thread count and bounded, least recent
     }).join();
 }
 
-TEST_CASE("oneDNN's bf16 gemm equals float64 on the bf16-rounded inputs (CPUs with bf16 units)",
+TEST_CASE("bf16 gemm equals float64 on the bf16-rounded inputs: emulated on any CPU, oneDNN's with bf16 units",
           "[runtime][engine][bf16]") {
     const kernels::CpuFeatures cpu = kernels::cpu_features();
-    if (!kernels::onednn::available() || !(cpu.amx_bf16 || cpu.avx512_bf16)) {
-        WARN("skipped: needs oneDNN and a CPU with AMX-BF16 or AVX512_BF16; " << kernels::bf16_description());
-        return;
-    }
+    std::vector<kernels::Bf16Route> routes{kernels::Bf16Route::emulated};
+    if (kernels::onednn::available() && (cpu.amx_bf16 || cpu.avx512_bf16))
+        routes.push_back(kernels::Bf16Route::onednn);
+    else
+        WARN("oneDNN's bf16 kernels skipped: they need AMX-BF16 or AVX512_BF16; " << kernels::bf16_description());
     const int64_t m = 67, n = 45, k = 131, pad = 5;
     auto bits = [](const Shape& s, uint64_t seed) {
         const std::vector<float> f = Tensor::randn(s, Dtype::f32, seed).to_vector<float>();
@@ -261,14 +262,41 @@ TEST_CASE("oneDNN's bf16 gemm equals float64 on the bf16-rounded inputs (CPUs wi
     kernels::from_bf16(a.data(), fa.data(), static_cast<int64_t>(a.size()));
     kernels::from_bf16(b.data(), fb.data(), static_cast<int64_t>(b.size()));
     const std::vector<float> c0 = Tensor::randn({m, n + pad}, Dtype::f32, 52).to_vector<float>();
-    for_each_layout(m, n, k, pad, {{1.0f, 0.0f}, {0.5f, 1.0f}},
-                    [&](bool ta, bool tb, float alpha, float beta, int64_t lda, int64_t ldb, int64_t ldc) {
-        std::vector<float> c = c0;
-        kernels::onednn::gemm_bf16(ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-        // Products of bf16 values are exact in float32; only the float32 sums round.
-        CHECK(worst_gemm_error(ta, tb, m, n, k, alpha, fa, lda, fb, ldb, beta, c0, c, ldc) < 1e-3);
-        CHECK(padding_untouched(c, c0, m, n, ldc));
-    });
+    for (const kernels::Bf16Route route : routes) {
+        INFO((route == kernels::Bf16Route::onednn ? "oneDNN" : "emulated"));
+        for_each_layout(m, n, k, pad, {{1.0f, 0.0f}, {0.5f, 1.0f}},
+                        [&](bool ta, bool tb, float alpha, float beta, int64_t lda, int64_t ldb, int64_t ldc) {
+            std::vector<float> c = c0;
+            kernels::gemm_bf16(route, ta, tb, m, n, k, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
+            // Products of bf16 values are exact in float32; only the float32 sums round.
+            CHECK(worst_gemm_error(ta, tb, m, n, k, alpha, fa, lda, fb, ldb, beta, c0, c, ldc) < 1e-3);
+            CHECK(padding_untouched(c, c0, m, n, ldc));
+        });
+    }
     // A reference implementation would mean a slow path was taken silently.
     CHECK(kernels::onednn::description().find("ref:") == std::string::npos);
+}
+
+TEST_CASE("TG_MAX_CPU_ISA's ceiling drops exactly the features above it", "[runtime][engine]") {
+    using kernels::CpuIsaCap;
+    const kernels::CpuFeatures amx{.avx2_fma = true, .avx512 = true, .amd = false, .avx512_bf16 = true, .amx_bf16 = true};
+    auto same = [](const kernels::CpuFeatures& x, const kernels::CpuFeatures& y) {
+        return x.avx2_fma == y.avx2_fma && x.avx512 == y.avx512 && x.amd == y.amd && x.avx512_bf16 == y.avx512_bf16 &&
+               x.amx_bf16 == y.amx_bf16;
+    };
+    CHECK(same(kernels::cap_cpu_features(amx, CpuIsaCap::none), amx));
+    CHECK(same(kernels::cap_cpu_features(amx, CpuIsaCap::avx512_bf16), {true, true, false, true, false}));
+    CHECK(same(kernels::cap_cpu_features(amx, CpuIsaCap::avx512), {true, true, false, false, false}));
+    CHECK(same(kernels::cap_cpu_features(amx, CpuIsaCap::avx2), {true, false, false, false, false}));
+    // A ceiling never adds what the CPU lacks.
+    const kernels::CpuFeatures zen3{.avx2_fma = true, .amd = true};
+    CHECK(same(kernels::cap_cpu_features(zen3, CpuIsaCap::avx512_bf16), zen3));
+    CHECK(std::string(kernels::cpu_isa_cap_name(CpuIsaCap::avx512_bf16)) == "avx512_bf16");
+    // This process: the ceiling, when set, shows in blas_info and holds for cpu_features().
+    const CpuIsaCap cap = kernels::cpu_isa_cap();
+    if (cap == CpuIsaCap::avx2) CHECK_FALSE(kernels::cpu_features().avx512);
+    if (cap != CpuIsaCap::none && cap != CpuIsaCap::avx512_bf16) CHECK_FALSE(kernels::cpu_features().avx512_bf16);
+    const std::string named = fmt::format("at most {} (TG_MAX_CPU_ISA)", kernels::cpu_isa_cap_name(cap));
+    if (cap != CpuIsaCap::none) CHECK(blas_info().find(named) != std::string::npos);
+    else CHECK(blas_info().find("TG_MAX_CPU_ISA") == std::string::npos);
 }

@@ -45,7 +45,9 @@ uint64_t xgetbv0() {
 
 }  // namespace
 
-CpuFeatures cpu_features() {
+namespace {
+
+CpuFeatures detected_cpu_features() {
     CpuFeatures f;
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
@@ -70,9 +72,51 @@ CpuFeatures cpu_features() {
     return f;
 }
 
+}  // namespace
+
 std::string ascii_lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
+}
+
+CpuFeatures cap_cpu_features(CpuFeatures f, CpuIsaCap cap) {
+    switch (cap) {
+        case CpuIsaCap::avx2: f.avx512 = false; [[fallthrough]];
+        case CpuIsaCap::avx512: f.avx512_bf16 = false; [[fallthrough]];
+        case CpuIsaCap::avx512_bf16: f.amx_bf16 = false; [[fallthrough]];
+        case CpuIsaCap::none: break;
+    }
+    return f;
+}
+
+const char* cpu_isa_cap_name(CpuIsaCap cap) {
+    switch (cap) {
+        case CpuIsaCap::avx2: return "avx2";
+        case CpuIsaCap::avx512: return "avx512";
+        case CpuIsaCap::avx512_bf16: return "avx512_bf16";
+        case CpuIsaCap::none: break;
+    }
+    return "";
+}
+
+CpuIsaCap cpu_isa_cap() {
+    static const CpuIsaCap cap = [] {
+        const char* env = std::getenv("TG_MAX_CPU_ISA");
+        if (!env || !*env) return CpuIsaCap::none;
+        const std::string v = ascii_lower(env);
+        for (CpuIsaCap c : {CpuIsaCap::avx2, CpuIsaCap::avx512, CpuIsaCap::avx512_bf16})
+            if (v == cpu_isa_cap_name(c)) return c;
+        if (v != "all" && v != "none")
+            fmt::print(stderr, "tapegrad: TG_MAX_CPU_ISA={} is not one of avx2, avx512, avx512_bf16, all; "
+                               "no ceiling\n", env);
+        return CpuIsaCap::none;
+    }();
+    return cap;
+}
+
+CpuFeatures cpu_features() {
+    static const CpuFeatures f = cap_cpu_features(detected_cpu_features(), cpu_isa_cap());
+    return f;
 }
 
 namespace {
@@ -293,6 +337,8 @@ std::string blas_description() {
         if (lib.corename) s += fmt::format(", core {}", lib.corename());
         if (!lib.chosen_core.empty()) s += fmt::format(", OPENBLAS_CORETYPE={}", lib.chosen_core);
     }
+    if (const CpuIsaCap cap = cpu_isa_cap(); cap != CpuIsaCap::none)
+        s += fmt::format("; CPU taken as at most {} (TG_MAX_CPU_ISA)", cpu_isa_cap_name(cap));
     const bool wide = cpu_features().avx512 && onednn::available();
     const char* setting = gemm_engine_setting() == MatmulEngine::cblas    ? "cblas (forced)"
                           : gemm_engine_setting() == MatmulEngine::onednn ? "onednn (forced)"

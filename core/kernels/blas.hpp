@@ -20,6 +20,22 @@ struct CpuFeatures {
     bool avx2_fma = false, avx512 = false, amd = false;
     bool avx512_bf16 = false, amx_bf16 = false;  // bf16 dot products; AMX bf16 tiles
 };
+
+/// A ceiling on what tapegrad assumes the CPU runs, so that one machine can take the routes a
+/// smaller CPU of this kind takes (an AVX-512 machine those of an AVX2-only one, say): set by
+/// TG_MAX_CPU_ISA=avx2|avx512|avx512_bf16 (unset or "all": no ceiling), it lowers what
+/// cpu_features() reports and, the same way, the instructions oneDNN may dispatch to. The SIMD
+/// width of tapegrad's own loops is fixed when it is compiled (TG_MARCH).
+enum class CpuIsaCap { none, avx2, avx512, avx512_bf16 };
+/// f without the features above cap (a pure function, for tests).
+CpuFeatures cap_cpu_features(CpuFeatures f, CpuIsaCap cap);
+/// This process's ceiling, read once from TG_MAX_CPU_ISA (a warning, and no ceiling, for a
+/// value it does not know).
+CpuIsaCap cpu_isa_cap();
+/// "avx2", "avx512", "avx512_bf16", or "" for none.
+const char* cpu_isa_cap_name(CpuIsaCap cap);
+
+/// This CPU's features (cpuid), under the TG_MAX_CPU_ISA ceiling.
 CpuFeatures cpu_features();
 
 /// The engine of float32 products: oneDNN or the CBLAS. float64 always runs through the CBLAS.

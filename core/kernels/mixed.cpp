@@ -65,8 +65,12 @@ std::string bf16_description() {
                                          "ones stay float32",
                                          std::countr_zero(static_cast<uint64_t>(kBf16MinMacs)), kBf16MinSide);
     if (units && onednn::available()) return fmt::format("bf16 through oneDNN ({}), for {}", units, rule);
-    std::string why = units ? fmt::format("this CPU has {}, but {}", units, onednn::description())
-                            : "this CPU has no bf16 instructions (AMX-BF16 or AVX512_BF16)";
+    const CpuIsaCap cap = cpu_isa_cap();
+    const std::string who = cap == CpuIsaCap::none ? std::string("this CPU")
+                                                   : fmt::format("this CPU (taken as at most {} by TG_MAX_CPU_ISA)",
+                                                                 cpu_isa_cap_name(cap));
+    std::string why = units ? fmt::format("{} has {}, but {}", who, units, onednn::description())
+                            : who + " has no bf16 instructions (AMX-BF16 or AVX512_BF16)";
     if (emulation().load()) return fmt::format("bf16 emulated in float32 (TG_AUTOCAST_EMULATE; {}), for {}", why, rule);
     return fmt::format("float32: {}, so products under Autocast run in float32", why);
 }
@@ -77,10 +81,14 @@ void gemm_bf16(Bf16Route route, bool ta, bool tb, int64_t m, int64_t n, int64_t 
     if (route != Bf16Route::emulated) throw Error("matmul: a bf16 product was asked for on the float32 route");
     // bf16 -> float32 is exact and a product of two bf16 values is exact in float32, so this is
     // bf16's arithmetic with float32 accumulation.
-    std::vector<float> fa(static_cast<std::size_t>(stored_elems(ta, m, k, lda)));
-    std::vector<float> fb(static_cast<std::size_t>(stored_elems(tb, k, n, ldb)));
-    from_bf16(a, fa.data(), static_cast<int64_t>(fa.size()));
-    from_bf16(b, fb.data(), static_cast<int64_t>(fb.size()));
+    // The widened copies live in per-thread buffers that only grow, so steady state allocates
+    // nothing here either.
+    static thread_local std::vector<float> fa, fb;
+    const int64_t na = stored_elems(ta, m, k, lda), nb = stored_elems(tb, k, n, ldb);
+    if (static_cast<int64_t>(fa.size()) < na) fa.resize(static_cast<std::size_t>(na));
+    if (static_cast<int64_t>(fb.size()) < nb) fb.resize(static_cast<std::size_t>(nb));
+    from_bf16(a, fa.data(), na);
+    from_bf16(b, fb.data(), nb);
     gemm(ta, tb, m, n, k, alpha, fa.data(), lda, fb.data(), ldb, beta, c, ldc);
 }
 

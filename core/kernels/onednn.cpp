@@ -29,6 +29,7 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "core/kernels/blas.hpp"
 #include "core/threads.hpp"
 
 namespace tg::kernels::onednn {
@@ -79,6 +80,13 @@ Engine& engine() {
     static Engine e;
     static std::once_flag once;
     std::call_once(once, [] {
+        // TG_MAX_CPU_ISA holds oneDNN to the same ceiling as tapegrad's own choices.
+        static constexpr dnnl_cpu_isa_t kIsa[] = {dnnl_cpu_isa_all, dnnl_cpu_isa_avx2, dnnl_cpu_isa_avx512_core,
+                                                  dnnl_cpu_isa_avx512_core_bf16};
+        if (const CpuIsaCap cap = cpu_isa_cap(); cap != CpuIsaCap::none &&
+                                                 dnnl_set_max_cpu_isa(kIsa[static_cast<int>(cap)]) != dnnl_success)
+            fmt::print(stderr, "tapegrad: oneDNN refused TG_MAX_CPU_ISA={} (it had chosen its kernels already)\n",
+                       cpu_isa_cap_name(cap));
         try {
             e.cpu = std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0);
         } catch (const dnnl::error& err) {
