@@ -57,8 +57,12 @@ function(tg_probe_package package result)
     string(REPLACE ";" " " find_args "${ARGN}")
     file(WRITE ${dir}/CMakeLists.txt
       "cmake_minimum_required(VERSION 3.20)\nproject(probe LANGUAGES CXX)\nfind_package(${package} REQUIRED ${find_args})\n")
+    set(hints "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH}")
+    if(DEFINED ${package}_DIR)
+      list(APPEND hints "-D${package}_DIR=${${package}_DIR}")
+    endif()
     execute_process(COMMAND ${CMAKE_COMMAND} -S ${dir} -B ${dir}/build -G ${CMAKE_GENERATOR}
-                            -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER} "-DCMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH}"
+                            -DCMAKE_CXX_COMPILER=${CMAKE_CXX_COMPILER} ${hints}
                     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
     if(rc EQUAL 0)
       set(${cache_var} TRUE CACHE INTERNAL "")
@@ -69,3 +73,15 @@ function(tg_probe_package package result)
   endif()
   set(${result} ${${cache_var}} PARENT_SCOPE)
 endfunction()
+
+# tg_require_package(<package> <debian package> <what needs it> [find_package arguments...]):
+# find_package, and when it fails, one message saying what needs it and what installs it
+# instead of CMake's page about <package>_DIR. A macro, so the package's variables reach the
+# caller.
+macro(tg_require_package package deb what)
+  find_package(${package} QUIET ${ARGN})
+  if(NOT ${package}_FOUND)
+    message(FATAL_ERROR "tapegrad: ${what}: ${package} was not found; install Debian's ${deb} "
+                        "(scripts/test and scripts/train install everything they build).")
+  endif()
+endmacro()

@@ -17,7 +17,9 @@ else()
   if(private_headers)
     message(FATAL_ERROR "consumer ${MODE}: internal headers were installed: ${private_headers}")
   endif()
-  list(APPEND args -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+  # An installation built with oneDNN needs its library only: never OpenCL (which oneDNN's own
+  # CMake package would ask for).
+  list(APPEND args -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_DISABLE_FIND_PACKAGE_OpenCL=ON)
 endif()
 foreach(step IN ITEMS configure build run)
   if(step STREQUAL "configure")
