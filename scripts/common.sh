@@ -2,10 +2,14 @@
 # configures + builds it. Sourced, not run.
 TG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TG_BUILD="${TG_BUILD_DIR:-$TG_ROOT/build}"
-TG_PACKAGES=(g++ cmake ninja-build pkg-config libxtensor-dev libxsimd-dev libfmt-dev catch2
+# make: CMake's default generator, which README's install steps and the consumer tests use.
+TG_PACKAGES=(g++ cmake make ninja-build pkg-config libxtensor-dev libxsimd-dev libfmt-dev catch2
              libopenblas-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev
              libbenchmark-dev libopenmpi-dev openmpi-bin zlib1g-dev libdnnl-dev
              dataset-fashion-mnist)
+
+# What only the tests need besides: procps (pgrep, pkill) for the kill-and-resume test.
+TG_TEST_PACKAGES=(procps)
 
 # The sanitizer and fuzz stages (scripts/sanitize) also need clang, its sanitizer and libFuzzer
 # runtimes, and its OpenMP runtime.
