@@ -9,12 +9,16 @@ namespace tg {
 
 /// bf16 is a storage dtype: tensors hold it, convert it (to()), print, save and load it, and no
 /// op computes in it (each one throws DtypeError and says to convert to f32 first).
-enum class Dtype : uint8_t { f32, f64, i64, bf16 };
+/// b8 holds truth values (C++ bool, one byte; PyTorch's torch.bool): comparisons return it,
+/// where, masked_fill and the attention masks take it, logical ops and any/all compute in it,
+/// and sum counts its true elements; arithmetic refuses it (convert with .to()).
+enum class Dtype : uint8_t { f32, f64, i64, bf16, b8 };
 
 constexpr std::size_t dtype_size(Dtype d) {
     switch (d) {
         case Dtype::f32: return 4;
         case Dtype::bf16: return 2;
+        case Dtype::b8: return 1;
         case Dtype::f64:
         case Dtype::i64: return 8;
     }
@@ -32,6 +36,7 @@ constexpr std::string_view dtype_name(Dtype d) {
         case Dtype::f64: return "f64";
         case Dtype::i64: return "i64";
         case Dtype::bf16: return "bf16";
+        case Dtype::b8: return "b8";
     }
     return "?";
 }
@@ -88,14 +93,18 @@ private:
 static_assert(sizeof(bfloat16) == 2 && std::is_trivially_copyable_v<bfloat16> &&
               std::is_standard_layout_v<bfloat16>);
 
-/// The dtype that stores C++ type T: float -> f32, double -> f64, int64_t -> i64, bfloat16 -> bf16.
+static_assert(sizeof(bool) == 1, "b8 stores C++ bool in one byte");
+
+/// The dtype that stores C++ type T: float -> f32, double -> f64, int64_t -> i64, bfloat16 ->
+/// bf16, bool -> b8.
 template <class T>
 constexpr Dtype dtype_of() {
     if constexpr (std::is_same_v<T, float>) return Dtype::f32;
     else if constexpr (std::is_same_v<T, double>) return Dtype::f64;
     else if constexpr (std::is_same_v<T, bfloat16>) return Dtype::bf16;
+    else if constexpr (std::is_same_v<T, bool>) return Dtype::b8;
     else {
-        static_assert(std::is_same_v<T, int64_t>, "tapegrad stores float, double, int64_t or bfloat16");
+        static_assert(std::is_same_v<T, int64_t>, "tapegrad stores float, double, int64_t, bfloat16 or bool");
         return Dtype::i64;
     }
 }

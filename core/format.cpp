@@ -13,7 +13,8 @@ constexpr int64_t kEdge = 3;
 
 template <class T>
 std::string element(T v) {
-    if constexpr (std::is_same_v<T, int64_t>) return fmt::format("{}", v);
+    if constexpr (std::is_same_v<T, bool>) return v ? "true" : "false";
+    else if constexpr (std::is_same_v<T, int64_t>) return fmt::format("{}", v);
     else if constexpr (std::is_same_v<T, bfloat16>) return element(v.to_float());  // printed as its f32 value
     else return fmt::format("{:.4f}", v);
 }

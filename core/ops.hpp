@@ -56,7 +56,8 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 /// PyTorch; bias may be an undefined Tensor (core/ops/linear.cpp).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
-// Reductions (core/ops/reduction.cpp). dim may be negative.
+// Reductions (core/ops/reduction.cpp). dim may be negative. sum of an i64 or b8 tensor gives
+// an i64 total (for b8, how many are true), not differentiable, as in PyTorch.
 Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& x);
@@ -98,10 +99,20 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 /// (core/ops/attention.cpp).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     bool causal = false);
+/// The same with attn_mask, which broadcasts to (B, H, T, S), as torch's
+/// scaled_dot_product_attention takes it: b8, true where the query may attend to the key, or
+/// floating (q's dtype), added to the scores (-inf removes a key). With causal too, both apply.
+/// A query left with no key gives a zero output row and zero gradients (PyTorch gives NaN). The
+/// fused kernels run for every mask; a floating mask that requires grad (a learned bias) gets
+/// its gradient through a composite path of matmul and softmax instead.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& attn_mask, bool causal = false);
 /// The same attention read straight from a packed projection qkv (B, T, 3C) = [q | k | v],
 /// head h in columns [h C/n_head, (h+1) C/n_head) of each third; returns (B, T, C) with the
 /// heads side by side, ready for the output projection (core/ops/attention.cpp).
 Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal = true);
+/// With an attn_mask broadcasting to (B, n_head, T, T), as scaled_dot_product_attention's.
+Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tensor& attn_mask);
 
 // ---- Ops for custom models: CNNs, LLaMA-style blocks, indexing and losses. PyTorch's names,
 // argument order and semantics; f32 and f64 (index tensors are i64).
@@ -119,9 +130,9 @@ Tensor sin(const Tensor& x);
 Tensor cos(const Tensor& x);
 
 // Selection and indexing (core/ops/indexing.cpp).
-/// a where cond is nonzero, else b; the three broadcast together. cond may have any dtype.
+/// a where cond is true (b8) or nonzero (f32, f64, i64), else b; the three broadcast together.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
-/// x with value wherever mask (broadcast to x's shape) is nonzero.
+/// x with value wherever mask (broadcast to x's shape) is true (b8) or nonzero.
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 /// out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 (and so on); index i64 of x's rank, each
 /// of its dims no larger than x's except along dim.
@@ -155,6 +166,64 @@ Tensor min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 /// log(sum(exp(x))) along dim, computed stably.
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim = false);
+
+// Comparisons and logic (core/ops/compare.cpp). Results are b8 (bool) and carry no gradient.
+// Operands broadcast; of one dtype they compare in it, of two dtypes (or against a number) as
+// double. NaN compares false (ne: true). Logical ops, any, all, nonzero and count_nonzero read
+// any dtype but bf16 as "nonzero is true".
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double b);
+Tensor ne(const Tensor& a, double b);
+Tensor lt(const Tensor& a, double b);
+Tensor le(const Tensor& a, double b);
+Tensor gt(const Tensor& a, double b);
+Tensor ge(const Tensor& a, double b);
+Tensor operator==(const Tensor& a, const Tensor& b);
+Tensor operator!=(const Tensor& a, const Tensor& b);
+Tensor operator<(const Tensor& a, const Tensor& b);
+Tensor operator<=(const Tensor& a, const Tensor& b);
+Tensor operator>(const Tensor& a, const Tensor& b);
+Tensor operator>=(const Tensor& a, const Tensor& b);
+Tensor operator==(const Tensor& a, double b);
+Tensor operator!=(const Tensor& a, double b);
+Tensor operator<(const Tensor& a, double b);
+Tensor operator<=(const Tensor& a, double b);
+Tensor operator>(const Tensor& a, double b);
+Tensor operator>=(const Tensor& a, double b);
+Tensor operator==(double a, const Tensor& b);
+Tensor operator!=(double a, const Tensor& b);
+Tensor operator<(double a, const Tensor& b);
+Tensor operator<=(double a, const Tensor& b);
+Tensor operator>(double a, const Tensor& b);
+Tensor operator>=(double a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_xor(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& a);
+/// &, |, ^ and ~ on b8 tensors are logical_and, logical_or, logical_xor and logical_not (other
+/// dtypes: DtypeError, pointing at the logical_* functions).
+Tensor operator&(const Tensor& a, const Tensor& b);
+Tensor operator|(const Tensor& a, const Tensor& b);
+Tensor operator^(const Tensor& a, const Tensor& b);
+Tensor operator~(const Tensor& a);
+/// Whether any (all) element is true: 0-d b8, or along dim.
+Tensor any(const Tensor& x);
+Tensor all(const Tensor& x);
+Tensor any(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor all(const Tensor& x, int64_t dim, bool keepdim = false);
+/// The positions of the true elements, one row each: i64 (count, x.dim()), row-major order.
+Tensor nonzero(const Tensor& x);
+/// How many elements are true: 0-d i64.
+Tensor count_nonzero(const Tensor& x);
+/// Elementwise tests of floating values (i64 and b8 are always finite).
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
 
 // Convolution and pooling (core/ops/conv.cpp, core/ops/pool.cpp).
 struct Conv1dArgs {

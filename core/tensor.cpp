@@ -33,16 +33,31 @@ int64_t to_int64(double v, Dtype from, int64_t at) {
 }  // namespace
 
 // bf16 goes through the conversion kernels (each rounding done once, from the source itself);
-// the other pairs are plain casts.
+// b8 converts to 0 and 1 and from "nonzero" (NaN is nonzero, as in C++ and PyTorch); the other
+// pairs are plain casts.
 template <class To>
 void convert_elements(const void* src, Dtype from, To* dst, int64_t n) {
-    if constexpr (std::is_same_v<To, bfloat16>) {
+    if constexpr (std::is_same_v<To, bool>) {
+        dispatch_all(from, [&](auto tag) {
+            using From = decltype(tag);
+            const From* s = static_cast<const From*>(src);
+            if constexpr (std::is_same_v<From, bfloat16>) {
+                for (int64_t i = 0; i < n; ++i) dst[i] = s[i].to_float() != 0.0f || s[i].to_float() != s[i].to_float();
+            } else {
+                for (int64_t i = 0; i < n; ++i) dst[i] = s[i] != From(0) || s[i] != s[i];
+            }
+        });
+    } else if (from == Dtype::b8) {
+        const bool* s = static_cast<const bool*>(src);
+        for (int64_t i = 0; i < n; ++i) dst[i] = To(s[i] ? 1.0f : 0.0f);
+    } else if constexpr (std::is_same_v<To, bfloat16>) {
         auto* out = reinterpret_cast<uint16_t*>(dst);
         switch (from) {
             case Dtype::f32: return kernels::to_bf16(static_cast<const float*>(src), out, n);
             case Dtype::f64: return kernels::to_bf16(static_cast<const double*>(src), out, n);
             case Dtype::i64: return kernels::to_bf16(static_cast<const int64_t*>(src), out, n);
-            case Dtype::bf16: break;
+            case Dtype::bf16:
+            case Dtype::b8: break;
         }
         if (n) std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(bfloat16));
     } else {
@@ -70,6 +85,7 @@ template void convert_elements<float>(const void*, Dtype, float*, int64_t);
 template void convert_elements<double>(const void*, Dtype, double*, int64_t);
 template void convert_elements<int64_t>(const void*, Dtype, int64_t*, int64_t);
 template void convert_elements<bfloat16>(const void*, Dtype, bfloat16*, int64_t);
+template void convert_elements<bool>(const void*, Dtype, bool*, int64_t);
 }  // namespace detail
 
 // ---- factories ----
@@ -100,6 +116,7 @@ Tensor Tensor::arange(double start, double end, double step, Dtype dtype) {
     if (step == 0.0 || !std::isfinite(start) || !std::isfinite(end) || !std::isfinite(step))
         throw ValueError(
             fmt::format("arange: bad range start={} end={} step={}", start, end, step));
+    TG_CHECK(dtype != Dtype::b8, DtypeError, "arange: b8 (bool) is not a range dtype; use f32, f64 or i64");
     const double span = (end - start) / step;
     const int64_t n = span > 0 ? static_cast<int64_t>(std::ceil(span)) : 0;
     Tensor t = empty({n}, dtype);
@@ -126,6 +143,7 @@ Tensor Tensor::randn(const Shape& shape, Dtype dtype, uint64_t seed) {
 Tensor Tensor::randn(const Shape& shape, Dtype dtype, Generator& gen) {
     TG_CHECK(dtype != Dtype::bf16, DtypeError,
              "randn: bf16 is a storage dtype; draw f32 values and convert them with .to(Dtype::bf16)");
+    TG_CHECK(dtype != Dtype::b8, DtypeError, "randn: b8 (bool) has no normal values; compare f32 values instead");
     Tensor t = empty(shape, dtype);
     dispatch_floating("randn", dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -143,6 +161,7 @@ Tensor Tensor::rand(const Shape& shape, Dtype dtype, uint64_t seed) {
 Tensor Tensor::rand(const Shape& shape, Dtype dtype, Generator& gen) {
     TG_CHECK(dtype != Dtype::bf16, DtypeError,
              "rand: bf16 is a storage dtype; draw f32 values and convert them with .to(Dtype::bf16)");
+    TG_CHECK(dtype != Dtype::b8, DtypeError, "rand: b8 (bool) has no uniform values; compare, as rand(shape) < p");
     Tensor t = empty(shape, dtype);
     dispatch_floating("rand", dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -184,6 +203,18 @@ Tensor tensor(std::initializer_list<double> v) { return tensor(v, {static_cast<i
 Tensor tensor(const std::vector<float>& v) { return tensor(v, {static_cast<int64_t>(v.size())}); }
 Tensor tensor(const std::vector<double>& v) { return tensor(v, {static_cast<int64_t>(v.size())}); }
 Tensor tensor(const std::vector<int64_t>& v) { return tensor(v, {static_cast<int64_t>(v.size())}); }
+Tensor tensor(const std::vector<bool>& v, const Shape& s) {  // vector<bool> packs bits: copy one by one
+    const int64_t n = shape_numel(s);
+    TG_CHECK(n == static_cast<int64_t>(v.size()), ShapeError, "tensor: {} values do not fill shape {} ({} elements)",
+             v.size(), shape_str(s), n);
+    Tensor t = Tensor::empty(s, Dtype::b8);
+    bool* p = t.data<bool>();
+    for (int64_t i = 0; i < n; ++i) p[i] = v[static_cast<std::size_t>(i)];
+    return t;
+}
+Tensor tensor(std::initializer_list<bool> v, const Shape& s) { return tensor(std::vector<bool>(v), s); }
+Tensor tensor(const std::vector<bool>& v) { return tensor(v, {static_cast<int64_t>(v.size())}); }
+Tensor tensor(std::initializer_list<bool> v) { return tensor(std::vector<bool>(v)); }
 
 Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return Tensor::ones(t.shape(), t.dtype()); }

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dtype.hpp"
@@ -76,8 +77,8 @@ public:
     }
     void* raw_data() const;
 
-    /// The single element, converted to T (float, double, int64_t or bfloat16; ValueError unless
-    /// numel() == 1, or for a float without an int64_t value: NaN, inf, out of range).
+    /// The single element, converted to T (float, double, int64_t, bfloat16 or bool; ValueError
+    /// unless numel() == 1, or for a float without an int64_t value: NaN, inf, out of range).
     template <class T>
     T item() const;
     /// All elements in row-major order, converted to T as item() converts.
@@ -193,7 +194,7 @@ private:
 };
 
 // Tensors from values. The dtype follows the element type: float -> f32, double -> f64,
-// int64_t -> i64. The shape must hold exactly values.size() elements ({} is a 0-d scalar).
+// int64_t -> i64, bool -> b8. The shape must hold exactly values.size() elements ({} is a 0-d scalar).
 Tensor tensor(std::initializer_list<float> values, const Shape& shape);
 Tensor tensor(std::initializer_list<double> values, const Shape& shape);
 Tensor tensor(const std::vector<float>& values, const Shape& shape);
@@ -205,6 +206,11 @@ Tensor tensor(std::initializer_list<double> values);
 Tensor tensor(const std::vector<float>& values);
 Tensor tensor(const std::vector<double>& values);
 Tensor tensor(const std::vector<int64_t>& values);
+// Truth values (dtype b8).
+Tensor tensor(std::initializer_list<bool> values, const Shape& shape);
+Tensor tensor(const std::vector<bool>& values, const Shape& shape);
+Tensor tensor(std::initializer_list<bool> values);
+Tensor tensor(const std::vector<bool>& values);
 
 inline Tensor zeros(const Shape& s, Dtype d = Dtype::f32) { return Tensor::zeros(s, d); }
 inline Tensor ones(const Shape& s, Dtype d = Dtype::f32) { return Tensor::ones(s, d); }
@@ -253,7 +259,13 @@ T Tensor::item() const {
 template <class T>
 std::vector<T> Tensor::to_vector() const {
     std::vector<T> out(static_cast<std::size_t>(numel()));
-    detail::convert_elements<T>(raw_data(), dtype(), out.data(), numel());
+    if constexpr (std::is_same_v<T, bool>) {  // vector<bool> packs bits: convert into bytes first
+        std::unique_ptr<bool[]> tmp(new bool[out.size()]);
+        detail::convert_elements<bool>(raw_data(), dtype(), tmp.get(), numel());
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = tmp[i];
+    } else {
+        detail::convert_elements<T>(raw_data(), dtype(), out.data(), numel());
+    }
     return out;
 }
 

@@ -65,6 +65,8 @@ void all_reduce(const Tensor& t, ReduceOp op) {
     TG_CHECK(t.defined(), ValueError, "dist::all_reduce: the tensor is undefined");
     TG_CHECK(t.dtype() != Dtype::bf16, DtypeError,
              "dist::all_reduce: bf16 is a storage dtype, not communicated; convert with .to(Dtype::f32)");
+    TG_CHECK(t.dtype() != Dtype::b8, DtypeError,
+             "dist::all_reduce: b8 (bool) values are not summed; convert with .to(Dtype::i64) (a count) first");
     TG_CHECK(t.dtype() != Dtype::i64 || op != ReduceOp::average, DtypeError,
              "dist::all_reduce: average needs f32 or f64, got i64");
     same_everywhere(t, "all_reduce");

@@ -33,6 +33,7 @@ MPI_Datatype mpi_type(Dtype d) {
         case Dtype::f32: return MPI_FLOAT;
         case Dtype::f64: return MPI_DOUBLE;
         case Dtype::i64: return MPI_INT64_T;
+        case Dtype::b8: return MPI_C_BOOL;  // broadcast only: all_reduce refuses it
         case Dtype::bf16: break;  // the collectives refuse it first; no bf16 bytes go out as another type
     }
     throw DtypeError(fmt::format("dist: {} tensors are not communicated; convert with .to(Dtype::f32)", dtype_name(d)));

@@ -31,6 +31,7 @@ const char* dtype_tag(Dtype d) {
         case Dtype::f64: return "F64";
         case Dtype::i64: return "I64";
         case Dtype::bf16: return "BF16";
+        case Dtype::b8: return "BOOL";
     }
     return "?";
 }
@@ -217,7 +218,8 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& s
         else if (dt == "F64") e.dtype = Dtype::f64;
         else if (dt == "I64") e.dtype = Dtype::i64;
         else if (dt == "BF16") e.dtype = Dtype::bf16;
-        else bad(fmt::format("dtype {} is not supported (tapegrad reads F32, F64, I64 and BF16)", dt));
+        else if (dt == "BOOL") e.dtype = Dtype::b8;
+        else bad(fmt::format("dtype {} is not supported (tapegrad reads F32, F64, I64, BF16 and BOOL)", dt));
         if (!v.contains("shape") || !v["shape"].is_array()) bad("missing shape");
         uint64_t numel = 1;
         for (const auto& d : v["shape"]) {

@@ -56,7 +56,8 @@ std::vector<BadCall> bad_calls() {
         {"linear", "dtype", [] { return linear(f64({2, 3}), Tensor::ones({4, 3}), U); }},
         {"linear", "undefined", [] { return linear(U, f64({4, 3}), U); }},
         {"sum", "rank", [] { return sum(f64({2}), 3); }},
-        {"sum", "dtype", [] { return sum(i64({2})); }},
+        {"mean", "dtype", [] { return mean(i64({2})); }},
+        {"mean", "b8", [] { return mean(Tensor::ones({2}, Dtype::b8), 0); }},
         {"sum", "undefined", [] { return sum(U); }},
         {"mean", "rank", [] { return mean(f64({2}), -2); }},
         {"mean", "undefined", [] { return mean(U); }},
@@ -169,6 +170,20 @@ std::vector<BadCall> bad_calls() {
         {"masked_fill", "shape", [] { return masked_fill(f64({2, 3}), i64({2}), 1.0); }},
         {"masked_fill", "mask larger than x", [] { return masked_fill(f64({3}), i64({2, 3}), 1.0); }},
         {"masked_fill", "undefined", [] { return masked_fill(f64({2}), U, 1.0); }},
+        {"eq", "shape", [] { return eq(f64({2, 3}), f64({4})); }},
+        {"lt", "bf16", [] { return lt(b16({2}), 0.0); }},
+        {"ge", "undefined", [] { return ge(U, f64({2})); }},
+        {"logical_and", "shape", [] { return logical_and(f64({3}), f64({2})); }},
+        {"logical_not", "undefined", [] { return logical_not(U); }},
+        {"operator&", "dtype", [] { return f64({2}) & f64({2}); }},
+        {"operator~", "dtype", [] { return ~i64({2}); }},
+        {"any", "rank", [] { return any(f64({2}), 1); }},
+        {"all", "bf16", [] { return all(b16({2})); }},
+        {"nonzero", "undefined", [] { return nonzero(U); }},
+        {"count_nonzero", "bf16", [] { return count_nonzero(b16({2})); }},
+        {"isnan", "bf16", [] { return isnan(b16({2})); }},
+        {"exp", "b8", [] { return exp(Tensor::ones({2}, Dtype::b8)); }},
+        {"add", "b8", [] { return Tensor::ones({2}, Dtype::b8) + Tensor::ones({2}, Dtype::b8); }},
         {"gather", "dtype", [] { return gather(f64({2, 3}), 1, f64({2, 1})); }},
         {"gather", "rank", [] { return gather(f64({2, 3}), 1, i64({2})); }},
         {"gather", "dim", [] { return gather(f64({2, 3}), 2, i64({2, 1})); }},
@@ -243,9 +258,10 @@ TEST_CASE("every public op rejects bad input with a tg::Error that names the op"
             INFO("message: " << msg);
             CHECK(msg.find(c.op) != std::string::npos);
             if (std::string(c.kind) == "bf16") CHECK(msg.find("bf16 is a storage dtype") != std::string::npos);
+            if (std::string(c.kind) == "b8") CHECK(msg.find("b8") != std::string::npos);
         }
         CHECK(threw);
         ++checked;
     }
-    CHECK(checked == 196);
+    CHECK(checked == 211);
 }

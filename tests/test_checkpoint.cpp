@@ -155,7 +155,7 @@ TEST_CASE("a bad checkpoint gives a clear error and leaves the model unchanged",
     }
     SECTION("an unsupported dtype") {
         write_raw(path, R"({"x": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}})", "12");
-        expect_error("tensor 'x': dtype F16 is not supported (tapegrad reads F32, F64, I64 and BF16)");
+        expect_error("tensor 'x': dtype F16 is not supported (tapegrad reads F32, F64, I64, BF16 and BOOL)");
     }
     SECTION("a negative dim") {
         write_raw(path, R"({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "1234");

@@ -226,3 +226,149 @@ TEST_CASE("attention keeps no (T, T) array: a T = 2048 forward holds O(T) extra 
     REQUIRE(qkv.grad().defined());
     CHECK(std::isfinite(qkv.grad().abs().sum().item<double>()));
 }
+
+namespace {
+
+// A random b8 mask of the given shape with every (T, S) row keeping at least its first key, so
+// that the composed softmax (NaN on a row with no key) stays comparable.
+Tensor keep_mask(const Shape& shape, uint64_t seed) {
+    const Tensor u = Tensor::rand(shape, Dtype::f64, seed);
+    std::vector<bool> v(static_cast<std::size_t>(u.numel()));
+    const std::vector<double> uv = u.to_vector<double>();
+    const int64_t S = shape.back();
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = uv[i] < 0.6 || static_cast<int64_t>(i) % S == 0;
+    return tensor(v, shape);
+}
+
+// softmax(q k^T scale + mask (+ causal)) v from ops, the mask additive (a b8 mask as 0 / -inf).
+Tensor composed_masked(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal) {
+    const Tensor additive = mask.dtype() == Dtype::b8
+                                ? where(mask, zeros({}, q.dtype()),
+                                        full({}, -std::numeric_limits<double>::infinity(), q.dtype()))
+                                : mask;
+    const int64_t T = q.size(2), S = k.size(2), hs = q.size(3);
+    Tensor scores = add(mul(matmul(q, transpose(k, -2, -1)), 1.0 / std::sqrt(static_cast<double>(hs))), additive);
+    if (causal) {
+        std::vector<bool> future(static_cast<std::size_t>(T * S));
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t s = 0; s < S; ++s) future[static_cast<std::size_t>(t * S + s)] = s > t + S - T;
+        scores = masked_fill(scores, tensor(future, {T, S}), -std::numeric_limits<double>::infinity());
+    }
+    return matmul(softmax(scores, -1), v);
+}
+
+}  // namespace
+
+TEST_CASE("attention with a b8 or additive mask of any broadcast shape matches the composed ops", "[ops][mask]") {
+    struct MaskCase {
+        int64_t B, H, T, S, hs;
+        Shape mask;  // broadcasting to (B, H, T, S)
+        bool boolean, causal;
+    };
+    const std::vector<MaskCase> cases = {
+        {1, 1, 3, 3, 4, {3, 3}, true, false},           {2, 2, 4, 5, 3, {2, 1, 1, 5}, true, false},  // key padding
+        {2, 2, 4, 5, 3, {2, 2, 4, 5}, false, false},    {1, 2, 5, 5, 2, {5, 5}, false, true},
+        {2, 3, 3, 6, 4, {3, 1, 6}, true, true},         {1, 1, 70, 90, 8, {70, 90}, true, false},   // several blocks
+        {2, 1, 65, 65, 5, {2, 1, 1, 65}, true, true},   {1, 2, 40, 100, 16, {1, 2, 40, 100}, false, false},
+        {1, 1, 33, 33, 4, {33, 1}, false, false},  // one value per query: changes nothing after the softmax
+    };
+    uint64_t seed = 5000;
+    for (const MaskCase& c : cases) {
+        INFO(fmt::format("B={} H={} T={} S={} hs={} mask {} {} causal={}", c.B, c.H, c.T, c.S, c.hs,
+                         shape_str(c.mask), c.boolean ? "b8" : "f64", c.causal));
+        const Tensor q0 = randn64({c.B, c.H, c.T, c.hs}, seed), k0 = randn64({c.B, c.H, c.S, c.hs}, seed + 1);
+        const Tensor v0 = randn64({c.B, c.H, c.S, c.hs}, seed + 2), dout = randn64({c.B, c.H, c.T, c.hs}, seed + 3);
+        const Tensor mask = c.boolean ? keep_mask(c.mask, seed + 4) : randn64(c.mask, seed + 4);
+        seed += 5;
+        Xs fused_in{clone(q0).requires_grad_(), clone(k0).requires_grad_(), clone(v0).requires_grad_()};
+        Xs ref_in{clone(q0).requires_grad_(), clone(k0).requires_grad_(), clone(v0).requires_grad_()};
+        const Tensor fused = scaled_dot_product_attention(fused_in[0], fused_in[1], fused_in[2], mask, c.causal);
+        const Tensor ref = composed_masked(ref_in[0], ref_in[1], ref_in[2], mask, c.causal);
+        require_close(fused, ref, 1e-11);
+        fused.backward(dout);
+        ref.backward(dout);
+        for (int i = 0; i < 3; ++i) require_close(fused_in[i].grad(), ref_in[i].grad(), 1e-11);
+        if (c.T * c.S <= 30)
+            check_grad([&](const Xs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], mask, c.causal); },
+                       {q0, k0, v0});
+    }
+}
+
+TEST_CASE("a b8 mask that is all true changes nothing; a query left with no key gives zeros, never NaN",
+          "[ops][mask]") {
+    const Tensor q = randn64({1, 2, 40, 4}, 5100), k = randn64({1, 2, 40, 4}, 5101), v = randn64({1, 2, 40, 4}, 5102);
+    require_close(scaled_dot_product_attention(q, k, v, Tensor::ones({40, 40}, Dtype::b8), true),
+                  scaled_dot_product_attention(q, k, v, true), 0.0);
+    // Query 3 may attend to nothing (its row all false); others see the first half of the keys.
+    std::vector<bool> m(40 * 40);
+    for (int t = 0; t < 40; ++t)
+        for (int s = 0; s < 40; ++s) m[static_cast<std::size_t>(t * 40 + s)] = t != 3 && s < 20;
+    Tensor qg = clone(q).requires_grad_(), kg = clone(k).requires_grad_(), vg = clone(v).requires_grad_();
+    const Tensor y = scaled_dot_product_attention(qg, kg, vg, tensor(m, {40, 40}));
+    const std::vector<double> yv = y.to_vector<double>();
+    for (int h = 0; h < 2; ++h)
+        for (int d = 0; d < 4; ++d) CHECK(yv[static_cast<std::size_t>((h * 40 + 3) * 4 + d)] == 0.0);
+    CHECK(all(isfinite(y)).item<bool>());
+    y.sum().backward();
+    for (const Tensor& g : {qg.grad(), kg.grad(), vg.grad()}) CHECK(all(isfinite(g)).item<bool>());
+    const std::vector<double> dq = qg.grad().to_vector<double>();
+    for (int d = 0; d < 4; ++d) CHECK(dq[static_cast<std::size_t>(3 * 4 + d)] == 0.0);
+    // Keys nobody may attend to get no gradient.
+    const std::vector<double> dk = kg.grad().to_vector<double>(), dv = vg.grad().to_vector<double>();
+    for (int s = 20; s < 40; ++s)
+        for (int d = 0; d < 4; ++d) {
+            CHECK(dk[static_cast<std::size_t>(s * 4 + d)] == 0.0);
+            CHECK(dv[static_cast<std::size_t>(s * 4 + d)] == 0.0);
+        }
+}
+
+TEST_CASE("a learned additive mask gets its gradient (composite path), matching finite differences", "[ops][mask]") {
+    const Tensor q = randn64({1, 2, 3, 2}, 5200), k = randn64({1, 2, 4, 2}, 5201), v = randn64({1, 2, 4, 3}, 5202);
+    const Tensor bias = randn64({2, 3, 4}, 5203);  // one learned bias per head, as ALiBi or T5's
+    check_grad([](const Xs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3], false); },
+               {q, k, v, bias});
+    check_grad([](const Xs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3], true); },
+               {q, k, v, bias});
+    // The values equal the fused path's (which a mask without requires_grad takes).
+    Tensor b = clone(bias).requires_grad_();
+    require_close(scaled_dot_product_attention(q, k, v, b, true), scaled_dot_product_attention(q, k, v, bias, true),
+                  1e-12);
+    const Tensor qkv = randn64({2, 3, 12}, 5204);
+    const Tensor head_bias = randn64({1, 2, 3, 3}, 5205);
+    check_grad([](const Xs& x) { return attention_qkv(x[0], 2, false, x[1]); }, {qkv, head_bias});
+}
+
+TEST_CASE("attention_qkv with a mask equals scaled_dot_product_attention on the split heads", "[ops][mask]") {
+    const int64_t B = 2, T = 37, C = 12, H = 3, hs = C / H;
+    const Tensor x0 = randn64({B, T, 3 * C}, 5300), dout = randn64({B, T, C}, 5301);
+    const Tensor pad = keep_mask({B, 1, 1, T}, 5302);
+    Tensor x1 = clone(x0).requires_grad_(), x2 = clone(x0).requires_grad_();
+    const Tensor fused = attention_qkv(x1, H, false, pad);
+    auto head = [&](const Tensor& x, int64_t i) {
+        return permute(reshape(slice(x, 2, i * C, (i + 1) * C), {B, T, H, hs}), {0, 2, 1, 3});
+    };
+    const Tensor split = reshape(
+        permute(scaled_dot_product_attention(head(x2, 0), head(x2, 1), head(x2, 2), pad), {0, 2, 1, 3}), {B, T, C});
+    require_close(fused, split, 1e-12);
+    fused.backward(dout);
+    split.backward(dout);
+    require_close(x1.grad(), x2.grad(), 1e-12);
+    check_grad([&](const Xs& x) { return attention_qkv(x[0], 2, true, keep_mask({1, 2, 3, 3}, 5303)); },
+               {randn64({1, 3, 6}, 5304)});
+}
+
+TEST_CASE("attention refuses masks that do not broadcast or have another dtype", "[ops][mask]") {
+    const Tensor q = randn64({2, 2, 3, 4}, 5400), k = randn64({2, 2, 5, 4}, 5401), v = randn64({2, 2, 5, 4}, 5402);
+    REQUIRE_THROWS_WITH(scaled_dot_product_attention(q, k, v, Tensor::ones({3, 4}, Dtype::b8)),
+                        Catch::Contains("scaled_dot_product_attention: attn_mask of shape (3, 4) does not broadcast "
+                                        "to (B, H, T, S) = (2, 2, 3, 5)"));
+    REQUIRE_THROWS_WITH(scaled_dot_product_attention(q, k, v, Tensor::ones({1, 2, 3, 2, 3, 5}, Dtype::b8)),
+                        Catch::Contains("does not broadcast"));
+    REQUIRE_THROWS_WITH(scaled_dot_product_attention(q, k, v, Tensor::zeros({3, 5}, Dtype::i64)),
+                        Catch::Contains("attn_mask must be b8 (true: may attend) or f64 like the operands (added to "
+                                        "the scores), got i64"));
+    REQUIRE_THROWS_AS(scaled_dot_product_attention(q, k, v, Tensor::zeros({3, 5}, Dtype::f32)), DtypeError);
+    REQUIRE_THROWS_WITH(attention_qkv(randn64({2, 3, 6}, 1), 1, false, Tensor::ones({2, 3}, Dtype::b8)),
+                        Catch::Contains("attention_qkv: attn_mask of shape (2, 3) does not broadcast to (B, H, T, S) = "
+                                        "(2, 1, 3, 3)"));
+}

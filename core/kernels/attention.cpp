@@ -165,6 +165,10 @@ void online_update(T* s, int64_t n, int64_t cn, T& m, T& l, T* acc, int64_t hv) 
         return;
     }
     const T m_new = std::max(m, row_max(s, n));
+    if (m_new == kNegInf<T>) {  // the mask removed every key seen so far: nothing to add yet
+        std::fill(s, s + padded<T>(cn), T(0));
+        return;
+    }
     const T sum = exp_shifted<T, true>(s, n, cn, m_new);
     if (m != m_new) {  // rescale what earlier blocks gave (m = -inf: nothing yet, factor 0)
         const T factor = std::exp(m - m_new);
@@ -173,6 +177,20 @@ void online_update(T* s, int64_t n, int64_t cn, T& m, T& l, T* acc, int64_t hv) 
     }
     l += sum;
     m = m_new;
+}
+
+// Adds the additive mask to the first n scores of row t of a key block starting at key c0.
+template <class T>
+void add_mask_row(T* row, int64_t n, const AttentionHead& a, const T* mask, int64_t t, int64_t c0) {
+    const T* m = mask + t * a.mask_row + c0 * a.mask_col;
+    if (a.mask_col == 1) {
+        using V = Vec<T>;
+        int64_t j = 0;
+        for (; j + kW<T> <= n; j += kW<T>) (V::load_unaligned(row + j) + V::load_unaligned(m + j)).store_unaligned(row + j);
+        for (; j < n; ++j) row[j] += m[j];
+    } else {
+        for (int64_t j = 0; j < n; ++j) row[j] += m[j * a.mask_col];
+    }
 }
 
 // Each head works on contiguous copies of its operands: read in place through row strides of
@@ -212,7 +230,7 @@ int64_t panel_size(const AttentionHead& a, int64_t cols) {
 }  // namespace
 
 template <class T>
-void attention_head_forward(const AttentionHead& a, const T* q, const T* k, const T* v, T* o, T* lse) {
+void attention_head_forward(const AttentionHead& a, const T* q, const T* k, const T* v, const T* mask, T* o, T* lse) {
     Scratch<T>& sc = scratch<T>();
     constexpr int64_t ld = kKeyBlock;
     T* s = Scratch<T>::fit(sc.s, kQueryBlock * ld);
@@ -236,8 +254,11 @@ void attention_head_forward(const AttentionHead& a, const T* q, const T* k, cons
             const int64_t cn = std::min(kKeyBlock, keys - c0);
             small_gemm(rn, padded<T>(cn), a.hs, scale, qc + r0 * a.hs, a.hs, int64_t{1}, kt + c0 * a.hs, ld, false,
                        s, ld);
-            for (int64_t i = 0; i < rn; ++i)
-                online_update(s + i * ld, seen_in_block(a, r0 + i, c0, cn), cn, m[i], l[i], acc + i * a.hv, a.hv);
+            for (int64_t i = 0; i < rn; ++i) {
+                const int64_t seen = seen_in_block(a, r0 + i, c0, cn);
+                if (mask) add_mask_row(s + i * ld, seen, a, mask, r0 + i, c0);
+                online_update(s + i * ld, seen, cn, m[i], l[i], acc + i * a.hv, a.hv);
+            }
             small_gemm(rn, a.hv, cn, T(1), s, ld, int64_t{1}, vc + c0 * a.hv, a.hv, true, acc, a.hv);
         }
         for (int64_t i = 0; i < rn; ++i) {
@@ -254,8 +275,8 @@ void attention_head_forward(const AttentionHead& a, const T* q, const T* k, cons
 // Key blocks run outermost, so each dK and dV block is finished (and stored) before the next;
 // dQ accumulates in a contiguous copy stored at the end.
 template <class T>
-void attention_head_backward(const AttentionHead& a, const T* q, const T* k, const T* v, const T* o, const T* lse,
-                             const T* dout, int64_t dout_row, T* dq, T* dk, T* dv) {
+void attention_head_backward(const AttentionHead& a, const T* q, const T* k, const T* v, const T* mask, const T* o,
+                             const T* lse, const T* dout, int64_t dout_row, T* dq, T* dk, T* dv) {
     Scratch<T>& sc = scratch<T>();
     constexpr int64_t ld = kKeyBlock;
     T* p = Scratch<T>::fit(sc.s, kQueryBlock * ld);
@@ -290,8 +311,16 @@ void attention_head_backward(const AttentionHead& a, const T* q, const T* k, con
             const T* qr = qc + r0 * a.hs;
             const T* dor = doc + r0 * a.hv;
             small_gemm(rn, kp, a.hs, scale, qr, a.hs, int64_t{1}, kt + c0 * a.hs, ld, false, p, ld);
-            for (int64_t i = 0; i < rn; ++i)
-                exp_shifted<T, false>(p + i * ld, seen_in_block(a, r0 + i, c0, kn), kn, lse[r0 + i]);
+            for (int64_t i = 0; i < rn; ++i) {
+                T* row = p + i * ld;
+                const int64_t seen = seen_in_block(a, r0 + i, c0, kn);
+                if (lse[r0 + i] == kNegInf<T>) {  // a row that saw no key (all masked): P is 0
+                    std::fill(row, row + kp, T(0));
+                    continue;
+                }
+                if (mask) add_mask_row(row, seen, a, mask, r0 + i, c0);
+                exp_shifted<T, false>(row, seen, kn, lse[r0 + i]);
+            }
             small_gemm(rn, kp, a.hv, T(1), dor, a.hv, int64_t{1}, vt + c0 * a.hv, ld, false, ds, ld);
             small_gemm(kn, a.hv, rn, T(1), p, int64_t{1}, ld, dor, a.hv, true, dvb, a.hv);
             for (int64_t i = 0; i < rn; ++i) {
@@ -311,15 +340,15 @@ void attention_head_backward(const AttentionHead& a, const T* q, const T* k, con
     store_rows(dqc, a.T, a.hs, dq, a.q_row);
 }
 
-template void attention_head_forward<float>(const AttentionHead&, const float*, const float*, const float*, float*,
-                                            float*);
+template void attention_head_forward<float>(const AttentionHead&, const float*, const float*, const float*,
+                                            const float*, float*, float*);
 template void attention_head_backward<float>(const AttentionHead&, const float*, const float*, const float*,
-                                             const float*, const float*, const float*, int64_t, float*, float*,
-                                             float*);
+                                             const float*, const float*, const float*, const float*, int64_t, float*,
+                                             float*, float*);
 template void attention_head_forward<double>(const AttentionHead&, const double*, const double*, const double*,
-                                             double*, double*);
+                                             const double*, double*, double*);
 template void attention_head_backward<double>(const AttentionHead&, const double*, const double*, const double*,
-                                              const double*, const double*, const double*, int64_t, double*, double*,
-                                              double*);
+                                              const double*, const double*, const double*, const double*, int64_t,
+                                              double*, double*, double*);
 
 }  // namespace tg::kernels

@@ -5,6 +5,8 @@
 // row strides, so the same code serves (B, H, T, hs) tensors and the packed (B, T, 3C) output
 // of a qkv projection.
 #include <cmath>
+#include <limits>
+#include <vector>
 
 #include "core/kernels/attention.hpp"
 #include "core/ops/common.hpp"
@@ -23,6 +25,7 @@ struct Problem {
     int64_t B, H;
     kernels::AttentionHead head;
     Layout q, k, v, o;
+    Layout mask = {0, 0};  // where head (b, h) of the additive mask starts (0 strides: broadcast)
 };
 
 bool worth_threads(const Problem& p) {
@@ -31,29 +34,90 @@ bool worth_threads(const Problem& p) {
 }
 
 template <class T>
-void attention_forward(const Problem& p, const T* Q, const T* K, const T* V, T* O, T* lse) {
+void attention_forward(const Problem& p, const T* Q, const T* K, const T* V, const T* M, T* O, T* lse) {
     const int64_t BH = p.B * p.H;
 #pragma omp parallel for schedule(static) if (worth_threads(p))
     for (int64_t bh = 0; bh < BH; ++bh) {
         const int64_t b = bh / p.H, h = bh % p.H;
         kernels::attention_head_forward(p.head, Q + p.q.base(b, h), K + p.k.base(b, h), V + p.v.base(b, h),
-                                        O + p.o.base(b, h), lse + bh * p.head.T);
+                                        M ? M + p.mask.base(b, h) : nullptr, O + p.o.base(b, h), lse + bh * p.head.T);
     }
 }
 
 // dO has the layout of O; dQ, dK and dV those of Q, K and V.
 template <class T>
-void attention_backward(const Problem& p, const T* Q, const T* K, const T* V, const T* O, const T* lse, const T* dO,
-                        T* dQ, T* dK, T* dV) {
+void attention_backward(const Problem& p, const T* Q, const T* K, const T* V, const T* M, const T* O, const T* lse,
+                        const T* dO, T* dQ, T* dK, T* dV) {
     const int64_t BH = p.B * p.H;
 #pragma omp parallel for schedule(static) if (worth_threads(p))
     for (int64_t bh = 0; bh < BH; ++bh) {
         const int64_t b = bh / p.H, h = bh % p.H;
         const int64_t q = p.q.base(b, h), k = p.k.base(b, h), v = p.v.base(b, h);
         const int64_t o = p.o.base(b, h);
-        kernels::attention_head_backward(p.head, Q + q, K + k, V + v, O + o, lse + bh * p.head.T, dO + o,
-                                         p.head.o_row, dQ + q, dK + k, dV + v);
+        kernels::attention_head_backward(p.head, Q + q, K + k, V + v, M ? M + p.mask.base(b, h) : nullptr, O + o,
+                                         lse + bh * p.head.T, dO + o, p.head.o_row, dQ + q, dK + k, dV + v);
     }
+}
+
+// An attention mask made ready for the kernels: additive values in the operands' dtype (b8
+// masks become 0 where true and -inf where false), and where each head's (T, S) block starts
+// and how its rows and columns step, 0 along every dim the mask broadcasts.
+struct Mask {
+    Tensor values;  // undefined: no mask
+    Layout heads{0, 0};
+    int64_t row = 0, col = 0;
+};
+
+Mask prepare_mask(const char* op, const Tensor& mask, Dtype dtype, int64_t B, int64_t H, int64_t T, int64_t S) {
+    Mask m;
+    if (!mask.defined()) return m;
+    const Shape& ms = mask.shape();
+    const Shape full{B, H, T, S};
+    bool fits = ms.size() <= 4;
+    Shape padded(4, 1);
+    for (std::size_t i = 0; fits && i < ms.size(); ++i) {
+        const std::size_t d = 4 - ms.size() + i;
+        padded[d] = ms[i];
+        fits = ms[i] == 1 || ms[i] == full[d];
+    }
+    TG_CHECK(fits, ShapeError, "{}: attn_mask of shape {} does not broadcast to (B, H, T, S) = {}", op, shape_str(ms),
+             shape_str(full));
+    if (mask.dtype() == Dtype::b8) {
+        m.values = Tensor::empty(ms, dtype);
+        dispatch_floating(op, dtype, [&](auto tag) {
+            using U = decltype(tag);
+            const bool* pm = mask.data<bool>();
+            U* pv = m.values.data<U>();
+            for (int64_t i = 0; i < mask.numel(); ++i) pv[i] = pm[i] ? U(0) : -std::numeric_limits<U>::infinity();
+        });
+    } else {
+        TG_CHECK(mask.dtype() == dtype, DtypeError,
+                 "{}: attn_mask must be b8 (true: may attend) or {} like the operands (added to the scores), got {}", op,
+                 dtype_name(dtype), dtype_name(mask.dtype()));
+        m.values = mask;
+    }
+    const Shape st = contiguous_strides(padded);
+    auto step = [&](int d) { return padded[static_cast<std::size_t>(d)] == 1 ? 0 : st[static_cast<std::size_t>(d)]; };
+    m.heads = {step(0), step(1)};
+    m.row = step(2);
+    m.col = step(3);
+    return m;
+}
+
+// The same attention from differentiable ops, for a floating mask that requires grad (the
+// fused kernels give no mask gradient): S = q k^T scale + mask (+ causal), softmax, @ v. Rows
+// the mask removes entirely give NaN here, as in PyTorch.
+Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& additive, bool causal,
+                           double scale) {
+    Tensor s = matmul(q, transpose(k, -2, -1)) * scale + additive;
+    if (causal) {
+        const int64_t T = q.shape()[2], S = k.shape()[2];
+        std::vector<bool> future(static_cast<std::size_t>(T * S));
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t j = 0; j < S; ++j) future[static_cast<std::size_t>(t * S + j)] = j > t + (S - T);
+        s = masked_fill(s, tensor(future, {T, S}), -std::numeric_limits<double>::infinity());
+    }
+    return matmul(softmax(s, -1), v);
 }
 
 struct AttnShapes {
@@ -82,78 +146,105 @@ double attention_scale(int64_t hs) { return hs > 0 ? 1.0 / std::sqrt(static_cast
 
 }  // namespace
 
-/// S = Q K^T / sqrt(hs) (+ -inf above the causal diagonal), P = softmax_rows(S), O = P V.
+/// S = Q K^T / sqrt(hs) + mask (+ -inf above the causal diagonal), P = softmax_rows(S), O = P V.
 /// dV = P^T dO,  dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ = dS K / sqrt(hs),
-/// dK = dS^T Q / sqrt(hs).
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+/// dK = dS^T Q / sqrt(hs)  (the mask is a constant added to S: it does not change dS).
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                    bool causal) {
+    const char* op = "scaled_dot_product_attention";
     const AttnShapes s = check_attention(q, k, v, causal);
+    const Mask mask = prepare_mask(op, attn_mask, q.dtype(), s.B, s.H, s.T, s.S);
+    if (mask.values.defined() && mask.values.requires_grad())
+        return attention_composite(q, k, v, mask.values, causal, attention_scale(s.hs));
     const Problem p{.B = s.B,
                     .H = s.H,
                     .head = {.T = s.T, .S = s.S, .hs = s.hs, .hv = s.hv, .causal = causal,
                              .scale = attention_scale(s.hs), .q_row = s.hs, .k_row = s.hs, .v_row = s.hv,
-                             .o_row = s.hv},
+                             .o_row = s.hv, .mask_row = mask.row, .mask_col = mask.col},
                     .q = {s.H * s.T * s.hs, s.T * s.hs},
                     .k = {s.H * s.S * s.hs, s.S * s.hs},
                     .v = {s.H * s.S * s.hv, s.S * s.hv},
-                    .o = {s.H * s.T * s.hv, s.T * s.hv}};
+                    .o = {s.H * s.T * s.hv, s.T * s.hv},
+                    .mask = mask.heads};
     Tensor out = Tensor::empty({s.B, s.H, s.T, s.hv}, q.dtype());
     Tensor lse = Tensor::empty({s.B, s.H, s.T}, q.dtype());
-    dispatch_floating("scaled_dot_product_attention", q.dtype(), [&](auto tag) {
+    const Tensor mv = mask.values;
+    dispatch_floating(op, q.dtype(), [&](auto tag) {
         using U = decltype(tag);
-        attention_forward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), out.data<U>(), lse.data<U>());
+        attention_forward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), mv.defined() ? mv.data<U>() : nullptr,
+                             out.data<U>(), lse.data<U>());
     });
-    return record("scaled_dot_product_attention", out, {q, k, v},
-                  [q, k, v, lse, p](const Tensor& dout, const Tensor& out) {
+    return record(op, out, {q, k, v}, [q, k, v, mv, lse, p](const Tensor& dout, const Tensor& out) {
         Tensor dq = Tensor::empty(q.shape(), q.dtype());
         Tensor dk = Tensor::empty(k.shape(), k.dtype());
         Tensor dv = Tensor::empty(v.shape(), v.dtype());
         dispatch_floating("scaled_dot_product_attention", q.dtype(), [&](auto tag) {
             using U = decltype(tag);
-            attention_backward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), out.data<U>(), lse.data<U>(),
-                                  dout.data<U>(), dq.data<U>(), dk.data<U>(), dv.data<U>());
+            attention_backward<U>(p, q.data<U>(), k.data<U>(), v.data<U>(), mv.defined() ? mv.data<U>() : nullptr,
+                                  out.data<U>(), lse.data<U>(), dout.data<U>(), dq.data<U>(), dk.data<U>(),
+                                  dv.data<U>());
         });
         return Grads{dq, dk, dv};
     });
+}
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+    return scaled_dot_product_attention(q, k, v, Tensor(), causal);
 }
 
 /// The attention of a GPT block straight from its packed projection: qkv (B, T, 3C) holds q,
 /// k and v side by side, head h in columns [h hs, (h+1) hs) of each; returns (B, T, C) with
 /// head h in the same columns. Same maths as scaled_dot_product_attention on the split,
 /// permuted heads, without the copies.
-Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) {
+Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tensor& attn_mask) {
     detail::check_floating("attention_qkv", qkv);
     const Shape& sh = qkv.shape();
     TG_CHECK(sh.size() == 3 && sh[2] % 3 == 0 && n_head > 0 && (sh[2] / 3) % n_head == 0, ShapeError,
              "attention_qkv: expected qkv (B, T, 3C) with C divisible by n_head, got {} and n_head {}", shape_str(sh),
              n_head);
     const int64_t B = sh[0], T = sh[1], C = sh[2] / 3, hs = C / n_head;
+    const Mask mask = prepare_mask("attention_qkv", attn_mask, qkv.dtype(), B, n_head, T, T);
+    if (mask.values.defined() && mask.values.requires_grad()) {
+        // Split into (B, H, T, hs) heads for the composite path, and join the heads again.
+        const std::vector<Tensor> parts = split(qkv, C, 2);
+        auto heads = [&](const Tensor& x) { return permute(reshape(x, {B, T, n_head, hs}), {0, 2, 1, 3}); };
+        const Tensor y = attention_composite(heads(parts[0]), heads(parts[1]), heads(parts[2]), mask.values, causal,
+                                             attention_scale(hs));
+        return reshape(permute(y, {0, 2, 1, 3}), {B, T, C});
+    }
     const Layout qkv_heads{T * 3 * C, hs};
     const Problem p{.B = B,
                     .H = n_head,
                     .head = {.T = T, .S = T, .hs = hs, .hv = hs, .causal = causal, .scale = attention_scale(hs),
-                             .q_row = 3 * C, .k_row = 3 * C, .v_row = 3 * C, .o_row = C},
+                             .q_row = 3 * C, .k_row = 3 * C, .v_row = 3 * C, .o_row = C, .mask_row = mask.row,
+                             .mask_col = mask.col},
                     .q = qkv_heads,
                     .k = qkv_heads,
                     .v = qkv_heads,
-                    .o = {T * C, hs}};
+                    .o = {T * C, hs},
+                    .mask = mask.heads};
     Tensor out = Tensor::empty({B, T, C}, qkv.dtype());
     Tensor lse = Tensor::empty({B, n_head, T}, qkv.dtype());
+    const Tensor mv = mask.values;
     dispatch_floating("attention_qkv", qkv.dtype(), [&](auto tag) {
         using U = decltype(tag);
         const U* base = qkv.data<U>();
-        attention_forward<U>(p, base, base + C, base + 2 * C, out.data<U>(), lse.data<U>());
+        attention_forward<U>(p, base, base + C, base + 2 * C, mv.defined() ? mv.data<U>() : nullptr, out.data<U>(),
+                             lse.data<U>());
     });
-    return record("attention_qkv", out, {qkv}, [qkv, lse, p, C](const Tensor& dout, const Tensor& out) {
+    return record("attention_qkv", out, {qkv}, [qkv, mv, lse, p, C](const Tensor& dout, const Tensor& out) {
         Tensor dqkv = Tensor::empty(qkv.shape(), qkv.dtype());
         dispatch_floating("attention_qkv", qkv.dtype(), [&](auto tag) {
             using U = decltype(tag);
             const U* base = qkv.data<U>();
             U* d = dqkv.data<U>();
-            attention_backward<U>(p, base, base + C, base + 2 * C, out.data<U>(), lse.data<U>(), dout.data<U>(), d,
-                                  d + C, d + 2 * C);
+            attention_backward<U>(p, base, base + C, base + 2 * C, mv.defined() ? mv.data<U>() : nullptr,
+                                  out.data<U>(), lse.data<U>(), dout.data<U>(), d, d + C, d + 2 * C);
         });
         return Grads{dqkv};
     });
 }
+
+Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) { return attention_qkv(qkv, n_head, causal, Tensor()); }
 
 }  // namespace tg

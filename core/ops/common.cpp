@@ -14,6 +14,7 @@ void check_defined(const char* op, const Tensor& t, const char* what) {
 void check_floating(const char* op, const Tensor& t) {
     check_defined(op, t, "input");
     if (t.dtype() == Dtype::bf16) throw_bf16_storage(op);
+    if (t.dtype() == Dtype::b8) throw_bool_arithmetic(op);
     TG_CHECK(is_floating(t.dtype()), DtypeError, "{}: expected a floating dtype (f32 or f64), got {}", op,
              dtype_name(t.dtype()));
 }

@@ -3,6 +3,8 @@
 // reduction for broadcasting, and a strided copy. Nothing here touches the tape.
 #include <fmt/format.h>
 
+#include <array>
+
 #include "core/autograd.hpp"
 #include "core/check.hpp"
 #include "core/internal/dispatch.hpp"
@@ -60,6 +62,53 @@ Tensor map2(const char* op, const Tensor& a, const Tensor& b, F f) {
         for (int64_t i = 0; i < n; ++i) pz[i] = f(pa[i], pb[i]);
     });
     return z;
+}
+
+/// Strides of in (contiguous, right-aligned against out) on out's dims: 0 where in has no such
+/// dim or repeats a size-1 dim, so that position idx of out reads in[sum idx_k * stride_k].
+inline Shape broadcast_strides(const Shape& out, const Shape& in) {
+    const std::size_t nd = out.size(), off = nd - in.size();
+    Shape st(nd, 0);
+    int64_t s = 1;
+    for (std::size_t k = nd; k-- > off;) {
+        const int64_t d = in[k - off];
+        st[k] = d == 1 ? 0 : s;
+        s *= d;
+    }
+    return st;
+}
+
+/// Calls f(i, offsets) for every flat position i of shape in row-major order, where offsets[j]
+/// = sum_k idx_k * strides[j][k]. The innermost dim runs as a plain loop.
+template <std::size_t N, class F>
+void for_each_strided(const Shape& shape, const std::array<Shape, N>& strides, F f) {
+    const int64_t n = shape_numel(shape);
+    if (n == 0) return;
+    if (shape.empty()) {
+        std::array<int64_t, N> off{};
+        f(int64_t{0}, off);
+        return;
+    }
+    const std::size_t nd = shape.size();
+    const int64_t last = shape[nd - 1];
+    std::array<int64_t, N> inner{};
+    for (std::size_t j = 0; j < N; ++j) inner[j] = strides[j][nd - 1];
+    Shape idx(nd, 0);
+    std::array<int64_t, N> base{};
+    for (int64_t i = 0; i < n; i += last) {
+        std::array<int64_t, N> off = base;
+        for (int64_t t = 0; t < last; ++t) {
+            f(i + t, off);
+            for (std::size_t j = 0; j < N; ++j) off[j] += inner[j];
+        }
+        // Advance the outer dims (all but the last), keeping base in step.
+        for (int64_t k = static_cast<int64_t>(nd) - 2; k >= 0; --k) {
+            for (std::size_t j = 0; j < N; ++j) base[j] += strides[j][k];
+            if (++idx[k] < shape[k]) break;
+            for (std::size_t j = 0; j < N; ++j) base[j] -= idx[k] * strides[j][k];
+            idx[k] = 0;
+        }
+    }
 }
 
 /// Splits shape around dim into (outer, D, inner) for reductions and softmax.

@@ -70,7 +70,37 @@ Tensor sum_all_kernel(const char* op, const Tensor& x, double scale) {
     return out;
 }
 
+// Sums of i64 and b8 tensors, as PyTorch gives them: an i64 total (for b8, the count of true
+// elements), over everything (dim < 0 with whole) or along dim. Not differentiable.
+bool integer_sum_dtype(const Tensor& x) { return x.defined() && (x.dtype() == Dtype::i64 || x.dtype() == Dtype::b8); }
+
+Tensor integer_sum(const Tensor& x, int64_t dim, bool keepdim, bool whole) {
+    const auto sp = whole ? detail::DimSplit{1, x.numel(), 1} : detail::split_at(x.shape(), dim);
+    Tensor out = Tensor::empty(whole ? Shape{} : reduced_shape(x.shape(), dim, keepdim), Dtype::i64);
+    int64_t* po = out.data<int64_t>();
+    auto run = [&](const auto* px) {
+        for (int64_t o = 0; o < sp.outer; ++o)
+            for (int64_t i = 0; i < sp.inner; ++i) {
+                int64_t acc = 0;
+                for (int64_t d = 0; d < sp.d; ++d) acc += static_cast<int64_t>(px[(o * sp.d + d) * sp.inner + i]);
+                po[o * sp.inner + i] = acc;
+            }
+    };
+    if (x.dtype() == Dtype::b8) run(x.data<bool>());
+    else run(x.data<int64_t>());
+    return out;
+}
+
+void refuse_integer_mean(const char* op, const Tensor& x) {
+    TG_CHECK(!integer_sum_dtype(x), DtypeError,
+             "{}: the mean of {} values is not an {} value; convert first, as x.to(Dtype::f32).mean() (sum counts "
+             "them as i64)",
+             op, dtype_name(x.dtype()), dtype_name(x.dtype()));
+}
+
 Tensor reduce_all(const char* op, const Tensor& x, bool mean) {
+    if (mean) refuse_integer_mean(op, x);
+    else if (integer_sum_dtype(x)) return integer_sum(x, 0, false, true);
     detail::check_floating(op, x);
     TG_CHECK(!mean || x.numel() != 0, ValueError, "{}: mean of an empty tensor of shape {}", op,
              shape_str(x.shape()));
@@ -85,6 +115,8 @@ Tensor reduce_all(const char* op, const Tensor& x, bool mean) {
 }
 
 Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool mean) {
+    if (mean) refuse_integer_mean(op, x);
+    else if (integer_sum_dtype(x)) return integer_sum(x, normalize_dim(op, dim, x.dim()), keepdim, false);
     detail::check_floating(op, x);
     dim = normalize_dim(op, dim, x.dim());
     const int64_t d = x.shape()[dim];

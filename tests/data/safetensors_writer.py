@@ -4,7 +4,8 @@ import struct
 
 import torch
 
-DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bfloat16: "BF16"}
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bfloat16: "BF16",
+          torch.bool: "BOOL"}
 
 
 def write_safetensors(path, tensors, metadata):

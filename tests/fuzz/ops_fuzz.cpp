@@ -188,6 +188,7 @@ Call make_call(Source& src) {
             c.inputs = {src.any(src.shape())};
             const Tensor& x = c.inputs[0];
             c.expect = same_floating(c.inputs);
+            if (k == 0 && x.dtype() == Dtype::i64) c.expect = {};  // an i64 total, as torch.sum gives
             if (x.numel() == 0 && k > 0) c.expect = Expect::bad();
             if (c.expect.verdict == Verdict::valid) {
                 const Ref r = ref_of(x);
@@ -209,6 +210,7 @@ Call make_call(Source& src) {
             const bool keep = src.coin();
             const int64_t d = norm_dim(dim, x.dim());
             c.expect = same_floating(c.inputs);
+            if (op == kReduceDim && k == 0 && x.dtype() == Dtype::i64) c.expect = {};  // an i64 total
             if (x.dim() == 0) c.expect = Expect::any();  // a dim on a 0-d tensor: a choice
             else if (d < 0) c.expect = Expect::bad();
             else if (op == kReduceDim && k > 0 && x.shape()[static_cast<std::size_t>(d)] == 0)
@@ -485,6 +487,14 @@ Call make_call(Source& src) {
             Shape vs = src.coin() ? ks : src.near(ks);
             if (vs.size() == 4 && src.coin()) vs[3] = src.small(0, 3);
             const Tensor v = src.values(vs, src.coin() ? q.dtype() : src.dtype());
+            // Sometimes a b8 mask, of a shape near (B, H, T, S) or (T, S).
+            Tensor mask;
+            if (src.small(0, 2) == 0) {
+                Shape ms = q.dim() == 4 && k.dim() == 4 ? Shape{q.shape()[0], q.shape()[1], q.shape()[2], k.shape()[2]}
+                                                        : src.shape();
+                if (ms.size() == 4 && src.coin()) ms.erase(ms.begin(), ms.begin() + 2);
+                mask = to(src.values(src.near(ms), Dtype::i64, 0, 1), Dtype::b8);
+            }
             c.inputs = {q, k, v};
             c.expect = same_floating(c.inputs);
             // v may have its own last dim (as in PyTorch): out is (B, H, T, hv).
@@ -495,8 +505,27 @@ Call make_call(Source& src) {
             if (c.expect.verdict == Verdict::valid &&
                 (q.numel() == 0 || k.numel() == 0 || v.numel() == 0 || q.shape()[3] == 0 || (causal && q.shape()[2] > k.shape()[2])))
                 c.expect = Expect::any();  // empty heads, or queries that see no key: a choice
-            if (c.expect.verdict == Verdict::valid) c.expect.out = attention_ref(ref_of(q), ref_of(k), ref_of(v), causal);
-            c.run = [causal](const std::vector<Tensor>& in) { return scaled_dot_product_attention(in[0], in[1], in[2], causal); };
+            Ref additive;
+            if (mask.defined() && c.expect.verdict != Verdict::invalid) {
+                const Shape full{q.shape()[0], q.shape()[1], q.shape()[2], k.shape()[2]};
+                const Shape& ms = mask.shape();
+                bool fits = ms.size() <= 4;
+                for (std::size_t i = 0; fits && i < ms.size(); ++i)
+                    fits = ms[i] == 1 || ms[i] == full[4 - ms.size() + i];
+                if (!fits) c.expect = Expect::bad();
+                additive = ref_of(mask);
+                for (double& x : additive.v) x = x != 0 ? 0.0 : -INFINITY;
+            }
+            if (c.expect.verdict == Verdict::valid) {
+                bool empty_row = false;
+                c.expect.out = attention_ref(ref_of(q), ref_of(k), ref_of(v), causal, mask.defined() ? &additive : nullptr,
+                                             &empty_row);
+                if (empty_row) c.expect = Expect::any();  // a query with no key left: zeros here, NaN in torch
+            }
+            c.run = [causal, mask](const std::vector<Tensor>& in) {
+                return mask.defined() ? scaled_dot_product_attention(in[0], in[1], in[2], mask, causal)
+                                      : scaled_dot_product_attention(in[0], in[1], in[2], causal);
+            };
             break;
         }
         default: {  // attention_qkv

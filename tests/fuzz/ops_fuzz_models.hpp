@@ -406,6 +406,100 @@ inline Call reduction_call(Source& src) {
     return c;
 }
 
+// Comparisons, logic and any/all/count_nonzero: b8 results, any dtype but bf16 in (b8 inputs
+// come from halves converted, so both truth values appear), broadcasting as the arithmetic does.
+inline Call compare_call(Source& src) {
+    static const char* names[] = {"eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor",
+                                  "logical_not", "any", "all", "count_nonzero"};
+    const int k = static_cast<int>(src.small(0, 12));
+    Call c;
+    c.name = names[k];
+    auto pick = [&](const Shape& s, Dtype like) {
+        const Dtype dt = src.coin() ? like : src.small(0, 3) == 0 ? Dtype::b8 : src.dtype();
+        return dt == Dtype::b8 ? to(src.values(s, Dtype::f64), Dtype::b8) : src.values(s, dt);
+    };
+    const Tensor a = pick(src.shape(), src.dtype());
+    const bool unary = k >= 9;
+    const Tensor b = unary ? Tensor() : pick(src.near(a.shape()), a.dtype());
+    const int64_t dim = src.small(-3, 3);
+    const bool along = src.coin(), keep = src.coin();
+    c.inputs = unary ? std::vector<Tensor>{a} : std::vector<Tensor>{a, b};
+    const Ref ra = ref_of(a);
+    auto truth = [](double v) { return v != 0.0 || std::isnan(v); };
+    if (!unary) {
+        const auto os = broadcast(a.shape(), b.shape());
+        if (!os) {
+            c.expect = Expect::bad();
+        } else {
+            const Ref rb = ref_of(b);
+            Ref r{*os, std::vector<double>(at(numel(*os))), Dtype::b8};
+            for (int64_t i = 0; i < numel(*os); ++i) {
+                const double x = ra.v[at(source_index(i, *os, a.shape()))], y = rb.v[at(source_index(i, *os, b.shape()))];
+                const bool v = k == 0 ? x == y : k == 1 ? x != y : k == 2 ? x < y : k == 3 ? x <= y : k == 4 ? x > y
+                             : k == 5 ? x >= y : k == 6 ? truth(x) && truth(y) : k == 7 ? truth(x) || truth(y)
+                                                                                  : truth(x) != truth(y);
+                r.v[at(i)] = v;
+            }
+            c.expect.out = r;
+        }
+    } else if (k == 9) {
+        Ref r{a.shape(), ra.v, Dtype::b8};
+        for (double& v : r.v) v = !truth(v);
+        c.expect.out = r;
+    } else if (k == 12 || !along) {
+        int64_t count = 0;
+        for (double v : ra.v) count += truth(v);
+        const bool any_true = count > 0, all_true = count == static_cast<int64_t>(ra.v.size());
+        c.expect.out = k == 12 ? Ref{{}, {static_cast<double>(count)}, Dtype::i64}
+                               : Ref{{}, {static_cast<double>(k == 10 ? any_true : all_true)}, Dtype::b8};
+    } else {
+        const int64_t d = norm_dim(dim, rank(a));
+        if (rank(a) == 0) {
+            c.expect = Expect::any();  // a dim on a 0-d tensor: a choice (see the top of ops_fuzz.cpp)
+        } else if (d < 0) {
+            c.expect = Expect::bad();
+        } else {
+            const Shape& xs = a.shape();
+            Shape os = xs;
+            if (keep) os[at(d)] = 1;
+            else os.erase(os.begin() + d);
+            int64_t outer = 1, inner = 1;
+            for (int64_t i = 0; i < d; ++i) outer *= xs[at(i)];
+            for (int64_t i = d + 1; i < rank(a); ++i) inner *= xs[at(i)];
+            const int64_t D = xs[at(d)];
+            Ref r{os, std::vector<double>(at(outer * inner)), Dtype::b8};
+            for (int64_t o = 0; o < outer; ++o)
+                for (int64_t i = 0; i < inner; ++i) {
+                    bool v = k == 11;
+                    for (int64_t j = 0; j < D; ++j) {
+                        const bool t = truth(ra.v[at((o * D + j) * inner + i)]);
+                        v = k == 10 ? v || t : v && t;
+                    }
+                    r.v[at(o * inner + i)] = v;
+                }
+            c.expect.out = r;
+        }
+    }
+    c.run = [k, dim, along, keep](const std::vector<Tensor>& in) {
+        switch (k) {
+            case 0: return eq(in[0], in[1]);
+            case 1: return ne(in[0], in[1]);
+            case 2: return lt(in[0], in[1]);
+            case 3: return le(in[0], in[1]);
+            case 4: return gt(in[0], in[1]);
+            case 5: return ge(in[0], in[1]);
+            case 6: return logical_and(in[0], in[1]);
+            case 7: return logical_or(in[0], in[1]);
+            case 8: return logical_xor(in[0], in[1]);
+            case 9: return logical_not(in[0]);
+            case 10: return along ? any(in[0], dim, keep) : any(in[0]);
+            case 11: return along ? all(in[0], dim, keep) : all(in[0]);
+            default: return count_nonzero(in[0]);
+        }
+    };
+    return c;
+}
+
 }  // namespace tg::fuzz
 
 #include "ops_fuzz_nn.hpp"
@@ -413,7 +507,7 @@ inline Call reduction_call(Source& src) {
 namespace tg::fuzz {
 
 enum ModelOp { kElementwise, kWhere, kMaskedFill, kGather, kIndexSelect, kStack, kSplit, kView, kExpand,
-               kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kModelOpCount };
+               kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kCompare, kModelOpCount };
 inline constexpr int kModelOps = kModelOpCount;
 
 // The call for model op `op` (in [0, kModelOps)).
@@ -434,7 +528,8 @@ inline Call make_model_call(Source& src, int op) {
         case kBatchNorm: return batch_norm_call(src);
         case kRmsNorm: return rms_norm_call(src);
         case kPairLoss: return pair_loss_call(src);
-        default: return class_loss_call(src);
+        case kClassLoss: return class_loss_call(src);
+        default: return compare_call(src);
     }
 }
 

@@ -108,7 +108,10 @@ inline std::vector<double> softmax_row(const std::vector<double>& r, bool log) {
 }
 
 // softmax(q k^T / sqrt(hs) [+ mask]) v for q (B, H, T, hs), k (B, H, S, hs), v (B, H, S, hv).
-inline Ref attention_ref(const Ref& q, const Ref& k, const Ref& v, bool causal) {
+// mask (when given) is additive and broadcasts to (B, H, T, S); *empty_row says whether some
+// query was left with no key (the reference's softmax then gives NaN).
+inline Ref attention_ref(const Ref& q, const Ref& k, const Ref& v, bool causal, const Ref* mask = nullptr,
+                         bool* empty_row = nullptr) {
     const int64_t B = q.shape[0], H = q.shape[1], T = q.shape[2], D = q.shape[3], S = k.shape[2], Dv = v.shape[3];
     Ref out{{B, H, T, Dv}, std::vector<double>(static_cast<std::size_t>(B * H * T * Dv)), q.dtype};
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
@@ -121,7 +124,10 @@ inline Ref attention_ref(const Ref& q, const Ref& k, const Ref& v, bool causal) 
                 for (int64_t d = 0; d < D; ++d)
                     dot += q.v[static_cast<std::size_t>((bh * T + t) * D + d)] * k.v[static_cast<std::size_t>((bh * S + j) * D + d)];
                 s[static_cast<std::size_t>(j)] = dot * scale;
+                if (mask) s[static_cast<std::size_t>(j)] += mask->v[static_cast<std::size_t>(
+                              source_index((bh * T + t) * S + j, {B, H, T, S}, mask->shape))];
             }
+            if (empty_row && std::all_of(s.begin(), s.end(), [](double x) { return x == -INFINITY; })) *empty_row = true;
             const std::vector<double> p = softmax_row(s, false);
             for (int64_t d = 0; d < Dv; ++d) {
                 double acc = 0;
