@@ -42,8 +42,10 @@ GPT::GPT(const GPTConfig& cfg)
     register_module("drop", drop);
     register_module("h", blocks_);
     for (int64_t i = 0; i < cfg.n_layer; ++i)
-        h.push_back(blocks_.push_back(std::make_shared<TransformerBlock>(cfg.d_model, cfg.n_head, cfg.norm, cfg.dropout, cfg.dtype,
-                                               cfg.seed + 100 * static_cast<uint64_t>(i + 1))));
+        h.push_back(blocks_.push_back(std::make_shared<TransformerBlock>(
+            cfg.d_model, cfg.n_head,
+            TransformerBlockOptions{.norm = cfg.norm, .causal = true, .dropout = cfg.dropout, .dtype = cfg.dtype,
+                                    .seed = cfg.seed + 100 * static_cast<uint64_t>(i + 1)})));
     if (cfg.norm == Norm::pre) register_module("ln_f", ln_f);
     if (cfg.tie_embeddings) lm_head.weight = lm_head.replace_parameter("weight", wte.weight);
     register_module("lm_head", lm_head);

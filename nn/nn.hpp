@@ -1,5 +1,6 @@
 #pragma once
 // Everything in tg::nn.
+#include "attention.hpp"
 #include "conv.hpp"
 #include "diagnostics.hpp"
 #include "gpt.hpp"

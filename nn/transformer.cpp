@@ -2,6 +2,7 @@
 
 #include "core/check.hpp"
 #include "core/ops.hpp"
+#include "nn/attention.hpp"
 #include "nn/residual.hpp"
 
 namespace tg::nn {
@@ -26,33 +27,47 @@ MLP::MLP(int64_t C, double p, Dtype dtype, Seed seed)
 
 Tensor MLP::forward(const Tensor& x) { return drop.forward(c_proj.forward(gelu(c_fc.forward(x)))); }
 
-CausalSelfAttention::CausalSelfAttention(int64_t C, int64_t heads, double p, Dtype dtype, Seed seed)
-    : c_attn(C, 3 * C, {.seed = seed, .dtype = dtype}),
-      c_proj(C, C, {.seed = derive_seed(seed, 1), .dtype = dtype}),
-      drop(p, derive_seed(seed, 2)),
-      n_head(heads) {
-    TG_CHECK(heads > 0 && C % heads == 0, ValueError,
-             "CausalSelfAttention: d_model {} is not divisible into {} heads", C, heads);
+SelfAttention::SelfAttention(int64_t C, int64_t heads, const SelfAttentionOptions& o)
+    : c_attn(C, 3 * C, {.seed = o.seed, .dtype = o.dtype}),
+      c_proj(C, C, {.seed = derive_seed(o.seed, 1), .dtype = o.dtype}),
+      drop(o.dropout, derive_seed(o.seed, 2)),
+      n_head(heads),
+      causal(o.causal) {
+    TG_CHECK(heads > 0 && C % heads == 0, ValueError, "{}: d_model {} is not divisible into {} heads",
+             o.causal ? "CausalSelfAttention" : "SelfAttention", C, heads);
     register_module("c_attn", c_attn);
     register_module("c_proj", c_proj);
     register_module("drop", drop);
 }
 
-Tensor CausalSelfAttention::forward(const Tensor& x) {
+Tensor SelfAttention::forward(const Tensor& x) { return forward(x, Tensor(), Tensor()); }
+
+Tensor SelfAttention::forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask) {
     const int64_t C = c_proj.out_features;
-    TG_CHECK(x.dim() == 3 && x.shape()[2] == C, ShapeError, "CausalSelfAttention: expected input (B, T, {}), got {}",
-             C, shape_str(x.shape()));
+    const std::string who = type_name();
+    TG_CHECK(x.defined() && x.dim() == 3 && x.shape()[2] == C, ShapeError, "{}: expected input (B, T, {}), got {}",
+             who, C, x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));
+    const int64_t B = x.shape()[0], T = x.shape()[1];
+    const Tensor mask = merge_attention_masks(attn_mask, key_padding_mask, B, n_head, T, T, x.dtype(), who);
     // attention_qkv reads the heads from the (B, T, 3C) projection in place; it equals
     // scaled_dot_product_attention on the split, permuted q, k, v (a test checks this).
-    Tensor y = attention_qkv(c_attn.forward(x), n_head, /*causal=*/true);  // (B, T, C)
+    Tensor y = attention_qkv(c_attn.forward(x), n_head, causal, mask);  // (B, T, C)
     return drop.forward(c_proj.forward(y));
 }
 
-std::string CausalSelfAttention::extra_repr() const { return fmt::format("n_head={}", n_head); }
+std::string SelfAttention::extra_repr() const {
+    return fmt::format("n_head={}{}", n_head, causal ? ", causal" : "");
+}
 
-TransformerBlock::TransformerBlock(int64_t C, int64_t heads, Norm n, double p, Dtype dtype, Seed seed)
-    : ln_1(C, 1e-5, dtype), attn(C, heads, p, dtype, seed), ln_2(C, 1e-5, dtype), mlp(C, p, dtype, derive_seed(seed, 10)),
-      norm(n) {
+CausalSelfAttention::CausalSelfAttention(int64_t C, int64_t heads, double p, Dtype dtype, Seed seed)
+    : SelfAttention(C, heads, {.causal = true, .dropout = p, .dtype = dtype, .seed = seed}) {}
+
+TransformerBlock::TransformerBlock(int64_t C, int64_t heads, const TransformerBlockOptions& o)
+    : ln_1(C, 1e-5, o.dtype),
+      attn(C, heads, {.causal = o.causal, .dropout = o.dropout, .dtype = o.dtype, .seed = o.seed}),
+      ln_2(C, 1e-5, o.dtype),
+      mlp(C, o.dropout, o.dtype, derive_seed(o.seed, 10)),
+      norm(o.norm) {
     // Without norms the LayerNorms are not part of the model: no parameters, no checkpoint names.
     if (norm != Norm::none) register_module("ln_1", ln_1);
     register_module("attn", attn);
@@ -60,24 +75,29 @@ TransformerBlock::TransformerBlock(int64_t C, int64_t heads, Norm n, double p, D
     register_module("mlp", mlp);
 }
 
-Tensor TransformerBlock::forward(const Tensor& x) {
+Tensor TransformerBlock::forward(const Tensor& x) { return forward(x, Tensor(), Tensor()); }
+
+Tensor TransformerBlock::forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask) {
+    auto attend = [&](const Tensor& h) { return attn.forward(h, attn_mask, key_padding_mask); };
     switch (norm) {
         case Norm::pre: {
-            Tensor h = apply_residual_connection(x, attn.forward(ln_1.forward(x)));
+            Tensor h = apply_residual_connection(x, attend(ln_1.forward(x)));
             return apply_residual_connection(h, mlp.forward(ln_2.forward(h)));
         }
         case Norm::post: {
-            Tensor h = ln_1.forward(apply_residual_connection(x, attn.forward(x)));
+            Tensor h = ln_1.forward(apply_residual_connection(x, attend(x)));
             return ln_2.forward(apply_residual_connection(h, mlp.forward(h)));
         }
         case Norm::none: {
-            Tensor h = apply_residual_connection(x, attn.forward(x));
+            Tensor h = apply_residual_connection(x, attend(x));
             return apply_residual_connection(h, mlp.forward(h));
         }
     }
     throw ValueError("TransformerBlock: unknown norm placement");
 }
 
-std::string TransformerBlock::extra_repr() const { return fmt::format("norm={}", norm_name(norm)); }
+std::string TransformerBlock::extra_repr() const {
+    return fmt::format("norm={}{}", norm_name(norm), attn.causal ? ", causal" : "");
+}
 
 }  // namespace tg::nn

@@ -1,5 +1,5 @@
 #pragma once
-// The GPT-2 transformer block and its two sublayers.
+// The transformer block (GPT-2's, and an encoder's) and its two sublayers.
 #include "../core/random.hpp"
 #include "layers.hpp"
 
@@ -22,34 +22,70 @@ public:
     Dropout drop;
 };
 
-/// Multi-head causal self-attention on (B, T, C): one projection to q|k|v (c_attn, (3C, C)),
-/// heads of size C / n_head through the fused scaled_dot_product_attention, then c_proj.
-class CausalSelfAttention : public Module {
+struct SelfAttentionOptions {
+    /// Each position attends to itself and the positions before it only (a GPT's decoder);
+    /// false (the default, as PyTorch's nn.MultiheadAttention and TransformerEncoderLayer):
+    /// every position attends to every position, unless a mask says otherwise.
+    bool causal = false;
+    double dropout = 0.0;  // on the output projection's result (nanoGPT's resid_dropout)
+    Dtype dtype = Dtype::f32;
+    Seed seed;
+};
+
+/// Multi-head self-attention on (B, T, C): one projection to q|k|v (c_attn, (3C, C)), heads of
+/// size C / n_head through the fused attention kernels, then c_proj. Names as nanoGPT's.
+class SelfAttention : public Module {
 public:
-    CausalSelfAttention(int64_t d_model, int64_t n_head, double dropout = 0.0, Dtype dtype = Dtype::f32,
-                        Seed seed = std::nullopt);
+    SelfAttention(int64_t d_model, int64_t n_head, const SelfAttentionOptions& options = {});
     Tensor forward(const Tensor& x) override;
-    std::string type_name() const override { return "CausalSelfAttention"; }
+    /// With masks as PyTorch's nn.MultiheadAttention takes them (note: the opposite of
+    /// scaled_dot_product_attention's b8 convention): attn_mask (T, T) or (B * n_head, T, T),
+    /// b8 true where a query may NOT attend to a key, or floating (added to the scores);
+    /// key_padding_mask (B, T), b8 true at padding positions (no query attends to them), or
+    /// floating. Either may be undefined. The causal option applies as well.
+    Tensor forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {});
+    std::string type_name() const override { return "SelfAttention"; }
     std::string extra_repr() const override;
 
     Linear c_attn;  // (3C, C)
     Linear c_proj;  // (C, C)
     Dropout drop;
     int64_t n_head;
+    bool causal;
 };
 
-/// One GPT block: attention and MLP sublayers, each with a residual connection and a LayerNorm
-/// placed as norm says (ln_1 around attention, ln_2 around the MLP).
+/// GPT-2's attention: SelfAttention with causal = true.
+class CausalSelfAttention : public SelfAttention {
+public:
+    CausalSelfAttention(int64_t d_model, int64_t n_head, double dropout = 0.0, Dtype dtype = Dtype::f32,
+                        Seed seed = std::nullopt);
+    std::string type_name() const override { return "CausalSelfAttention"; }
+};
+
+struct TransformerBlockOptions {
+    Norm norm = Norm::pre;
+    /// As SelfAttentionOptions::causal: false by default (an encoder block, as PyTorch's
+    /// nn.TransformerEncoderLayer); nn::GPT builds its blocks with true.
+    bool causal = false;
+    double dropout = 0.0;
+    Dtype dtype = Dtype::f32;
+    Seed seed;
+};
+
+/// One transformer block: attention and MLP sublayers, each with a residual connection and a
+/// LayerNorm placed as norm says (ln_1 around attention, ln_2 around the MLP). Not causal
+/// unless asked for (options.causal); nn::GPT's blocks are.
 class TransformerBlock : public Module {
 public:
-    TransformerBlock(int64_t d_model, int64_t n_head, Norm norm = Norm::pre, double dropout = 0.0,
-                     Dtype dtype = Dtype::f32, Seed seed = std::nullopt);
+    TransformerBlock(int64_t d_model, int64_t n_head, const TransformerBlockOptions& options = {});
     Tensor forward(const Tensor& x) override;
+    /// With the attention's masks (SelfAttention::forward: PyTorch's nn conventions).
+    Tensor forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {});
     std::string type_name() const override { return "TransformerBlock"; }
     std::string extra_repr() const override;
 
     LayerNorm ln_1;
-    CausalSelfAttention attn;
+    SelfAttention attn;
     LayerNorm ln_2;
     MLP mlp;
     Norm norm;

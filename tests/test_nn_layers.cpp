@@ -92,7 +92,7 @@ TEST_CASE("attention output at position t depends only on positions up to t", "[
 TEST_CASE("TransformerBlock gradients match finite differences in every norm placement", "[nn][layers]") {
     for (nn::Norm norm : {nn::Norm::pre, nn::Norm::post, nn::Norm::none}) {
         INFO(nn::norm_name(norm));
-        nn::TransformerBlock block(8, 2, norm, 0.0, Dtype::f64, 11);
+        nn::TransformerBlock block(8, 2, {.norm = norm, .causal = true, .dtype = Dtype::f64, .seed = 11});
         Tensor x = leaf64({2, 4, 8}, 12);
         check_module_grad(block, [&] { return block.forward(x); }, {x});
         const std::size_t expected = norm == nn::Norm::none ? 8 : 12;
@@ -102,11 +102,11 @@ TEST_CASE("TransformerBlock gradients match finite differences in every norm pla
 
 TEST_CASE("post-norm blocks end with a normalised output, pre-norm blocks do not", "[nn][layers]") {
     Tensor x = randn64({1, 4, 8}, 1) * 3.0;
-    nn::TransformerBlock post(8, 2, nn::Norm::post, 0.0, Dtype::f64, 1);
+    nn::TransformerBlock post(8, 2, {.norm = nn::Norm::post, .causal = true, .dtype = Dtype::f64, .seed = 1});
     Tensor y = post.forward(x);
     Tensor m = mean(y, -1);
     for (double v : m.to_vector<double>()) CHECK(std::abs(v) < 1e-12);
-    nn::TransformerBlock pre(8, 2, nn::Norm::pre, 0.0, Dtype::f64, 1);
+    nn::TransformerBlock pre(8, 2, {.norm = nn::Norm::pre, .causal = true, .dtype = Dtype::f64, .seed = 1});
     double total = 0;
     for (double v : mean(pre.forward(x), -1).to_vector<double>()) total += std::abs(v);
     CHECK(total > 1e-3);
