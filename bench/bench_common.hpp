@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -22,6 +24,14 @@ inline double quantile(std::vector<double> v, double q) {
     return v[std::min(i, v.size() - 1)];
 }
 inline double median(const std::vector<double>& v) { return quantile(v, 0.5); }
+
+// OpenMP's wait policy as this process's environment sets it (libgomp reads it at start-up).
+inline std::string omp_wait_policy() {
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
+    if (spin != nullptr) return std::string("GOMP_SPINCOUNT=") + spin + (policy ? std::string(", ") + policy : "");
+    return policy != nullptr ? policy : "unset (libgomp's default: spin, then sleep)";
+}
 
 /// VmHWM of this process in MB (10^6 bytes), 0 if /proc is unavailable.
 double peak_rss_mb();

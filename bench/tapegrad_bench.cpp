@@ -68,6 +68,7 @@ int run_gpt(const GptArgs& a) {
     fmt::print("model: V={} T={} C={} L={} H={} B={} norm={} dtype={}\n", a.vocab, a.context, a.d_model,
                a.layers, a.heads, a.batch, a.norm, a.dtype);
     fmt::print("threads: {}\n", a.threads);
+    fmt::print("omp_wait_policy: {}\n", bench::omp_wait_policy());
     fmt::print("detect_anomaly: {}\n", a.anomaly);
     fmt::print("blas: {}\n", blas_info());
     fmt::print("autocast: {}\n", a.autocast == "bf16" ? autocast_info() : std::string("off"));

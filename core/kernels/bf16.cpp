@@ -31,7 +31,7 @@ U round_lanes(const U& u) {
 // which measured 2-3x slower than the packs and unpacks the compiler emits for this loop.
 template <class From, class To, class F>
 void convert_loop(const From* x, To* y, int64_t n, F f) {
-    if (n >= kParallelElems) {
+    if (n >= kParallelMapElems) {
 #pragma omp parallel for simd schedule(static)
         for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
     } else {

@@ -15,15 +15,13 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include "core/kernels/parallel.hpp"
 
 namespace tg::kernels {
 
 template <class T>
 using Vec = xsimd::batch<T>;
 
-// Below this many elements a loop runs on one thread: on the small models, forking a second
-// thread for less cost more than it saved (bench/README.md has the measurement).
-inline constexpr int64_t kParallelElems = int64_t{1} << 17;
 
 /// y[i] = f(x[i]) with f taking and returning Vec<T>.
 template <class T, class F>
@@ -32,7 +30,7 @@ void vmap(const T* x, T* y, int64_t n, F f) {
     const int64_t full = n / W * W;
     // The test is outside the pragma: an OpenMP region costs a runtime call even when its
     // `if` is false, which matters when this runs per row inside a parallel loop.
-    if (n >= kParallelElems) {
+    if (n >= kParallelMapElems) {
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < full; i += W) f(Vec<T>::load_unaligned(x + i)).store_unaligned(y + i);
     } else {
@@ -54,7 +52,7 @@ void vmap2(const T* a, const T* b, T* y, int64_t n, F f) {
     auto body = [&](int64_t i) {
         f(Vec<T>::load_unaligned(a + i), Vec<T>::load_unaligned(b + i)).store_unaligned(y + i);
     };
-    if (n >= kParallelElems) {
+    if (n >= kParallelMapElems) {
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < full; i += W) body(i);
     } else {

@@ -28,6 +28,9 @@ struct Problem {
     Layout mask = {0, 0};  // where head (b, h) of the additive mask starts (0 strides: broadcast)
 };
 
+// Heads are independent, so they are handed out one at a time (schedule dynamic): when one of
+// the threads shares its core with another process, the other thread takes more heads instead
+// of waiting for it at the end. Each head's result is the same whichever thread computes it.
 bool worth_threads(const Problem& p) {
     const kernels::AttentionHead& a = p.head;
     return p.B * p.H > 1 && a.T * a.S * (a.hs + a.hv) > (1 << 14);
@@ -36,7 +39,7 @@ bool worth_threads(const Problem& p) {
 template <class T>
 void attention_forward(const Problem& p, const T* Q, const T* K, const T* V, const T* M, T* O, T* lse) {
     const int64_t BH = p.B * p.H;
-#pragma omp parallel for schedule(static) if (worth_threads(p))
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(p))
     for (int64_t bh = 0; bh < BH; ++bh) {
         const int64_t b = bh / p.H, h = bh % p.H;
         kernels::attention_head_forward(p.head, Q + p.q.base(b, h), K + p.k.base(b, h), V + p.v.base(b, h),
@@ -49,7 +52,7 @@ template <class T>
 void attention_backward(const Problem& p, const T* Q, const T* K, const T* V, const T* M, const T* O, const T* lse,
                         const T* dO, T* dQ, T* dK, T* dV) {
     const int64_t BH = p.B * p.H;
-#pragma omp parallel for schedule(static) if (worth_threads(p))
+#pragma omp parallel for schedule(dynamic, 1) if (worth_threads(p))
     for (int64_t bh = 0; bh < BH; ++bh) {
         const int64_t b = bh / p.H, h = bh % p.H;
         const int64_t q = p.q.base(b, h), k = p.k.base(b, h), v = p.v.base(b, h);

@@ -10,6 +10,7 @@
 #include "core/internal/dispatch.hpp"
 #include "core/ops.hpp"
 #include "core/tensor.hpp"
+#include "core/kernels/parallel.hpp"
 
 namespace tg::detail {
 
@@ -42,7 +43,7 @@ Tensor map(const char* op, const Tensor& x, F f) {
         const T* px = x.data<T>();
         T* py = y.data<T>();
         const int64_t n = x.numel();
-#pragma omp parallel for simd if (n > (1 << 16))
+#pragma omp parallel for simd if (n >= kernels::kParallelMapElems)
         for (int64_t i = 0; i < n; ++i) py[i] = f(px[i]);
     });
     return y;
@@ -58,7 +59,7 @@ Tensor map2(const char* op, const Tensor& a, const Tensor& b, F f) {
         const T* pb = b.data<T>();
         T* pz = z.data<T>();
         const int64_t n = a.numel();
-#pragma omp parallel for simd if (n > (1 << 16))
+#pragma omp parallel for simd if (n >= kernels::kParallelMapElems)
         for (int64_t i = 0; i < n; ++i) pz[i] = f(pa[i], pb[i]);
     });
     return z;

@@ -69,7 +69,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
         using T = decltype(tag);
         const T *a = input.data<T>(), *b = target.data<T>();
         double acc = 0;
-#pragma omp parallel for schedule(static) reduction(+ : acc) if (n >= kernels::kParallelElems)
+#pragma omp parallel for schedule(static) reduction(+ : acc) if (n >= kernels::kParallelMapElems)
         for (int64_t i = 0; i < n; ++i) {
             const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
             acc += d * d;
@@ -129,7 +129,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
         using T = decltype(tag);
         const T *z = logits.data<T>(), *t = targets.data<T>();
         double acc = 0;
-#pragma omp parallel for schedule(static) reduction(+ : acc) if (n >= kernels::kParallelElems)
+#pragma omp parallel for schedule(static) reduction(+ : acc) if (n >= kernels::kParallelMapElems)
         for (int64_t i = 0; i < n; ++i) {
             const double zi = z[i], ti = t[i];
             acc += std::max(zi, 0.0) - zi * ti + std::log1p(std::exp(-std::abs(zi)));

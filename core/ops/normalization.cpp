@@ -87,7 +87,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
         const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.data<T>();
         T *py = y.data<T>(), *pm = mean.data<T>(), *pr = rstd.data<T>();
         const T inv_c = T(1) / static_cast<T>(C);
-#pragma omp parallel for schedule(static) if (N * C >= kernels::kParallelElems)
+#pragma omp parallel for schedule(dynamic, kernels::kRowChunk) if (N * C >= kernels::kParallelElems)
         for (int64_t n = 0; n < N; ++n) {
             const T* row = px + n * C;
             const T m = kernels::vreduce(row, C, T(0), [](V v) { return v; }) * inv_c;
@@ -192,7 +192,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& w, double eps) {
         const T *px = x.data<T>(), *pw = w.defined() ? w.data<T>() : ones.data();
         T *py = y.data<T>(), *pr = rstd.data<T>();
         const T inv_c = T(1) / static_cast<T>(C);
-#pragma omp parallel for schedule(static) if (N * C >= kernels::kParallelElems)
+#pragma omp parallel for schedule(dynamic, kernels::kRowChunk) if (N * C >= kernels::kParallelElems)
         for (int64_t n = 0; n < N; ++n) {
             const T* row = px + n * C;
             const T ms = kernels::vreduce(row, C, T(0), [](V v) { return v * v; }) * inv_c;

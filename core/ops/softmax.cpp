@@ -29,7 +29,7 @@ Tensor softmax_forward(const char* op, const Tensor& x, const detail::DimSplit& 
         T* py = y.data<T>();
         if (sp.inner == 1) {  // contiguous rows: the vector path
             const int64_t D = sp.d;
-#pragma omp parallel for schedule(static) if (sp.outer * D >= kernels::kParallelElems)
+#pragma omp parallel for schedule(dynamic, kernels::kRowChunk) if (sp.outer * D >= kernels::kParallelElems)
             for (int64_t o = 0; o < sp.outer; ++o) {
                 if (log_space) kernels::log_softmax_row(px + o * D, py + o * D, D);
                 else kernels::softmax_row(px + o * D, py + o * D, D);
