@@ -50,6 +50,8 @@ struct Tape {
     // until it ends the entries must stay where they are: no pruning, no recording (hooks
     // run with grad mode off), no nested backward().
     bool walking = false;
+    // While walking: the op whose backward function runs (nullptr while hooks run).
+    const char* backward_of = nullptr;
 
     void prune() {
         if (walking) return;  // backward holds references into nodes (see run_backward)
@@ -117,12 +119,29 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
                 detail::describe_inputs(inputs), detail::tape_position(any ? t_tape.next_seq : 0, detail::current_label())));
         }
     }
-    if (!any) return out;
+    if (!any) {
+        if (!t_grad_enabled && out.defined()) {
+            for (const Tensor& t : inputs) {
+                if (t.defined() && (t.requires_grad() || t.impl()->made_in_no_grad)) {
+                    if (out.impl()->grad_fn == nullptr && !out.impl()->requires_grad) out.impl()->made_in_no_grad = true;
+                    break;
+                }
+            }
+        }
+        return out;
+    }
     Tape& tape = t_tape;
-    TG_CHECK(!tape.walking, ValueError,
-             "{}: recorded from inside a gradient hook while backward() walks the tape; hooks run with grad mode "
-             "off, leave it off there",
-             op);
+    if (tape.walking) {
+        TG_CHECK(tape.backward_of == nullptr, ValueError,
+                 "{}: recorded while the backward of '{}' runs, with grad mode turned back on; backward functions "
+                 "run with grad mode off and compute their gradients without recording (gradients of gradients "
+                 "are not supported yet), so leave grad mode off in them",
+                 op, tape.backward_of);
+        throw ValueError(fmt::format(
+            "{}: recorded from inside a gradient hook while backward() walks the tape; hooks run with grad mode "
+            "off, leave it off there",
+            op));
+    }
     if (tape.nodes.size() >= tape.prune_at) tape.prune();
     TensorImpl& o = *out.impl();
     o.requires_grad = true;
@@ -184,10 +203,21 @@ void accumulate_leaf_grad(TensorImpl& t, Tensor g) {
 }
 
 void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
-    if (!root.requires_grad())
+    if (!root.requires_grad()) {
+        if (root.impl()->made_in_no_grad)
+            throw ValueError(fmt::format(
+                "backward: this {} tensor was computed with grad mode off (inside a NoGradGuard), so no graph "
+                "was recorded for it, although its inputs require grad{}; compute it with grad mode on (outside "
+                "the guard's scope)",
+                shape_str(root.shape()), t_grad_enabled ? "" : " (grad mode is still off here)"));
+        if (!t_grad_enabled)
+            throw ValueError(
+                "backward: the tensor does not require grad, and grad mode is off (inside a NoGradGuard), so "
+                "nothing is recorded here; compute the graph with grad mode on (outside the guard's scope)");
         throw ValueError(
             "backward: the tensor does not require grad (no input of its graph has "
             "requires_grad set)");
+    }
     Tensor grad = grad_in;
     if (!grad.defined()) {
         TG_CHECK(root.numel() == 1, ValueError,
@@ -233,7 +263,10 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
     struct Walking {  // set for the walk, cleared however it ends
         Tape& t;
         explicit Walking(Tape& tape) : t(tape) { t.walking = true; }
-        ~Walking() { t.walking = false; }
+        ~Walking() {
+            t.walking = false;
+            t.backward_of = nullptr;
+        }
     } walking(tape);
     try {
         for (int64_t i = start; i >= 0; --i) {
@@ -247,7 +280,9 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
             Tensor dy(std::move(out->pending));
             out->pending.reset();
             if (out->retains_grad) accumulate_leaf_grad(*out, dy);
+            tape.backward_of = node.op;
             Grads g = node.backward(dy, Tensor(out));
+            tape.backward_of = nullptr;
             TG_CHECK(g.size() == node.inputs.size(), ValueError, "backward of '{}': returned {} gradients for {} inputs",
                      node.op, g.size(), node.inputs.size());
             for (std::size_t j = 0; j < g.size(); ++j) {

@@ -1,6 +1,9 @@
 // Tensor's autograd methods: requires_grad, gradients, backward and hooks' entry points.
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cstdio>
+
 #include "core/check.hpp"
 #include "core/internal/engine.hpp"
 #include "core/internal/tensor_impl.hpp"
@@ -26,7 +29,28 @@ std::string Tensor::grad_fn_name() const {
     return me.grad_fn ? me.grad_fn : "";
 }
 
-Tensor Tensor::grad() const { return Tensor(checked().grad); }
+namespace {
+std::atomic<bool> g_warned_non_leaf_grad{false};
+}  // namespace
+
+namespace detail {
+void reset_non_leaf_grad_warning() { g_warned_non_leaf_grad.store(false); }
+}  // namespace detail
+
+Tensor Tensor::grad() const {
+    const TensorImpl& me = checked();
+    // As PyTorch: reading the gradient of a non-leaf gives an undefined tensor (backward keeps
+    // gradients only for leaves), which then fails far away in another op; say so, once.
+    if (me.grad_fn != nullptr && !me.retains_grad && !me.grad && !g_warned_non_leaf_grad.exchange(true)) {
+        fmt::print(stderr,
+                   "tapegrad: warning: .grad() of a non-leaf tensor (made by '{}', shape {}) is undefined: backward() "
+                   "keeps the gradients of leaves only. Call retain_grad() on it before backward() to keep its "
+                   "gradient, or read .grad() of the leaf (a parameter or an input with requires_grad set). "
+                   "This warning is printed once.\n",
+                   me.grad_fn, shape_str(me.shape));
+    }
+    return Tensor(me.grad);
+}
 
 void Tensor::set_grad(const Tensor& g) {
     TensorImpl& me = checked();

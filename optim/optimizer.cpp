@@ -80,6 +80,11 @@ void Optimizer::step() {
             const Tensor grad = p.grad();
             if (!grad.defined()) continue;
             State& s = groups_[g].state[i];
+            // Module::to() changes the parameters' dtype in place, under an optimizer built or
+            // stepped before it: its running state follows the parameter (f32 -> f64 is exact),
+            // so the optimizer stays valid, as if it had run in the new dtype all along.
+            for (Tensor* buffer : s.buffers())
+                if (buffer->defined() && buffer->dtype() != p.dtype()) *buffer = buffer->to(p.dtype());
             ++s.step;
             update(g, p, grad, s);
             p.mark_modified();

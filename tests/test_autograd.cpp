@@ -2,6 +2,12 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
 #include "core/internal/engine.hpp"
 #include "helpers.hpp"
 
@@ -433,4 +439,118 @@ TEST_CASE("hooks cannot disturb the tape backward is walking", "[autograd][hooks
     late.set_grad(Tensor());
     sum(late * 2.0).backward();
     test::require_values(late.grad(), {2}, {2, 2});
+}
+
+TEST_CASE("backward on a result computed inside a NoGradGuard says grad mode was off", "[autograd][messages]") {
+    Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
+    Tensor loss;
+    {
+        NoGradGuard no_grad;
+        Tensor hidden = w * 3.0;  // inputs require grad, but nothing is recorded
+        loss = sum(hidden);
+        REQUIRE_THROWS_WITH(loss.backward(),
+                            Contains("backward: this () tensor was computed with grad mode off (inside a NoGradGuard), "
+                                     "so no graph was recorded for it, although its inputs require grad (grad mode is "
+                                     "still off here); compute it with grad mode on"));
+        REQUIRE_THROWS_WITH(sum(Tensor::ones({2})).backward(),
+                            Contains("backward: the tensor does not require grad, and grad mode is off (inside a "
+                                     "NoGradGuard)"));
+    }
+    // Outside the guard the tensor made inside it still has no graph, and the message says why.
+    REQUIRE_THROWS_WITH(loss.backward(), Contains("was computed with grad mode off (inside a NoGradGuard), so no "
+                                                  "graph was recorded for it, although its inputs require grad; "));
+    // A graph built with grad mode on can still be differentiated inside a guard, as in PyTorch.
+    Tensor built = sum(w * 3.0);
+    {
+        NoGradGuard no_grad;
+        built.backward();
+    }
+    test::require_values(w.grad(), {2}, {3, 3});
+    // Tensors that need no gradient keep the plain message.
+    REQUIRE_THROWS_WITH(sum(Tensor::ones({2}) * 2.0).backward(),
+                        Contains("backward: the tensor does not require grad (no input of its graph has requires_grad "
+                                 "set)"));
+}
+
+namespace {
+// A custom op whose backward (wrongly) turns grad mode on and records an op.
+Tensor records_in_backward(const Tensor& x) {
+    Tensor y;
+    {
+        NoGradGuard forward_only;
+        y = x * 2.0;
+    }
+    return record("doubler", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        set_grad_enabled(true);
+        Tensor g;
+        try {
+            g = dy * (x * 0.0 + 2.0);
+        } catch (...) {
+            set_grad_enabled(false);
+            throw;
+        }
+        set_grad_enabled(false);
+        return Grads{g};
+    });
+}
+}  // namespace
+
+TEST_CASE("an op recorded inside a custom op's backward names that op, not a hook", "[autograd][messages]") {
+    Tensor x = tensor({1.0, 2.0}, {2}).requires_grad_();
+    REQUIRE_THROWS_WITH(sum(records_in_backward(x)).backward(),
+                        Contains("mul: recorded while the backward of 'doubler' runs, with grad mode turned back on; "
+                                 "backward functions run with grad mode off"));
+    CHECK(is_grad_enabled());
+    // The tape is usable afterwards, and hooks keep their own message (tested above).
+    Tensor y = x * 3.0;
+    sum(y).backward();
+    test::require_values(x.grad(), {2}, {3, 3});
+}
+
+namespace {
+// What fn() printed to stderr.
+template <class F>
+std::string captured_stderr(F fn) {
+    std::fflush(stderr);
+    char path[] = "/tmp/tapegrad-stderr-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    const int saved = dup(2);
+    dup2(fd, 2);
+    fn();
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::string text;
+    char buf[4096];
+    lseek(fd, 0, SEEK_SET);
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+    close(fd);
+    unlink(path);
+    return text;
+}
+}  // namespace
+
+TEST_CASE(".grad() of a non-leaf warns once and points at retain_grad", "[autograd][messages]") {
+    detail::reset_non_leaf_grad_warning();
+    Tensor x = tensor({1.0, 2.0}, {2}).requires_grad_();
+    Tensor h = x * 2.0;
+    sum(h * h).backward();
+    Tensor g;
+    const std::string first = captured_stderr([&] { g = h.grad(); });
+    CHECK_FALSE(g.defined());
+    CHECK_THAT(first, Contains("tapegrad: warning: .grad() of a non-leaf tensor (made by 'mul', shape (2,)) is "
+                               "undefined: backward() keeps the gradients of leaves only. Call retain_grad() on it "
+                               "before backward() to keep its gradient"));
+    CHECK(captured_stderr([&] { (void)h.grad(); }).empty());  // once
+    // Leaves and retain_grad() tensors never warn; retain_grad keeps the gradient.
+    detail::reset_non_leaf_grad_warning();
+    Tensor k = x * 2.0;
+    k.retain_grad();
+    sum(k * k).backward();
+    CHECK(captured_stderr([&] {
+              (void)x.grad();
+              test::require_values(k.grad(), {2}, {4, 8});
+          }).empty());
+    detail::reset_non_leaf_grad_warning();
 }

@@ -372,3 +372,32 @@ TEST_CASE("optimizer mistakes a newcomer makes get errors that say what to do", 
     std::ofstream(dir.file("model.pt"), std::ios::binary) << std::string("PK\x03\x04", 4) << std::string(40, '\0');
     REQUIRE_THROWS_WITH(lin.load(dir.file("model.pt")), Contains("it looks like a zip archive, as torch.save writes"));
 }
+
+TEST_CASE("an optimizer keeps working after model.to() changes its parameters' dtype", "[optim][messages]") {
+    // Built before to(): no state yet, so the first step simply runs in the new dtype.
+    {
+        nn::Linear lin(3, 2, {.seed = 2});
+        optim::Adam adam(optim::named_group(lin, optim::AdamOptions{.lr = 0.01}));
+        lin.to(Dtype::f64);
+        Tensor x = Tensor::ones({4, 3}, Dtype::f64);
+        sum(lin.forward(x)).backward();
+        REQUIRE_NOTHROW(adam.step());
+        CHECK(lin.weight.dtype() == Dtype::f64);
+    }
+    // Stepped before to(): the momentum follows the parameter into f64, so the next step is the
+    // one an f64 optimizer with the same history takes.
+    nn::Linear lin(1, 1, {.bias = false, .seed = Seed{3}});
+    lin.weight.set_data(tensor({1.0f}, {1, 1}));
+    optim::SGD sgd(lin.parameters(), {.lr = 0.5, .momentum = 0.5});
+    Tensor x32 = tensor({2.0f}, {1, 1});
+    sum(lin.forward(x32)).backward();  // dW = 2
+    sgd.step();                        // buf = 2, W = 1 - 0.5 * 2 = 0
+    test::require_values(lin.weight, {1, 1}, {0});
+    sgd.zero_grad();
+    lin.to(Dtype::f64);
+    Tensor x64 = tensor({4.0}, {1, 1});
+    sum(lin.forward(x64)).backward();  // dW = 4
+    REQUIRE_NOTHROW(sgd.step());       // buf = 0.5 * 2 + 4 = 5, W = 0 - 0.5 * 5
+    CHECK(lin.weight.dtype() == Dtype::f64);
+    test::require_values(lin.weight, {1, 1}, {-2.5});
+}

@@ -29,6 +29,8 @@ const char* intern_op_name(std::string_view name);
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
 /// Adds g into a leaf's (or retain_grad tensor's) .grad, taking g's buffer when nobody else holds it.
 void accumulate_leaf_grad(TensorImpl& t, Tensor g);
+/// Lets the next .grad() of a non-leaf warn again (for tests; the warning is once per process).
+void reset_non_leaf_grad_warning();
 /// Entries on this thread's tape, without pruning.
 int64_t raw_tape_size();
 

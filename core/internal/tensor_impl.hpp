@@ -41,6 +41,8 @@ struct TensorImpl {
     bool requires_grad = false;
     bool retains_grad = false;
     bool graph_freed = false;        // its tape entry was released by backward()
+    // Made from inputs that require grad while grad mode was off: no graph, and backward() says why.
+    bool made_in_no_grad = false;
     const char* grad_fn = nullptr;   // the op that made it (an interned name); nullptr for leaves
     uint64_t node_seq = 0;           // its entry on this thread's tape (0: none)
     uint64_t tape_id = 0;            // the tape (thread) that recorded it
