@@ -56,6 +56,11 @@ public:
                             const MultiheadAttentionArgs& args = {});
     /// Self-attention: forward(x, x, x).output.
     Tensor forward(const Tensor& x) override;
+    using Module::operator();
+    AttentionOutput operator()(const Tensor& query, const Tensor& key, const Tensor& value,
+                               const MultiheadAttentionArgs& args = {}) {
+        return forward(query, key, value, args);
+    }
     std::string type_name() const override { return "MultiheadAttention"; }
     std::string extra_repr() const override;
 

@@ -2,6 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
+#include <typeinfo>
+
 #include <map>
 #include <set>
 #include <utility>
@@ -235,6 +241,23 @@ void Module::load(const std::string& path) {
 
 Tensor Module::forward(const Tensor&) {
     throw ValueError(fmt::format("{}: this module has no single-input forward", type_name()));
+}
+
+std::string Module::type_name() const {
+    const char* mangled = typeid(*this).name();
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
+                                                     std::free);
+    const std::string full = status == 0 && demangled ? demangled.get() : mangled;
+    // Drop the namespaces ("tg::nn::", "(anonymous namespace)::"), not those of template arguments.
+    std::size_t start = 0;
+    int depth = 0;
+    for (std::size_t i = 0; i + 1 < full.size(); ++i) {
+        if (full[i] == '<' || full[i] == '(') ++depth;
+        else if (full[i] == '>' || full[i] == ')') --depth;
+        else if (depth == 0 && full[i] == ':' && full[i + 1] == ':') start = i + 2;
+    }
+    return full.substr(start);
 }
 
 std::string Module::summary() const {

@@ -99,9 +99,17 @@ public:
     /// The single-input forward of layers that have one (Linear, LayerNorm, GELU, ...). Modules
     /// without one throw ValueError; Sequential chains these.
     virtual Tensor forward(const Tensor& x);
+    /// m(x) is m.forward(x), as in PyTorch. The library's modules whose forward takes more
+    /// arguments (TransformerBlock, MultiheadAttention, ResidualBlock, ...) have a matching
+    /// operator() too. A module of yours with such a forward adds its own, and keeps this one
+    /// visible with `using Module::operator();`:
+    ///     Tensor operator()(const Tensor& x, const Tensor& y) { return forward(x, y); }
+    Tensor operator()(const Tensor& x) { return forward(x); }
 
-    /// Shown in the printed summary: the type ("Linear") and its settings ("in=64, out=256").
-    virtual std::string type_name() const { return "Module"; }
+    /// Shown in the printed summary and in errors: the type ("Linear") and its settings
+    /// ("in=64, out=256"). By default the C++ class name without its namespaces (a module
+    /// `struct Net : nn::Module` prints as "Net"), as PyTorch prints a module's class.
+    virtual std::string type_name() const;
     virtual std::string extra_repr() const { return ""; }
     /// The tree of modules with parameter shapes and counts (what fmt::print("{}", m) shows).
     std::string summary() const;

@@ -22,6 +22,12 @@ public:
     Tensor forward(const Tensor& x, F&& sublayer) {
         return apply_residual_connection(x, sublayer(ln.forward(x)));
     }
+    Tensor operator()(const Tensor& x, const Tensor& sublayer_output) const { return forward(x, sublayer_output); }
+    template <class F>
+        requires std::invocable<F&, const Tensor&>
+    Tensor operator()(const Tensor& x, F&& sublayer) {
+        return forward(x, std::forward<F>(sublayer));
+    }
     std::string type_name() const override { return "ResidualBlock"; }
 
     LayerNorm ln;

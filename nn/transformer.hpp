@@ -44,6 +44,10 @@ public:
     /// key_padding_mask (B, T), b8 true at padding positions (no query attends to them), or
     /// floating. Either may be undefined. The causal option applies as well.
     Tensor forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {});
+    using Module::operator();
+    Tensor operator()(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {}) {
+        return forward(x, attn_mask, key_padding_mask);
+    }
     std::string type_name() const override { return "SelfAttention"; }
     std::string extra_repr() const override;
 
@@ -81,6 +85,10 @@ public:
     Tensor forward(const Tensor& x) override;
     /// With the attention's masks (SelfAttention::forward: PyTorch's nn conventions).
     Tensor forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {});
+    using Module::operator();
+    Tensor operator()(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {}) {
+        return forward(x, attn_mask, key_padding_mask);
+    }
     std::string type_name() const override { return "TransformerBlock"; }
     std::string extra_repr() const override;
 

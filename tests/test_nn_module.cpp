@@ -179,3 +179,36 @@ TEST_CASE("Dropout is the identity in eval mode and seeded in training", "[nn][m
     a.eval();
     CHECK(a.forward(x).is_same(x));
 }
+
+namespace {
+struct Unnamed : nn::Module {
+    nn::Linear fc;
+    Unnamed() : fc(2, 2, {.seed = 5}) { register_module("fc", fc); }
+    Tensor forward(const Tensor& x) override { return fc(x) * 2.0; }  // a child called as PyTorch does
+};
+template <class T>
+struct Templated : nn::Module {};
+namespace deeper {
+struct Inner : nn::Module {};
+}  // namespace deeper
+}  // namespace
+
+TEST_CASE("modules are called like functions and print their own class name by default", "[nn][module]") {
+    Unnamed net;
+    Tensor x = Tensor::randn({3, 2}, Dtype::f32, 9);
+    test::require_close(net(x), net.forward(x), 0.0);
+    CHECK(net.type_name() == "Unnamed");
+    CHECK_THAT(net.summary(), Contains("Unnamed"));
+    CHECK_THAT(net.summary(), Contains("fc: Linear"));
+    CHECK(Templated<std::pair<int, float>>().type_name() == "Templated<std::pair<int, float> >");
+    CHECK(deeper::Inner().type_name() == "Inner");
+    CHECK(nn::Module().type_name() == "Module");
+    // Multi-input forwards have a matching operator() (and keep the single-input one).
+    nn::TransformerBlock block(8, 2, {.seed = 3});
+    Tensor h = Tensor::randn({2, 4, 8}, Dtype::f32, 4);
+    Tensor pad = tensor(std::vector<bool>{false, false, false, true, false, false, true, true}, {2, 4});
+    test::require_close(block(h, Tensor(), pad), block.forward(h, Tensor(), pad), 0.0);
+    test::require_close(block(h), block.forward(h), 0.0);
+    nn::MultiheadAttention mha(8, 2, {.seed = 6});
+    test::require_close(mha(h, h, h).output, mha.forward(h, h, h).output, 0.0);
+}
