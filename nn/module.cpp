@@ -193,7 +193,7 @@ void Module::save(const std::string& path) const {
     save_safetensors(path, saved_tensors(*this), {{"format", "pt"}});
 }
 
-void Module::load(const std::string& path) {
+LoadResult Module::load(const std::string& path, const LoadOptions& options) {
     const SafetensorsFile file = load_safetensors(path);
     std::map<std::string, Tensor> given(file.tensors.begin(), file.tensors.end());
     const NamedTensors expected = state_dict();
@@ -225,18 +225,27 @@ void Module::load(const std::string& path) {
     const NamedTensors targets = saved_tensors(*this);
     for (const auto& [name, p] : targets)
         if (!source.count(p.impl().get())) missing.push_back(name);
-    if (!missing.empty() || !unexpected.empty() || !problems.empty()) {
-        std::string msg = fmt::format("load: {} does not match this {}", path, type_name());
-        if (!missing.empty()) msg += fmt::format("; missing: {}", fmt::join(missing, ", "));
-        if (!unexpected.empty()) msg += fmt::format("; unexpected: {}", fmt::join(unexpected, ", "));
-        for (const std::string& p : problems) msg += "; " + p;
-        throw IOError(msg + "; the model is unchanged");
+    if (!problems.empty() || (options.strict && (!missing.empty() || !unexpected.empty()))) {
+        // One problem per line: a model with dozens of mismatches stays readable.
+        std::string msg = fmt::format("load: {} does not match this {}; the model is unchanged:", path, type_name());
+        if (options.strict && !missing.empty())
+            msg += fmt::format("\n  missing ({}): {}", missing.size(), fmt::join(missing, ", "));
+        if (options.strict && !unexpected.empty())
+            msg += fmt::format("\n  unexpected ({}): {}", unexpected.size(), fmt::join(unexpected, ", "));
+        for (const std::string& p : problems) msg += "\n  " + p;
+        if (options.strict && problems.empty())
+            msg += "\n  (load(path, {.strict = false}) loads the names both have and returns the others)";
+        throw IOError(msg);
     }
     NoGradGuard ng;
     for (const auto& [name, p] : targets) {
+        auto it = source.find(p.impl().get());
+        if (it == source.end()) continue;  // missing, allowed when not strict
         Tensor dst = p;
-        dst.copy_(source.at(p.impl().get()).second);
+        dst.copy_(it->second.second);
     }
+    if (options.strict) return {};
+    return {std::move(missing), std::move(unexpected)};
 }
 
 Tensor Module::forward(const Tensor&) {

@@ -21,6 +21,17 @@ using Parameter = Tensor;
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+/// How Module::load matches a file's names to the model's.
+struct LoadOptions {
+    bool strict = true;  // every name of the model in the file, and no other name
+};
+/// What a non-strict Module::load left out (empty after a strict one), as PyTorch's
+/// load_state_dict returns them.
+struct LoadResult {
+    std::vector<std::string> missing_keys;     // the model's names the file lacks (left unchanged)
+    std::vector<std::string> unexpected_keys;  // the file's names the model lacks (ignored)
+};
+
 class Module {
 public:
     Module() = default;
@@ -94,7 +105,11 @@ public:
     /// unchanged. F32, F64 and BF16 data convert to a floating tensor's dtype (a bf16
     /// checkpoint loads into f32 parameters, as PyTorch's load_state_dict copies); integer
     /// buffers load from I64.
-    void load(const std::string& path);
+    /// With {.strict = false}, names the file lacks leave those tensors as they are and names
+    /// the model lacks are skipped, as PyTorch's load_state_dict(strict=False); both lists are
+    /// returned. A shape or dtype that does not fit is an error either way. The error lists
+    /// every problem, one per line.
+    LoadResult load(const std::string& path, const LoadOptions& options = {});
 
     /// The single-input forward of layers that have one (Linear, LayerNorm, GELU, ...). Modules
     /// without one throw ValueError; Sequential chains these.

@@ -166,7 +166,8 @@ TEST_CASE("a bad checkpoint gives a clear error and leaves the model unchanged",
         params.erase(params.begin());  // no wte.weight
         params[0].first = "wpe.weights";
         nn::save_safetensors(path, params);
-        expect_error("missing: wte.weight, wpe.weight; unexpected: wpe.weights");
+        expect_error("does not match this GPT; the model is unchanged:\n  missing (2): wte.weight, wpe.weight\n"
+                     "  unexpected (1): wpe.weights\n  (load(path, {.strict = false}) loads the names both have");
     }
     SECTION("a wrong shape") {
         nn::NamedTensors params = model.named_parameters();
@@ -188,6 +189,52 @@ TEST_CASE("a bad checkpoint gives a clear error and leaves the model unchanged",
     }
     SECTION("a file that does not exist") {
         expect_error("cannot open for reading");
+    }
+}
+
+TEST_CASE("load with strict off loads the names both have and returns the others", "[checkpoint]") {
+    TempDir dir;
+    nn::GPT model(tiny());
+    const std::string path = dir.file("partial.safetensors");
+    nn::NamedTensors params = model.named_parameters();
+    params.erase(params.begin());                                   // no wte.weight
+    params.emplace_back("head.extra", Tensor::ones({3}));           // not in the model
+    for (auto& [name, t] : params) t = Tensor::full(t.shape(), 0.25, t.dtype());
+    nn::save_safetensors(path, params);
+    const std::vector<double> wte_before = model.named_parameters()[0].second.to_vector<double>();
+    REQUIRE_THROWS_AS(model.load(path), IOError);  // strict by default
+    const nn::LoadResult r = model.load(path, {.strict = false});
+    CHECK(r.missing_keys == std::vector<std::string>{"wte.weight"});
+    CHECK(r.unexpected_keys == std::vector<std::string>{"head.extra"});
+    const nn::NamedTensors now = model.named_parameters();
+    CHECK(now[0].second.to_vector<double>() == wte_before);  // missing: left as it was
+    for (std::size_t i = 1; i < now.size(); ++i)
+        for (double v : now[i].second.to_vector<double>()) REQUIRE(v == 0.25);
+    // A strict load that succeeds returns empty lists.
+    model.save(path);
+    const nn::LoadResult full = model.load(path);
+    CHECK(full.missing_keys.empty());
+    CHECK(full.unexpected_keys.empty());
+    // Shapes must still fit when strict is off, and every mismatch gets a line of its own.
+    nn::NamedTensors wrong = model.named_parameters();
+    int changed = 0;
+    for (auto& [name, t] : wrong)
+        if (t.dim() == 1) {
+            t = Tensor::zeros({t.shape()[0] + 1});
+            ++changed;
+        }
+    REQUIRE(changed >= 4);
+    nn::save_safetensors(path, wrong);
+    try {
+        model.load(path, {.strict = false});
+        FAIL("a wrong shape loaded");
+    } catch (const IOError& e) {
+        const std::string what = e.what();
+        int lines = 0;
+        for (std::size_t at = what.find("\n  '"); at != std::string::npos; at = what.find("\n  '", at + 1)) ++lines;
+        CHECK(lines == changed);
+        CHECK_THAT(what, Contains("' has shape ("));
+        CHECK_THAT(what, !Contains("strict = false"));  // not the hint when shapes are what is wrong
     }
 }
 

@@ -80,7 +80,7 @@ TEST_CASE("buffers are saved and loaded, and checked like parameters", "[nn][buf
         b.load(path);
         FAIL("load accepted a file without 'count'");
     } catch (const IOError& e) {
-        CHECK(std::string(e.what()).find("missing: count") != std::string::npos);
+        CHECK(std::string(e.what()).find("\n  missing (1): count") != std::string::npos);
     }
     CHECK(b.count.item<int64_t>() == 7);
     // An integer buffer does not load from floating data.
