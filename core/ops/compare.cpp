@@ -27,35 +27,34 @@ Shape broadcast_for(const char* op, const Tensor& a, const Tensor& b) {
     }
 }
 
-// out[i] = cmp(a[i], b[i]) over the broadcast shape, in the operands' dtype when they share one,
-// else in double.
-template <class Cmp>
-Tensor compare(const char* op, const Tensor& a, const Tensor& b, Cmp cmp) {
+// out[i] = f(a[i], b[i]) as b8 over the broadcast shape; f is called with each operand's own
+// element type.
+template <class F>
+Tensor broadcast_b8(const char* op, const Tensor& a, const Tensor& b, F f) {
     const Shape shape = broadcast_for(op, a, b);
     Tensor out = Tensor::empty(shape, Dtype::b8);
     bool* po = out.data<bool>();
     const std::array<Shape, 2> st = {broadcast_strides(shape, a.shape()), broadcast_strides(shape, b.shape())};
-    if (a.dtype() == b.dtype()) {
-        dispatch_values(op, a.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            const T* pa = static_cast<const T*>(a.raw_data());
-            const T* pb = static_cast<const T*>(b.raw_data());
-            for_each_strided<2>(shape, st, [&](int64_t i, const auto& off) { po[i] = cmp(pa[off[0]], pb[off[1]]); });
-        });
-        return out;
-    }
     dispatch_values(op, a.dtype(), [&](auto ta) {
         using A = decltype(ta);
         dispatch_values(op, b.dtype(), [&](auto tb) {
             using B = decltype(tb);
             const A* pa = static_cast<const A*>(a.raw_data());
             const B* pb = static_cast<const B*>(b.raw_data());
-            for_each_strided<2>(shape, st, [&](int64_t i, const auto& off) {
-                po[i] = cmp(static_cast<double>(pa[off[0]]), static_cast<double>(pb[off[1]]));
-            });
+            for_each_strided<2>(shape, st, [&](int64_t i, const auto& off) { po[i] = f(pa[off[0]], pb[off[1]]); });
         });
     });
     return out;
+}
+
+// out[i] = cmp(a[i], b[i]) over the broadcast shape, in the operands' dtype when they share one,
+// else in double.
+template <class Cmp>
+Tensor compare(const char* op, const Tensor& a, const Tensor& b, Cmp cmp) {
+    return broadcast_b8(op, a, b, [&](auto x, auto y) {
+        if constexpr (std::is_same_v<decltype(x), decltype(y)>) return cmp(x, y);
+        else return cmp(static_cast<double>(x), static_cast<double>(y));
+    });
 }
 
 template <class Cmp>
@@ -80,21 +79,7 @@ bool truth(T v) {
 
 template <class Op>
 Tensor logical(const char* op, const Tensor& a, const Tensor& b, Op f) {
-    const Shape shape = broadcast_for(op, a, b);
-    Tensor out = Tensor::empty(shape, Dtype::b8);
-    bool* po = out.data<bool>();
-    const std::array<Shape, 2> st = {broadcast_strides(shape, a.shape()), broadcast_strides(shape, b.shape())};
-    dispatch_values(op, a.dtype(), [&](auto ta) {
-        using A = decltype(ta);
-        dispatch_values(op, b.dtype(), [&](auto tb) {
-            using B = decltype(tb);
-            const A* pa = static_cast<const A*>(a.raw_data());
-            const B* pb = static_cast<const B*>(b.raw_data());
-            for_each_strided<2>(shape, st,
-                                [&](int64_t i, const auto& off) { po[i] = f(truth(pa[off[0]]), truth(pb[off[1]])); });
-        });
-    });
-    return out;
+    return broadcast_b8(op, a, b, [&](auto x, auto y) { return f(truth(x), truth(y)); });
 }
 
 // The truth of every element of x, as bytes.
