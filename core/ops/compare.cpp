@@ -4,7 +4,9 @@
 // up to 2^53 exactly. NaN compares false, except with ne. Logical ops and any/all read any dtype
 // as "nonzero is true" (NaN is nonzero).
 #include <cmath>
+#include <array>
 #include <functional>
+#include <type_traits>
 
 #include "core/check.hpp"
 #include "core/ops/common.hpp"
