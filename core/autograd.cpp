@@ -123,7 +123,8 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
         if (!t_grad_enabled && out.defined()) {
             for (const Tensor& t : inputs) {
                 if (t.defined() && (t.requires_grad() || t.impl()->made_in_no_grad)) {
-                    if (out.impl()->grad_fn == nullptr && !out.impl()->requires_grad) out.impl()->made_in_no_grad = true;
+                    // Not when the op handed back an input that requires grad itself.
+                    if (!out.impl()->requires_grad) out.impl()->made_in_no_grad = true;
                     break;
                 }
             }
@@ -132,11 +133,12 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
     }
     Tape& tape = t_tape;
     if (tape.walking) {
-        TG_CHECK(tape.backward_of == nullptr, ValueError,
-                 "{}: recorded while the backward of '{}' runs, with grad mode turned back on; backward functions "
-                 "run with grad mode off and compute their gradients without recording (gradients of gradients "
-                 "are not supported yet), so leave grad mode off in them",
-                 op, tape.backward_of);
+        if (tape.backward_of != nullptr)
+            throw ValueError(fmt::format(
+                "{}: recorded while the backward of '{}' runs, with grad mode turned back on; backward functions "
+                "run with grad mode off and compute their gradients without recording (gradients of gradients "
+                "are not supported yet), so leave grad mode off in them",
+                op, tape.backward_of));
         throw ValueError(fmt::format(
             "{}: recorded from inside a gradient hook while backward() walks the tape; hooks run with grad mode "
             "off, leave it off there",

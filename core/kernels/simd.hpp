@@ -22,7 +22,6 @@ namespace tg::kernels {
 template <class T>
 using Vec = xsimd::batch<T>;
 
-
 /// y[i] = f(x[i]) with f taking and returning Vec<T>.
 template <class T, class F>
 void vmap(const T* x, T* y, int64_t n, F f) {
