@@ -74,10 +74,21 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 /// Elements start, start+step, ... below end along dim (start/end clamped like Python slices,
 /// negative values count from the end; step >= 1).
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+/// x[..., start:start+length, ...] along dim, as torch.narrow: the range must lie inside the dim
+/// (ValueError otherwise, where slice would clamp); start may be negative.
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+/// The slab at index along dim, with that dim removed (x.select(0, i) is x[i]); index may be
+/// negative, counting from the end.
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+/// Every slab along dim, each with that dim removed, as torch.unbind.
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);
+/// reshape under PyTorch's other name. Tensors are always contiguous here, so unlike torch's
+/// view it never fails for the layout; it shares storage.
+Tensor view(const Tensor& x, const Shape& shape);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 
 /// Rows of weight (V, C) picked by i64 ids of any shape -> (*ids.shape, C)
-/// (core/ops/embedding.cpp).
+/// (core/ops/embedding.cpp). weight may have any dtype when it needs no gradient.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 
 // Softmax family (core/ops/softmax.cpp), numerically stable (the row max is subtracted).
@@ -129,7 +140,8 @@ Tensor clamp(const Tensor& x, double min, double max);
 Tensor sin(const Tensor& x);
 Tensor cos(const Tensor& x);
 
-// Selection and indexing (core/ops/indexing.cpp).
+// Selection and indexing (core/ops/indexing.cpp). gather and index_select read x of any dtype
+// (i64 labels, b8 masks) when it needs no gradient; a gradient needs f32 or f64.
 /// a where cond is true (b8) or nonzero (f32, f64, i64), else b; the three broadcast together.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 /// x with value wherever mask (broadcast to x's shape) is true (b8) or nonzero.

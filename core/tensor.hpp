@@ -105,6 +105,12 @@ public:
     Tensor transpose(int64_t dim0, int64_t dim1) const;
     Tensor permute(const std::vector<int64_t>& dims) const;
     Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+    Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+    Tensor select(int64_t dim, int64_t index) const;
+    /// x[i] is x.select(0, i): the i-th slab along dim 0 (a copy; negative i counts from the end).
+    Tensor operator[](int64_t index) const;
+    std::vector<Tensor> unbind(int64_t dim = 0) const;
+    Tensor view(const Shape& shape) const;
     Tensor matmul(const Tensor& other) const;
     Tensor neg() const;
     Tensor exp() const;

@@ -71,6 +71,17 @@ std::vector<BadCall> bad_calls() {
         {"permute", "shape", [] { return permute(f64({2, 3}), {0, 0}); }},
         {"slice", "rank", [] { return slice(f64({2, 3}), 2, 0, 1); }},
         {"slice", "undefined", [] { return slice(U, 0, 0, 1); }},
+        {"narrow", "value", [] { return narrow(f64({2, 3}), 1, 2, 2); }},
+        {"narrow", "rank", [] { return narrow(f64({}), 0, 0, 1); }},
+        {"narrow", "undefined", [] { return narrow(U, 0, 0, 1); }},
+        {"select", "value", [] { return select(f64({2, 3}), 0, 2); }},
+        {"select", "rank", [] { return f64({})[0]; }},
+        {"select", "dim", [] { return select(f64({2, 3}), 2, 0); }},
+        {"select", "undefined", [] { return select(U, 0, 0); }},
+        {"unbind", "rank", [] { return unbind(f64({})).at(0); }},
+        {"unbind", "undefined", [] { return unbind(U).at(0); }},
+        {"view", "shape", [] { return view(f64({2, 3}), {4}); }},
+        {"view", "undefined", [] { return view(U, {1}); }},
         {"cat", "shape", [] { return cat({f64({2, 3}), f64({2, 4})}, 0); }},
         {"cat", "dtype", [] { return cat({f64({2}), Tensor::ones({2})}, 0); }},
         {"cat", "rank", [] { return cat({f64({2}), f64({2, 1})}, 0); }},
@@ -263,5 +274,5 @@ TEST_CASE("every public op rejects bad input with a tg::Error that names the op"
         CHECK(threw);
         ++checked;
     }
-    CHECK(checked == 211);
+    CHECK(checked == 222);
 }

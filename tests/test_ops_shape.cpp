@@ -1,4 +1,5 @@
-// Shape ops (reshape, transpose, permute, slice, cat) and the embedding lookup.
+// Shape ops (reshape and view, transpose, permute, slice, narrow, select and x[i], unbind, cat)
+// and the embedding lookup.
 #include <string>
 #include <vector>
 
@@ -164,6 +165,109 @@ TEST_CASE("slice rejects a step below 1 and a bad dim", "[ops]") {
                         Catch::Contains("slice: dim 1 is out of range for a tensor with 1 dims"));
 }
 
+// ---- select, x[i], narrow, unbind, view -------------------------------------------------
+
+TEST_CASE("select and x[i] take one slab and drop its dim; negative indices count from the end", "[ops][indexing]") {
+    const Tensor m = iota64({3, 4});
+    require_values(select(m, 0, 1), {4}, {4, 5, 6, 7});
+    require_values(select(m, 1, 2), {3}, {2, 6, 10});
+    require_values(select(m, -1, -1), {3}, {3, 7, 11});
+    require_values(m[2], {4}, {8, 9, 10, 11});
+    require_values(m[-3], {4}, {0, 1, 2, 3});
+    require_values(m[1][3], {}, {7});
+    CHECK(m[1][3].item<double>() == 7.0);
+    require_values(m.select(1, 0), {3}, {0, 4, 8});
+    const Tensor t = iota64({2, 3, 2});
+    require_values(select(t, 1, 1), {2, 2}, {2, 3, 8, 9});
+    // Any dtype: labels, masks.
+    const Tensor labels = tensor(std::vector<int64_t>{4, 1, 7, 0, 2, 9}, {2, 3});
+    CHECK(labels[1].dtype() == Dtype::i64);
+    CHECK(labels[1].to_vector<int64_t>() == std::vector<int64_t>{0, 2, 9});
+    CHECK(select(tensor({true, false, true, true}, {2, 2}), 1, 1).to_vector<bool>() == std::vector<bool>{false, true});
+    CHECK(select(zeros({3, 0}, Dtype::f64), 0, 2).shape() == Shape{0});
+}
+
+TEST_CASE("narrow takes length elements from start and refuses a range outside the dim", "[ops][indexing]") {
+    const Tensor m = iota64({3, 4});
+    require_values(narrow(m, 1, 1, 2), {3, 2}, {1, 2, 5, 6, 9, 10});
+    require_values(narrow(m, 0, -2, 2), {2, 4}, {4, 5, 6, 7, 8, 9, 10, 11});
+    require_values(m.narrow(-1, 3, 1), {3, 1}, {3, 7, 11});
+    CHECK(narrow(m, 1, 4, 0).shape() == Shape{3, 0});
+    REQUIRE_THROWS_AS(narrow(m, 1, 2, 3), ValueError);
+    REQUIRE_THROWS_WITH(narrow(m, 1, 2, 3), Catch::Contains("narrow: start 2 and length 3 exceed dim 1 of size 4 "
+                                                            "in shape (3, 4) (length must be 0 to 2)"));
+    REQUIRE_THROWS_WITH(narrow(m, 1, 0, -1), Catch::Contains("narrow: start 0 and length -1 exceed dim 1"));
+    REQUIRE_THROWS_WITH(narrow(m, 0, 4, 0), Catch::Contains("narrow: start 4 is out of range for dim 0 of size 3"));
+    REQUIRE_THROWS_WITH(narrow(m, 0, -4, 1), Catch::Contains("(valid: -3 to 3)"));
+    REQUIRE_THROWS_WITH(narrow(m, 2, 0, 1), Catch::Contains("narrow: dim 2 is out of range"));
+    REQUIRE_THROWS_WITH(narrow(Tensor::scalar(1.0), 0, 0, 1), Catch::Contains("narrow: cannot narrow a 0-d tensor"));
+}
+
+TEST_CASE("unbind gives every slab along dim, each without it", "[ops][indexing]") {
+    const Tensor m = iota64({2, 3});
+    const std::vector<Tensor> rows = unbind(m);
+    REQUIRE(rows.size() == 2);
+    require_values(rows[0], {3}, {0, 1, 2});
+    require_values(rows[1], {3}, {3, 4, 5});
+    const std::vector<Tensor> cols = m.unbind(-1);
+    REQUIRE(cols.size() == 3);
+    require_values(cols[2], {2}, {2, 5});
+    CHECK(cols[2].grad_fn_name().empty());
+    CHECK(unbind(zeros({0, 2}, Dtype::f64), 0).empty());
+    REQUIRE_THROWS_WITH(unbind(Tensor::scalar(1.0)), Catch::Contains("unbind: cannot unbind a 0-d tensor"));
+    REQUIRE_THROWS_WITH(unbind(m, 2), Catch::Contains("unbind: dim 2 is out of range"));
+}
+
+TEST_CASE("select, narrow and unbind backward match finite differences", "[ops][indexing]") {
+    uint64_t seed = 1200;
+    const std::vector<std::pair<std::string, GradcheckFn>> cases = {
+        {"select(0, 1)", [](const Xs& x) { return select(x[0], 0, 1); }},
+        {"select(1, -1)", [](const Xs& x) { return select(x[0], 1, -1); }},
+        {"x[2][0]", [](const Xs& x) { return x[0][2][0]; }},
+        {"narrow(2, 1, 2)", [](const Xs& x) { return narrow(x[0], 2, 1, 2); }},
+        {"narrow(0, -1, 1)", [](const Xs& x) { return narrow(x[0], 0, -1, 1); }},
+        {"unbind(1), weighted", [](const Xs& x) {
+             const std::vector<Tensor> p = unbind(x[0], 1);
+             return p[0] * 2.0 + p[1] * p[2] - p[0] * p[1];
+         }},
+    };
+    for (const auto& [name, fn] : cases) {
+        INFO(name);
+        check_grad(fn, {randn64({3, 3, 4}, seed++)});
+    }
+    // The gradient lands in the selected slab only.
+    Tensor x = iota64({3, 2}).requires_grad_();
+    sum(x[1] * tensor({10.0, 20.0})).backward();
+    require_values(x.grad(), {3, 2}, {0, 0, 10, 20, 0, 0});
+    CHECK(select(x, 0, 0).grad_fn_name() == "select");
+    CHECK(narrow(x, 0, 0, 1).grad_fn_name() == "narrow");
+    CHECK(unbind(x)[0].grad_fn_name() == "unbind");
+}
+
+TEST_CASE("select rejects an index outside the dim and a 0-d tensor, naming the valid range", "[ops][indexing]") {
+    const Tensor m = iota64({3, 4});
+    REQUIRE_THROWS_AS(select(m, 0, 3), ValueError);
+    REQUIRE_THROWS_WITH(select(m, 0, 3), Catch::Contains("select: index 3 is out of range for dim 0 of size 3 in "
+                                                         "shape (3, 4) (valid: -3 to 2)"));
+    REQUIRE_THROWS_WITH(m[-4], Catch::Contains("select: index -4 is out of range"));
+    REQUIRE_THROWS_WITH(m[1][4], Catch::Contains("valid: -4 to 3"));
+    REQUIRE_THROWS_WITH(m[0][0][0], Catch::Contains("select: cannot select from a 0-d tensor"));
+    REQUIRE_THROWS_WITH(select(m, -3, 0), Catch::Contains("select: dim -3 is out of range"));
+    REQUIRE_THROWS_WITH(select(Tensor(), 0, 0), Catch::Contains("select"));
+}
+
+TEST_CASE("view is reshape under torch's name: same storage, the same checks", "[ops]") {
+    Tensor x = iota64({2, 3}).requires_grad_();
+    const Tensor v = x.view({3, -1});
+    require_values(v, {3, 2}, {0, 1, 2, 3, 4, 5});
+    CHECK(v.raw_data() == x.raw_data());
+    CHECK(v.grad_fn_name() == "view");
+    check_grad([](const Xs& t) { return view(t[0], {6}) * view(t[1], {-1}); }, {randn64({2, 3}, 5), randn64({3, 2}, 6)});
+    REQUIRE_THROWS_AS(view(x, {4}), ShapeError);
+    REQUIRE_THROWS_WITH(view(x, {4}), Catch::Contains("view: cannot view (2, 3) (6 elements) as (4,)"));
+    REQUIRE_THROWS_WITH(view(x, {-1, -1}), Catch::Contains("view: only one dim may be -1"));
+}
+
 TEST_CASE("cat joins tensors along any dim", "[ops]") {
     const Tensor a = tensor({1.0, 2.0, 3.0, 4.0}, {2, 2});
     const Tensor b = tensor({5.0, 6.0}, {1, 2});
@@ -270,7 +374,18 @@ TEST_CASE("embedding rejects out-of-range ids, non-i64 ids and a weight that is 
     REQUIRE_THROWS_AS(embedding(zeros({5}, Dtype::f64), i64s({0}, {1})), ShapeError);
     REQUIRE_THROWS_WITH(embedding(zeros({5}, Dtype::f64), i64s({0}, {1})),
                         Catch::Contains("embedding: weight must be 2-d (V, C), got (5,)"));
-    REQUIRE_THROWS_AS(embedding(i64s({0, 1}, {2, 1}), i64s({0}, {1})), DtypeError);
-    REQUIRE_THROWS_WITH(embedding(i64s({0, 1}, {2, 1}), i64s({0}, {1})),
-                        Catch::Contains("embedding: expected a floating dtype (f32 or f64), got i64"));
+}
+
+TEST_CASE("embedding looks up a table of any dtype that needs no gradient", "[ops]") {
+    const Tensor table = tensor(std::vector<int64_t>{10, 11, 20, 21, 30, 31}, {3, 2});
+    const Tensor y = embedding(table, i64s({2, 0, 2}, {3}));
+    CHECK(y.dtype() == Dtype::i64);
+    CHECK(y.shape() == Shape{3, 2});
+    CHECK(y.to_vector<int64_t>() == std::vector<int64_t>{30, 31, 10, 11, 30, 31});
+    const Tensor flags = embedding(tensor({true, false, false, true}, {2, 2}), i64s({1}, {1, 1}));
+    CHECK(flags.shape() == Shape{1, 1, 2});
+    CHECK(flags.to_vector<bool>() == std::vector<bool>{false, true});
+    const Tensor half = embedding(Tensor::ones({4, 3}, Dtype::bf16), i64s({3}, {1}));
+    CHECK(half.dtype() == Dtype::bf16);
+    CHECK(half.to_vector<float>() == std::vector<float>{1, 1, 1});
 }

@@ -8,7 +8,8 @@ namespace tg {
 
 /// y[n, :] = W[ids[n], :] for W (V, C).  dW[v, :] = sum over n with ids[n] == v of dy[n, :]
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
-    detail::check_floating("embedding", weight);
+    detail::check_defined("embedding", weight, "weight");
+    if (needs_grad({&weight})) detail::check_floating("embedding", weight);  // a lookup moves any dtype
     detail::check_defined("embedding", ids, "ids");
     TG_CHECK(weight.dim() == 2, ShapeError, "embedding: weight must be 2-d (V, C), got {}",
              shape_str(weight.shape()));

@@ -1,5 +1,6 @@
 // Selection and indexing: where, masked_fill, gather, index_select. Conditions and masks may
-// have any dtype (nonzero is true); indices are i64 and must lie in [0, size) as in torch (no
+// have any dtype (nonzero is true), gather and index_select move values of any dtype (a
+// gradient needs f32 or f64); indices are i64 and must lie in [0, size) as in torch (no
 // wrap-around for negative values). Each backward routes dy back to the positions the forward
 // read; gather and index_select add where an index repeats.
 #include <array>
@@ -46,6 +47,12 @@ void check_index_range(const char* op, const Tensor& index, int64_t dim, int64_t
     for (int64_t i = 0; i < index.numel(); ++i)
         TG_CHECK(p[i] >= 0 && p[i] < size, ValueError,
                  "{}: index {} at flat position {} is out of range for dim {} of size {}", op, p[i], i, dim, size);
+}
+
+/// Indexing moves values of any dtype; only a gradient needs f32 or f64.
+void check_source(const char* op, const Tensor& x) {
+    detail::check_defined(op, x, "input");
+    if (needs_grad({&x})) detail::check_floating(op, x);
 }
 
 void check_index_dtype(const char* op, const Tensor& index) {
@@ -122,7 +129,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 /// y[p] = x[p with p[dim] replaced by index[p]] for every position p of index.
 /// dx[p with p[dim] = index[p]] += dy[p]
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-    detail::check_floating("gather", x);
+    check_source("gather", x);
     check_index_dtype("gather", index);
     const int64_t nd = x.dim();
     dim = normalize_dim("gather", dim, nd);
@@ -142,10 +149,10 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     const Shape out_shape = index.shape();
     Tensor y = Tensor::empty(out_shape, x.dtype());
     const int64_t* pi = index.data<int64_t>();
-    dispatch_floating("gather", x.dtype(), [&](auto tag) {
+    dispatch_all(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        const T* px = x.data<T>();
-        T* py = y.data<T>();
+        const T* px = static_cast<const T*>(x.raw_data());
+        T* py = static_cast<T*>(y.raw_data());
         for_each_strided<1>(out_shape, {pos_strides}, [&](int64_t i, const auto& off) {
             py[i] = px[off[0] + pi[i] * dim_stride];
         });
@@ -169,7 +176,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 /// y[o, k, i] = x[o, index[k], i], viewing x as (outer, D, inner) around dim.
 /// dx[o, index[k], i] += dy[o, k, i]
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-    detail::check_floating("index_select", x);
+    check_source("index_select", x);
     check_index_dtype("index_select", index);
     dim = normalize_dim("index_select", dim, x.dim());
     TG_CHECK(index.dim() == 1, ShapeError, "index_select: index must be 1-d, got shape {}", shape_str(index.shape()));

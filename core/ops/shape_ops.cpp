@@ -1,4 +1,4 @@
-// reshape, transpose/permute, slice, cat and stack, split/chunk, squeeze/unsqueeze/flatten
+// reshape and view, transpose/permute, slice, narrow, select and unbind, cat and stack, split/chunk, squeeze/unsqueeze/flatten
 // and expand. The views (reshape, squeeze, unsqueeze, flatten) share storage (tensors are always
 // contiguous); the others copy through detail::strided_copy, and their backward is the same
 // copy run the other way (expand's sums the broadcast copies back).
@@ -13,25 +13,25 @@ namespace tg {
 
 namespace {
 
-Shape infer_shape(const Tensor& x, const Shape& shape) {
+Shape infer_shape(const char* op, const Tensor& x, const Shape& shape) {
     Shape out = shape;
     int64_t known = 1, infer = -1;
     for (std::size_t i = 0; i < out.size(); ++i) {
         if (out[i] == -1) {
-            TG_CHECK(infer < 0, ShapeError, "reshape: only one dim may be -1, got {}", shape_str(shape));
+            TG_CHECK(infer < 0, ShapeError, "{}: only one dim may be -1, got {}", op, shape_str(shape));
             infer = static_cast<int64_t>(i);
         } else if (out[i] < 0) {
-            throw ShapeError(fmt::format("reshape: bad target shape {}", shape_str(shape)));
+            throw ShapeError(fmt::format("{}: bad target shape {}", op, shape_str(shape)));
         } else {
             known *= out[i];
         }
     }
     if (infer >= 0) {
-        TG_CHECK(known != 0 && x.numel() % known == 0, ShapeError, "reshape: cannot view {} ({} elements) as {}",
+        TG_CHECK(known != 0 && x.numel() % known == 0, ShapeError, "{}: cannot view {} ({} elements) as {}", op,
                  shape_str(x.shape()), x.numel(), shape_str(shape));
         out[infer] = x.numel() / known;
     }
-    TG_CHECK(shape_numel(out) == x.numel(), ShapeError, "reshape: cannot view {} ({} elements) as {}",
+    TG_CHECK(shape_numel(out) == x.numel(), ShapeError, "{}: cannot view {} ({} elements) as {}", op,
              shape_str(x.shape()), x.numel(), shape_str(shape));
     return out;
 }
@@ -51,7 +51,14 @@ Tensor view_as_shape(const char* op, const Tensor& x, const Shape& shape) {
 /// y = x viewed with a new shape (same storage).  dx = dy viewed with x's shape
 Tensor reshape(const Tensor& x, const Shape& shape) {
     detail::check_defined("reshape", x, "input");
-    return view_as_shape("reshape", x, infer_shape(x, shape));
+    return view_as_shape("reshape", x, infer_shape("reshape", x, shape));
+}
+
+/// reshape under PyTorch's other name: tensors are always contiguous here, so a view of any
+/// shape with as many elements exists and shares storage.
+Tensor view(const Tensor& x, const Shape& shape) {
+    detail::check_defined("view", x, "input");
+    return view_as_shape("view", x, infer_shape("view", x, shape));
 }
 
 /// y[idx] = x[idx permuted by dims].  dx = permute(dy, inverse(dims))
@@ -94,6 +101,20 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 
 namespace {
 
+/// y = the elements of x at offset + sum_k i_k src_strides[k] for every position i of out_shape,
+/// recorded as op (slice, narrow, select, unbind, split, chunk).
+/// dx = zeros with dy written back to those positions
+Tensor take_strided(const char* op, const Tensor& x, const Shape& out_shape, int64_t offset, const Shape& src_strides) {
+    Tensor y = Tensor::empty(out_shape, x.dtype());
+    detail::strided_copy(y, 0, contiguous_strides(out_shape), x, offset, src_strides, out_shape);
+    return record(op, y, {x}, [xs = x.shape(), src_strides, offset](const Tensor& dy, const Tensor&) {
+        Tensor dx = Tensor::zeros(xs, dy.dtype());
+        detail::strided_copy(dx, offset, src_strides, dy, 0, contiguous_strides(dy.shape()), dy.shape());
+        return Grads{dx};
+    },
+                  BackwardReads::shapes);
+}
+
 // slice's body for a checked dim and step, recorded as op (slice, split, chunk).
 Tensor slice_checked(const char* op, const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
     const int64_t size = x.shape()[dim];
@@ -106,14 +127,17 @@ Tensor slice_checked(const char* op, const Tensor& x, int64_t dim, int64_t start
     Shape xstr = contiguous_strides(x.shape());
     const int64_t offset = start * xstr[dim];
     xstr[dim] *= step;
-    Tensor y = Tensor::empty(out_shape, x.dtype());
-    detail::strided_copy(y, 0, contiguous_strides(out_shape), x, offset, xstr, out_shape);
-    return record(op, y, {x}, [xs = x.shape(), xstr, offset](const Tensor& dy, const Tensor&) {
-        Tensor dx = Tensor::zeros(xs, dy.dtype());
-        detail::strided_copy(dx, offset, xstr, dy, 0, contiguous_strides(dy.shape()), dy.shape());
-        return Grads{dx};
-    },
-                  BackwardReads::shapes);
+    return take_strided(op, x, out_shape, offset, xstr);
+}
+
+// The slab of x at a checked index along a checked dim, without that dim (select, unbind).
+Tensor select_checked(const char* op, const Tensor& x, int64_t dim, int64_t index) {
+    Shape out_shape = x.shape();
+    Shape xstr = contiguous_strides(x.shape());
+    const int64_t offset = index * xstr[dim];
+    out_shape.erase(out_shape.begin() + dim);
+    xstr.erase(xstr.begin() + dim);
+    return take_strided(op, x, out_shape, offset, xstr);
 }
 
 // torch lets ops that keep or merge dims name dim 0 (or -1) of a 0-d tensor.
@@ -140,6 +164,47 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     dim = normalize_dim("slice", dim, x.dim());
     TG_CHECK(step >= 1, ValueError, "slice: step must be at least 1, got {}", step);
     return slice_checked("slice", x, dim, start, end, step);
+}
+
+/// y = x[..., index, ...]: the slab at index along dim, without that dim (index may be
+/// negative, counting from the end).  dx = zeros with dy placed at index
+Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+    detail::check_defined("select", x, "input");
+    TG_CHECK(x.dim() > 0, ValueError, "select: cannot select from a 0-d tensor (it has no dim to index); use item()");
+    dim = normalize_dim("select", dim, x.dim());
+    const int64_t size = x.shape()[dim];
+    TG_CHECK(index >= -size && index < size, ValueError,
+             "select: index {} is out of range for dim {} of size {} in shape {} (valid: {} to {})", index, dim, size,
+             shape_str(x.shape()), -size, size - 1);
+    return select_checked("select", x, dim, index < 0 ? index + size : index);
+}
+
+/// y = x[..., start:start+length, ...] along dim; unlike slice, the range must lie inside the
+/// dim (start may be negative, counting from the end).  dx = zeros with dy placed back
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+    detail::check_defined("narrow", x, "input");
+    TG_CHECK(x.dim() > 0, ValueError, "narrow: cannot narrow a 0-d tensor (it has no dim)");
+    dim = normalize_dim("narrow", dim, x.dim());
+    const int64_t size = x.shape()[dim];
+    TG_CHECK(start >= -size && start <= size, ValueError,
+             "narrow: start {} is out of range for dim {} of size {} in shape {} (valid: {} to {})", start, dim, size,
+             shape_str(x.shape()), -size, size);
+    if (start < 0) start += size;
+    TG_CHECK(length >= 0 && start + length <= size, ValueError,
+             "narrow: start {} and length {} exceed dim {} of size {} in shape {} (length must be 0 to {})", start,
+             length, dim, size, shape_str(x.shape()), size - start);
+    return slice_checked("narrow", x, dim, start, start + length, 1);
+}
+
+/// The slabs of x along dim, each without that dim: select(x, dim, i) for every i.
+std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
+    detail::check_defined("unbind", x, "input");
+    TG_CHECK(x.dim() > 0, ValueError, "unbind: cannot unbind a 0-d tensor (it has no dim)");
+    dim = normalize_dim("unbind", dim, x.dim());
+    std::vector<Tensor> out;
+    out.reserve(static_cast<std::size_t>(x.shape()[dim]));
+    for (int64_t i = 0; i < x.shape()[dim]; ++i) out.push_back(select_checked("unbind", x, dim, i));
+    return out;
 }
 
 /// y = the xs joined along dim.  dx_j = the matching slab of dy

@@ -15,6 +15,13 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const { return tg::perm
 Tensor Tensor::slice(int64_t dim, int64_t start, int64_t end, int64_t step) const {
     return tg::slice(*this, dim, start, end, step);
 }
+Tensor Tensor::narrow(int64_t dim, int64_t start, int64_t length) const {
+    return tg::narrow(*this, dim, start, length);
+}
+Tensor Tensor::select(int64_t dim, int64_t index) const { return tg::select(*this, dim, index); }
+Tensor Tensor::operator[](int64_t index) const { return tg::select(*this, 0, index); }
+std::vector<Tensor> Tensor::unbind(int64_t dim) const { return tg::unbind(*this, dim); }
+Tensor Tensor::view(const Shape& shape) const { return tg::view(*this, shape); }
 Tensor Tensor::matmul(const Tensor& other) const { return tg::matmul(*this, other); }
 Tensor Tensor::neg() const { return tg::neg(*this); }
 Tensor Tensor::exp() const { return tg::exp(*this); }

@@ -156,7 +156,7 @@ inline Call gather_call(Source& src) {
     const int64_t size = d >= 0 ? x.shape()[at(d)] : 2;
     const Tensor index = index_values(src, is, size);
     c.inputs = {x, index};
-    bool ok = floating(x) && index.dtype() == Dtype::i64 && d >= 0 && index.dim() == x.dim();
+    bool ok = index.dtype() == Dtype::i64 && d >= 0 && index.dim() == x.dim();  // x of any dtype
     for (int64_t k = 0; ok && k < x.dim(); ++k) ok = k == d || is[at(k)] <= x.shape()[at(k)];
     ok = ok && all_in_range(index, size);
     c.expect = ok ? Expect{} : scalar_dim(x, dim) ? Expect::any() : Expect::bad();
@@ -187,7 +187,7 @@ inline Call index_select_call(Source& src) {
     const int64_t size = d >= 0 ? x.shape()[at(d)] : 2;
     const Tensor index = index_values(src, src.coin() ? Shape{src.small(0, 4)} : src.shape(2), size);
     c.inputs = {x, index};
-    const bool ok = floating(x) && index.dtype() == Dtype::i64 && d >= 0 && index.dim() == 1 && all_in_range(index, size);
+    const bool ok = index.dtype() == Dtype::i64 && d >= 0 && index.dim() == 1 && all_in_range(index, size);
     c.expect = ok ? Expect{} : scalar_dim(x, dim) ? Expect::any() : Expect::bad();
     if (ok) {
         const std::vector<int64_t> ids = index.to_vector<int64_t>();
@@ -266,6 +266,45 @@ inline Call split_call(Source& src) {
     c.run_many = [is_chunk, n_arg, dim](const std::vector<Tensor>& in) {
         return is_chunk ? chunk(in[0], n_arg, dim) : split(in[0], n_arg, dim);
     };
+    return c;
+}
+
+// select(x, dim, i), narrow(x, dim, start, length) and unbind(x, dim): slabs along dim, of any
+// dtype. select takes i in [-n, n); narrow takes start in [-n, n] and a range inside the dim.
+inline Call slab_call(Source& src) {
+    const int k = static_cast<int>(src.small(0, 2));
+    Call c;
+    c.name = k == 0 ? "select" : k == 1 ? "narrow" : "unbind";
+    const Tensor x = src.any(src.shape(3));
+    const int64_t dim = src.small(-4, 3), a = src.small(-5, 4), len = src.small(-1, 4);
+    const int64_t d = norm_dim(dim, x.dim());
+    c.inputs = {x};
+    const int64_t n = d >= 0 ? x.shape()[at(d)] : 0;
+    const Ref rx = ref_of(x);
+    auto slab = [&](int64_t start, int64_t count, bool keep) {
+        return along(rx, d, count, keep, [start, count](const std::vector<double>& row) {
+            return std::vector<double>(row.begin() + start, row.begin() + start + count);
+        });
+    };
+    bool ok = d >= 0;
+    if (k == 0) {
+        ok = ok && a >= -n && a < n;
+        if (ok) c.expect.out = slab(a < 0 ? a + n : a, 1, false);
+    } else if (k == 1) {
+        const int64_t start = a < 0 ? a + n : a;
+        ok = ok && a >= -n && a <= n && len >= 0 && start + len <= n;
+        if (ok) c.expect.out = slab(start, len, true);
+    } else if (ok) {
+        for (int64_t i = 0; i < n; ++i) c.expect.outs.push_back(slab(i, 1, false));
+    }
+    if (!ok) c.expect = Expect::bad();
+    if (k == 2) {
+        c.run_many = [dim](const std::vector<Tensor>& in) { return unbind(in[0], dim); };
+    } else {
+        c.run = [k, dim, a, len](const std::vector<Tensor>& in) {
+            return k == 0 ? select(in[0], dim, a) : narrow(in[0], dim, a, len);
+        };
+    }
     return c;
 }
 
@@ -507,7 +546,7 @@ inline Call compare_call(Source& src) {
 namespace tg::fuzz {
 
 enum ModelOp { kElementwise, kWhere, kMaskedFill, kGather, kIndexSelect, kStack, kSplit, kView, kExpand,
-               kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kCompare, kModelOpCount };
+               kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kCompare, kSlab, kModelOpCount };
 inline constexpr int kModelOps = kModelOpCount;
 
 // The call for model op `op` (in [0, kModelOps)).
@@ -529,7 +568,8 @@ inline Call make_model_call(Source& src, int op) {
         case kRmsNorm: return rms_norm_call(src);
         case kPairLoss: return pair_loss_call(src);
         case kClassLoss: return class_loss_call(src);
-        default: return compare_call(src);
+        case kCompare: return compare_call(src);
+        default: return slab_call(src);
     }
 }
 
