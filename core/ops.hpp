@@ -3,6 +3,7 @@
 // core/ops/<family>.cpp. Elementwise binary ops broadcast as numpy and PyTorch do.
 #include <array>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "tensor.hpp"
@@ -39,17 +40,26 @@ Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sqrt(const Tensor& x);
+/// x * x.
+Tensor square(const Tensor& x);
+/// 1 / sqrt(x).
+Tensor rsqrt(const Tensor& x);
 Tensor pow(const Tensor& x, double exponent);
 Tensor relu(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 /// GPT-2's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 Tensor gelu(const Tensor& x);
+/// gelu with PyTorch's approximate argument: "none" is the exact x Phi(x) (erf; PyTorch's
+/// default), "tanh" the approximation above (tapegrad's default, as GPT-2).
+Tensor gelu(const Tensor& x, std::string_view approximate);
 
 // Dtype conversion and copy (core/ops/copy.cpp).
 Tensor to(const Tensor& x, Dtype dtype);
 Tensor clone(const Tensor& x);
 
-/// (..., M, K) @ (..., K, N) -> (..., M, N); batch dims broadcast (core/ops/matmul.cpp).
+/// (..., M, K) @ (..., K, N) -> (..., M, N); batch dims broadcast (core/ops/matmul.cpp). A 1-d
+/// operand is a row on the left, a column on the right, and that dim leaves the result, as in
+/// PyTorch: (K) @ (K) is the 0-d dot product, (M, K) @ (K) is (M), (K) @ (B, K, N) is (B, N).
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 /// x (..., in) @ weight^T (in, out) + bias (out): nn::Linear's map, weight stored (out, in) as in
@@ -62,6 +72,11 @@ Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
+/// Over several dims at once, as x.sum({1, 2}) in PyTorch: each dim named once, negative ones
+/// counted from the end; an empty list means every dim (but a bare {} picks the one-dim
+/// overload, dim 0, as C++ prefers the integer; write std::vector<int64_t>{}).
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 /// Largest element; the gradient goes to the first position holding it.
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
@@ -151,6 +166,9 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 /// The slices of x at the positions of a 1-D i64 index along dim.
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+/// labels (i64, any shape) as one-hot rows: i64 of shape labels.shape + (num_classes), as
+/// torch's one_hot; num_classes -1 takes the largest label + 1.
+Tensor one_hot(const Tensor& labels, int64_t num_classes = -1);
 
 // Shape ops (core/ops/shape_ops.cpp).
 /// Joins tensors of one shape along a new dim.
@@ -167,10 +185,25 @@ Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 /// Broadcasts size-1 dims (and new leading dims) to shape; -1 keeps a dim's size.
 Tensor expand(const Tensor& x, const Shape& shape);
+/// x tiled reps[k] times along dim k, as torch's x.repeat(reps); reps may name more dims than
+/// x has (new leading dims). A copy; the gradient sums the tiles.
+Tensor repeat(const Tensor& x, const Shape& reps);
+/// The lower (tril) or upper (triu) triangle of the last two dims, zeros elsewhere; diagonal 0
+/// is the main diagonal, k > 0 the k-th above it, k < 0 below. Any dtype.
+Tensor tril(const Tensor& x, int64_t diagonal = 0);
+Tensor triu(const Tensor& x, int64_t diagonal = 0);
 
 // Reductions (core/ops/reduction.cpp).
 /// Variance along dim, with Bessel's correction when unbiased.
 Tensor var(const Tensor& x, int64_t dim, bool unbiased = true, bool keepdim = false);
+/// Variance of the elements of several dims together (dims as for sum).
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased = true, bool keepdim = false);
+/// Largest / smallest element over dims (all dims by default); NaN propagates. Unlike max and
+/// min, the gradient is split evenly between the elements equal to the result, as torch.amax.
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& x, int64_t dim, bool keepdim = false);
 /// Smallest element; the gradient goes to the first position holding it.
 Tensor min(const Tensor& x);
 Tensor min(const Tensor& x, int64_t dim, bool keepdim = false);
@@ -178,6 +211,25 @@ Tensor min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 /// log(sum(exp(x))) along dim, computed stably.
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim = false);
+/// The p-norm over dims (every dim by default), as torch.linalg.vector_norm: p = 2 (default),
+/// 1, any finite p > 0, or std::numeric_limits<double>::infinity() for max |x|. The gradient
+/// of a zero norm is 0.
+Tensor norm(const Tensor& x, double p = 2.0, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+/// Running sums along dim (inclusive), as torch.cumsum; f32, f64, or i64 (an i64 result).
+Tensor cumsum(const Tensor& x, int64_t dim);
+
+// Sorting (core/ops/sort.cpp): f32, f64 and i64; NaN sorts as the largest value and ties keep
+// their order (stable), as torch with stable=True.
+/// What sort and topk return: auto [values, indices] = topk(x, 3).
+struct ValuesIndices {
+    Tensor values;   // differentiable (gathered from x)
+    Tensor indices;  // i64 positions along dim
+};
+/// The positions that sort x along dim, i64.
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+ValuesIndices sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+/// The k largest (largest = true) or smallest elements along dim, in that order.
+ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
 
 // Comparisons and logic (core/ops/compare.cpp). Results are b8 (bool) and carry no gradient.
 // Operands broadcast; of one dtype they compare in it, of two dtypes (or against a number) as

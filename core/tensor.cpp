@@ -171,6 +171,11 @@ Tensor Tensor::rand(const Shape& shape, Dtype dtype, Generator& gen) {
     return t;
 }
 
+Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape) {
+    Generator gen(draw_seed());
+    return randint(low, high, shape, gen);
+}
+
 Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, Generator& gen) {
     if (high <= low)
         throw ValueError(fmt::format("randint: empty range [{}, {})", low, high));
@@ -216,8 +221,25 @@ Tensor tensor(std::initializer_list<bool> v, const Shape& s) { return tensor(std
 Tensor tensor(const std::vector<bool>& v) { return tensor(v, {static_cast<int64_t>(v.size())}); }
 Tensor tensor(std::initializer_list<bool> v) { return tensor(std::vector<bool>(v)); }
 
-Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.dtype()); }
-Tensor ones_like(const Tensor& t) { return Tensor::ones(t.shape(), t.dtype()); }
+namespace {
+const Tensor& like_source(const char* op, const Tensor& t) {
+    TG_CHECK(t.defined(), ValueError, "{}: the tensor given is undefined (a default-constructed Tensor)", op);
+    return t;
+}
+}  // namespace
+
+Tensor empty_like(const Tensor& t, Dtype d) { return Tensor::empty(like_source("empty_like", t).shape(), d); }
+Tensor zeros_like(const Tensor& t, Dtype d) { return Tensor::zeros(like_source("zeros_like", t).shape(), d); }
+Tensor ones_like(const Tensor& t, Dtype d) { return Tensor::ones(like_source("ones_like", t).shape(), d); }
+Tensor full_like(const Tensor& t, double v, Dtype d) { return Tensor::full(like_source("full_like", t).shape(), v, d); }
+Tensor rand_like(const Tensor& t, Dtype d) { return Tensor::rand(like_source("rand_like", t).shape(), d); }
+Tensor randn_like(const Tensor& t, Dtype d) { return Tensor::randn(like_source("randn_like", t).shape(), d); }
+Tensor empty_like(const Tensor& t) { return empty_like(t, like_source("empty_like", t).dtype()); }
+Tensor zeros_like(const Tensor& t) { return zeros_like(t, like_source("zeros_like", t).dtype()); }
+Tensor ones_like(const Tensor& t) { return ones_like(t, like_source("ones_like", t).dtype()); }
+Tensor full_like(const Tensor& t, double v) { return full_like(t, v, like_source("full_like", t).dtype()); }
+Tensor rand_like(const Tensor& t) { return rand_like(t, like_source("rand_like", t).dtype()); }
+Tensor randn_like(const Tensor& t) { return randn_like(t, like_source("randn_like", t).dtype()); }
 
 // ---- accessors ----
 

@@ -7,6 +7,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -35,6 +36,8 @@ private:
     uint64_t id_ = 0;
 };
 
+struct ValuesIndices;  // core/ops.hpp: what sort and topk return
+
 class Tensor {
 public:
     Tensor() = default;
@@ -57,8 +60,10 @@ public:
     static Tensor randn(const Shape& shape, Dtype dtype, Generator& gen);
     static Tensor rand(const Shape& shape, Dtype dtype, uint64_t seed);
     static Tensor rand(const Shape& shape, Dtype dtype, Generator& gen);
-    /// Uniform integers in [low, high), dtype i64.
+    /// Uniform integers in [low, high), dtype i64; without a generator from a seed drawn from the
+    /// global one (manual_seed), as torch.randint.
     static Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen);
+    static Tensor randint(int64_t low, int64_t high, const Shape& shape);
 
     bool defined() const { return impl_ != nullptr; }
     const Shape& shape() const;
@@ -79,7 +84,8 @@ public:
 
     /// The single element, converted to T (float, double, int64_t, bfloat16 or bool; ValueError
     /// unless numel() == 1, or for a float without an int64_t value: NaN, inf, out of range).
-    template <class T>
+    /// Without a type it is a double, as PyTorch's item() gives a Python float: loss.item().
+    template <class T = double>
     T item() const;
     /// All elements in row-major order, converted to T as item() converts.
     template <class T>
@@ -140,6 +146,24 @@ public:
     Tensor min(int64_t dim, bool keepdim = false) const;
     Tensor argmax(int64_t dim, bool keepdim = false) const;
     Tensor logsumexp(int64_t dim, bool keepdim = false) const;
+    Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
+    Tensor mean(const std::vector<int64_t>& dims, bool keepdim = false) const;
+    Tensor var(const std::vector<int64_t>& dims, bool unbiased = true, bool keepdim = false) const;
+    Tensor amax(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+    Tensor amax(int64_t dim, bool keepdim = false) const;
+    Tensor amin(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+    Tensor amin(int64_t dim, bool keepdim = false) const;
+    Tensor norm(double p = 2.0, const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
+    Tensor cumsum(int64_t dim) const;
+    Tensor square() const;
+    Tensor rsqrt() const;
+    Tensor gelu(std::string_view approximate) const;
+    Tensor repeat(const Shape& reps) const;
+    Tensor tril(int64_t diagonal = 0) const;
+    Tensor triu(int64_t diagonal = 0) const;
+    Tensor argsort(int64_t dim = -1, bool descending = false) const;
+    ValuesIndices sort(int64_t dim = -1, bool descending = false) const;
+    ValuesIndices topk(int64_t k, int64_t dim = -1, bool largest = true) const;
 
     // Autograd.
     Tensor& requires_grad_(bool on = true);
@@ -226,8 +250,24 @@ inline Tensor randn(const Shape& s, Dtype d, uint64_t seed) { return Tensor::ran
 inline Tensor rand(const Shape& s, Dtype d, uint64_t seed) { return Tensor::rand(s, d, seed); }
 inline Tensor randn(const Shape& s, Dtype d = Dtype::f32) { return Tensor::randn(s, d); }
 inline Tensor rand(const Shape& s, Dtype d = Dtype::f32) { return Tensor::rand(s, d); }
+inline Tensor randint(int64_t low, int64_t high, const Shape& s) { return Tensor::randint(low, high, s); }
+inline Tensor randint(int64_t low, int64_t high, const Shape& s, Generator& g) {
+    return Tensor::randint(low, high, s, g);
+}
+/// Tensors of t's shape and dtype (or the dtype given), as torch.zeros_like and the others:
+/// never differentiable, whatever t is. rand_like and randn_like draw from the global generator.
+Tensor empty_like(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+Tensor rand_like(const Tensor& t);
+Tensor randn_like(const Tensor& t);
+Tensor empty_like(const Tensor& t, Dtype dtype);
+Tensor zeros_like(const Tensor& t, Dtype dtype);
+Tensor ones_like(const Tensor& t, Dtype dtype);
+Tensor full_like(const Tensor& t, double value, Dtype dtype);
+Tensor rand_like(const Tensor& t, Dtype dtype);
+Tensor randn_like(const Tensor& t, Dtype dtype);
 
 /// Live tensors and bytes of this process, its peak bytes, and this thread's tape entries.
 struct MemoryStats {
@@ -255,8 +295,8 @@ void convert_elements(const void* src, Dtype from, To* dst, int64_t n);
 template <class T>
 T Tensor::item() const {
     if (numel() != 1)
-        throw ValueError("item: tensor of shape " + shape_str(shape()) +
-                         " has more than one element");
+        throw ValueError("item: tensor of shape " + shape_str(shape()) + " has " + std::to_string(numel()) +
+                         " elements, item() needs exactly one (index it first, as x[0], or reduce it)");
     T out;
     detail::convert_elements<T>(raw_data(), dtype(), &out, 1);
     return out;

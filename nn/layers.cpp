@@ -69,7 +69,12 @@ Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), g
 
 std::string Dropout::extra_repr() const { return fmt::format("p={}", p); }
 
-Tensor GELU::forward(const Tensor& x) { return gelu(x); }
+GELU::GELU(std::string approx) : approximate(std::move(approx)) {
+    TG_CHECK(approximate == "tanh" || approximate == "none", ValueError,
+             "GELU: approximate must be \"tanh\" (GPT-2's, the default) or \"none\" (exact), got \"{}\"", approximate);
+}
+Tensor GELU::forward(const Tensor& x) { return gelu(x, approximate); }
+std::string GELU::extra_repr() const { return fmt::format("approximate='{}'", approximate); }
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
 Tensor SiLU::forward(const Tensor& x) { return silu(x); }
 

@@ -75,11 +75,18 @@ private:
     Generator gen_;
 };
 
-/// GPT-2's tanh-approximated GELU.
+/// GELU: GPT-2's tanh approximation by default; GELU("none") is the exact erf form (PyTorch's
+/// nn.GELU() default, nn.GELU(approximate="tanh") being GPT-2's).
 class GELU : public Module {
 public:
+    GELU() = default;
+    /// approximate: "tanh" or "none" (ValueError otherwise).
+    explicit GELU(std::string approximate);
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "GELU"; }
+    std::string extra_repr() const override;
+
+    std::string approximate = "tanh";
 };
 
 /// max(x, 0).

@@ -441,5 +441,5 @@ TEST_CASE("losses reject mismatched shapes, out-of-range targets and bad smoothi
     REQUIRE_THROWS_WITH(cross_entropy(Tensor::zeros({2, 3}), i64v({0, 1}), -100, 1.5),
                         Contains("cross_entropy: label_smoothing must be in [0, 1], got 1.5"));
     REQUIRE_THROWS_WITH(cross_entropy(Tensor::zeros({2, 3, 4}), i64v({0, 1}), -100, 0.0),
-                        Contains("cross_entropy: logits must be (N, C) or (C), got (2, 3, 4)"));
+                        Contains("cross_entropy: targets (2,) do not match logits (2, 3, 4) (for (N, C, d1, ...) scores the targets are (N, d1, ...): expected (2, 4))"));
 }

@@ -169,7 +169,7 @@ TEST_CASE("cross_entropy rejects bad targets and logits that are not 2-d", "[ops
                         Catch::Contains("cross_entropy: targets must be i64, got f64"));
     REQUIRE_THROWS_AS(cross_entropy(zeros({5}, Dtype::f64), i64s({0}, {1})), ShapeError);
     REQUIRE_THROWS_WITH(cross_entropy(zeros({5}, Dtype::f64), i64s({0}, {1})),
-                        Catch::Contains("cross_entropy: logits must be 2-d (N, V), got (5,)"));
+                        Catch::Contains("cross_entropy: logits must be (N, V) or (N, V, d1, ...), got (5,)"));
     REQUIRE_THROWS_AS(cross_entropy(zeros({0, 5}, Dtype::f64), i64s({}, {0})), ValueError);
     REQUIRE_THROWS_WITH(cross_entropy(zeros({0, 5}, Dtype::f64), i64s({}, {0})),
                         Catch::Contains("cross_entropy: empty batch, logits (0, 5)"));

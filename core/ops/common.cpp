@@ -130,4 +130,18 @@ Tensor sum_to(const Tensor& g, const Shape& target) {
     return out;
 }
 
+std::pair<Tensor, Tensor> class_dim_last(const char* op, const Tensor& x, const Tensor& targets, const char* x_name) {
+    if (!x.defined() || !targets.defined() || x.dim() < 3) return {x, targets};
+    Shape expected = x.shape();
+    expected.erase(expected.begin() + 1);
+    TG_CHECK(targets.shape() == expected, ShapeError,
+             "{}: targets {} do not match {} {} (for (N, C, d1, ...) scores the targets are (N, d1, ...): expected {})",
+             op, shape_str(targets.shape()), x_name, shape_str(x.shape()), shape_str(expected));
+    std::vector<int64_t> perm{0};
+    for (int64_t d = 2; d < x.dim(); ++d) perm.push_back(d);
+    perm.push_back(1);
+    const int64_t C = x.shape()[1];
+    return {reshape(permute(x, perm), {targets.numel(), C}), reshape(targets, {targets.numel()})};
+}
+
 }  // namespace tg::detail

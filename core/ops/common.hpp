@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <utility>
 
 #include "core/autograd.hpp"
 #include "core/check.hpp"
@@ -23,6 +24,13 @@ void check_defined(const char* op, const Tensor& t, const char* what);
 
 /// Sums g over the dims that broadcasting added or stretched, giving a tensor of shape target.
 Tensor sum_to(const Tensor& g, const Shape& target);
+
+/// Class scores x (N, C, d1, ...) with targets (N, d1, ...), as the class losses take them
+/// from PyTorch: every position of d1... is one more sample. Checks the shapes against each
+/// other (a ShapeError names both), then returns the scores as (N * d1 * ..., C) (C moved
+/// last, recorded, so gradients flow back) and the targets flattened. For 1-d and 2-d x it
+/// returns them unchanged.
+std::pair<Tensor, Tensor> class_dim_last(const char* op, const Tensor& x, const Tensor& targets, const char* x_name);
 
 /// For each batch position of out_batch, the linear index of the matching (broadcast) batch
 /// position of in_batch (right-aligned, size-1 dims repeat).

@@ -3,6 +3,7 @@
 // gradient needs f32 or f64); indices are i64 and must lie in [0, size) as in torch (no
 // wrap-around for negative values). Each backward routes dy back to the positions the forward
 // read; gather and index_select add where an index repeats.
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <vector>
@@ -211,6 +212,39 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
         });
         return Grads{dx, Tensor()};
     });
+}
+
+/// y[..., c] = 1 where c == labels[...], else 0: i64 of shape labels.shape + (num_classes),
+/// as torch.nn.functional.one_hot; num_classes -1 takes the largest label + 1. Not
+/// differentiable (labels are integers).
+Tensor one_hot(const Tensor& labels, int64_t num_classes) {
+    detail::check_defined("one_hot", labels, "labels");
+    TG_CHECK(labels.dtype() == Dtype::i64, DtypeError, "one_hot: labels must be i64 class indices, got {}{}",
+             dtype_name(labels.dtype()), labels.dtype() == Dtype::b8 ? "" : " (convert with .to(Dtype::i64))");
+    const int64_t* pl = labels.data<int64_t>();
+    const int64_t n = labels.numel();
+    int64_t largest = -1;
+    for (int64_t i = 0; i < n; ++i) {
+        TG_CHECK(pl[i] >= 0, ValueError, "one_hot: label {} at position {} is negative (labels are 0 to C - 1)", pl[i],
+                 i);
+        largest = std::max(largest, pl[i]);
+    }
+    if (num_classes == -1) {
+        TG_CHECK(n > 0, ValueError, "one_hot: num_classes -1 takes the largest label + 1, but labels of shape {} are "
+                                    "empty; give num_classes",
+                 shape_str(labels.shape()));
+        num_classes = largest + 1;
+    }
+    TG_CHECK(num_classes >= 0, ValueError, "one_hot: num_classes must be -1 (from the labels) or at least 0, got {}",
+             num_classes);
+    TG_CHECK(largest < num_classes, ValueError, "one_hot: label {} is out of range for {} classes (labels are 0 to {})",
+             largest, num_classes, num_classes - 1);
+    Shape shape = labels.shape();
+    shape.push_back(num_classes);
+    Tensor y = Tensor::zeros(shape, Dtype::i64);
+    int64_t* py = y.data<int64_t>();
+    for (int64_t i = 0; i < n; ++i) py[i * num_classes + pl[i]] = 1;
+    return y;
 }
 
 }  // namespace tg

@@ -35,7 +35,7 @@ ClassRows check_class_rows(const char* op, const Tensor& x, const Tensor& target
     detail::check_defined(op, targets, "targets");
     TG_CHECK(targets.dtype() == Dtype::i64, DtypeError, "{}: targets must be i64 class indices, got {}", op,
              dtype_name(targets.dtype()));
-    TG_CHECK(x.dim() == 1 || x.dim() == 2, ShapeError, "{}: {} must be (N, C) or (C), got {}", op, x_name,
+    TG_CHECK(x.dim() == 1 || x.dim() == 2, ShapeError, "{}: {} must be (N, C), (C) or (N, C, d1, ...), got {}", op, x_name,
              shape_str(x.shape()));
     const bool batched = x.dim() == 2;
     TG_CHECK(batched ? targets.dim() == 1 && targets.shape()[0] == x.shape()[0] : targets.dim() == 0, ShapeError,
@@ -90,7 +90,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
 
 /// L = -sum_n x[n, t_n] / N for log-probabilities x (N, C) and targets t (N).
 /// dx[n, c] = -dL / N where c == t_n, else 0
-Tensor nll_loss(const Tensor& log_probs, const Tensor& targets) {
+Tensor nll_loss(const Tensor& log_probs_in, const Tensor& targets_in) {
+    const auto [log_probs, targets] = detail::class_dim_last("nll_loss", log_probs_in, targets_in, "log_probs");
     const ClassRows rows = check_class_rows("nll_loss", log_probs, targets, "log_probs");
     const int64_t N = rows.N, C = rows.C;
     const int64_t* t = targets.data<int64_t>();
@@ -157,7 +158,9 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 ///     = 1/K sum_n [lse_n - (1 - e) x[n, t_n] - e/C sum_c x[n, c]]   (nan when K = 0, as torch).
 /// d lse_n / d x[n, c] = p[n, c], so
 ///   dx[n, c] = dL / K * (p[n, c] - (1 - e) [c == t_n] - e/C) on counted rows, 0 on ignored ones.
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int64_t ignore_index, double label_smoothing) {
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
+                     double label_smoothing) {
+    const auto [logits, targets] = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
     const ClassRows rows = check_class_rows("cross_entropy", logits, targets, "logits");
     const int64_t N = rows.N, C = rows.C;
     TG_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError,

@@ -1,5 +1,5 @@
 // Matrix products through the matrix engines (bf16 under Autocast), 2-d and batched with
-// broadcast batch dims.
+// broadcast batch dims; 1-d operands as PyTorch treats them.
 #include "core/check.hpp"
 #include "core/internal/autocast.hpp"
 #include "core/kernels/blas.hpp"
@@ -49,11 +49,13 @@ void batched(const MatmulShapes& s, const detail::ProductOperands<T>& ops, T* ou
 
 }  // namespace
 
+namespace {
+
 /// C = A @ B over (..., M, K) @ (..., K, N).
 /// dA = dC @ B^T, dB = A^T @ dC, each summed over the batch dims its operand was broadcast on.
 /// When B is 2-d the batch folds into M: one GEMM forward and one per gradient. Under Autocast
 /// (float32 operands, a bf16 route for the shape) the products take bf16 copies.
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     const MatmulShapes s = matmul_shapes(a, b);
     Shape out_shape = s.batch;
     out_shape.push_back(s.m);
@@ -86,6 +88,30 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         });
         return Grads{da, db};
     });
+}
+
+}  // namespace
+
+/// As matmul_nd, with PyTorch's rule for 1-d operands: a (K) is a row (1, K) and b (K) a
+/// column (K, 1), and the dim added for them is removed from the result, so (K) @ (K) is the
+/// 0-d dot product, (K) @ (..., K, N) is (..., N) and (..., M, K) @ (K) is (..., M). The
+/// unsqueeze and squeeze are recorded, so gradients take the operands' own shapes.
+Tensor matmul(const Tensor& a, const Tensor& b) {
+    detail::check_same_floating("matmul", a, b);
+    const Shape &sa = a.shape(), &sb = b.shape();
+    TG_CHECK(!sa.empty() && !sb.empty(), ShapeError,
+             "matmul: both operands need at least 1 dim, got {} @ {} (for a 0-d operand use mul)", shape_str(sa),
+             shape_str(sb));
+    if (sa.size() >= 2 && sb.size() >= 2) return matmul_nd(a, b);
+    const int64_t kb = sb.size() == 1 ? sb[0] : sb[sb.size() - 2];
+    TG_CHECK(sa.back() == kb, ShapeError, "matmul: inner dimensions differ: {} @ {} ({} against {})", shape_str(sa),
+             shape_str(sb), sa.back(), kb);
+    const Tensor a2 = sa.size() == 1 ? unsqueeze(a, 0) : a;
+    const Tensor b2 = sb.size() == 1 ? unsqueeze(b, 1) : b;
+    Tensor c = matmul_nd(a2, b2);
+    if (sb.size() == 1) c = squeeze(c, -1);
+    if (sa.size() == 1) c = squeeze(c, -2 + (sb.size() == 1 ? 1 : 0));
+    return c;
 }
 
 }  // namespace tg

@@ -1,6 +1,7 @@
 // sum, mean, max and min over everything or over one dim; var, argmax and logsumexp over one
-// dim. A dim reduction views x as (outer, D, inner) and reduces the middle; f32 sums
-// accumulate in double.
+// dim; sum, mean, var, amax and amin over several dims. A dim reduction views x as
+// (outer, D, inner) and reduces the middle; f32 sums accumulate in double. A reduction over
+// several dims moves them last, views x as (K, R) and reduces the rows.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -211,7 +212,224 @@ Tensor extreme_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, b
     });
 }
 
+// amax / amin of each row of a contiguous (K, R) x; NaN propagates. torch splits the gradient
+// evenly between the elements equal to the result (the first of them gets it all in max(dim)).
+//   y[k] = max_r x[k, r].  dx[k, r] = dy[k] / n_k where x[k, r] == y[k] (n_k of them), else 0
+Tensor extreme_rows(const char* op, const Tensor& x, bool largest) {
+    const int64_t K = x.shape()[0], R = x.shape()[1];
+    Tensor y = Tensor::empty({K}, x.dtype());
+    dispatch_floating(op, x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        for (int64_t k = 0; k < K; ++k) {
+            T best = px[k * R];
+            for (int64_t r = 1; r < R; ++r)
+                if (beats(px[k * R + r], best, largest)) best = px[k * R + r];
+            py[k] = best;
+        }
+    });
+    return record(op, y, {x}, [op, x, K, R](const Tensor& dy, const Tensor& out) {
+        Tensor dx = Tensor::zeros(x.shape(), dy.dtype());
+        dispatch_floating(op, dy.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T *px = x.data<T>(), *py = out.data<T>(), *pg = dy.data<T>();
+            T* pd = dx.data<T>();
+            auto hit = [](T a, T b) { return a == b || (std::isnan(a) && std::isnan(b)); };
+            for (int64_t k = 0; k < K; ++k) {
+                int64_t n = 0;
+                for (int64_t r = 0; r < R; ++r) n += hit(px[k * R + r], py[k]);
+                const T g = pg[k] / static_cast<T>(n);
+                for (int64_t r = 0; r < R; ++r)
+                    if (hit(px[k * R + r], py[k])) pd[k * R + r] = g;
+            }
+        });
+        return Grads{dx};
+    });
+}
+
+// A reduction over several dims, as torch's dim lists: each dim normalized (negative counts
+// from the end) and named once; an empty list means every dim. A 0-d x takes dim 0 or -1.
+// rows(x2, R) reduces each row of the (K, R) view of x with the dims moved last; the result
+// takes x's shape without those dims (or with size 1 there, keepdim).
+template <class Rows>
+Tensor over_dims(const char* op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, Rows rows) {
+    detail::check_defined(op, x, "input");
+    const int64_t nd = x.dim();
+    std::vector<bool> reduced(static_cast<std::size_t>(nd), dims.empty());
+    for (int64_t d : dims) {
+        if (nd == 0) {
+            TG_CHECK(d == 0 || d == -1, ValueError, "{}: dim {} is out of range for a 0-d tensor (0 or -1 expected)",
+                     op, d);
+            continue;
+        }
+        const int64_t n = normalize_dim(op, d, nd);
+        TG_CHECK(!reduced[n], ValueError, "{}: dim {} appears more than once in the dims {}", op, n,
+                 shape_str(Shape(dims.begin(), dims.end())));
+        reduced[n] = true;
+    }
+    std::vector<int64_t> perm;
+    Shape out_shape;
+    int64_t K = 1, R = 1;
+    for (int64_t d = 0; d < nd; ++d)
+        if (!reduced[d]) {
+            perm.push_back(d);
+            out_shape.push_back(x.shape()[d]);
+            K *= x.shape()[d];
+        }
+    for (int64_t d = 0; d < nd; ++d)
+        if (reduced[d]) {
+            perm.push_back(d);
+            R *= x.shape()[d];
+        }
+    if (keepdim) {
+        out_shape = x.shape();
+        for (int64_t d = 0; d < nd; ++d)
+            if (reduced[d]) out_shape[d] = 1;
+    }
+    bool identity = true;
+    for (int64_t d = 0; d < nd; ++d) identity = identity && perm[d] == d;
+    const Tensor moved = identity ? x : permute(x, perm);
+    return reshape(rows(reshape(moved, {K, R}), R), out_shape);
+}
+
 }  // namespace
+
+/// y = sum over dims (every dim for an empty list).  dx = dy broadcast back over them
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    return over_dims("sum", x, dims, keepdim, [](const Tensor& x2, int64_t) { return sum(x2, 1); });
+}
+
+/// y = sum over dims / R, R the number of elements each result averages.  dx = dy / R
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    if (x.defined()) refuse_integer_mean("mean", x);
+    return over_dims("mean", x, dims, keepdim, [&](const Tensor& x2, int64_t R) {
+        TG_CHECK(R != 0, ValueError, "mean: mean over dims {} of shape {}, which hold no elements",
+                 shape_str(Shape(dims.begin(), dims.end())), shape_str(x.shape()));
+        return mean(x2, 1);
+    });
+}
+
+/// var over the R elements of dims together (two passes, as var(x, dim)).
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased, bool keepdim) {
+    if (x.defined()) detail::check_floating("var", x);
+    return over_dims("var", x, dims, keepdim, [unbiased](const Tensor& x2, int64_t) { return var(x2, 1, unbiased); });
+}
+
+namespace {
+Tensor extreme_over(const char* op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, bool largest) {
+    if (x.defined()) detail::check_floating(op, x);
+    return over_dims(op, x, dims, keepdim, [&](const Tensor& x2, int64_t R) {
+        TG_CHECK(R != 0, ValueError, "{}: dims {} of shape {} hold no elements", op,
+                 shape_str(Shape(dims.begin(), dims.end())), shape_str(x.shape()));
+        return extreme_rows(op, x2, largest);
+    });
+}
+}  // namespace
+
+/// y = the largest element over dims; NaN propagates.  dx = dy split evenly between the
+/// elements equal to y (torch's amax; max(x, dim) gives it all to the first)
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    return extreme_over("amax", x, dims, keepdim, true);
+}
+Tensor amax(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("amax", x, {dim}, keepdim, true); }
+/// amax's smallest-element twin.
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    return extreme_over("amin", x, dims, keepdim, false);
+}
+Tensor amin(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("amin", x, {dim}, keepdim, false); }
+
+/// The p-norm over dims (every dim by default): (sum |x|^p)^(1/p) for a finite p > 0, and
+/// max |x| for p = inf. With s = sign(x):
+///   dx = dy s |x|^(p-1) / y^(p-1)   (p = 2: dy x / y; p = 1: dy s)
+///   dx = dy s / n where |x| == y (n of them), else 0   (p = inf, as amax)
+/// A zero norm gets a zero gradient (the subgradient torch takes), not 0/0.
+Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool keepdim) {
+    if (x.defined()) detail::check_floating("norm", x);
+    TG_CHECK(p > 0 && !std::isnan(p), ValueError,
+             "norm: p must be positive (1, 2, a larger number, or infinity), got {}", p);
+    if (std::isinf(p)) return amax(abs(x), dims, keepdim);
+    return over_dims("norm", x, dims, keepdim, [p](const Tensor& x2, int64_t) {
+        const int64_t K = x2.shape()[0], R = x2.shape()[1];
+        Tensor y = Tensor::empty({K}, x2.dtype());
+        dispatch_floating("norm", x2.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T* px = x2.data<T>();
+            T* py = y.data<T>();
+            for (int64_t k = 0; k < K; ++k) {
+                double acc = 0;
+                for (int64_t r = 0; r < R; ++r) {
+                    const double a = std::abs(static_cast<double>(px[k * R + r]));
+                    acc += p == 2 ? a * a : p == 1 ? a : std::pow(a, p);
+                }
+                py[k] = static_cast<T>(p == 2 ? std::sqrt(acc) : p == 1 ? acc : std::pow(acc, 1 / p));
+            }
+        });
+        return record("norm", y, {x2}, [x2, p, K, R](const Tensor& dy, const Tensor& out) {
+            Tensor dx = Tensor::empty(x2.shape(), dy.dtype());
+            dispatch_floating("norm", dy.dtype(), [&](auto tag) {
+                using T = decltype(tag);
+                const T *px = x2.data<T>(), *py = out.data<T>(), *pg = dy.data<T>();
+                T* pd = dx.data<T>();
+                for (int64_t k = 0; k < K; ++k)
+                    for (int64_t r = 0; r < R; ++r) {
+                        const T v = px[k * R + r];
+                        const T s = v > 0 ? T(1) : v < 0 ? T(-1) : T(0);
+                        if (p == 1) pd[k * R + r] = pg[k] * s;
+                        else if (py[k] == T(0)) pd[k * R + r] = T(0);
+                        else if (p == 2) pd[k * R + r] = pg[k] * v / py[k];
+                        else
+                            pd[k * R + r] = pg[k] * s * std::pow(std::abs(v) / py[k], static_cast<T>(p - 1));
+                    }
+            });
+            return Grads{dx};
+        });
+    });
+}
+
+/// y[..., j, ...] = sum_{i <= j} x[..., i, ...] along dim (inclusive), f32 and f64
+/// accumulating in double; i64 too (an i64 result, not differentiable).
+/// dx[..., i, ...] = sum_{j >= i} dy[..., j, ...]: the same scan run from the end
+Tensor cumsum(const Tensor& x, int64_t dim) {
+    detail::check_defined("cumsum", x, "input");
+    if (x.dim() == 0) {
+        TG_CHECK(dim == 0 || dim == -1, ValueError, "cumsum: dim {} is out of range for a 0-d tensor (0 or -1 expected)",
+                 dim);
+        return x.dtype() == Dtype::i64 ? clone(x) : mul(x, 1.0);
+    }
+    TG_CHECK(x.dtype() == Dtype::i64 || x.dtype() == Dtype::f32 || x.dtype() == Dtype::f64, DtypeError,
+             "cumsum: expected f32, f64 or i64, got {}{}", dtype_name(x.dtype()),
+             x.dtype() == Dtype::b8 ? " (count with x.to(Dtype::i64).cumsum(dim))" : "");
+    dim = normalize_dim("cumsum", dim, x.dim());
+    const auto sp = detail::split_at(x.shape(), dim);
+    // One scan along the middle dim of (outer, D, inner), forwards or backwards.
+    auto scan = [sp](const Tensor& src, bool reverse) {
+        Tensor out = Tensor::empty(src.shape(), src.dtype());
+        dispatch_numeric("cumsum", src.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+            const T* ps = src.data<T>();
+            T* po = out.data<T>();
+            std::vector<Acc> acc(static_cast<std::size_t>(sp.inner));
+            for (int64_t o = 0; o < sp.outer; ++o) {
+                std::fill(acc.begin(), acc.end(), Acc(0));
+                for (int64_t step = 0; step < sp.d; ++step) {
+                    const int64_t d = reverse ? sp.d - 1 - step : step;
+                    const int64_t base = (o * sp.d + d) * sp.inner;
+                    for (int64_t i = 0; i < sp.inner; ++i) {
+                        acc[i] += static_cast<Acc>(ps[base + i]);
+                        po[base + i] = static_cast<T>(acc[i]);
+                    }
+                }
+            }
+        });
+        return out;
+    };
+    Tensor y = scan(x, false);
+    if (x.dtype() == Dtype::i64) return y;
+    return record("cumsum", y, {x}, [scan](const Tensor& dy, const Tensor&) { return Grads{scan(dy, true)}; },
+                  BackwardReads::shapes);
+}
 
 /// y = sum_i x_i.  dx_i = dy
 Tensor sum(const Tensor& x) { return reduce_all("sum", x, false); }

@@ -1,5 +1,5 @@
-// reshape and view, transpose/permute, slice, narrow, select and unbind, cat and stack, split/chunk, squeeze/unsqueeze/flatten
-// and expand. The views (reshape, squeeze, unsqueeze, flatten) share storage (tensors are always
+// reshape and view, transpose/permute, slice, narrow, select and unbind, cat and stack,
+// split/chunk, squeeze/unsqueeze/flatten, expand and repeat, tril/triu. The views (reshape, squeeze, unsqueeze, flatten) share storage (tensors are always
 // contiguous); the others copy through detail::strided_copy, and their backward is the same
 // copy run the other way (expand's sums the broadcast copies back).
 #include <algorithm>
@@ -385,5 +385,66 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     },
                   BackwardReads::shapes);
 }
+
+/// x tiled reps[k] times along dim k, as torch's repeat: reps may have more dims than x (x
+/// gains leading size-1 dims), never fewer. x is viewed as (1, s0, 1, s1, ...), expanded to
+/// (r0, s0, r1, s1, ...) and merged to (r0 s0, r1 s1, ...), so dx sums the copies back.
+Tensor repeat(const Tensor& x, const Shape& reps) {
+    detail::check_defined("repeat", x, "input");
+    const int64_t nd = static_cast<int64_t>(reps.size()), lead = nd - x.dim();
+    TG_CHECK(lead >= 0, ShapeError,
+             "repeat: {} repeats for a tensor of shape {} with {} dims (give at least one per dim)", nd,
+             shape_str(x.shape()), x.dim());
+    Shape spread, tiled, out;
+    for (int64_t k = 0; k < nd; ++k) {
+        TG_CHECK(reps[k] >= 0, ValueError, "repeat: repeats must not be negative, got {} at dim {} of {}", reps[k], k,
+                 shape_str(reps));
+        const int64_t s = k < lead ? 1 : x.shape()[k - lead];
+        spread.insert(spread.end(), {1, s});
+        tiled.insert(tiled.end(), {reps[k], s});
+        out.push_back(reps[k] * s);
+    }
+    return reshape(expand(reshape(x, spread), tiled), out);
+}
+
+namespace {
+// Keeps x[..., i, j] where j - i <= diagonal (lower) or >= diagonal (upper), zeros elsewhere;
+// any dtype. The same mask applied to dy is the gradient.
+Tensor triangle(const Tensor& x, int64_t diagonal, bool lower) {
+    const int64_t R = x.shape()[x.dim() - 2], C = x.shape()[x.dim() - 1];
+    const int64_t mats = R * C == 0 ? 0 : x.numel() / (R * C);
+    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    dispatch_all(x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* py = y.data<T>();
+        for (int64_t m = 0; m < mats; ++m)
+            for (int64_t i = 0; i < R; ++i)
+                for (int64_t j = 0; j < C; ++j) {
+                    const int64_t k = (m * R + i) * C + j;
+                    const bool keep = lower ? j - i <= diagonal : j - i >= diagonal;
+                    py[k] = keep ? px[k] : static_cast<T>(0.0f);
+                }
+    });
+    return y;
+}
+
+Tensor triangle_op(const char* op, const Tensor& x, int64_t diagonal, bool lower) {
+    detail::check_defined(op, x, "input");
+    TG_CHECK(x.dim() >= 2, ShapeError, "{}: expected a matrix or a batch of them (at least 2 dims), got shape {}", op,
+             shape_str(x.shape()));
+    Tensor y = triangle(x, diagonal, lower);
+    return record(op, y, {x}, [diagonal, lower](const Tensor& dy, const Tensor&) {
+        return Grads{triangle(dy, diagonal, lower)};
+    },
+                  BackwardReads::shapes);
+}
+}  // namespace
+
+/// y = x on and below the diagonal-th diagonal of the last two dims (0 the main one, > 0
+/// above it, < 0 below), 0 elsewhere.  dx = tril(dy, diagonal)
+Tensor tril(const Tensor& x, int64_t diagonal) { return triangle_op("tril", x, diagonal, true); }
+/// y = x on and above the diagonal-th diagonal, 0 elsewhere.  dx = triu(dy, diagonal)
+Tensor triu(const Tensor& x, int64_t diagonal) { return triangle_op("triu", x, diagonal, false); }
 
 }  // namespace tg

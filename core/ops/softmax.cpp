@@ -92,10 +92,11 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 
 /// L = 1/N sum_n (logsumexp(x[n, :]) - x[n, t_n]) for logits x (N, V), targets t (N).
 /// dx[n, v] = dL * (softmax(x[n])[v] - [v == t_n]) / N
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
-    detail::check_floating("cross_entropy", logits);
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
+    detail::check_floating("cross_entropy", logits_in);
+    const auto [logits, targets] = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
     detail::check_defined("cross_entropy", targets, "targets");
-    TG_CHECK(logits.dim() == 2, ShapeError, "cross_entropy: logits must be 2-d (N, V), got {}",
+    TG_CHECK(logits.dim() == 2, ShapeError, "cross_entropy: logits must be (N, V) or (N, V, d1, ...), got {}",
              shape_str(logits.shape()));
     TG_CHECK(targets.dtype() == Dtype::i64, DtypeError, "cross_entropy: targets must be i64, got {}",
              dtype_name(targets.dtype()));

@@ -51,5 +51,27 @@ Tensor Tensor::min() const { return tg::min(*this); }
 Tensor Tensor::min(int64_t dim, bool keepdim) const { return tg::min(*this, dim, keepdim); }
 Tensor Tensor::argmax(int64_t dim, bool keepdim) const { return tg::argmax(*this, dim, keepdim); }
 Tensor Tensor::logsumexp(int64_t dim, bool keepdim) const { return tg::logsumexp(*this, dim, keepdim); }
+Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return tg::sum(*this, dims, keepdim); }
+Tensor Tensor::mean(const std::vector<int64_t>& dims, bool keepdim) const { return tg::mean(*this, dims, keepdim); }
+Tensor Tensor::var(const std::vector<int64_t>& dims, bool unbiased, bool keepdim) const {
+    return tg::var(*this, dims, unbiased, keepdim);
+}
+Tensor Tensor::amax(const std::vector<int64_t>& dims, bool keepdim) const { return tg::amax(*this, dims, keepdim); }
+Tensor Tensor::amax(int64_t dim, bool keepdim) const { return tg::amax(*this, dim, keepdim); }
+Tensor Tensor::amin(const std::vector<int64_t>& dims, bool keepdim) const { return tg::amin(*this, dims, keepdim); }
+Tensor Tensor::amin(int64_t dim, bool keepdim) const { return tg::amin(*this, dim, keepdim); }
+Tensor Tensor::norm(double p, const std::vector<int64_t>& dims, bool keepdim) const {
+    return tg::norm(*this, p, dims, keepdim);
+}
+Tensor Tensor::cumsum(int64_t dim) const { return tg::cumsum(*this, dim); }
+Tensor Tensor::square() const { return tg::square(*this); }
+Tensor Tensor::rsqrt() const { return tg::rsqrt(*this); }
+Tensor Tensor::gelu(std::string_view approximate) const { return tg::gelu(*this, approximate); }
+Tensor Tensor::repeat(const Shape& reps) const { return tg::repeat(*this, reps); }
+Tensor Tensor::tril(int64_t diagonal) const { return tg::tril(*this, diagonal); }
+Tensor Tensor::triu(int64_t diagonal) const { return tg::triu(*this, diagonal); }
+Tensor Tensor::argsort(int64_t dim, bool descending) const { return tg::argsort(*this, dim, descending); }
+ValuesIndices Tensor::sort(int64_t dim, bool descending) const { return tg::sort(*this, dim, descending); }
+ValuesIndices Tensor::topk(int64_t k, int64_t dim, bool largest) const { return tg::topk(*this, k, dim, largest); }
 
 }  // namespace tg

@@ -1,6 +1,7 @@
 // Elementwise functions of one tensor. Each backward is an elementwise product of dy with the
 // local derivative, written in terms of x or of the output y, whichever is cheaper.
 #include <cmath>
+#include <string_view>
 
 #include "core/check.hpp"
 #include "core/kernels/simd.hpp"
@@ -44,6 +45,24 @@ Tensor sqrt(const Tensor& x) {
     Tensor y = map("sqrt", x, [](auto v) { return std::sqrt(v); });
     return record("sqrt", y, {x}, [](const Tensor& dy, const Tensor& out) {
         return Grads{map2("sqrt", dy, out, [](auto g, auto s) { return g / (2 * s); })};
+    });
+}
+
+/// y = x^2.  dx = 2 x dy
+Tensor square(const Tensor& x) {
+    detail::check_floating("square", x);
+    Tensor y = map("square", x, [](auto v) { return v * v; });
+    return record("square", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        return Grads{map2("square", dy, x, [](auto g, auto v) { return 2 * v * g; })};
+    });
+}
+
+/// y = 1 / sqrt(x).  dx = -dy y^3 / 2
+Tensor rsqrt(const Tensor& x) {
+    detail::check_floating("rsqrt", x);
+    Tensor y = map("rsqrt", x, [](auto v) { return decltype(v)(1) / std::sqrt(v); });
+    return record("rsqrt", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        return Grads{map2("rsqrt", dy, out, [](auto g, auto r) { return -g * r * r * r / 2; })};
     });
 }
 
@@ -114,6 +133,31 @@ Tensor gelu(const Tensor& x) {
             });
         });
         return Grads{dx};
+    });
+}
+
+namespace {
+constexpr double kInvSqrt2 = 0.7071067811865476;    // 1 / sqrt(2)
+constexpr double kInvSqrt2Pi = 0.3989422804014327;  // 1 / sqrt(2 pi)
+}  // namespace
+
+/// approximate "tanh": gelu(x) above. approximate "none": the exact form, x Phi(x) with
+/// Phi(x) = (1 + erf(x / sqrt 2)) / 2.  dx = dy * (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi)
+Tensor gelu(const Tensor& x, std::string_view approximate) {
+    if (approximate == "tanh") return gelu(x);
+    TG_CHECK(approximate == "none", ValueError, "gelu: approximate must be \"none\" (exact) or \"tanh\", got \"{}\"",
+             approximate);
+    detail::check_floating("gelu", x);
+    Tensor y = map("gelu", x, [](auto v) {
+        using T = decltype(v);
+        return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2)));
+    });
+    return record("gelu", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        return Grads{map2("gelu", dy, x, [](auto g, auto v) {
+            using T = decltype(v);
+            const T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
+            return g * (cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
+        })};
     });
 }
 

@@ -120,15 +120,20 @@ Call make_call(Source& src) {
             const Tensor b = src.values(sb, src.coin() ? a.dtype() : src.dtype());
             c.inputs = {a, b};
             c.expect = same_floating(c.inputs);
-            if (a.dim() < 2 || b.dim() < 2 || a.shape().back() != b.shape()[sb.size() - 2]) c.expect = Expect::bad();
+            // A 1-d operand is a row (1, K) on the left, a column (K, 1) on the right (the
+            // same elements), and its added dim leaves the result, as torch.
+            Shape sa = a.shape(), sbp = sb;
+            if (sa.size() == 1) sa.insert(sa.begin(), 1);
+            if (sbp.size() == 1) sbp.push_back(1);
+            if (sa.size() < 2 || sbp.size() < 2 || sa.back() != sbp[sbp.size() - 2]) c.expect = Expect::bad();
             std::optional<Shape> batch;
             if (c.expect.verdict == Verdict::valid) {
-                batch = broadcast(Shape(a.shape().begin(), a.shape().end() - 2), Shape(sb.begin(), sb.end() - 2));
+                batch = broadcast(Shape(sa.begin(), sa.end() - 2), Shape(sbp.begin(), sbp.end() - 2));
                 if (!batch) c.expect = Expect::bad();
             }
             if (c.expect.verdict == Verdict::valid) {
-                const int64_t M = a.shape()[a.shape().size() - 2], K = a.shape().back(), N = sb.back();
-                const Shape ab(a.shape().begin(), a.shape().end() - 2), bb(sb.begin(), sb.end() - 2);
+                const int64_t M = sa[sa.size() - 2], K = sa.back(), N = sbp.back();
+                const Shape ab(sa.begin(), sa.end() - 2), bb(sbp.begin(), sbp.end() - 2);
                 Shape os = *batch;
                 os.push_back(M);
                 os.push_back(N);
@@ -144,6 +149,8 @@ Call make_call(Source& src) {
                             r.v[static_cast<std::size_t>((p * M + i) * N + j)] = s;
                         }
                 }
+                if (sb.size() == 1) r.shape.pop_back();
+                if (a.dim() == 1) r.shape.erase(r.shape.end() - (sb.size() == 1 ? 1 : 2));
                 c.expect.out = r;
             }
             c.run = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
