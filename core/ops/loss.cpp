@@ -91,7 +91,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
 /// L = -sum_n x[n, t_n] / N for log-probabilities x (N, C) and targets t (N).
 /// dx[n, c] = -dL / N where c == t_n, else 0
 Tensor nll_loss(const Tensor& log_probs_in, const Tensor& targets_in) {
-    const auto [log_probs, targets] = detail::class_dim_last("nll_loss", log_probs_in, targets_in, "log_probs");
+    // Named tensors rather than a structured binding: the backward lambda captures them
+    // (clang before 16 cannot capture a binding).
+    const std::pair<Tensor, Tensor> flat = detail::class_dim_last("nll_loss", log_probs_in, targets_in, "log_probs");
+    const Tensor log_probs = flat.first, targets = flat.second;
     const ClassRows rows = check_class_rows("nll_loss", log_probs, targets, "log_probs");
     const int64_t N = rows.N, C = rows.C;
     const int64_t* t = targets.data<int64_t>();
@@ -160,7 +163,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 ///   dx[n, c] = dL / K * (p[n, c] - (1 - e) [c == t_n] - e/C) on counted rows, 0 on ignored ones.
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
                      double label_smoothing) {
-    const auto [logits, targets] = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
+    const std::pair<Tensor, Tensor> flat = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
+    const Tensor logits = flat.first, targets = flat.second;
     const ClassRows rows = check_class_rows("cross_entropy", logits, targets, "logits");
     const int64_t N = rows.N, C = rows.C;
     TG_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError,

@@ -94,7 +94,8 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 /// dx[n, v] = dL * (softmax(x[n])[v] - [v == t_n]) / N
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
     detail::check_floating("cross_entropy", logits_in);
-    const auto [logits, targets] = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
+    const std::pair<Tensor, Tensor> flat = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
+    const Tensor logits = flat.first, targets = flat.second;
     detail::check_defined("cross_entropy", targets, "targets");
     TG_CHECK(logits.dim() == 2, ShapeError, "cross_entropy: logits must be (N, V) or (N, V, d1, ...), got {}",
              shape_str(logits.shape()));
