@@ -127,6 +127,8 @@ TEST_CASE("norm: p = 1, 2, 3 and infinity over dims", "[ops][tensor_api]") {
     require_values(z.grad(), {3}, {0, 0, 0});
     REQUIRE_THROWS_WITH(norm(x, 0), Contains("norm: p must be positive (1, 2, a larger number, or infinity), got 0"));
     REQUIRE_THROWS_WITH(norm(i64s({1}, {1})), Contains("norm: expected a floating dtype"));
+    REQUIRE_THROWS_WITH(norm(x, inf, {2}), Contains("norm: dim 2 is out of range for a tensor with 2 dims"));
+    REQUIRE_THROWS_WITH(norm(Tensor(), inf), Contains("norm: input is an undefined tensor"));
 }
 
 TEST_CASE("cumsum, repeat, tril and triu", "[ops][tensor_api]") {

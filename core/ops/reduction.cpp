@@ -345,10 +345,10 @@ Tensor amin(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("a
 ///   dx = dy s / n where |x| == y (n of them), else 0   (p = inf, as amax)
 /// A zero norm gets a zero gradient (the subgradient torch takes), not 0/0.
 Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool keepdim) {
-    if (x.defined()) detail::check_floating("norm", x);
+    detail::check_floating("norm", x);
     TG_CHECK(p > 0 && !std::isnan(p), ValueError,
              "norm: p must be positive (1, 2, a larger number, or infinity), got {}", p);
-    if (std::isinf(p)) return amax(abs(x), dims, keepdim);
+    if (std::isinf(p)) return extreme_over("norm", abs(x), dims, keepdim, true);
     return over_dims("norm", x, dims, keepdim, [p](const Tensor& x2, int64_t) {
         const int64_t K = x2.shape()[0], R = x2.shape()[1];
         Tensor y = Tensor::empty({K}, x2.dtype());
