@@ -466,7 +466,7 @@ Call make_call(Source& src) {
             const int64_t V = w.dim() >= 1 ? w.shape()[0] : 2;
             const Tensor ids = src.values(src.shape(3), src.coin() ? Dtype::i64 : src.dtype(), -1, V);
             c.inputs = {w, ids};
-            c.expect = floating(w) && w.dim() == 2 && ids.dtype() == Dtype::i64 ? Expect{} : Expect::bad();
+            c.expect = w.dim() == 2 && ids.dtype() == Dtype::i64 ? Expect{} : Expect::bad();  // a table of any dtype
             if (c.expect.verdict == Verdict::valid)
                 for (int64_t t : ids.to_vector<int64_t>())
                     if (t < 0 || t >= V) c.expect = Expect::bad();
