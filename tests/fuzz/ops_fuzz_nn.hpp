@@ -292,21 +292,35 @@ inline Call class_loss_call(Source& src) {
     Call c;
     c.name = ce ? "cross_entropy" : "nll_loss";
     const Tensor x = src.any(src.coin() ? Shape{src.small(0, 4), src.small(0, 4)} : src.shape());
-    const int64_t C = x.dim() == 2 ? x.shape()[1] : x.dim() == 1 ? x.shape()[0] : 3;
-    const Shape ts = src.coin() ? (x.dim() == 2 ? Shape{x.shape()[0]} : Shape{}) : src.shape(2);
+    // (N, C), (C), or (N, C, d1, ...) with targets (N, d1, ...): every position one sample.
+    const bool spatial = x.dim() >= 3;
+    const int64_t C = x.dim() >= 2 ? x.shape()[1] : x.dim() == 1 ? x.shape()[0] : 3;
+    Shape spatial_ts = x.shape();
+    if (spatial) spatial_ts.erase(spatial_ts.begin() + 1);
+    const Shape ts = src.coin() ? (spatial ? spatial_ts : x.dim() == 2 ? Shape{x.shape()[0]} : Shape{}) : src.shape(2);
     const Tensor targets = index_values(src, ts, C);
     const int64_t ignore = src.coin() ? -100 : src.small(-1, 2);
     static const double smoothings[] = {0.0, 0.0, 0.1, 0.25, 1.0, -0.5, 1.5};
     const double e = ce ? smoothings[src.small(0, 6)] : 0.0;
     c.inputs = {x, targets};
     const bool batched = x.dim() == 2;
-    bool ok = floating(x) && targets.dtype() == Dtype::i64 && (batched || x.dim() == 1) &&
-              (batched ? ts == Shape{x.shape()[0]} : ts.empty()) && e >= 0 && e <= 1;
+    bool ok = floating(x) && targets.dtype() == Dtype::i64 &&
+              (spatial ? ts == spatial_ts : batched ? ts == Shape{x.shape()[0]} : x.dim() == 1 && ts.empty()) &&
+              e >= 0 && e <= 1;
     const std::vector<int64_t> t = ok ? targets.to_vector<int64_t>() : std::vector<int64_t>{};
     for (int64_t target : t) ok = ok && ((ce && target == ignore) || (target >= 0 && target < C));
     c.expect = ok ? Expect{} : Expect::bad();
     if (ok) {
-        const Ref rx = ref_of(x);
+        Ref rx = ref_of(x);
+        if (spatial) {  // rows (n, p) of C scores each, from x[n, c, p]
+            const int64_t N = x.shape()[0], S = x.numel() / std::max<int64_t>(N * C, 1);
+            std::vector<double> rows(rx.v.size());
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t c = 0; c < C; ++c)
+                    for (int64_t q = 0; q < S; ++q)
+                        rows[static_cast<std::size_t>((n * S + q) * C + c)] = rx.v[static_cast<std::size_t>((n * C + c) * S + q)];
+            rx.v = rows;
+        }
         double s = 0;
         int64_t counted = 0;
         for (std::size_t n = 0; n < t.size(); ++n) {
