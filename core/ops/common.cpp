@@ -130,6 +130,11 @@ Tensor sum_to(const Tensor& g, const Shape& target) {
     return out;
 }
 
+void check_scalar_dim(const char* op, int64_t dim) {
+    TG_CHECK(dim == 0 || dim == -1, ValueError, "{}: dim {} is out of range for a 0-d tensor (0 or -1 expected)",
+             op, dim);
+}
+
 std::pair<Tensor, Tensor> class_dim_last(const char* op, const Tensor& x, const Tensor& targets, const char* x_name) {
     if (!x.defined() || !targets.defined() || x.dim() < 3) return {x, targets};
     Shape expected = x.shape();

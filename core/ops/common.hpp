@@ -25,6 +25,10 @@ void check_defined(const char* op, const Tensor& t, const char* what);
 /// Sums g over the dims that broadcasting added or stretched, giving a tensor of shape target.
 Tensor sum_to(const Tensor& g, const Shape& target);
 
+/// torch lets ops that keep, merge or reduce dims name dim 0 (or -1) of a 0-d tensor; any
+/// other dim is a ValueError naming op.
+void check_scalar_dim(const char* op, int64_t dim);
+
 /// Class scores x (N, C, d1, ...) with targets (N, d1, ...), as the class losses take them
 /// from PyTorch: every position of d1... is one more sample. Checks the shapes against each
 /// other (a ShapeError names both), then returns the scores as (N * d1 * ..., C) (C moved

@@ -35,8 +35,8 @@ ClassRows check_class_rows(const char* op, const Tensor& x, const Tensor& target
     detail::check_defined(op, targets, "targets");
     TG_CHECK(targets.dtype() == Dtype::i64, DtypeError, "{}: targets must be i64 class indices, got {}", op,
              dtype_name(targets.dtype()));
-    TG_CHECK(x.dim() == 1 || x.dim() == 2, ShapeError, "{}: {} must be (N, C), (C) or (N, C, d1, ...), got {}", op, x_name,
-             shape_str(x.shape()));
+    TG_CHECK(x.dim() == 1 || x.dim() == 2, ShapeError, "{}: {} must be (N, C), (C) or (N, C, d1, ...), got {}", op,
+             x_name, shape_str(x.shape()));
     const bool batched = x.dim() == 2;
     TG_CHECK(batched ? targets.dim() == 1 && targets.shape()[0] == x.shape()[0] : targets.dim() == 0, ShapeError,
              "{}: targets {} do not match {} {} (expected {})", op, shape_str(targets.shape()), x_name,

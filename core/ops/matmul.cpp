@@ -109,8 +109,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const Tensor a2 = sa.size() == 1 ? unsqueeze(a, 0) : a;
     const Tensor b2 = sb.size() == 1 ? unsqueeze(b, 1) : b;
     Tensor c = matmul_nd(a2, b2);
-    if (sb.size() == 1) c = squeeze(c, -1);
-    if (sa.size() == 1) c = squeeze(c, -2 + (sb.size() == 1 ? 1 : 0));
+    if (sb.size() == 1) c = squeeze(c, -1);                   // b's column dim, always last
+    if (sa.size() == 1) c = squeeze(c, sb.size() == 1 ? -1 : -2);  // a's row dim, before b's columns
     return c;
 }
 

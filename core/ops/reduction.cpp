@@ -259,13 +259,11 @@ Tensor over_dims(const char* op, const Tensor& x, const std::vector<int64_t>& di
     std::vector<bool> reduced(static_cast<std::size_t>(nd), dims.empty());
     for (int64_t d : dims) {
         if (nd == 0) {
-            TG_CHECK(d == 0 || d == -1, ValueError, "{}: dim {} is out of range for a 0-d tensor (0 or -1 expected)",
-                     op, d);
+            detail::check_scalar_dim(op, d);
             continue;
         }
         const int64_t n = normalize_dim(op, d, nd);
-        TG_CHECK(!reduced[n], ValueError, "{}: dim {} appears more than once in the dims {}", op, n,
-                 shape_str(Shape(dims.begin(), dims.end())));
+        TG_CHECK(!reduced[n], ValueError, "{}: dim {} appears more than once in the dims {}", op, n, shape_str(dims));
         reduced[n] = true;
     }
     std::vector<int64_t> perm;
@@ -304,8 +302,8 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     if (x.defined()) refuse_integer_mean("mean", x);
     return over_dims("mean", x, dims, keepdim, [&](const Tensor& x2, int64_t R) {
-        TG_CHECK(R != 0, ValueError, "mean: mean over dims {} of shape {}, which hold no elements",
-                 shape_str(Shape(dims.begin(), dims.end())), shape_str(x.shape()));
+        TG_CHECK(R != 0, ValueError, "mean: mean over dims {} of shape {}, which hold no elements", shape_str(dims),
+                 shape_str(x.shape()));
         return mean(x2, 1);
     });
 }
@@ -320,8 +318,8 @@ namespace {
 Tensor extreme_over(const char* op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, bool largest) {
     if (x.defined()) detail::check_floating(op, x);
     return over_dims(op, x, dims, keepdim, [&](const Tensor& x2, int64_t R) {
-        TG_CHECK(R != 0, ValueError, "{}: dims {} of shape {} hold no elements", op,
-                 shape_str(Shape(dims.begin(), dims.end())), shape_str(x.shape()));
+        TG_CHECK(R != 0, ValueError, "{}: dims {} of shape {} hold no elements", op, shape_str(dims),
+                 shape_str(x.shape()));
         return extreme_rows(op, x2, largest);
     });
 }
@@ -393,8 +391,7 @@ Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool ke
 Tensor cumsum(const Tensor& x, int64_t dim) {
     detail::check_defined("cumsum", x, "input");
     if (x.dim() == 0) {
-        TG_CHECK(dim == 0 || dim == -1, ValueError, "cumsum: dim {} is out of range for a 0-d tensor (0 or -1 expected)",
-                 dim);
+        detail::check_scalar_dim("cumsum", dim);
         return x.dtype() == Dtype::i64 ? clone(x) : mul(x, 1.0);
     }
     TG_CHECK(x.dtype() == Dtype::i64 || x.dtype() == Dtype::f32 || x.dtype() == Dtype::f64, DtypeError,

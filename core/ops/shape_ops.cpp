@@ -1,7 +1,8 @@
 // reshape and view, transpose/permute, slice, narrow, select and unbind, cat and stack,
-// split/chunk, squeeze/unsqueeze/flatten, expand and repeat, tril/triu. The views (reshape, squeeze, unsqueeze, flatten) share storage (tensors are always
-// contiguous); the others copy through detail::strided_copy, and their backward is the same
-// copy run the other way (expand's sums the broadcast copies back).
+// split/chunk, squeeze/unsqueeze/flatten, expand and repeat, tril/triu. The views (reshape,
+// view, squeeze, unsqueeze, flatten) share storage (tensors are always contiguous); the others
+// copy through detail::strided_copy, and their backward is the same copy run the other way
+// (expand's sums the broadcast copies back).
 #include <algorithm>
 #include <numeric>
 
@@ -138,12 +139,6 @@ Tensor select_checked(const char* op, const Tensor& x, int64_t dim, int64_t inde
     out_shape.erase(out_shape.begin() + dim);
     xstr.erase(xstr.begin() + dim);
     return take_strided(op, x, out_shape, offset, xstr);
-}
-
-// torch lets ops that keep or merge dims name dim 0 (or -1) of a 0-d tensor.
-void check_scalar_dim(const char* op, int64_t dim) {
-    TG_CHECK(dim == 0 || dim == -1, ValueError, "{}: dim {} is out of range for a 0-d tensor (0 or -1 expected)",
-             op, dim);
 }
 
 // The pieces [0, size), [size, 2 size), ... of x along a checked dim; torch gives one (empty)
@@ -315,7 +310,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 Tensor squeeze(const Tensor& x, int64_t dim) {
     detail::check_defined("squeeze", x, "input");
     if (x.dim() == 0) {
-        check_scalar_dim("squeeze", dim);
+        detail::check_scalar_dim("squeeze", dim);
         return view_as_shape("squeeze", x, {});
     }
     Shape shape = x.shape();
@@ -338,8 +333,8 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
     detail::check_defined("flatten", x, "input");
     if (x.dim() == 0) {
-        check_scalar_dim("flatten", start_dim);
-        check_scalar_dim("flatten", end_dim);
+        detail::check_scalar_dim("flatten", start_dim);
+        detail::check_scalar_dim("flatten", end_dim);
         return view_as_shape("flatten", x, {1});
     }
     const int64_t s = normalize_dim("flatten", start_dim, x.dim());

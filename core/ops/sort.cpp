@@ -50,8 +50,8 @@ Tensor ordered_positions(const char* op, const Tensor& x, int64_t dim, int64_t k
 int64_t sort_dim(const char* op, const Tensor& x, int64_t dim) {
     detail::check_defined(op, x, "input");
     if (x.dtype() == Dtype::bf16) throw_bf16_storage(op);
-    TG_CHECK(x.dtype() != Dtype::b8, DtypeError, "{}: expected f32, f64 or i64, got b8 (convert first, as x.to(Dtype::i64))",
-             op);
+    TG_CHECK(x.dtype() != Dtype::b8, DtypeError,
+             "{}: expected f32, f64 or i64, got b8 (convert first, as x.to(Dtype::i64))", op);
     TG_CHECK(x.dim() > 0, ValueError, "{}: cannot sort a 0-d tensor (it has no dim)", op);
     return normalize_dim(op, dim, x.dim());
 }
