@@ -539,6 +539,234 @@ inline Call compare_call(Source& src) {
     return c;
 }
 
+
+// The reference of a reduction over the dims flagged in `reduced`: f maps the elements of one
+// group (in row-major order) to its result; the reduced dims become 1 (keep) or leave.
+template <class F>
+inline Ref reduce_groups(const Ref& x, const std::vector<bool>& reduced, bool keep, Dtype dt, F f) {
+    Shape out, kept;
+    for (std::size_t d = 0; d < x.shape.size(); ++d) {
+        if (!reduced[d]) kept.push_back(x.shape[d]);
+        if (!reduced[d] || keep) out.push_back(reduced[d] ? 1 : x.shape[d]);
+    }
+    std::vector<std::vector<double>> groups(at(numel(kept)));
+    const Shape st = strides(x.shape), kst = strides(kept);
+    for (int64_t i = 0; i < numel(x.shape); ++i) {
+        int64_t g = 0;
+        for (std::size_t d = 0, k = 0; d < x.shape.size(); ++d)
+            if (!reduced[d]) g += i / st[d] % x.shape[d] * kst[k++];
+        groups[at(g)].push_back(x.v[at(i)]);
+    }
+    Ref r{out, {}, dt};
+    for (const auto& g : groups) r.v.push_back(f(g));
+    return r;
+}
+
+// sum, mean, var, amax, amin and norm over a list of dims (an empty list: every dim), and
+// cumsum along one. A dim on a 0-d tensor is a choice; mean over no elements too (torch gives
+// NaN, tapegrad refuses); amax, amin and norm p = inf refuse an empty group, as torch.
+inline Call dims_reduction_call(Source& src) {
+    static const char* names[] = {"sum", "mean", "var", "amax", "amin", "norm", "cumsum"};
+    static const double powers[] = {1.0, 2.0, 3.0, 0.5, INFINITY, 0.0, -1.0, kNaN};
+    const int k = static_cast<int>(src.small(0, 6));
+    Call c;
+    c.name = names[k];
+    const Tensor x = src.any(src.shape());
+    std::vector<int64_t> dims(at(src.small(0, 3)));
+    for (int64_t& d : dims) d = src.small(-5, 4);
+    const bool keep = src.coin(), unbiased = src.coin();
+    const double p = powers[src.small(0, 7)];
+    c.inputs = {x};
+    const int64_t r = x.dim();
+    const bool integer_ok = k == 0 || k == 6;
+    bool ok = floating(x) || integer_ok;
+    if (k == 5) ok = ok && p > 0 && !std::isnan(p);
+    if (k == 6) dims.resize(1);  // cumsum: one dim, the first of the list (0 if it was empty)
+    bool scalar_dims = r == 0;
+    std::vector<bool> reduced(at(r), dims.empty());
+    for (int64_t d : dims) {
+        if (r == 0) {
+            scalar_dims = scalar_dims && scalar_dim(x, d);
+            continue;
+        }
+        const int64_t n = norm_dim(d, r);
+        ok = ok && n >= 0 && !reduced[at(n)];
+        if (n >= 0) reduced[at(n)] = true;
+    }
+    if (r == 0 && !dims.empty() && !scalar_dims) ok = false;
+    int64_t R = 1;
+    for (int64_t d = 0; d < r; ++d) R *= reduced[at(d)] ? x.shape()[at(d)] : 1;
+    if ((k == 3 || k == 4 || (k == 5 && std::isinf(p))) && R == 0) ok = false;
+    c.expect = ok ? Expect{} : Expect::bad();
+    if (ok) {
+        const Dtype dt = floating(x) ? x.dtype() : Dtype::i64;
+        if (k == 6) {
+            const Ref rx = ref_of(x);
+            c.expect.out = r == 0 ? rx : along(rx, norm_dim(dims[0], r), x.shape()[at(norm_dim(dims[0], r))], true,
+                                               [](std::vector<double> row) {
+                                                   for (std::size_t i = 1; i < row.size(); ++i) row[i] += row[i - 1];
+                                                   return row;
+                                               });
+        } else {
+            c.expect.out = reduce_groups(ref_of(x), reduced, keep, dt, [k, p, unbiased](const std::vector<double>& g) {
+                const auto n = static_cast<double>(g.size());
+                double s = 0, m = -INFINITY, lo = INFINITY;
+                for (double e : g) {
+                    s += k == 5 ? (std::isinf(p) ? 0 : std::pow(std::abs(e), p)) : e;
+                    m = std::max(m, k == 5 ? std::abs(e) : e);
+                    lo = std::min(lo, e);
+                }
+                if (k == 1) return s / n;
+                if (k == 3) return m;
+                if (k == 4) return lo;
+                if (k == 5) return std::isinf(p) ? m : std::pow(s, 1.0 / p);
+                if (k == 2) {
+                    double ss = 0;
+                    for (double e : g) ss += (e - s / n) * (e - s / n);
+                    return n - unbiased > 0 ? ss / (n - unbiased) : kNaN;
+                }
+                return s;
+            });
+        }
+        if (r == 0 && !dims.empty()) c.expect.verdict = Verdict::either;  // a dim on a 0-d tensor
+        if (k == 1 && R == 0) c.expect = Expect::any();
+    }
+    c.run = [k, dims, keep, unbiased, p](const std::vector<Tensor>& in) {
+        const Tensor& t = in[0];
+        switch (k) {
+            case 0: return sum(t, dims, keep);
+            case 1: return mean(t, dims, keep);
+            case 2: return var(t, dims, unbiased, keep);
+            case 3: return amax(t, dims, keep);
+            case 4: return amin(t, dims, keep);
+            case 5: return norm(t, p, dims, keep);
+            default: return cumsum(t, dims[0]);
+        }
+    };
+    return c;
+}
+
+// argsort, sort and topk along a dim: stable, so ties keep their order in both directions. A
+// 0-d tensor is a choice (torch returns it, tapegrad refuses).
+inline Call sort_call(Source& src) {
+    const int k = static_cast<int>(src.small(0, 2));
+    Call c;
+    c.name = k == 0 ? "argsort" : k == 1 ? "sort" : "topk";
+    const Tensor x = src.any(src.shape(3));
+    const int64_t dim = src.small(-4, 3), count = src.small(-1, 4);
+    const bool descending = src.coin();
+    const int64_t d = norm_dim(dim, x.dim());
+    c.inputs = {x};
+    const int64_t n = d >= 0 ? x.shape()[at(d)] : 0;
+    const int64_t m = k == 2 ? count : n;
+    const bool ok = d >= 0 && (k != 2 || (count >= 0 && count <= n));
+    c.expect = x.dim() == 0 ? (scalar_dim(x, dim) ? Expect::any() : Expect::bad()) : ok ? Expect{} : Expect::bad();
+    if (c.expect.verdict == Verdict::valid) {
+        auto order = [descending](const std::vector<double>& row) {
+            std::vector<int64_t> pos(row.size());
+            std::iota(pos.begin(), pos.end(), int64_t{0});
+            std::stable_sort(pos.begin(), pos.end(), [&](int64_t a, int64_t b) {
+                return descending ? row[at(a)] > row[at(b)] : row[at(a)] < row[at(b)];
+            });
+            return pos;
+        };
+        const Ref rx = ref_of(x);
+        Ref values = along(rx, d, m, true, [&](const std::vector<double>& row) {
+            std::vector<double> o;
+            for (int64_t i : order(row)) o.push_back(row[at(i)]);
+            o.resize(at(m));
+            return o;
+        });
+        Ref indices = along(rx, d, m, true, [&](const std::vector<double>& row) {
+            std::vector<double> o;
+            for (int64_t i : order(row)) o.push_back(static_cast<double>(i));
+            o.resize(at(m));
+            return o;
+        });
+        indices.dtype = Dtype::i64;
+        if (k == 0) c.expect.out = indices;
+        else c.expect.outs = {values, indices};
+    }
+    if (k == 0) {
+        c.run = [dim, descending](const std::vector<Tensor>& in) { return argsort(in[0], dim, descending); };
+    } else {
+        c.run_many = [k, dim, count, descending](const std::vector<Tensor>& in) {
+            const ValuesIndices r = k == 1 ? sort(in[0], dim, descending) : topk(in[0], count, dim, descending);
+            return std::vector<Tensor>{r.values, r.indices};
+        };
+    }
+    return c;
+}
+
+// repeat(x, reps), tril and triu (at least 2 dims, any diagonal) and one_hot (i64 labels >= 0,
+// num_classes -1 from the labels, which must then not be empty).
+inline Call tile_call(Source& src) {
+    const int k = static_cast<int>(src.small(0, 3));
+    Call c;
+    c.name = k == 0 ? "repeat" : k == 1 ? "tril" : k == 2 ? "triu" : "one_hot";
+    const Tensor x = k == 3 ? src.values(src.shape(3), src.coin() ? Dtype::i64 : src.dtype(), -1, 4) : src.any(src.shape(3));
+    Shape reps(at(src.small(0, 4)));
+    for (int64_t& e : reps) e = src.small(-1, 3);
+    const int64_t a = src.small(-3, 5);  // tril/triu's diagonal, one_hot's num_classes
+    c.inputs = {x};
+    const Ref rx = ref_of(x);
+    const Shape& xs = x.shape();
+    const int64_t r = x.dim();
+    if (k == 0) {
+        const int64_t lead = static_cast<int64_t>(reps.size()) - r;
+        bool ok = lead >= 0;
+        for (int64_t e : reps) ok = ok && e >= 0;
+        c.expect = ok ? Expect{} : Expect::bad();
+        if (ok) {
+            Shape in(reps.size(), 1), out(reps.size());
+            for (std::size_t i = 0; i < reps.size(); ++i) {
+                if (static_cast<int64_t>(i) >= lead) in[i] = xs[at(static_cast<int64_t>(i) - lead)];
+                out[i] = reps[i] * in[i];
+            }
+            const Shape ost = strides(out), ist = strides(in);
+            Ref res{out, std::vector<double>(at(numel(out))), x.dtype()};
+            for (int64_t i = 0; i < numel(out); ++i) {
+                int64_t s = 0;
+                for (std::size_t d = 0; d < out.size(); ++d) s += i / ost[d] % out[d] % in[d] * ist[d];
+                res.v[at(i)] = rx.v[at(s)];
+            }
+            c.expect.out = res;
+        }
+        c.run = [reps](const std::vector<Tensor>& in) { return repeat(in[0], reps); };
+    } else if (k <= 2) {
+        c.expect = r >= 2 ? Expect{} : Expect::bad();
+        if (r >= 2) {
+            Ref res = rx;
+            const int64_t rows = xs[at(r - 2)], cols = xs[at(r - 1)];
+            for (int64_t i = 0; i < numel(xs); ++i) {
+                const int64_t off = i % cols - i / cols % rows;  // column - row
+                if (k == 1 ? off > a : off < a) res.v[at(i)] = 0.0;
+            }
+            c.expect.out = res;
+        }
+        c.run = [k, a](const std::vector<Tensor>& in) { return k == 1 ? tril(in[0], a) : triu(in[0], a); };
+    } else {
+        double largest = -1;
+        bool ok = x.dtype() == Dtype::i64;
+        for (double v : rx.v) {
+            ok = ok && v >= 0;
+            largest = std::max(largest, v);
+        }
+        const int64_t classes = a == -1 ? static_cast<int64_t>(largest) + 1 : a;
+        ok = ok && (a == -1 ? x.numel() > 0 : a >= 0 && largest < static_cast<double>(a));
+        c.expect = ok ? Expect{} : Expect::bad();
+        if (ok) {
+            Shape out = xs;
+            out.push_back(classes);
+            Ref res{out, std::vector<double>(at(numel(out))), Dtype::i64};
+            for (std::size_t i = 0; i < rx.v.size(); ++i) res.v[i * at(classes) + static_cast<std::size_t>(rx.v[i])] = 1.0;
+            c.expect.out = res;
+        }
+        c.run = [a](const std::vector<Tensor>& in) { return one_hot(in[0], a); };
+    }
+    return c;
+}
+
 }  // namespace tg::fuzz
 
 #include "ops_fuzz_nn.hpp"
@@ -546,7 +774,8 @@ inline Call compare_call(Source& src) {
 namespace tg::fuzz {
 
 enum ModelOp { kElementwise, kWhere, kMaskedFill, kGather, kIndexSelect, kStack, kSplit, kView, kExpand,
-               kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kCompare, kSlab, kModelOpCount };
+               kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kCompare, kSlab,
+               kDimsReduction, kSort, kTile, kModelOpCount };
 inline constexpr int kModelOps = kModelOpCount;
 
 // The call for model op `op` (in [0, kModelOps)).
@@ -569,7 +798,10 @@ inline Call make_model_call(Source& src, int op) {
         case kPairLoss: return pair_loss_call(src);
         case kClassLoss: return class_loss_call(src);
         case kCompare: return compare_call(src);
-        default: return slab_call(src);
+        case kSlab: return slab_call(src);
+        case kDimsReduction: return dims_reduction_call(src);
+        case kSort: return sort_call(src);
+        default: return tile_call(src);
     }
 }
 
