@@ -1,5 +1,5 @@
 // tapegrad-bench: times whole training steps of nn::GPT and of the Fashion-MNIST example's CNN,
-// and layer_norm forward + backward, and prints the figures as `key: value` lines (the last
+// layer_norm forward + backward and LSTM/GRU layers (fused or written from ops), and prints the figures as `key: value` lines (the last
 // three lines of `gpt` are ms_per_step, tokens_per_s and peak_rss_mb, of `cnn` ms_per_step,
 // images_per_s and peak_rss_mb, matching bench/torch_bench.cpp).
 #include <CLI/CLI.hpp>
@@ -153,6 +153,81 @@ int run_layernorm(const LnArgs& a) {
     return 0;
 }
 
+
+struct RnnArgs {
+    std::string cell = "lstm", impl = "fused";
+    int64_t seq = 32, batch = 16, input = 64, hidden = 128, layers = 1, steps = 30, warmup = 3, threads = 2;
+};
+
+// One layer of the recurrence written from ops, as a user would write it without nn::LSTM /
+// nn::GRU: per step, two linears, the gates' chunks and their pointwise ops, the outputs stacked.
+Tensor composite_layer(bool lstm, const Tensor& x, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
+                       const Tensor& b_hh) {
+    const int64_t B = x.shape()[1], H = w_hh.shape()[1];
+    Tensor h = Tensor::zeros({B, H}, x.dtype()), c = Tensor::zeros({B, H}, x.dtype());
+    std::vector<Tensor> outs;
+    for (const Tensor& xt : unbind(x, 0)) {
+        const Tensor gi = linear(xt, w_ih, b_ih), gh = linear(h, w_hh, b_hh);
+        if (lstm) {
+            const std::vector<Tensor> g = chunk(gi + gh, 4, 1);
+            c = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
+            h = sigmoid(g[3]) * tanh(c);
+        } else {
+            const std::vector<Tensor> a = chunk(gi, 3, 1), r = chunk(gh, 3, 1);
+            const Tensor reset = sigmoid(a[0] + r[0]), z = sigmoid(a[1] + r[1]);
+            const Tensor n = tanh(a[2] + reset * r[2]);
+            h = (1.0 - z) * n + z * h;
+        }
+        outs.push_back(h);
+    }
+    return stack(outs, 0);
+}
+
+int run_rnn(const RnnArgs& a) {
+    set_num_threads(static_cast<int>(a.threads));
+    const bool lstm = a.cell == "lstm";
+    const nn::LSTMOptions o{.num_layers = a.layers, .seed = 1};
+    nn::LSTM lstm_layer(a.input, a.hidden, o);
+    nn::GRU gru_layer(a.input, a.hidden, o);
+    nn::Module& m = lstm ? static_cast<nn::Module&>(lstm_layer) : gru_layer;
+    const std::vector<Tensor>& w_ih = lstm ? lstm_layer.weight_ih : gru_layer.weight_ih;
+    const std::vector<Tensor>& w_hh = lstm ? lstm_layer.weight_hh : gru_layer.weight_hh;
+    const std::vector<Tensor>& b_ih = lstm ? lstm_layer.bias_ih : gru_layer.bias_ih;
+    const std::vector<Tensor>& b_hh = lstm ? lstm_layer.bias_hh : gru_layer.bias_hh;
+    const Tensor x = Tensor::randn({a.seq, a.batch, a.input}, Dtype::f32, 2);
+    auto forward = [&](bool fused) {
+        if (fused) return lstm ? lstm_layer(x).output : gru_layer(x).output;
+        Tensor y = x;
+        for (int64_t k = 0; k < a.layers; ++k) y = composite_layer(lstm, y, w_ih[k], w_hh[k], b_ih[k], b_hh[k]);
+        return y;
+    };
+    // Both implementations compute the same function: their outputs agree to f32 rounding.
+    double diff = 0;
+    {
+        NoGradGuard no_grad;
+        diff = amax(abs(forward(true) - forward(false))).item();
+    }
+    auto step = [&] {
+        m.zero_grad();
+        const Tensor y = forward(a.impl == "fused");
+        Tensor loss = mean(y * y);
+        loss.backward();
+        return loss;
+    };
+    const bench::StepTimes t = bench::time_steps(step, a.warmup, a.steps);
+    const double med = bench::median(t.ms);
+    fmt::print("framework: tapegrad\n");
+    fmt::print("model: {} {} T={} B={} in={} H={} layers={}\n", a.cell, a.impl, a.seq, a.batch, a.input, a.hidden,
+               a.layers);
+    fmt::print("threads: {}\nblas: {}\n", a.threads, blas_info());
+    fmt::print("max_abs_diff_fused_vs_composite: {:.3g}\n", diff);
+    fmt::print("allocs_per_step: {:.1f}\n",
+               static_cast<double>(t.after.buffers - t.before.buffers) / static_cast<double>(a.steps));
+    fmt::print("ms_min: {:.3f}\nms_p90: {:.3f}\n", bench::quantile(t.ms, 0.0), bench::quantile(t.ms, 0.9));
+    fmt::print("ms_fwd_bwd: {:.3f}\n", med);
+    fmt::print("peak_rss_mb: {:.1f}\n", bench::peak_rss_mb());
+    return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -202,6 +277,23 @@ int main(int argc, char** argv) {
     ln->add_option("--iters", l.iters, "timed repeats")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
     ln->add_option("--threads", l.threads, "threads P")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
 
+    RnnArgs r;
+    CLI::App* rnn = app.add_subcommand(
+        "rnn", "nn::LSTM or nn::GRU forward + backward on a random (T, B, in) f32 sequence, through the "
+               "library's fused recurrence or the same layer written from ops (two linears, chunk and the "
+               "gates' ops per step). Prints max_abs_diff_fused_vs_composite, then ms_fwd_bwd (median) and "
+               "peak_rss_mb last.");
+    rnn->add_option("--cell", r.cell, "recurrent layer")->check(CLI::IsMember({"lstm", "gru"}))->capture_default_str();
+    rnn->add_option("--impl", r.impl, "fused (nn::LSTM / nn::GRU) or composite (from ops)")->check(CLI::IsMember({"fused", "composite"}))->capture_default_str();
+    rnn->add_option("--seq", r.seq, "steps T")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+    rnn->add_option("--batch", r.batch, "sequences B")->check(CLI::Range(int64_t{1}, int64_t{1} << 20))->capture_default_str();
+    rnn->add_option("--input", r.input, "input features")->check(CLI::Range(int64_t{1}, int64_t{1} << 16))->capture_default_str();
+    rnn->add_option("--hidden", r.hidden, "hidden size H")->check(CLI::Range(int64_t{1}, int64_t{1} << 16))->capture_default_str();
+    rnn->add_option("--layers", r.layers, "stacked layers")->check(CLI::Range(int64_t{1}, int64_t{64}))->capture_default_str();
+    rnn->add_option("--steps", r.steps, "timed repeats N")->check(CLI::Range(int64_t{1}, int64_t{1} << 30))->capture_default_str();
+    rnn->add_option("--warmup", r.warmup, "untimed repeats W before timing")->check(CLI::Range(int64_t{0}, int64_t{1} << 30))->capture_default_str();
+    rnn->add_option("--threads", r.threads, "threads P for both OpenMP and BLAS")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (*gpt) {
@@ -210,6 +302,7 @@ int main(int argc, char** argv) {
             return run_gpt(g);
         }
         if (*cnn) return run_cnn(c);
+        if (*rnn) return run_rnn(r);
         return run_layernorm(l);
     } catch (const CLI::Error& e) {
         return app.exit(e);

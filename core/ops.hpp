@@ -231,6 +231,24 @@ ValuesIndices sort(const Tensor& x, int64_t dim = -1, bool descending = false);
 /// The k largest (largest = true) or smallest elements along dim, in that order.
 ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
 
+// Recurrences (core/ops/rnn.cpp): the step-by-step part of an LSTM or GRU layer over a whole
+// sequence as one op with its backward through time, what nn::LSTM and nn::GRU run after one
+// linear over every step gives x_proj = x W_ih^T + b_ih. f32 or f64, all operands one dtype.
+/// What lstm_recurrence returns.
+struct LSTMSequence {
+    Tensor output;  // (T, B, H): h after every step
+    Tensor h, c;    // (B, H): after the last step
+};
+/// x_proj (T, B, 4H) with T >= 1, gates in PyTorch's order (i, f, g, o); h0, c0 (B, H);
+/// w_hh (4H, H); b_hh (4H) or undefined. Per step: a = x_proj[t] + h W_hh^T + b_hh,
+/// i, f, o = sigmoid(a_i, a_f, a_o), g = tanh(a_g), c = f c + i g, h = o tanh(c).
+LSTMSequence lstm_recurrence(const Tensor& x_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                             const Tensor& b_hh);
+/// x_proj (T, B, 3H) with T >= 1, gates in PyTorch's order (r, z, n); h0 (B, H); w_hh (3H, H);
+/// b_hh (3H) or undefined. Per step, with a = h W_hh^T + b_hh: r = sigmoid(x_r + a_r),
+/// z = sigmoid(x_z + a_z), n = tanh(x_n + r a_n), h = (1 - z) n + z h. Returns every h (T, B, H).
+Tensor gru_recurrence(const Tensor& x_proj, const Tensor& h0, const Tensor& w_hh, const Tensor& b_hh);
+
 // Comparisons and logic (core/ops/compare.cpp). Results are b8 (bool) and carry no gradient.
 // Operands broadcast; of one dtype they compare in it, of two dtypes (or against a number) as
 // double. NaN compares false (ne: true). Logical ops, any, all, nonzero and count_nonzero read

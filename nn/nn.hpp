@@ -9,5 +9,6 @@
 #include "module.hpp"
 #include "normalization.hpp"
 #include "residual.hpp"
+#include "rnn.hpp"
 #include "safetensors.hpp"
 #include "transformer.hpp"

@@ -282,6 +282,18 @@ std::vector<BadCall> bad_calls() {
         {"logsumexp", "dtype", [] { return logsumexp(i64({2}), 0); }},
         {"logsumexp", "rank", [] { return logsumexp(f64({}), 0); }},
         {"logsumexp", "undefined", [] { return logsumexp(U, 0); }},
+        {"lstm_recurrence", "shape", [] { return lstm_recurrence(f64({2, 1, 7}), f64({1, 2}), f64({1, 2}), f64({8, 2}), U).output; }},
+        {"lstm_recurrence", "empty", [] { return lstm_recurrence(f64({0, 1, 8}), f64({1, 2}), f64({1, 2}), f64({8, 2}), U).output; }},
+        {"lstm_recurrence", "weight", [] { return lstm_recurrence(f64({2, 1, 8}), f64({1, 2}), f64({1, 2}), f64({6, 2}), U).output; }},
+        {"lstm_recurrence", "state", [] { return lstm_recurrence(f64({2, 1, 8}), f64({2, 2}), f64({1, 2}), f64({8, 2}), U).output; }},
+        {"lstm_recurrence", "cell state", [] { return lstm_recurrence(f64({2, 1, 8}), f64({1, 2}), f64({1, 3}), f64({8, 2}), U).output; }},
+        {"lstm_recurrence", "bias", [] { return lstm_recurrence(f64({2, 1, 8}), f64({1, 2}), f64({1, 2}), f64({8, 2}), f64({4})).output; }},
+        {"lstm_recurrence", "dtype", [] { return lstm_recurrence(f64({2, 1, 8}), f64({1, 2}).to(Dtype::f32), f64({1, 2}), f64({8, 2}), U).output; }},
+        {"lstm_recurrence", "undefined", [] { return lstm_recurrence(f64({2, 1, 8}), f64({1, 2}), U, f64({8, 2}), U).output; }},
+        {"gru_recurrence", "shape", [] { return gru_recurrence(f64({2, 1, 5}), f64({1, 2}), f64({6, 2}), U); }},
+        {"gru_recurrence", "state", [] { return gru_recurrence(f64({2, 1, 6}), f64({1, 3}), f64({6, 2}), U); }},
+        {"gru_recurrence", "dtype", [] { return gru_recurrence(i64({2, 1, 6}), i64({1, 2}), i64({6, 2}), U); }},
+        {"gru_recurrence", "undefined", [] { return gru_recurrence(f64({2, 1, 6}), U, f64({6, 2}), U); }},
         // bf16 is a storage dtype: one op of each family refuses it and says to convert.
         {"matmul", "bf16", [] { return matmul(b16({2, 2}), b16({2, 2})); }},
         {"add", "bf16", [] { return add(b16({2}), b16({2})); }},
@@ -313,5 +325,5 @@ TEST_CASE("every public op rejects bad input with a tg::Error that names the op"
         CHECK(threw);
         ++checked;
     }
-    CHECK(checked == 261);
+    CHECK(checked == 273);
 }
