@@ -69,6 +69,8 @@ int run_gpt(const GptArgs& a) {
                a.layers, a.heads, a.batch, a.norm, a.dtype);
     fmt::print("threads: {}\n", a.threads);
     fmt::print("omp_wait_policy: {}\n", bench::omp_wait_policy());
+    fmt::print("thread_policy: {} ({} active after the timed steps)\n",
+               thread_policy() == ThreadPolicy::adaptive ? "adaptive" : "fixed", active_threads());
     fmt::print("detect_anomaly: {}\n", a.anomaly);
     fmt::print("blas: {}\n", blas_info());
     fmt::print("autocast: {}\n", a.autocast == "bf16" ? autocast_info() : std::string("off"));

@@ -12,6 +12,7 @@
 
 #include "core/check.hpp"
 #include "core/internal/engine.hpp"
+#include "core/kernels/parallel.hpp"
 
 namespace tg {
 
@@ -107,6 +108,7 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 
 Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward,
               BackwardReads reads) {
+    kernels::refresh_team();
     bool any = false;  // recorded only in grad mode, when some input requires grad
     for (std::size_t i = 0; t_grad_enabled && !any && i < inputs.size(); ++i)
         any = inputs[i].defined() && inputs[i].requires_grad();

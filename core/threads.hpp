@@ -16,10 +16,24 @@ enum class MatmulEngine { automatic, cblas, onednn };
 void set_matmul_engine(MatmulEngine engine);
 MatmulEngine matmul_engine();
 
-/// Sets the threads of both pools (n >= 1).
+/// Sets the threads of both pools (n >= 1) for ops run on the calling thread. Under the
+/// adaptive policy (the default) this is a ceiling: see ThreadPolicy.
 void set_num_threads(int n);
-/// The current OpenMP thread count.
+/// The thread count asked for on this thread (set_num_threads, else OpenMP's default).
 int num_threads();
+/// The team the next parallel region on this thread runs with: num_threads(), or fewer while
+/// other processes keep cores busy (ThreadPolicy::adaptive).
+int active_threads();
+
+/// How the team size follows the machine. `adaptive` (the default): about every 100 ms, the
+/// busy time of the CPUs this process may run on (/proc/stat, steal included) minus this
+/// process's own CPU time says how many cores other processes are using, and parallel regions
+/// and BLAS calls run with at most the remaining cores (never below one), since a thread that
+/// shares its core with another process makes the whole team wait for it. `fixed`: always
+/// num_threads(). The environment variable TG_THREAD_POLICY=adaptive|fixed sets it at start-up.
+enum class ThreadPolicy { adaptive, fixed };
+void set_thread_policy(ThreadPolicy policy);
+ThreadPolicy thread_policy();
 /// The matrix engines in use, e.g. "OpenBLAS 0.3.21 ... , core SkylakeX, OPENBLAS_CORETYPE=SkylakeX
 /// (chosen by tapegrad: AVX-512 F/CD/BW/DQ/VL); oneDNN 2.6.3 (f32 kernels: brg:avx512_core; bf16
 /// kernels: none yet); f32 engine: automatic (...)": OpenBLAS, oneDNN and the kernels its

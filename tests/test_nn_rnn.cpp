@@ -306,3 +306,17 @@ TEST_CASE("An LSTM and a GRU learn to tell which of two markers came first in a 
         CHECK(accuracy > 0.9);
     }
 }
+
+TEST_CASE("README's recurrent layer example runs as written", "[nn][rnn]") {
+    // README: Recurrent layers
+    tg::nn::LSTM lstm(2, 16, {.num_layers = 2, .batch_first = true});
+    tg::Tensor x = tg::Tensor::randn({8, 20, 2});  // (B, T, features)
+    auto [output, h, c] = lstm(x);                 // (8, 20, 16), then (2, 8, 16) twice
+    tg::nn::GRU gru(16, 4, {.batch_first = true});
+    tg::Tensor last = gru(output).h.squeeze(0);    // (8, 4): the GRU's state after the last step
+    CHECK(output.shape() == tg::Shape{8, 20, 16});
+    CHECK(h.shape() == tg::Shape{2, 8, 16});
+    CHECK(c.shape() == tg::Shape{2, 8, 16});
+    CHECK(last.shape() == tg::Shape{8, 4});
+    require_close(last, select(gru(output).output, 1, -1), 0);
+}

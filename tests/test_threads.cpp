@@ -1,9 +1,17 @@
 // Threads (issue 8, item 5): every thread records on its own tape, so models trained at the
 // same time in different threads give bit for bit what they give one after the other.
 // The sanitizer stage of CI runs this file under ThreadSanitizer.
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
+
+#include "core/kernels/parallel.hpp"
 
 #include "helpers.hpp"
 
@@ -139,4 +147,68 @@ TEST_CASE("backward on a graph built by another thread is refused, and the graph
     CHECK_FALSE(w.grad().defined());
     loss.backward();  // on the thread that built it
     CHECK(w.grad().defined());
+}
+
+TEST_CASE("the adaptive thread policy's rule leaves a core to other processes only when they use most of one",
+          "[threads]") {
+    // cores_taken(others, taken at the last sample, allowed)
+    CHECK(kernels::cores_taken(0.0, 0, 2) == 0);
+    CHECK(kernels::cores_taken(0.55, 0, 2) == 0);  // noise around one half keeps what was
+    CHECK(kernels::cores_taken(0.65, 0, 2) == 1);
+    CHECK(kernels::cores_taken(0.45, 1, 2) == 1);
+    CHECK(kernels::cores_taken(0.35, 1, 2) == 0);
+    CHECK(kernels::cores_taken(1.9, 0, 2) == 1);  // one core is always left
+    CHECK(kernels::cores_taken(5.0, 3, 2) == 1);
+    CHECK(kernels::cores_taken(2.7, 0, 8) == 3);
+    CHECK(kernels::cores_taken(2.5, 3, 8) == 3);
+    CHECK(kernels::cores_taken(2.3, 3, 8) == 2);
+    CHECK(kernels::cores_taken(1.0, 0, 1) == 0);  // nothing to give on one core
+}
+
+TEST_CASE("under the adaptive policy a busy core shrinks the team, and the fixed policy keeps it", "[threads]") {
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    REQUIRE(sched_getaffinity(0, sizeof cpus, &cpus) == 0);
+    const int allowed = CPU_COUNT(&cpus);
+    if (allowed < 2 || !std::filesystem::exists("/proc/stat")) {
+        WARN("needs two CPUs and /proc/stat; skipped");
+        return;
+    }
+    // Another process keeps a core busy (a child spinning until it is killed).
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        for (volatile uint64_t i = 0;; ++i) {
+        }
+    }
+    struct Reap {
+        pid_t pid;
+        ~Reap() {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+    } reap{child};
+    const int before = num_threads();
+    set_num_threads(allowed);
+    const Tensor a = Tensor::ones({64});
+    // Runs small ops (each lets the policy look at the clock) for up to `seconds`, until done().
+    auto run_until = [&](double seconds, auto done) {
+        const auto start = std::chrono::steady_clock::now();
+        while (!done() && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds)
+            for (int i = 0; i < 100; ++i) (void)add(a, 1.0);
+        return done();
+    };
+    set_thread_policy(ThreadPolicy::fixed);
+    CHECK_FALSE(run_until(0.5, [&] { return active_threads() < allowed; }));
+    set_thread_policy(ThreadPolicy::adaptive);
+    const bool shrank = run_until(5.0, [&] { return active_threads() < allowed; });
+    INFO("active threads " << active_threads() << " of " << allowed);
+    CHECK(shrank);
+    CHECK(num_threads() == allowed);  // what was asked for stays
+    CHECK(active_threads() >= 1);
+    // Back to the fixed policy: the next op restores the team asked for.
+    set_thread_policy(ThreadPolicy::fixed);
+    (void)add(a, 1.0);
+    CHECK(active_threads() == allowed);
+    set_num_threads(before);
 }

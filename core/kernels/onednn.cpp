@@ -148,7 +148,7 @@ void run(dt type, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
          const void* b, int64_t ldb, float beta, float* c, int64_t ldc) {
     Engine& e = engine();
     if (!e.cpu) throw Error("gemm (oneDNN): the CPU engine is unavailable: " + e.error);
-    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type, num_threads()};
+    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, type, active_threads()};
     Product& p = product(e, key);
     check(dnnl_memory_set_data_handle_v2(p.a.get(), const_cast<void*>(a), nullptr), "pointing at A", key);
     check(dnnl_memory_set_data_handle_v2(p.b.get(), const_cast<void*>(b), nullptr), "pointing at B", key);

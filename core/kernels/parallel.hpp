@@ -4,6 +4,14 @@
 
 namespace tg::kernels {
 
+/// Brings the calling thread's OpenMP (and OpenBLAS) team size up to date with the thread policy
+/// (core/threads.hpp): a coarse clock read, and every 20 ms a look at the last sample of how
+/// busy the machine is. Every op calls it as it records itself (record()), so a change reaches
+/// the parallel regions of the ops that follow.
+void refresh_team();
+/// The thread policy's rule (core/threads.cpp), a pure function for its tests.
+int cores_taken(double others, int taken, int allowed);
+
 // Below this many elements a loop runs on one thread: on the small models, forking a second
 // thread for less cost more than it saved (bench/README.md has the measurement).
 inline constexpr int64_t kParallelElems = int64_t{1} << 17;

@@ -767,6 +767,79 @@ inline Call tile_call(Source& src) {
     return c;
 }
 
+
+// lstm_recurrence(x_proj, h0, c0, w_hh, b_hh) and gru_recurrence(x_proj, h0, w_hh, b_hh): x_proj
+// (T >= 1, B, G H), states (B, H), w_hh (G H, H) with H >= 1, b_hh (G H) or undefined, one
+// floating dtype. The reference runs the steps in plain double loops.
+inline Call recurrence_call(Source& src) {
+    const bool lstm = src.coin();
+    const int64_t G = lstm ? 4 : 3;
+    Call c;
+    c.name = lstm ? "lstm_recurrence" : "gru_recurrence";
+    const int64_t T = src.small(0, 3), B = src.small(0, 2), H = src.small(0, 2);
+    const Dtype dt = src.coin() ? Dtype::f64 : Dtype::f32;
+    auto operand = [&](const Shape& s) {
+        const Shape shape = src.small(0, 5) == 0 ? src.near(s) : s;
+        return src.values(shape, src.small(0, 7) == 0 ? src.dtype() : dt);
+    };
+    const Tensor x = operand({T, B, G * H}), h0 = operand({B, H}), c0 = lstm ? operand({B, H}) : Tensor();
+    const Tensor w = operand({G * H, H});
+    const Tensor b = src.coin() ? operand({G * H}) : Tensor();
+    c.inputs = lstm ? std::vector<Tensor>{x, h0, c0, w, b} : std::vector<Tensor>{x, h0, w, b};
+    bool ok = floating(x) && w.dim() == 2 && w.shape()[1] > 0 && w.shape()[0] == G * w.shape()[1];
+    const int64_t h = ok ? w.shape()[1] : 0;
+    ok = ok && x.dim() == 3 && x.shape()[0] > 0 && x.shape()[2] == G * h;
+    const int64_t steps = ok ? x.shape()[0] : 0, batch = ok ? x.shape()[1] : 0;
+    for (const Tensor& t : c.inputs)
+        ok = ok && (!t.defined() || t.dtype() == x.dtype());
+    ok = ok && h0.shape() == Shape{batch, h} && (!lstm || c0.shape() == Shape{batch, h});
+    ok = ok && (!b.defined() || b.shape() == Shape{G * h});
+    c.expect = ok ? Expect{} : Expect::bad();
+    if (ok) {
+        const std::vector<double> xv = ref_of(x).v, wv = ref_of(w).v;
+        const std::vector<double> bv = b.defined() ? ref_of(b).v : std::vector<double>(at(G * h), 0.0);
+        std::vector<double> hv = ref_of(h0).v, cv = lstm ? ref_of(c0).v : std::vector<double>();
+        auto sig = [](double a) { return 1.0 / (1.0 + std::exp(-a)); };
+        Ref out{{steps, batch, h}, {}, x.dtype()};
+        for (int64_t t = 0; t < steps; ++t) {
+            std::vector<double> hn(hv.size()), cn(cv.size());
+            for (int64_t n = 0; n < batch; ++n)
+                for (int64_t j = 0; j < h; ++j) {
+                    auto pre = [&](int64_t gate, bool with_x) {  // x part (optional) + h W_hh^T + b_hh
+                        double a = bv[at(gate * h + j)];
+                        for (int64_t k = 0; k < h; ++k) a += hv[at(n * h + k)] * wv[at((gate * h + j) * h + k)];
+                        return with_x ? a + xv[at((t * batch + n) * G * h + gate * h + j)] : a;
+                    };
+                    const int64_t s = n * h + j;
+                    if (lstm) {
+                        const double i = sig(pre(0, true)), f = sig(pre(1, true)), g = std::tanh(pre(2, true));
+                        const double o = sig(pre(3, true));
+                        cn[at(s)] = f * cv[at(s)] + i * g;
+                        hn[at(s)] = o * std::tanh(cn[at(s)]);
+                    } else {
+                        const double r = sig(pre(0, true)), z = sig(pre(1, true));
+                        const double nv = std::tanh(xv[at((t * batch + n) * G * h + 2 * h + j)] + r * pre(2, false));
+                        hn[at(s)] = (1 - z) * nv + z * hv[at(s)];
+                    }
+                }
+            hv = hn;
+            if (lstm) cv = cn;
+            out.v.insert(out.v.end(), hv.begin(), hv.end());
+        }
+        if (lstm) c.expect.outs = {out, {{batch, h}, hv, x.dtype()}, {{batch, h}, cv, x.dtype()}};
+        else c.expect.out = out;
+    }
+    if (lstm) {
+        c.run_many = [](const std::vector<Tensor>& in) {
+            const LSTMSequence r = lstm_recurrence(in[0], in[1], in[2], in[3], in[4]);
+            return std::vector<Tensor>{r.output, r.h, r.c};
+        };
+    } else {
+        c.run = [](const std::vector<Tensor>& in) { return gru_recurrence(in[0], in[1], in[2], in[3]); };
+    }
+    return c;
+}
+
 }  // namespace tg::fuzz
 
 #include "ops_fuzz_nn.hpp"
@@ -775,7 +848,7 @@ namespace tg::fuzz {
 
 enum ModelOp { kElementwise, kWhere, kMaskedFill, kGather, kIndexSelect, kStack, kSplit, kView, kExpand,
                kReduction, kConv, kPool, kBatchNorm, kRmsNorm, kPairLoss, kClassLoss, kCompare, kSlab,
-               kDimsReduction, kSort, kTile, kModelOpCount };
+               kDimsReduction, kSort, kTile, kRecurrence, kModelOpCount };
 inline constexpr int kModelOps = kModelOpCount;
 
 // The call for model op `op` (in [0, kModelOps)).
@@ -801,7 +874,8 @@ inline Call make_model_call(Source& src, int op) {
         case kSlab: return slab_call(src);
         case kDimsReduction: return dims_reduction_call(src);
         case kSort: return sort_call(src);
-        default: return tile_call(src);
+        case kTile: return tile_call(src);
+        default: return recurrence_call(src);
     }
 }
 
