@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernels/mixed.hpp"
 #include "helpers.hpp"
 
 using namespace tg;
@@ -319,4 +320,32 @@ TEST_CASE("README's recurrent layer example runs as written", "[nn][rnn]") {
     CHECK(c.shape() == tg::Shape{2, 8, 16});
     CHECK(last.shape() == tg::Shape{8, 4});
     require_close(last, select(gru(output).output, 1, -1), 0);
+}
+
+TEST_CASE("LSTM and GRU run under bf16 autocast: the input projections in bf16, the recurrence in f32", "[nn][rnn]") {
+    // (T B, in) @ (in, G H) with every side >= 32 and >= 2^20 multiply-adds: big enough for bf16.
+    nn::LSTM lstm(64, 48, {.seed = 1});
+    nn::GRU gru(64, 48, {.seed = 2});
+    const Tensor x = Tensor::randn({16, 8, 64}, Dtype::f32, 3);
+    const Tensor l32 = lstm(x).output, g32 = gru(x).output;
+    Tensor l16, g16;
+    {
+        Autocast mixed(Dtype::bf16);
+        l16 = lstm(x).output;
+        g16 = gru(x).output;
+    }
+    CHECK(l16.dtype() == Dtype::f32);
+    CHECK(g16.dtype() == Dtype::f32);
+    const double dl = amax(abs(l16 - l32)).item(), dg = amax(abs(g16 - g32)).item();
+    INFO("largest differences from f32: LSTM " << dl << ", GRU " << dg);
+    // Where this CPU runs bf16 products (AVX512_BF16, AMX, or TG_AUTOCAST_EMULATE=1) they did here;
+    // elsewhere autocast leaves them in f32.
+    const bool bf16 = kernels::bf16_route(16 * 8, 3 * 48, 64) != kernels::Bf16Route::float32;
+    CHECK((dl > 0) == bf16);
+    CHECK((dg > 0) == bf16);
+    CHECK(dl < 0.05);
+    CHECK(dg < 0.05);
+    sum(l16 + g16).backward();
+    CHECK(lstm.weight_ih[0].grad().defined());
+    CHECK(gru.weight_hh[0].grad().defined());
 }
