@@ -3,7 +3,7 @@
 // mlp.c_proj; ln_f; lm_head tied to wte), the attention written as nanoGPT does without
 // flash attention (softmax(mask(q k^T / sqrt(hs))) v, the only form libtorch 1.13 has),
 // AdamW with weight decay on the 2-d weights only, the same flags and the same output lines;
-// and the Fashion-MNIST example's CNN (cnn).
+// the Fashion-MNIST example's CNN (cnn), and torch::nn::LSTM / GRU (rnn).
 #include <dlfcn.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -272,6 +272,38 @@ int run_layernorm(const LnConfig& c) {
     return 0;
 }
 
+
+struct RnnConfig {
+    std::string cell = "lstm";
+    int64_t seq = 32, batch = 16, input = 64, hidden = 128, layers = 1, steps = 30, warmup = 3, threads = 2;
+};
+
+// torch::nn::LSTM / GRU forward + backward of mean(output^2), as tapegrad-bench rnn --impl fused.
+int run_rnn(const RnnConfig& c) {
+    torch::set_num_threads(static_cast<int>(c.threads));
+    torch::manual_seed(1);
+    const bool lstm = c.cell == "lstm";
+    torch::nn::LSTM l(torch::nn::LSTMOptions(c.input, c.hidden).num_layers(c.layers));
+    torch::nn::GRU g(torch::nn::GRUOptions(c.input, c.hidden).num_layers(c.layers));
+    auto x = torch::randn({c.seq, c.batch, c.input});
+    std::vector<double> ms;
+    for (int64_t i = 0; i < c.warmup + c.steps; ++i) {
+        const double t0 = bench::now_ms();
+        if (lstm) l->zero_grad();
+        else g->zero_grad();
+        auto y = lstm ? std::get<0>(l->forward(x)) : std::get<0>(g->forward(x));
+        auto loss = (y * y).mean();
+        loss.backward();
+        if (i >= c.warmup) ms.push_back(bench::now_ms() - t0);
+    }
+    std::printf("framework: libtorch %s\n", TORCH_VERSION);
+    std::printf("model: %s T=%ld B=%ld in=%ld H=%ld layers=%ld\n", c.cell.c_str(), c.seq, c.batch, c.input, c.hidden,
+                c.layers);
+    std::printf("threads: %ld\n", c.threads);
+    std::printf("ms_fwd_bwd: %.3f\n", bench::median(ms));
+    std::printf("peak_rss_mb: %.1f\n", bench::peak_rss_mb());
+    return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -306,6 +338,17 @@ int main(int argc, char** argv) {
     ln->add_option("--cols", l.cols, "columns C")->capture_default_str();
     ln->add_option("--iters", l.iters, "timed repeats")->capture_default_str();
     ln->add_option("--threads", l.threads, "threads P")->check(CLI::PositiveNumber)->capture_default_str();
+    RnnConfig rc;
+    CLI::App* rnn = app.add_subcommand("rnn", "torch::nn::LSTM / GRU forward + backward; see tapegrad-bench rnn --help");
+    rnn->add_option("--cell", rc.cell, "lstm or gru")->check(CLI::IsMember({"lstm", "gru"}))->capture_default_str();
+    rnn->add_option("--seq", rc.seq, "steps T")->check(CLI::PositiveNumber)->capture_default_str();
+    rnn->add_option("--batch", rc.batch, "sequences B")->check(CLI::PositiveNumber)->capture_default_str();
+    rnn->add_option("--input", rc.input, "input features")->check(CLI::PositiveNumber)->capture_default_str();
+    rnn->add_option("--hidden", rc.hidden, "hidden size H")->check(CLI::PositiveNumber)->capture_default_str();
+    rnn->add_option("--layers", rc.layers, "stacked layers")->check(CLI::PositiveNumber)->capture_default_str();
+    rnn->add_option("--steps", rc.steps, "timed repeats N")->check(CLI::PositiveNumber)->capture_default_str();
+    rnn->add_option("--warmup", rc.warmup, "untimed repeats W")->capture_default_str();
+    rnn->add_option("--threads", rc.threads, "threads P (intra-op pool and OpenBLAS)")->check(CLI::PositiveNumber)->capture_default_str();
     CLI11_PARSE(app, argc, argv);
     if (*gpt) {
         if (g.d_model % g.heads != 0) {
@@ -315,5 +358,6 @@ int main(int argc, char** argv) {
         return run_gpt(g);
     }
     if (*cnn) return run_cnn(cc);
+    if (*rnn) return run_rnn(rc);
     return run_layernorm(l);
 }
