@@ -12,6 +12,7 @@
 
 #include "core/check.hpp"
 #include "core/internal/engine.hpp"
+#include "core/ops.hpp"
 #include "core/kernels/parallel.hpp"
 
 namespace tg {
@@ -53,6 +54,9 @@ struct Tape {
     bool walking = false;
     // While walking: the op whose backward function runs (nullptr while hooks run).
     const char* backward_of = nullptr;
+    // While walking with create_graph: backwards record their ops (appended after the walk's
+    // entries, which the walk reaches by index only).
+    bool creating = false;
 
     void prune() {
         if (walking) return;  // backward holds references into nodes (see run_backward)
@@ -79,18 +83,6 @@ struct Tape {
 thread_local Tape t_tape;
 thread_local bool t_grad_enabled = true;
 
-// Adds g into the in-flight gradient of a non-leaf. A buffer still shared with another tensor
-// (add's backward hands the same dy to both inputs) is copied before it is written.
-void accumulate_pending(TensorImpl& t, Tensor g) {
-    if (!t.pending) {
-        t.pending = g.impl();
-        return;
-    }
-    if (t.pending.use_count() > 1 || t.pending->storage.use_count() > 1)
-        t.pending = detail::copy_values(Tensor(t.pending)).impl();
-    Tensor(t.pending).add_(g);
-}
-
 }  // namespace
 
 bool is_grad_enabled() { return t_grad_enabled; }
@@ -107,7 +99,7 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs) {
 }
 
 Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward,
-              BackwardReads reads) {
+              BackwardReads reads, Differentiable differentiable) {
     kernels::refresh_team();
     bool any = false;  // recorded only in grad mode, when some input requires grad
     for (std::size_t i = 0; t_grad_enabled && !any && i < inputs.size(); ++i)
@@ -134,12 +126,12 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
         return out;
     }
     Tape& tape = t_tape;
-    if (tape.walking) {
+    if (tape.walking && !tape.creating) {
         if (tape.backward_of != nullptr)
             throw ValueError(fmt::format(
                 "{}: recorded while the backward of '{}' runs, with grad mode turned back on; backward functions "
-                "run with grad mode off and compute their gradients without recording (gradients of gradients "
-                "are not supported yet), so leave grad mode off in them",
+                "run with grad mode off and compute their gradients without recording, so leave grad mode off "
+                "in them (to differentiate gradients, pass create_graph to backward() or grad())",
                 op, tape.backward_of));
         throw ValueError(fmt::format(
             "{}: recorded from inside a gradient hook while backward() walks the tape; hooks run with grad mode "
@@ -159,7 +151,50 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
         versions.push_back(o.storage->version);
     }
     tape.nodes.push_back(Node{o.grad_fn, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
-                              anomaly ? detail::current_label() : nullptr, std::move(versions)});
+                              anomaly ? detail::current_label() : nullptr, std::move(versions), differentiable});
+    return out;
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, const GradOptions& options) {
+    TG_CHECK(!outputs.empty(), ValueError, "grad: no outputs given");
+    TG_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), ValueError,
+             "grad: {} grad_outputs for {} outputs; give one per output, or none for outputs of one element",
+             grad_outputs.size(), outputs.size());
+    return detail::run_engine(outputs, grad_outputs, options, &inputs, "grad");
+}
+
+std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                        const std::vector<Tensor>& inputs, const std::vector<Tensor>& v) {
+    TG_CHECK(v.size() == inputs.size(), ValueError, "hvp: {} vectors v for {} inputs; give one per input", v.size(),
+             inputs.size());
+    std::vector<Tensor> xs;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        TG_CHECK(inputs[i].defined() && is_floating(inputs[i].dtype()), DtypeError,
+                 "hvp: input {} must be a defined f32 or f64 tensor", i);
+        TG_CHECK(v[i].defined() && v[i].shape() == inputs[i].shape() && v[i].dtype() == inputs[i].dtype(), ShapeError,
+                 "hvp: v[{}] must match input {} ({} {}), got {}", i, i, shape_str(inputs[i].shape()),
+                 dtype_name(inputs[i].dtype()),
+                 v[i].defined() ? fmt::format("{} {}", shape_str(v[i].shape()), dtype_name(v[i].dtype()))
+                                : std::string("an undefined tensor"));
+        xs.push_back(inputs[i].detach().clone().requires_grad_());
+    }
+    const Tensor y = fn(xs);
+    TG_CHECK(y.defined() && y.numel() == 1, ValueError, "hvp: fn must return one element (a scalar loss), got {}",
+             y.defined() ? shape_str(y.shape()) : std::string("an undefined tensor"));
+    std::vector<Tensor> out(xs.size());
+    if (y.requires_grad()) {
+        const std::vector<Tensor> g = grad({y}, xs, {}, {.create_graph = true, .allow_unused = true});
+        Tensor dot;  // <grad fn, v>
+        for (std::size_t i = 0; i < g.size(); ++i) {
+            if (!g[i].defined()) continue;
+            const Tensor term = sum(mul(g[i], v[i].detach()));
+            dot = dot.defined() ? add(dot, term) : term;
+        }
+        if (dot.defined() && dot.requires_grad()) out = grad({dot}, xs, {}, {.allow_unused = true});
+    }
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = out[i].defined() ? out[i].detach() : Tensor::zeros(xs[i].shape(), xs[i].dtype());
     return out;
 }
 
@@ -206,134 +241,310 @@ void accumulate_leaf_grad(TensorImpl& t, Tensor g) {
     Tensor(t.grad).add_(g);
 }
 
-void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
-    if (!root.requires_grad()) {
-        if (root.impl()->made_in_no_grad)
-            throw ValueError(fmt::format(
-                "backward: this {} tensor was computed with grad mode off (inside a NoGradGuard), so no graph "
-                "was recorded for it, although its inputs require grad{}; compute it with grad mode on (outside "
-                "the guard's scope)",
-                shape_str(root.shape()), t_grad_enabled ? "" : " (grad mode is still off here)"));
-        if (!t_grad_enabled)
-            throw ValueError(
-                "backward: the tensor does not require grad, and grad mode is off (inside a NoGradGuard), so "
-                "nothing is recorded here; compute the graph with grad mode on (outside the guard's scope)");
-        throw ValueError(
-            "backward: the tensor does not require grad (no input of its graph has "
-            "requires_grad set)");
-    }
-    Tensor grad = grad_in;
-    if (!grad.defined()) {
-        TG_CHECK(root.numel() == 1, ValueError,
-                 "backward: without an explicit gradient the tensor must hold one element, got shape {}",
-                 shape_str(root.shape()));
-        grad = Tensor::ones(root.shape(), root.dtype());
-    } else if (grad.shape() != root.shape() || grad.dtype() != root.dtype()) {
-        throw ShapeError(fmt::format("backward: gradient {} {} does not match tensor {} {}",
-                                     shape_str(grad.shape()), dtype_name(grad.dtype()),
-                                     shape_str(root.shape()), dtype_name(root.dtype())));
-    }
-    TG_CHECK(!t_tape.walking, ValueError,
-             "backward: called from inside a gradient hook while another backward() walks the tape");
-    TensorImpl& r = *root.impl();
-    if (!r.grad_fn) {
-        accumulate_leaf_grad(r, copy_values(grad));
-        NoGradGuard no_grad;
-        HookWatch::run_hooks(root);
-        return;
-    }
-    Tape& tape = t_tape;
-    // Sequence numbers are per tape: another thread's entry with the same number is not ours.
-    TG_CHECK(r.tape_id == tape.id, ValueError,
-             "backward: this '{}' result was built on another thread; each thread records on its own tape, so call "
-             "backward() on the thread that built the graph",
-             r.grad_fn);
-    const int64_t start = r.graph_freed ? -1 : tape.find(r.node_seq);
-    TG_CHECK(start >= 0, ValueError,
-             "backward: the graph of this '{}' result was already freed by an earlier backward(); pass "
-             "retain_graph=true to backward twice",
-             r.grad_fn);
+namespace {
 
-    const bool anomaly = is_anomaly_enabled();
-    if (anomaly) {
-        if (const int64_t k = first_non_finite(grad); k >= 0)
-            throw AnomalyError(fmt::format("anomaly: backward was given a gradient with {} at flat index {}",
-                                           value_str(grad, k), k));
+// Why `root` cannot start a backward pass (it does not require grad), for `who`'s message.
+[[noreturn]] void refuse_root(const Tensor& root, const char* who) {
+    if (root.impl()->made_in_no_grad)
+        throw ValueError(fmt::format(
+            "{}: this {} tensor was computed with grad mode off (inside a NoGradGuard), so no graph "
+            "was recorded for it, although its inputs require grad{}; compute it with grad mode on (outside "
+            "the guard's scope)",
+            who, shape_str(root.shape()), t_grad_enabled ? "" : " (grad mode is still off here)"));
+    if (!t_grad_enabled)
+        throw ValueError(fmt::format(
+            "{}: the tensor does not require grad, and grad mode is off (inside a NoGradGuard), so "
+            "nothing is recorded here; compute the graph with grad mode on (outside the guard's scope)",
+            who));
+    throw ValueError(fmt::format(
+        "{}: the tensor does not require grad (no input of its graph has requires_grad set)", who));
+}
+
+// The seed gradient of a root: `given` checked against it, or ones for a one-element root.
+Tensor seed_gradient(const Tensor& root, const Tensor& given, const char* who) {
+    if (!given.defined()) {
+        TG_CHECK(root.numel() == 1, ValueError,
+                 "{}: without an explicit gradient the tensor must hold one element, got shape {}", who,
+                 shape_str(root.shape()));
+        return Tensor::ones(root.shape(), root.dtype());
     }
-    NoGradGuard no_grad;
-    r.pending = grad.impl();
-    std::vector<int64_t> used;
-    HookWatch hooks(tape.nodes, start);
-    struct Walking {  // set for the walk, cleared however it ends
-        Tape& t;
-        explicit Walking(Tape& tape) : t(tape) { t.walking = true; }
-        ~Walking() {
-            t.walking = false;
-            t.backward_of = nullptr;
+    if (given.shape() != root.shape() || given.dtype() != root.dtype())
+        throw ShapeError(fmt::format("{}: gradient {} {} does not match tensor {} {}", who, shape_str(given.shape()),
+                                     dtype_name(given.dtype()), shape_str(root.shape()), dtype_name(root.dtype())));
+    return given;
+}
+
+// acc + g, in place when the buffer is the engine's alone; out of place (a recorded add) while
+// creating a graph, so the sum keeps the graph of both.
+Tensor sum_gradients(std::shared_ptr<TensorImpl>& acc, Tensor g, bool create_graph) {
+    if (!acc) return g;
+    if (create_graph) return add(Tensor(acc), g);
+    if (acc.use_count() > 1 || acc->storage.use_count() > 1) acc = detail::copy_values(Tensor(acc)).impl();
+    Tensor(acc).add_(g);
+    return Tensor(acc);
+}
+
+// The gradients a backward that is not differentiable produced under create_graph, each marked
+// by an entry whose backward refuses, naming the op: a second differentiation through them
+// would otherwise silently miss this op's second derivative.
+Grads mark_once_differentiable(const char* op, Grads g, const Tensor& dy, const std::vector<Tensor>& inputs) {
+    std::vector<Tensor> sources{dy};
+    sources.insert(sources.end(), inputs.begin(), inputs.end());
+    for (Tensor& t : g) {
+        if (!t.defined()) continue;
+        t = record(fmt::format("{}_backward", op), t, sources, [op](const Tensor&, const Tensor&) -> Grads {
+            throw ValueError(fmt::format(
+                "backward: the gradient of '{}' was computed by a backward that cannot be differentiated "
+                "(it runs kernels outside the tape), so it has no second derivative here. Built-in ops list "
+                "which support gradients of gradients in README (\"Gradients of gradients\"); for your own op, "
+                "record it with Differentiable::twice and compute its gradients with ops "
+                "(docs/custom_ops.md)",
+                op));
+        });
+    }
+    return g;
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) {
+    run_engine({root}, {grad_in}, GradOptions{.retain_graph = retain_graph}, nullptr, "backward");
+}
+
+std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                               const GradOptions& options, const std::vector<Tensor>* inputs, const char* who) {
+    const bool create_graph = options.create_graph;
+    const bool retain_graph = options.retain_graph || create_graph;
+    const bool collect = inputs != nullptr;  // grad(): return gradients, write nothing
+    TG_CHECK(!t_tape.walking || t_tape.creating, ValueError,
+             "{}: called from inside a gradient hook while another backward() walks the tape", who);
+    TG_CHECK(!t_tape.walking, ValueError,
+             "{}: called from inside a backward function while create_graph walks the tape; compute the "
+             "gradient of a gradient after the first pass returns",
+             who);
+    Tape& tape = t_tape;
+    const bool anomaly = is_anomaly_enabled();
+
+    // What grad() returns, by the inputs' identity.
+    std::vector<Tensor> results(collect ? inputs->size() : 0);
+    std::unordered_map<const TensorImpl*, std::size_t> target;
+    if (collect) {
+        for (std::size_t i = 0; i < inputs->size(); ++i) {
+            const Tensor& in = (*inputs)[i];
+            TG_CHECK(in.defined(), ValueError, "{}: input {} is an undefined tensor", who, i);
+            TG_CHECK(in.requires_grad(), ValueError,
+                     "{}: input {} ({} {}) does not require grad, so no gradient can be taken with respect to it; "
+                     "call requires_grad_() on it before computing the outputs",
+                     who, i, shape_str(in.shape()), dtype_name(in.dtype()));
+            target.emplace(in.impl().get(), i);
         }
-    } walking(tape);
-    try {
-        for (int64_t i = start; i >= 0; --i) {
-            Node& node = tape.nodes[i];
-            std::shared_ptr<TensorImpl> out = node.output.lock();
-            if (!out || !out->pending) {
-                if (!hooks.empty()) hooks.entry_done(node.inputs);
+    }
+    auto deliver = [&](TensorImpl& t, Tensor g) {  // g reached a target input
+        const std::size_t k = target.at(&t);
+        std::shared_ptr<TensorImpl> acc = results[k].defined() ? results[k].impl() : nullptr;
+        if (!acc && !create_graph && (g.impl().use_count() > 1 || g.impl()->storage.use_count() > 1))
+            g = copy_values(g);
+        results[k] = sum_gradients(acc, std::move(g), create_graph);
+    };
+    auto is_target = [&](const TensorImpl& t) { return collect && target.count(&t) > 0; };
+
+    // Seed the roots; the walk starts at the newest entry among them.
+    int64_t start = -1;
+    std::vector<std::pair<Tensor, Tensor>> leaf_roots;
+    for (std::size_t k = 0; k < roots.size(); ++k) {
+        const Tensor& root = roots[k];
+        TG_CHECK(root.defined(), ValueError, "{}: output {} is an undefined tensor", who, k);
+        if (!root.requires_grad()) refuse_root(root, who);
+        Tensor g = seed_gradient(root, k < grads.size() ? grads[k] : Tensor(), who);
+        if (anomaly) {
+            if (const int64_t e = first_non_finite(g); e >= 0)
+                throw AnomalyError(fmt::format("anomaly: {} was given a gradient with {} at flat index {}", who,
+                                               value_str(g, e), e));
+        }
+        TensorImpl& r = *root.impl();
+        if (!r.grad_fn) {
+            leaf_roots.emplace_back(root, g);
+            continue;
+        }
+        // Sequence numbers are per tape: another thread's entry with the same number is not ours.
+        TG_CHECK(r.tape_id == tape.id, ValueError,
+                 "{}: this '{}' result was built on another thread; each thread records on its own tape, so call "
+                 "{}() on the thread that built the graph",
+                 who, r.grad_fn, who);
+        const int64_t at = r.graph_freed ? -1 : tape.find(r.node_seq);
+        TG_CHECK(at >= 0, ValueError,
+                 "{}: the graph of this '{}' result was already freed by an earlier backward(); pass "
+                 "retain_graph=true to backward twice",
+                 who, r.grad_fn);
+        start = std::max(start, at);
+    }
+    // Entries that lead to an input (grad() runs only those), found oldest first.
+    std::vector<char> needed;
+    if (collect && start >= 0) {
+        needed.assign(static_cast<std::size_t>(start + 1), 0);
+        std::unordered_set<const TensorImpl*> leads;  // outputs of needed entries
+        for (int64_t i = 0; i <= start; ++i) {
+            const Node& node = tape.nodes[i];
+            bool n = false;
+            for (const Tensor& in : node.inputs)
+                n = n || (in.defined() && (target.count(in.impl().get()) || leads.count(in.impl().get())));
+            if (!n) continue;
+            needed[i] = 1;
+            if (auto out = node.output.lock()) leads.insert(out.get());
+        }
+    }
+
+    // Grad mode during the walk: off, or on while creating a graph (backwards then record).
+    struct Mode {
+        bool prev;
+        explicit Mode(bool on) : prev(t_grad_enabled) { t_grad_enabled = on; }
+        ~Mode() { t_grad_enabled = prev; }
+    } mode(create_graph);
+    {
+        NoGradGuard hooks_off;
+        for (auto& [root, g] : leaf_roots) {
+            if (collect) {
+                if (is_target(*root.impl())) deliver(*root.impl(), collect && !create_graph ? copy_values(g) : g);
                 continue;
             }
-            check_versions(node, *out);
-            Tensor dy(std::move(out->pending));
-            out->pending.reset();
-            if (out->retains_grad) accumulate_leaf_grad(*out, dy);
-            tape.backward_of = node.op;
-            Grads g = node.backward(dy, Tensor(out));
-            tape.backward_of = nullptr;
-            TG_CHECK(g.size() == node.inputs.size(), ValueError, "backward of '{}': returned {} gradients for {} inputs",
-                     node.op, g.size(), node.inputs.size());
-            for (std::size_t j = 0; j < g.size(); ++j) {
-                const Tensor& in = node.inputs[j];
-                if (!in.defined() || !in.requires_grad() || !g[j].defined()) continue;
-                TG_CHECK(g[j].shape() == in.shape() && g[j].dtype() == in.dtype(), ShapeError,
-                         "backward of '{}': the gradient for input {} is {} {}, but the input is {} {}; each "
-                         "gradient must have its input's shape and dtype",
-                         node.op, j, shape_str(g[j].shape()), dtype_name(g[j].dtype()), shape_str(in.shape()),
-                         dtype_name(in.dtype()));
-                if (anomaly) {
-                    if (const int64_t k = first_non_finite(g[j]); k >= 0)
-                        throw AnomalyError(fmt::format(
-                            "anomaly: backward of '{}' produced {} at flat index {} of the gradient for "
-                            "input {} {} {}; inputs: {}; {}",
-                            node.op, value_str(g[j], k), k, j, shape_str(in.shape()), dtype_name(in.dtype()),
-                            describe_inputs(node.inputs), tape_position(node.seq, node.label)));
+            accumulate_leaf_grad(*root.impl(), copy_values(g));
+            HookWatch::run_hooks(root);
+        }
+    }
+    for (std::size_t k = 0; k < roots.size(); ++k) {
+        TensorImpl& r = *roots[k].impl();
+        if (!r.grad_fn) continue;
+        Tensor g = seed_gradient(roots[k], k < grads.size() ? grads[k] : Tensor(), who);
+        Tensor sum = sum_gradients(r.pending, g, create_graph);
+        r.pending = sum.impl();
+    }
+    if (start >= 0) {
+        std::vector<int64_t> used;
+        HookWatch hooks(tape.nodes, collect ? -1 : start);
+        struct Walking {  // set for the walk, cleared however it ends
+            Tape& t;
+            Walking(Tape& tape, bool creating) : t(tape) {
+                t.walking = true;
+                t.creating = creating;
+            }
+            ~Walking() {
+                t.walking = false;
+                t.creating = false;
+                t.backward_of = nullptr;
+            }
+        } walking(tape, create_graph);
+        try {
+            for (int64_t i = start; i >= 0; --i) {
+                // While creating a graph the backwards append entries, which can move the vector:
+                // nothing below holds a reference into it across a backward.
+                std::shared_ptr<TensorImpl> out = tape.nodes[i].output.lock();
+                if (!out || !out->pending) {
+                    if (!hooks.empty()) hooks.entry_done(tape.nodes[i].inputs);
+                    continue;
                 }
-                TensorImpl& ti = *in.impl();
-                if (!ti.grad_fn) {
-                    accumulate_leaf_grad(ti, std::move(g[j]));
-                    if (!hooks.empty()) hooks.got_gradient(in);
+                check_versions(tape.nodes[i], *out);
+                Tensor dy(std::move(out->pending));
+                out->pending.reset();
+                if (collect) {
+                    if (is_target(*out)) deliver(*out, dy);
+                    if (!needed[i]) continue;
+                } else if (out->retains_grad) {
+                    if (create_graph) out->grad = sum_gradients(out->grad, mul(dy, 1.0), true).impl();
+                    else accumulate_leaf_grad(*out, dy);
+                }
+                const char* op = tape.nodes[i].op;
+                tape.backward_of = op;
+                Grads g;
+                if (!create_graph) {
+                    g = tape.nodes[i].backward(dy, Tensor(out));
                 } else {
-                    TG_CHECK(!ti.graph_freed, ValueError,
-                             "backward: the graph of a '{}' result used by '{}' was already freed by an earlier "
-                             "backward(); pass retain_graph=true to backward twice",
-                             ti.grad_fn, node.op);
-                    accumulate_pending(ti, std::move(g[j]));
+                    const BackwardFn fn = tape.nodes[i].backward;
+                    const std::vector<Tensor> node_inputs = tape.nodes[i].inputs;
+                    if (tape.nodes[i].differentiable == Differentiable::twice) {
+                        g = fn(dy, Tensor(out));
+                    } else {
+                        {
+                            NoGradGuard kernels_only;
+                            g = fn(dy, Tensor(out));
+                        }
+                        g = mark_once_differentiable(op, std::move(g), dy, node_inputs);
+                    }
+                }
+                tape.backward_of = nullptr;
+                Node& node = tape.nodes[i];
+                TG_CHECK(g.size() == node.inputs.size(), ValueError,
+                         "backward of '{}': returned {} gradients for {} inputs", node.op, g.size(),
+                         node.inputs.size());
+                for (std::size_t j = 0; j < g.size(); ++j) {
+                    // A copy while creating a graph: the sums below record, which can move the tape.
+                    Tensor kept;
+                    const Tensor& in = create_graph ? (kept = tape.nodes[i].inputs[j]) : tape.nodes[i].inputs[j];
+                    if (!in.defined() || !in.requires_grad() || !g[j].defined()) continue;
+                    TG_CHECK(g[j].shape() == in.shape() && g[j].dtype() == in.dtype(), ShapeError,
+                             "backward of '{}': the gradient for input {} is {} {}, but the input is {} {}; each "
+                             "gradient must have its input's shape and dtype",
+                             op, j, shape_str(g[j].shape()), dtype_name(g[j].dtype()), shape_str(in.shape()),
+                             dtype_name(in.dtype()));
+                    if (anomaly) {
+                        if (const int64_t k = first_non_finite(g[j]); k >= 0)
+                            throw AnomalyError(fmt::format(
+                                "anomaly: backward of '{}' produced {} at flat index {} of the gradient for "
+                                "input {} {} {}; inputs: {}; {}",
+                                op, value_str(g[j], k), k, j, shape_str(in.shape()), dtype_name(in.dtype()),
+                                describe_inputs(tape.nodes[i].inputs),
+                                tape_position(tape.nodes[i].seq, tape.nodes[i].label)));
+                    }
+                    TensorImpl& ti = *in.impl();
+                    if (!ti.grad_fn) {
+                        if (collect) {
+                            if (is_target(ti)) deliver(ti, std::move(g[j]));
+                        } else {
+                            // While creating a graph .grad keeps it: a recorded sum, or a recorded
+                            // copy (the gradient may be shared with another input's).
+                            if (create_graph) ti.grad = (ti.grad ? add(Tensor(ti.grad), g[j]) : mul(g[j], 1.0)).impl();
+                            else accumulate_leaf_grad(ti, std::move(g[j]));
+                            if (!hooks.empty()) {
+                                NoGradGuard hooks_off;
+                                hooks.got_gradient(in);
+                            }
+                        }
+                    } else {
+                        TG_CHECK(!ti.graph_freed, ValueError,
+                                 "{}: the graph of a '{}' result used by '{}' was already freed by an earlier "
+                                 "backward(); pass retain_graph=true to backward twice",
+                                 who, ti.grad_fn, op);
+                        ti.pending = sum_gradients(ti.pending, std::move(g[j]), create_graph).impl();
+                    }
+                }
+                used.push_back(i);
+                if (!hooks.empty()) {
+                    NoGradGuard hooks_off;
+                    hooks.entry_done(tape.nodes[i].inputs);
                 }
             }
-            used.push_back(i);
-            if (!hooks.empty()) hooks.entry_done(node.inputs);
+        } catch (...) {
+            for (int64_t i = start; i >= 0; --i)
+                if (auto out = tape.nodes[i].output.lock()) out->pending.reset();
+            throw;
         }
-    } catch (...) {
-        for (int64_t i = start; i >= 0; --i)
-            if (auto out = tape.nodes[i].output.lock()) out->pending.reset();
-        throw;
+        if (!retain_graph) {
+            for (int64_t i : used) {
+                Node& node = tape.nodes[i];
+                if (auto out = node.output.lock()) out->graph_freed = true;
+                node.inputs.clear();
+                node.backward = nullptr;
+                node.output.reset();
+            }
+            std::erase_if(tape.nodes, [](const Node& n) { return n.output.expired(); });
+        }
     }
-    if (retain_graph) return;
-    for (int64_t i : used) {
-        Node& node = tape.nodes[i];
-        if (auto out = node.output.lock()) out->graph_freed = true;
-        node.inputs.clear();
-        node.backward = nullptr;
-        node.output.reset();
-    }
-    std::erase_if(tape.nodes, [](const Node& n) { return n.output.expired(); });
+    if (!collect) return {};
+    for (std::size_t i = 0; i < results.size(); ++i)
+        TG_CHECK(results[i].defined() || options.allow_unused, ValueError,
+                 "{}: input {} ({} {}) is not reached by the outputs' graph, so it has no gradient; pass "
+                 "allow_unused = true to get an undefined tensor for it instead",
+                 who, i, shape_str((*inputs)[i].shape()), dtype_name((*inputs)[i].dtype()));
+    return results;
 }
 
 }  // namespace detail

@@ -56,6 +56,16 @@ private:
 /// ...) is declared with `shapes`, and its inputs may then be modified in place after the op.
 enum class BackwardReads { values, shapes };
 
+/// Whether an op's backward can itself be differentiated (create_graph, below).
+///   once:  it computes its gradients with kernels outside the tape (every op's default, and a
+///          custom op's). Under create_graph its results are still correct gradients, but
+///          differentiating them again throws an error that names the op.
+///   twice: under create_graph it runs with grad mode on and computes its gradients with
+///          recorded ops, each of which declares its own, so they can be differentiated again.
+///          With create_graph off it runs in grad mode off, as every backward, and may take a
+///          faster path then (is_grad_enabled() tells which).
+enum class Differentiable { once, twice };
+
 /// True when an op with these inputs must be recorded.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 
@@ -67,7 +77,28 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs);
 /// and accumulates it; a backward never writes into .grad itself. The name may be any string
 /// (it is copied); it is what grad_fn_name() and error messages show.
 Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, BackwardFn backward,
-              BackwardReads reads = BackwardReads::values);
+              BackwardReads reads = BackwardReads::values, Differentiable differentiable = Differentiable::once);
+
+/// How backward() and grad() walk the tape.
+struct GradOptions {
+    bool retain_graph = false;  // keep the tape entries this pass used (forced on by create_graph, as PyTorch)
+    bool create_graph = false;  // record the backward's own ops, so its results can be differentiated again
+    bool allow_unused = false;  // an input that no gradient reaches gets an undefined Tensor instead of an error
+};
+
+/// d(sum_k <grad_outputs[k], outputs[k]>)/d(inputs[i]) for each input, as torch.autograd.grad.
+/// Gradients are returned, never accumulated into .grad (nor into retain_grad() tensors).
+/// grad_outputs may be empty when every output holds one element (ones are used); an undefined
+/// entry means ones for that output. With create_graph the results carry their own graph and
+/// require grad where their inputs do.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, const GradOptions& options = {});
+
+/// H v for a scalar function fn at inputs (torch.autograd.functional.hvp without its first
+/// output): the gradient of <grad(fn(inputs)), v>, by a double backward. inputs are not changed;
+/// fn receives copies that require grad. v holds one tensor per input, of its shape and dtype.
+std::vector<Tensor> hvp(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
+                        const std::vector<Tensor>& inputs, const std::vector<Tensor>& v);
 
 /// Entries on this thread's tape (after dropping those whose outputs have died).
 int64_t tape_size();

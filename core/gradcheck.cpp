@@ -63,7 +63,8 @@ GradcheckResult gradcheck_tensors(const std::function<Tensor()>& fn, const std::
         const int64_t n = wrt[i].numel();
         std::vector<double> a(static_cast<std::size_t>(n), 0.0), num(static_cast<std::size_t>(n));
         {
-            NoGradGuard ng;
+            // In the caller's grad mode: a function may take gradients itself (a gradient
+            // penalty, gradgradcheck's inner gradient), and entries of results that die are dropped.
             for (int64_t e = 0; e < n; ++e) {
                 const double saved = px[e];
                 px[e] = saved + opt.eps;
@@ -120,6 +121,49 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
     GradcheckResult res = gradcheck_tensors([&] { return fn(xs); }, wrt, opt);
     if (res.input >= 0) res.input = index[static_cast<std::size_t>(res.input)];
     return res;
+}
+
+/// S(x) = sum_i <r2_i, d<r1, fn(x)>/dx_i>, with the inner gradient taken by a backward that
+/// records itself (create_graph), checked by gradcheck: its analytic gradient is then a second
+/// derivative (a double backward), its numeric one central differences of first derivatives.
+GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opt) {
+    bool any_requires = false;
+    for (const Tensor& t : inputs) any_requires = any_requires || (t.defined() && t.requires_grad());
+    std::vector<bool> diff;
+    for (const Tensor& t : inputs) diff.push_back(t.defined() && is_floating(t.dtype()) && (any_requires ? t.requires_grad() : true));
+    auto second = [&](const std::vector<Tensor>& xs) {
+        // gradcheck evaluates its differences in grad mode off; the inner gradient needs it on.
+        struct GradOn {
+            bool prev = is_grad_enabled();
+            GradOn() { set_grad_enabled(true); }
+            ~GradOn() { set_grad_enabled(prev); }
+        } on;
+        const Tensor y = fn(xs);
+        TG_CHECK(y.defined() && is_floating(y.dtype()), ValueError, "gradgradcheck: fn must return a floating tensor");
+        const Tensor r1 = Tensor::randn(y.shape(), Dtype::f64, opt.seed + 1);
+        std::vector<Tensor> wrt;
+        for (std::size_t i = 0; i < xs.size(); ++i)
+            if (diff[i]) wrt.push_back(xs[i]);
+        const Tensor l = y.numel() == 1 ? sum(y) : sum(mul(y, r1.to(y.dtype())));
+        Tensor s;
+        if (l.requires_grad()) {
+            const std::vector<Tensor> g = grad({l}, wrt, {}, {.create_graph = true, .allow_unused = true});
+            for (std::size_t i = 0; i < g.size(); ++i) {
+                if (!g[i].defined()) continue;
+                const Tensor r2 = Tensor::randn(g[i].shape(), Dtype::f64, opt.seed + 2 + i).to(g[i].dtype());
+                const Tensor term = sum(mul(g[i], r2));
+                s = s.defined() ? add(s, term) : term;
+            }
+        }
+        // Where every first derivative is constant, S does not depend on x: give it a zero
+        // gradient explicitly, so the check still compares (zero against zero).
+        for (const Tensor& w : wrt) {
+            const Tensor zero = mul(sum(w), 0.0);
+            s = s.defined() ? add(s, zero) : zero;
+        }
+        return s;
+    };
+    return gradcheck(second, inputs, opt);
 }
 
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, double eps,

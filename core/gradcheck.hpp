@@ -39,6 +39,13 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, double eps,
                           double atol, double rtol);
 
+/// Checks second derivatives, as torch.autograd.gradgradcheck: the analytic gradient of
+/// S(x) = <r2, grad(<r1, fn(x)>)> (r1, r2 fixed random weights; the inner gradient by a backward
+/// with create_graph, so S's gradient is a double backward) against central differences of S,
+/// in float64, under the same rules as gradcheck for which inputs are differentiated.
+GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
+                              const GradcheckOptions& options = {});
+
 /// The same check for tensors that fn reads itself, such as a module's parameters (convert the
 /// module with to(Dtype::f64) first): each must be an f64 leaf that requires grad. Their values
 /// are perturbed in place and restored, and their previous gradients are put back afterwards.

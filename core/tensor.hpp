@@ -37,6 +37,7 @@ private:
 };
 
 struct ValuesIndices;  // core/ops.hpp: what sort and topk return
+struct GradOptions;    // core/autograd.hpp: how backward() walks the tape
 
 class Tensor {
 public:
@@ -186,6 +187,9 @@ public:
     /// Reverse-mode pass from this tensor. Without an explicit gradient it must hold one element.
     void backward(bool retain_graph = false) const;
     void backward(const Tensor& grad, bool retain_graph = false) const;
+    /// With GradOptions (core/autograd.hpp): create_graph records the backward's ops, so the
+    /// .grad it accumulates can be differentiated again. grad may be undefined for one element.
+    void backward(const Tensor& grad, const GradOptions& options) const;
 
     // In-place writes (not recorded on the tape; used by optimizers and the engine). Each bumps
     // the tensor's version, so backward() refuses to use values an op saved that were changed

@@ -67,6 +67,10 @@ Tensor& Tensor::retain_grad() {
 
 void Tensor::backward(bool retain_graph) const { detail::run_backward(*this, Tensor(), retain_graph); }
 
+void Tensor::backward(const Tensor& grad, const GradOptions& options) const {
+    detail::run_engine({*this}, {grad}, options, nullptr, "backward");
+}
+
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {
     detail::run_backward(*this, grad, retain_graph);
 }

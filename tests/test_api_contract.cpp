@@ -104,3 +104,21 @@ TEST_CASE("the custom-model ops have the contract's signatures and defaults", "[
     CHECK(std::isfinite(cross_entropy(logits, targets, -100).item<double>()));
     CHECK(std::isfinite(cross_entropy(logits, targets, -100, 0.1).item<double>()));
 }
+
+TEST_CASE("gradients of gradients have the contract's names, signatures and defaults", "[contract]") {
+    using V = std::vector<Tensor>;
+    static_assert(std::is_same_v<decltype(static_cast<V (*)(const V&, const V&, const V&, const GradOptions&)>(&grad)),
+                                 V (*)(const V&, const V&, const V&, const GradOptions&)>);
+    static_assert(std::is_same_v<decltype(&hvp), V (*)(const std::function<Tensor(const V&)>&, const V&, const V&)>);
+    static_assert(std::is_same_v<decltype(&gradgradcheck),
+                                 GradcheckResult (*)(const GradcheckFn&, const V&, const GradcheckOptions&)>);
+    static_assert(std::is_same_v<decltype(static_cast<void (Tensor::*)(const Tensor&, const GradOptions&) const>(
+                                     &Tensor::backward)),
+                                 void (Tensor::*)(const Tensor&, const GradOptions&) const>);
+    const GradOptions defaults;
+    CHECK_FALSE(defaults.retain_graph);
+    CHECK_FALSE(defaults.create_graph);
+    CHECK_FALSE(defaults.allow_unused);
+    Tensor x = Tensor::full({}, 3.0, Dtype::f64).requires_grad_();
+    CHECK(grad({mul(x, x)}, {x})[0].item() == 6.0);  // grad_outputs and options default
+}

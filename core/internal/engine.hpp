@@ -21,12 +21,20 @@ struct Node {
     BackwardFn backward;
     std::shared_ptr<const std::string> label;  // set only under anomaly detection
     std::vector<uint64_t> versions;            // of each input, then of the output, when recorded
+    Differentiable differentiable = Differentiable::once;
 };
 
 /// A stable copy of name, the same pointer for equal names, alive until the process ends.
 const char* intern_op_name(std::string_view name);
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+/// The walk behind backward() and grad(): seeds each root with its gradient (undefined: ones,
+/// for a one-element root) and walks the tape. Without `inputs` (backward()) gradients
+/// accumulate into leaves' .grad and run their hooks; with them (grad()) nothing is written
+/// anywhere and the gradient of each input is returned (undefined when unreached and
+/// allow_unused), and only entries that lead to an input run.
+std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
+                               const GradOptions& options, const std::vector<Tensor>* inputs, const char* who);
 /// Adds g into a leaf's (or retain_grad tensor's) .grad, taking g's buffer when nobody else holds it.
 void accumulate_leaf_grad(TensorImpl& t, Tensor g);
 /// Lets the next .grad() of a non-leaf warn again (for tests; the warning is once per process).

@@ -70,7 +70,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
     return record("add", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
         return Grads{detail::sum_to(dz, sa), detail::sum_to(dz, sb)};
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// z = a - b.  da = sum_to(dz), db = -sum_to(dz)
@@ -79,7 +79,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     return record("sub", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
         return Grads{detail::sum_to(dz, sa), neg(detail::sum_to(dz, sb))};
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// z = a * b.  da = sum_to(dz * b), db = sum_to(dz * a)
@@ -88,7 +88,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     return record("mul", z, {a, b}, [a, b](const Tensor& dz, const Tensor&) {
         return Grads{a.requires_grad() ? detail::sum_to(mul(dz, b), a.shape()) : Tensor(),
                      b.requires_grad() ? detail::sum_to(mul(dz, a), b.shape()) : Tensor()};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// z = a / b.  da = sum_to(dz / b), db = -sum_to(dz * z / b)
@@ -98,7 +98,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
         Tensor dzb = div(dz, b);
         return Grads{a.requires_grad() ? detail::sum_to(dzb, a.shape()) : Tensor(),
                      b.requires_grad() ? neg(detail::sum_to(mul(dzb, out), b.shape())) : Tensor()};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// z = a + s.  da = dz
@@ -106,14 +106,15 @@ Tensor add(const Tensor& a, double s) {
     detail::check_floating("add", a);
     Tensor z = detail::map("add", a, [s](auto x) { return x + static_cast<decltype(x)>(s); });
     return record("add", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{dz}; },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// z = a * s.  da = dz * s
 Tensor mul(const Tensor& a, double s) {
     detail::check_floating("mul", a);
     Tensor z = detail::map("mul", a, [s](auto x) { return x * static_cast<decltype(x)>(s); });
-    return record("mul", z, {a}, [s](const Tensor& dz, const Tensor&) { return Grads{mul(dz, s)}; });
+    return record("mul", z, {a}, [s](const Tensor& dz, const Tensor&) { return Grads{mul(dz, s)}; },
+                  BackwardReads::values, Differentiable::twice);
 }
 
 /// z = -a.  da = -dz
@@ -121,7 +122,7 @@ Tensor neg(const Tensor& a) {
     detail::check_floating("neg", a);
     Tensor z = detail::map("neg", a, [](auto x) { return -x; });
     return record("neg", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{neg(dz)}; },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

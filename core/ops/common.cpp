@@ -116,6 +116,14 @@ void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_stride
 
 Tensor sum_to(const Tensor& g, const Shape& target) {
     if (g.shape() == target) return g;
+    if (is_grad_enabled() && g.requires_grad()) {
+        // Creating a graph (a backward under create_graph): the same sum, as recorded ops.
+        const int64_t lead = g.dim() - static_cast<int64_t>(target.size());
+        std::vector<int64_t> dims;
+        for (int64_t d = 0; d < g.dim(); ++d)
+            if (d < lead || (target[d - lead] == 1 && g.shape()[d] != 1)) dims.push_back(d);
+        return reshape(dims.empty() ? g : sum(g, dims, true), target);
+    }
     // Reduce g into a zeroed tensor of the target's shape through the broadcast index map:
     // every element of g lands on the target element it was broadcast from.
     Tensor out = Tensor::zeros(target, g.dtype());

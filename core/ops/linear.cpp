@@ -36,6 +36,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     });
     return record("linear", y, {x, w, b}, [x, w, xh, wh, route, has_bias = b.defined(), rows, in, out](const Tensor& dy,
                                                                                                   const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: dx = dy W, dW = dy^T x, db = the rows' sum, as ops
+            const Tensor dy2 = reshape(dy, {rows, out});
+            return Grads{x.requires_grad() ? matmul(dy, w) : Tensor(),
+                         w.requires_grad() ? matmul(transpose(dy2, 0, 1), reshape(x, {rows, in})) : Tensor(),
+                         has_bias ? sum(dy2, 0) : Tensor()};
+        }
         Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
         Tensor dw = w.requires_grad() ? Tensor::empty(w.shape(), w.dtype()) : Tensor();
         Tensor db = has_bias ? Tensor::zeros({out}, dy.dtype()) : Tensor();
@@ -56,7 +62,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
             }
         });
         return Grads{dx, dw, db};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

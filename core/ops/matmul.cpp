@@ -72,6 +72,10 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
         else batched<T>(s, ops, c.data<T>(), 0);
     });
     return record("matmul", c, {a, b}, [a, b, ah, bh, s, fold, rows, route](const Tensor& dc, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: dA = dC B^T, dB = A^T dC, summed over broadcast batches
+            return Grads{a.requires_grad() ? detail::sum_to(matmul_nd(dc, transpose(b, -1, -2)), a.shape()) : Tensor(),
+                         b.requires_grad() ? detail::sum_to(matmul_nd(transpose(a, -1, -2), dc), b.shape()) : Tensor()};
+        }
         Tensor da = a.requires_grad() ? Tensor::zeros(a.shape(), a.dtype()) : Tensor();
         Tensor db = b.requires_grad() ? Tensor::zeros(b.shape(), b.dtype()) : Tensor();
         const Tensor dch = detail::bf16_copy_for(route, dc);
@@ -87,7 +91,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
             }
         });
         return Grads{da, db};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace

@@ -108,11 +108,12 @@ Tensor reduce_all(const char* op, const Tensor& x, bool mean) {
     const double scale = mean ? 1.0 / static_cast<double>(x.numel()) : 1.0;
     Tensor y = sum_all_kernel(op, x, scale);
     return record(op, y, {x}, [shape = x.shape(), scale](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) return Grads{expand(scale == 1.0 ? dy : mul(dy, scale), shape)};  // creating a graph
         Tensor dx = Tensor::empty(shape, dy.dtype());
         dx.fill_(dy.item<double>() * scale);
         return Grads{dx};
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool mean) {
@@ -126,9 +127,13 @@ Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
     const double scale = mean ? 1.0 / static_cast<double>(d) : 1.0;
     Tensor y = sum_dim_kernel(op, x, dim, keepdim, scale);
     return record(op, y, {x}, [shape = x.shape(), dim, scale](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: the same broadcast, as recorded ops
+            const Tensor kept = dy.dim() == static_cast<int64_t>(shape.size()) ? dy : unsqueeze(dy, dim);
+            return Grads{expand(scale == 1.0 ? kept : mul(kept, scale), shape)};
+        }
         return Grads{expand_dim_kernel(dy, shape, dim, scale)};
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 // True when a should replace the best value b so far: strictly larger (largest) or smaller,

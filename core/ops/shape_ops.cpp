@@ -42,9 +42,10 @@ Shape infer_shape(const char* op, const Tensor& x, const Shape& shape) {
 Tensor view_as_shape(const char* op, const Tensor& x, const Shape& shape) {
     Tensor y = detail::alias(x, shape);
     return record(op, y, {x}, [xs = x.shape()](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) return Grads{reshape(dy, xs)};  // creating a graph
         return Grads{detail::alias(dy, xs)};
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 }  // namespace
@@ -85,7 +86,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     return record("permute", y, {x}, [inverse](const Tensor& dy, const Tensor&) {
         return Grads{permute(dy, inverse)};
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// Swaps two dims; a permute.
@@ -378,7 +379,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     return record("expand", y, {x}, [xs](const Tensor& dy, const Tensor&) {
         return Grads{detail::sum_to(dy, xs)};
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// x tiled reps[k] times along dim k, as torch's repeat: reps may have more dims than x (x

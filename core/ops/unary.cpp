@@ -17,8 +17,9 @@ Tensor exp(const Tensor& x) {
     detail::check_floating("exp", x);
     Tensor y = map("exp", x, [](auto v) { return std::exp(v); });
     return record("exp", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return Grads{mul(dy, out)};  // creating a graph
         return Grads{map2("exp", dy, out, [](auto g, auto e) { return g * e; })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = log(x).  dx = dy / x
@@ -26,8 +27,9 @@ Tensor log(const Tensor& x) {
     detail::check_floating("log", x);
     Tensor y = map("log", x, [](auto v) { return std::log(v); });
     return record("log", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) return Grads{div(dy, x)};
         return Grads{map2("log", dy, x, [](auto g, auto v) { return g / v; })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = tanh(x).  dx = dy * (1 - y^2)
@@ -35,8 +37,9 @@ Tensor tanh(const Tensor& x) {
     detail::check_floating("tanh", x);
     Tensor y = map("tanh", x, [](auto v) { return std::tanh(v); });
     return record("tanh", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return Grads{mul(dy, add(neg(mul(out, out)), 1.0))};
         return Grads{map2("tanh", dy, out, [](auto g, auto t) { return g * (1 - t * t); })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = sqrt(x).  dx = dy / (2 y)
@@ -44,8 +47,9 @@ Tensor sqrt(const Tensor& x) {
     detail::check_floating("sqrt", x);
     Tensor y = map("sqrt", x, [](auto v) { return std::sqrt(v); });
     return record("sqrt", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return Grads{div(dy, mul(out, 2.0))};
         return Grads{map2("sqrt", dy, out, [](auto g, auto s) { return g / (2 * s); })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = x^2.  dx = 2 x dy
@@ -53,8 +57,9 @@ Tensor square(const Tensor& x) {
     detail::check_floating("square", x);
     Tensor y = map("square", x, [](auto v) { return v * v; });
     return record("square", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) return Grads{mul(dy, mul(x, 2.0))};
         return Grads{map2("square", dy, x, [](auto g, auto v) { return 2 * v * g; })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = 1 / sqrt(x).  dx = -dy y^3 / 2
@@ -62,8 +67,9 @@ Tensor rsqrt(const Tensor& x) {
     detail::check_floating("rsqrt", x);
     Tensor y = map("rsqrt", x, [](auto v) { return decltype(v)(1) / std::sqrt(v); });
     return record("rsqrt", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return Grads{mul(dy, mul(mul(out, mul(out, out)), -0.5))};
         return Grads{map2("rsqrt", dy, out, [](auto g, auto r) { return -g * r * r * r / 2; })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = x^p.  dx = dy * p * x^(p-1)
@@ -74,11 +80,12 @@ Tensor pow(const Tensor& x, double p) {
     return record("pow", y, {x}, [x, p](const Tensor& dy, const Tensor&) {
         // x^0 is constant; p * x^(p-1) would give 0 * inf = NaN at x = 0.
         if (p == 0.0) return Grads{Tensor::zeros(x.shape(), x.dtype())};
+        if (is_grad_enabled()) return Grads{mul(dy, p == 1.0 ? Tensor::ones(x.shape(), x.dtype()) : mul(pow(x, p - 1), p))};
         return Grads{map2("pow", dy, x, [p](auto g, auto v) {
             using T = decltype(v);
             return g * static_cast<T>(p) * std::pow(v, static_cast<T>(p - 1));
         })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = max(x, 0).  dx = dy * [x > 0]
@@ -86,8 +93,10 @@ Tensor relu(const Tensor& x) {
     detail::check_floating("relu", x);
     Tensor y = map("relu", x, [](auto v) { return v > 0 ? v : decltype(v){0}; });
     return record("relu", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        // Creating a graph: dy times the (constant) mask, so d(dx)/d(dy) flows and d/dx is zero.
+        if (is_grad_enabled()) return Grads{mul(dy, to(gt(out.detach(), 0.0), dy.dtype()))};
         return Grads{map2("relu", dy, out, [](auto g, auto r) { return r > 0 ? g : decltype(g){0}; })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = 1 / (1 + exp(-x)).  dx = dy * y * (1 - y)
@@ -101,8 +110,9 @@ Tensor sigmoid(const Tensor& x) {
         return e / (T(1) + e);
     });
     return record("sigmoid", y, {x}, [](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return Grads{mul(dy, mul(out, add(neg(out), 1.0)))};
         return Grads{map2("sigmoid", dy, out, [](auto g, auto s) { return g * s * (1 - s); })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 namespace {
@@ -232,8 +242,9 @@ Tensor sin(const Tensor& x) {
     detail::check_floating("sin", x);
     Tensor y = map("sin", x, [](auto v) { return std::sin(v); });
     return record("sin", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) return Grads{mul(dy, cos(x))};
         return Grads{map2("sin", dy, x, [](auto g, auto v) { return g * std::cos(v); })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = cos(x).  dx = -dy sin(x)
@@ -241,8 +252,9 @@ Tensor cos(const Tensor& x) {
     detail::check_floating("cos", x);
     Tensor y = map("cos", x, [](auto v) { return std::cos(v); });
     return record("cos", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) return Grads{neg(mul(dy, sin(x)))};
         return Grads{map2("cos", dy, x, [](auto g, auto v) { return -g * std::sin(v); })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg
