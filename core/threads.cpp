@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -52,11 +53,12 @@ ThreadPolicy policy_from_env() {
 std::atomic<ThreadPolicy> g_policy{policy_from_env()};
 
 // Busy seconds (user, nice, system, irq, softirq, steal) of the CPUs in `cpus`, from /proc/stat,
-// or a negative number when it cannot be read. Steal counts: a hypervisor's other guests are
+// -1 when it cannot be read here, -2 when it could not be opened for now (out of file
+// descriptors: the next sample tries again). Steal counts: a hypervisor's other guests are
 // other processes too.
 double busy_seconds(const cpu_set_t& cpus) {
     std::FILE* f = std::fopen("/proc/stat", "r");
-    if (!f) return -1;
+    if (!f) return errno == EMFILE || errno == ENFILE || errno == EINTR ? -2 : -1;  // -2: try again later
     static const double tick = [] {
         const long t = sysconf(_SC_CLK_TCK);
         return t > 0 ? 1.0 / static_cast<double>(t) : 0.01;
@@ -111,7 +113,7 @@ int free_cores(int64_t now) {
     if (!lock.owns_lock() || !m.measurable || now - m.last_ns < kSampleNs) return m.free_cores.load();
     if (m.last_ns == 0) {
         CPU_ZERO(&m.cpus);
-        if (sched_getaffinity(0, sizeof m.cpus, &m.cpus) != 0) {
+        if (sched_getaffinity(getpid(), sizeof m.cpus, &m.cpus) != 0) {
             m.measurable = false;
             return 0;
         }
@@ -119,8 +121,8 @@ int free_cores(int64_t now) {
     }
     const double busy = busy_seconds(m.cpus), self = process_cpu_seconds();
     if (busy < 0) {
-        m.measurable = false;
-        return 0;
+        m.measurable = busy == -2;
+        return m.free_cores.load();
     }
     if (m.last_ns != 0) {
         const double wall = static_cast<double>(now - m.last_ns) * 1e-9;
@@ -136,14 +138,17 @@ int free_cores(int64_t now) {
 // Per thread: the team asked for, the team in force, and when to look again.
 thread_local int t_requested = 0;  // 0: OpenMP's default, taken at the first look
 thread_local int t_applied = 0;
+thread_local int t_seen = 0;  // omp_get_max_threads() after this thread's last look
 thread_local int64_t t_next_check = 0;
 
 void apply_team(int team) {
+    t_seen = team;
     if (team == omp_get_max_threads() && team == t_applied) return;
     omp_set_num_threads(team);
-    // OpenBLAS's OpenMP build follows omp_get_max_threads() downwards on its own, but once at
-    // one thread it stays there until told.
-    kernels::blas_set_num_threads(team);
+    // OpenBLAS's count is process-wide, so it is never lowered here (another thread may be
+    // inside a product): its OpenMP build follows this thread's omp_get_max_threads() down by
+    // itself, and only needs raising back from one.
+    kernels::blas_raise_threads(team);
     t_applied = team;
 }
 
@@ -167,11 +172,11 @@ void refresh_team() {
     if (now < t_next_check) return;
     t_next_check = now + kCheckNs;
     if (omp_in_parallel()) return;
-    if (t_requested == 0) t_requested = omp_get_max_threads();
-    // omp_set_num_threads called directly (not through set_num_threads) is a new request.
-    else if (t_applied != 0 && omp_get_max_threads() != t_applied) t_requested = omp_get_max_threads();
+    // The first look, or omp_set_num_threads called directly (not through set_num_threads):
+    // what OpenMP has now is the request.
+    if (t_requested == 0 || omp_get_max_threads() != t_seen) t_requested = omp_get_max_threads();
     if (t_requested <= 1 || g_policy.load() == ThreadPolicy::fixed) {
-        if (t_applied != 0 && t_applied != t_requested) apply_team(t_requested);
+        apply_team(t_requested);
         return;
     }
     const int free = free_cores(now);
@@ -184,12 +189,16 @@ void set_num_threads(int n) {
     if (n < 1) throw ValueError(fmt::format("set_num_threads: need at least 1 thread, got {}", n));
     t_requested = n;
     t_applied = n;
+    t_seen = n;
     t_next_check = 0;  // the next op looks at the machine again
     omp_set_num_threads(n);
     kernels::blas_set_num_threads(n);
 }
 
-int num_threads() { return t_requested > 0 ? t_requested : omp_get_max_threads(); }
+int num_threads() {
+    // Set directly through OpenMP since the last look: that is the request now.
+    return t_requested > 0 && omp_get_max_threads() == t_seen ? t_requested : omp_get_max_threads();
+}
 
 int active_threads() { return omp_get_max_threads(); }
 

@@ -126,6 +126,7 @@ struct Library {
     SgemmFn sgemm = nullptr;
     DgemmFn dgemm = nullptr;
     SetThreadsFn set_threads = nullptr;
+    int (*get_threads)() = nullptr;  // OpenBLAS only
     NameFn corename = nullptr, config = nullptr;
     std::string path, chosen_core, error;
 };
@@ -190,6 +191,7 @@ Library load() {
         lib.path = name;
         lib.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
         if (!lib.set_threads) lib.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "bli_thread_set_num_threads"));
+        lib.get_threads = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_num_threads"));
         lib.corename = reinterpret_cast<NameFn>(dlsym(h, "openblas_get_corename"));
         lib.config = reinterpret_cast<NameFn>(dlsym(h, "openblas_get_config"));
         return lib;
@@ -230,7 +232,12 @@ struct SerialIfSmall {
         else saved = 0;
     }
     ~SerialIfSmall() {
-        if (saved > 1) omp_set_num_threads(saved);
+        if (saved <= 1) return;
+        omp_set_num_threads(saved);
+        // OpenBLAS followed the 1 down if it sized a team during the call, and stays at one
+        // thread until told otherwise (its OpenMP build checks omp_get_max_threads() only while
+        // above one).
+        blas_raise_threads(saved);
     }
     SerialIfSmall(const SerialIfSmall&) = delete;
     SerialIfSmall& operator=(const SerialIfSmall&) = delete;
@@ -326,6 +333,14 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
 void blas_set_num_threads(int n) {
     const Library& lib = library();
     if (lib.set_threads) lib.set_threads(n);
+}
+
+void blas_raise_threads(int n) {
+    const Library& lib = library();
+    if (!lib.get_threads || !lib.set_threads || lib.get_threads() >= n) return;
+    static std::mutex m;  // OpenBLAS's thread count is process-wide: one caller at a time
+    const std::lock_guard lock(m);
+    if (lib.get_threads() < n) lib.set_threads(n);
 }
 
 std::string blas_description() {

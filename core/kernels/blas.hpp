@@ -59,6 +59,9 @@ CoreChoice choose_openblas_core(const CpuFeatures& cpu, const std::string& user_
 
 /// Sets the BLAS library's own thread count (OpenBLAS or BLIS; ignored by others).
 void blas_set_num_threads(int n);
+/// Raises OpenBLAS's process-wide thread count to n if it is below (never lowers it: its OpenMP
+/// build follows omp_get_max_threads() down by itself, but not back up from one).
+void blas_raise_threads(int n);
 /// s in ASCII lower case: the environment variables' values are read case-blind.
 std::string ascii_lower(std::string s);
 
