@@ -351,11 +351,12 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
     // Seed the roots; the walk starts at the newest entry among them.
     int64_t start = -1;
     std::vector<std::pair<Tensor, Tensor>> leaf_roots;
+    std::vector<Tensor> seeds(roots.size());
     for (std::size_t k = 0; k < roots.size(); ++k) {
         const Tensor& root = roots[k];
         TG_CHECK(root.defined(), ValueError, "{}: output {} is an undefined tensor", who, k);
         if (!root.requires_grad()) refuse_root(root, who);
-        Tensor g = seed_gradient(root, k < grads.size() ? grads[k] : Tensor(), who);
+        const Tensor& g = seeds[k] = seed_gradient(root, k < grads.size() ? grads[k] : Tensor(), who);
         if (anomaly) {
             if (const int64_t e = first_non_finite(g); e >= 0)
                 throw AnomalyError(fmt::format("anomaly: {} was given a gradient with {} at flat index {}", who,
@@ -414,8 +415,7 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
     for (std::size_t k = 0; k < roots.size(); ++k) {
         TensorImpl& r = *roots[k].impl();
         if (!r.grad_fn) continue;
-        Tensor g = seed_gradient(roots[k], k < grads.size() ? grads[k] : Tensor(), who);
-        Tensor sum = sum_gradients(r.pending, g, create_graph);
+        Tensor sum = sum_gradients(r.pending, seeds[k], create_graph);
         r.pending = sum.impl();
     }
     if (start >= 0) {

@@ -66,8 +66,8 @@ Sequence as_sequence(const char* who, const Tensor& x, int64_t input_size, bool 
              "module's to(Dtype::{}))",
              who, dtype_name(x.dtype()), dtype_name(dtype), dtype_name(dtype), dtype_name(x.dtype()));
     TG_CHECK((x.dim() == 2 || x.dim() == 3) && x.shape().back() == input_size, ShapeError,
-             "{}: expected the input (T, B, {}){} or unbatched (T, {}), got {}", who, input_size,
-             batch_first ? " as (B, T, ...) with batch_first" : "", input_size, shape_str(x.shape()));
+             "{}: expected the input {}, {}) or unbatched (T, {}), got {}", who,
+             batch_first ? "(B, T" : "(T, B", input_size, input_size, shape_str(x.shape()));
     const bool batched = x.dim() == 3;
     Tensor steps = !batched ? unsqueeze(x, 1) : batch_first ? transpose(x, 0, 1) : x;
     TG_CHECK(steps.shape()[0] > 0, ValueError, "{}: the input {} has no steps (T = 0)", who, shape_str(x.shape()));
@@ -191,9 +191,10 @@ RNNOutput LSTMCell::forward(const Tensor& x, const Tensor& h, const Tensor& c) {
              "LSTMCell: give both states h and c, or neither (zeros); got only {}", h.defined() ? "h" : "c");
     const bool batched = x.dim() == 2;
     const int64_t B = seq.steps.shape()[1];
-    const LSTMSequence r = lstm_recurrence(linear(seq.steps, weight_ih, bias_ih),
-                                           cell_state("LSTMCell", "h", h, B, hidden_size, batched, dt),
-                                           cell_state("LSTMCell", "c", c, B, hidden_size, batched, dt), weight_hh, bias_hh);
+    // The states are checked before the projection runs, so a bad state is what the error names.
+    const Tensor h0 = cell_state("LSTMCell", "h", h, B, hidden_size, batched, dt);
+    const Tensor c0 = cell_state("LSTMCell", "c", c, B, hidden_size, batched, dt);
+    const LSTMSequence r = lstm_recurrence(linear(seq.steps, weight_ih, bias_ih), h0, c0, weight_hh, bias_hh);
     const Tensor h1 = batched ? r.h : squeeze(r.h, 0), c1 = batched ? r.c : squeeze(r.c, 0);
     return {h1, h1, c1};
 }
@@ -210,8 +211,8 @@ Tensor GRUCell::forward(const Tensor& x, const Tensor& h) {
     const Sequence seq = cell_input("GRUCell", x, input_size, dt);
     const bool batched = x.dim() == 2;
     const int64_t B = seq.steps.shape()[1];
-    const Tensor out = gru_recurrence(linear(seq.steps, weight_ih, bias_ih),
-                                      cell_state("GRUCell", "h", h, B, hidden_size, batched, dt), weight_hh, bias_hh);
+    const Tensor h0 = cell_state("GRUCell", "h", h, B, hidden_size, batched, dt);
+    const Tensor out = gru_recurrence(linear(seq.steps, weight_ih, bias_ih), h0, weight_hh, bias_hh);
     const Tensor h1 = select(out, 0, 0);
     return batched ? h1 : squeeze(h1, 0);
 }

@@ -252,6 +252,9 @@ TEST_CASE("LSTM, GRU and the cells refuse bad input, naming the layer and what t
     REQUIRE_THROWS_WITH(gru(x, Tensor::zeros({1, 2, 4}, Dtype::f64)), Contains("GRU: h0 is f64 but the parameters are f32"));
     REQUIRE_THROWS_WITH(gru(Tensor()), Contains("GRU: the input is an undefined tensor"));
     REQUIRE_THROWS_WITH(gru.forward(Tensor::randn({2, 5, 2, 3}, Dtype::f32, 3)), Contains("GRU: expected the input"));
+    nn::GRU bf(3, 4, {.batch_first = true});
+    REQUIRE_THROWS_WITH(bf(Tensor::randn({2, 5, 4}, Dtype::f32, 3)),
+                        Contains("GRU: expected the input (B, T, 3) or unbatched (T, 3), got (2, 5, 4)"));
     nn::LSTMCell lc(3, 4);
     nn::GRUCell gc(3, 4);
     REQUIRE_THROWS_WITH(lc(Tensor::randn({2, 3}, Dtype::f32, 4), Tensor::zeros({2, 4})),
