@@ -91,6 +91,9 @@ void set_grad_enabled(bool enabled) { t_grad_enabled = enabled; }
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
 
+GradModeGuard::GradModeGuard(bool enabled) : prev_(t_grad_enabled) { t_grad_enabled = enabled; }
+GradModeGuard::~GradModeGuard() { t_grad_enabled = prev_; }
+
 bool needs_grad(std::initializer_list<const Tensor*> inputs) {
     if (!t_grad_enabled) return false;
     for (const Tensor* t : inputs)
@@ -284,6 +287,10 @@ Tensor sum_gradients(std::shared_ptr<TensorImpl>& acc, Tensor g, bool create_gra
     return Tensor(acc);
 }
 
+// accumulate_leaf_grad while creating a graph: .grad keeps the graph, as a recorded sum, or a
+// recorded copy (the gradient may be shared with another input's or a retained one's).
+void keep_grad_graph(TensorImpl& t, const Tensor& g) { t.grad = (t.grad ? add(Tensor(t.grad), g) : mul(g, 1.0)).impl(); }
+
 // The gradients a backward that is not differentiable produced under create_graph, each marked
 // by an entry whose backward refuses, naming the op: a second differentiation through them
 // would otherwise silently miss this op's second derivative.
@@ -316,12 +323,14 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
     const bool create_graph = options.create_graph;
     const bool retain_graph = options.retain_graph || create_graph;
     const bool collect = inputs != nullptr;  // grad(): return gradients, write nothing
-    TG_CHECK(!t_tape.walking || t_tape.creating, ValueError,
-             "{}: called from inside a gradient hook while another backward() walks the tape", who);
-    TG_CHECK(!t_tape.walking, ValueError,
-             "{}: called from inside a backward function while create_graph walks the tape; compute the "
-             "gradient of a gradient after the first pass returns",
-             who);
+    if (t_tape.walking) {
+        if (!t_tape.creating)
+            throw ValueError(fmt::format("{}: called from inside a gradient hook while another backward() walks the tape", who));
+        throw ValueError(fmt::format(
+            "{}: called from inside a backward function while create_graph walks the tape; compute the gradient "
+            "of a gradient after the first pass returns",
+            who));
+    }
     Tape& tape = t_tape;
     const bool anomaly = is_anomaly_enabled();
 
@@ -350,7 +359,6 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
 
     // Seed the roots; the walk starts at the newest entry among them.
     int64_t start = -1;
-    std::vector<std::pair<Tensor, Tensor>> leaf_roots;
     std::vector<Tensor> seeds(roots.size());
     for (std::size_t k = 0; k < roots.size(); ++k) {
         const Tensor& root = roots[k];
@@ -363,10 +371,7 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
                                                value_str(g, e), e));
         }
         TensorImpl& r = *root.impl();
-        if (!r.grad_fn) {
-            leaf_roots.emplace_back(root, g);
-            continue;
-        }
+        if (!r.grad_fn) continue;  // a leaf: its gradient is the seed itself
         // Sequence numbers are per tape: another thread's entry with the same number is not ours.
         TG_CHECK(r.tape_id == tape.id, ValueError,
                  "{}: this '{}' result was built on another thread; each thread records on its own tape, so call "
@@ -396,27 +401,18 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
     }
 
     // Grad mode during the walk: off, or on while creating a graph (backwards then record).
-    struct Mode {
-        bool prev;
-        explicit Mode(bool on) : prev(t_grad_enabled) { t_grad_enabled = on; }
-        ~Mode() { t_grad_enabled = prev; }
-    } mode(create_graph);
-    {
-        NoGradGuard hooks_off;
-        for (auto& [root, g] : leaf_roots) {
-            if (collect) {
-                if (is_target(*root.impl())) deliver(*root.impl(), collect && !create_graph ? copy_values(g) : g);
-                continue;
-            }
-            accumulate_leaf_grad(*root.impl(), copy_values(g));
-            HookWatch::run_hooks(root);
-        }
-    }
+    const GradModeGuard mode(create_graph);
     for (std::size_t k = 0; k < roots.size(); ++k) {
         TensorImpl& r = *roots[k].impl();
-        if (!r.grad_fn) continue;
-        Tensor sum = sum_gradients(r.pending, seeds[k], create_graph);
-        r.pending = sum.impl();
+        if (r.grad_fn) {
+            r.pending = sum_gradients(r.pending, seeds[k], create_graph).impl();
+        } else if (collect) {
+            if (is_target(r)) deliver(r, seeds[k]);
+        } else {
+            NoGradGuard hooks_off;
+            accumulate_leaf_grad(r, copy_values(seeds[k]));
+            HookWatch::run_hooks(roots[k]);
+        }
     }
     if (start >= 0) {
         std::vector<int64_t> used;
@@ -449,7 +445,7 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
                     if (is_target(*out)) deliver(*out, dy);
                     if (!needed[i]) continue;
                 } else if (out->retains_grad) {
-                    if (create_graph) out->grad = sum_gradients(out->grad, mul(dy, 1.0), true).impl();
+                    if (create_graph) keep_grad_graph(*out, dy);
                     else accumulate_leaf_grad(*out, dy);
                 }
                 const char* op = tape.nodes[i].op;
@@ -499,9 +495,7 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
                         if (collect) {
                             if (is_target(ti)) deliver(ti, std::move(g[j]));
                         } else {
-                            // While creating a graph .grad keeps it: a recorded sum, or a recorded
-                            // copy (the gradient may be shared with another input's).
-                            if (create_graph) ti.grad = (ti.grad ? add(Tensor(ti.grad), g[j]) : mul(g[j], 1.0)).impl();
+                            if (create_graph) keep_grad_graph(ti, g[j]);
                             else accumulate_leaf_grad(ti, std::move(g[j]));
                             if (!hooks.empty()) {
                                 NoGradGuard hooks_off;

@@ -17,4 +17,18 @@ private:
     bool prev_;
 };
 
+/// While alive, grad mode on this thread is `enabled`; the previous mode comes back after
+/// (libtorch's AutoGradMode). Backward passes use it, and so can a function that takes
+/// gradients itself while its caller may have grad mode off.
+class GradModeGuard {
+public:
+    explicit GradModeGuard(bool enabled);
+    ~GradModeGuard();
+    GradModeGuard(const GradModeGuard&) = delete;
+    GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+private:
+    bool prev_;
+};
+
 }  // namespace tg

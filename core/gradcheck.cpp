@@ -127,24 +127,15 @@ GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inpu
 /// records itself (create_graph), checked by gradcheck: its analytic gradient is then a second
 /// derivative (a double backward), its numeric one central differences of first derivatives.
 GradcheckResult gradgradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opt) {
-    bool any_requires = false;
-    for (const Tensor& t : inputs) any_requires = any_requires || (t.defined() && t.requires_grad());
-    std::vector<bool> diff;
-    for (const Tensor& t : inputs) diff.push_back(t.defined() && is_floating(t.dtype()) && (any_requires ? t.requires_grad() : true));
     auto second = [&](const std::vector<Tensor>& xs) {
-        // gradcheck evaluates its differences in grad mode off; the inner gradient needs it on.
-        struct GradOn {
-            bool prev = is_grad_enabled();
-            GradOn() { set_grad_enabled(true); }
-            ~GradOn() { set_grad_enabled(prev); }
-        } on;
+        const GradModeGuard on(true);  // the inner gradient needs grad mode, whatever the caller's
         const Tensor y = fn(xs);
         TG_CHECK(y.defined() && is_floating(y.dtype()), ValueError, "gradgradcheck: fn must return a floating tensor");
-        const Tensor r1 = Tensor::randn(y.shape(), Dtype::f64, opt.seed + 1);
+        // gradcheck's copies of the inputs it differentiates are the ones that require grad.
         std::vector<Tensor> wrt;
-        for (std::size_t i = 0; i < xs.size(); ++i)
-            if (diff[i]) wrt.push_back(xs[i]);
-        const Tensor l = y.numel() == 1 ? sum(y) : sum(mul(y, r1.to(y.dtype())));
+        for (const Tensor& x : xs)
+            if (x.requires_grad()) wrt.push_back(x);
+        const Tensor l = y.numel() == 1 ? sum(y) : sum(mul(y, Tensor::randn(y.shape(), Dtype::f64, opt.seed + 1).to(y.dtype())));
         Tensor s;
         if (l.requires_grad()) {
             const std::vector<Tensor> g = grad({l}, wrt, {}, {.create_graph = true, .allow_unused = true});

@@ -127,8 +127,8 @@ int free_cores(int64_t now) {
     if (m.last_ns != 0) {
         const double wall = static_cast<double>(now - m.last_ns) * 1e-9;
         const double others = std::max(0.0, (busy - m.last_busy - (self - m.last_self)) / wall);
-        m.others = m.free_cores.load() == 0 ? others : 0.5 * m.others + 0.5 * others;
-        const int free = m.free_cores.load();
+        const int free = m.free_cores.load();  // 0 before the first measurement
+        m.others = free == 0 ? others : 0.5 * m.others + 0.5 * others;
         m.free_cores = m.allowed - kernels::cores_taken(m.others, free > 0 ? m.allowed - free : 0, m.allowed);
     }
     m.last_ns = now, m.last_busy = busy, m.last_self = self;
@@ -137,19 +137,18 @@ int free_cores(int64_t now) {
 
 // Per thread: the team asked for, the team in force, and when to look again.
 thread_local int t_requested = 0;  // 0: OpenMP's default, taken at the first look
-thread_local int t_applied = 0;
-thread_local int t_seen = 0;  // omp_get_max_threads() after this thread's last look
+thread_local int t_seen = 0;       // the team set at this thread's last look (0: none yet)
 thread_local int64_t t_next_check = 0;
 
 void apply_team(int team) {
+    const bool same = team == t_seen && team == omp_get_max_threads();
     t_seen = team;
-    if (team == omp_get_max_threads() && team == t_applied) return;
+    if (same) return;
     omp_set_num_threads(team);
     // OpenBLAS's count is process-wide, so it is never lowered here (another thread may be
     // inside a product): its OpenMP build follows this thread's omp_get_max_threads() down by
     // itself, and only needs raising back from one.
     kernels::blas_raise_threads(team);
-    t_applied = team;
 }
 
 }  // namespace
@@ -188,7 +187,6 @@ void refresh_team() {
 void set_num_threads(int n) {
     if (n < 1) throw ValueError(fmt::format("set_num_threads: need at least 1 thread, got {}", n));
     t_requested = n;
-    t_applied = n;
     t_seen = n;
     t_next_check = 0;  // the next op looks at the machine again
     omp_set_num_threads(n);
