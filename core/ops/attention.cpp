@@ -4,6 +4,7 @@
 // by block. (batch, head) pairs run in parallel. The kernels read Q, K, V and write O through
 // row strides, so the same code serves (B, H, T, hs) tensors and the packed (B, T, 3C) output
 // of a qkv projection.
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -110,9 +111,10 @@ Mask prepare_mask(const char* op, const Tensor& mask, Dtype dtype, int64_t B, in
 // The same attention from differentiable ops, for a floating mask that requires grad (the
 // fused kernels give no mask gradient): S = q k^T scale + mask (+ causal), softmax, @ v. Rows
 // the mask removes entirely give NaN here, as in PyTorch.
-Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& additive, bool causal,
-                           double scale) {
-    Tensor s = matmul(q, transpose(k, -2, -1)) * scale + additive;
+// P = softmax(q k^T scale + additive (+ causal)) from differentiable ops; additive may be undefined.
+Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& additive, bool causal, double scale) {
+    Tensor s = matmul(q, transpose(k, -2, -1)) * scale;
+    if (additive.defined()) s = s + additive;
     if (causal) {
         const int64_t T = q.shape()[2], S = k.shape()[2];
         std::vector<bool> future(static_cast<std::size_t>(T * S));
@@ -120,7 +122,23 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
             for (int64_t j = 0; j < S; ++j) future[static_cast<std::size_t>(t * S + j)] = j > t + (S - T);
         s = masked_fill(s, tensor(future, {T, S}), -std::numeric_limits<double>::infinity());
     }
-    return matmul(softmax(s, -1), v);
+    return softmax(s, -1);
+}
+
+Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& additive, bool causal,
+                           double scale) {
+    return matmul(attention_probs(q, k, additive, causal, scale), v);
+}
+
+// The fused backward's formulas (above scaled_dot_product_attention) from differentiable ops,
+// for create_graph: P is rebuilt as a recorded softmax. Returns dq, dk, dv.
+std::array<Tensor, 3> attention_backward_ops(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& additive,
+                                             bool causal, double scale, const Tensor& dout) {
+    const Tensor P = attention_probs(q, k, additive, causal, scale);
+    const Tensor dP = matmul(dout, transpose(v, -2, -1));
+    const Tensor dS = mul(P, sub(dP, sum(mul(dP, P), -1, true)));
+    return {mul(matmul(dS, k), scale), mul(matmul(transpose(dS, -2, -1), q), scale),
+            matmul(transpose(P, -2, -1), dout)};
 }
 
 struct AttnShapes {
@@ -178,6 +196,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                              out.data<U>(), lse.data<U>());
     });
     return record(op, out, {q, k, v}, [q, k, v, mv, lse, p](const Tensor& dout, const Tensor& out) {
+        if (is_grad_enabled()) {  // creating a graph
+            const auto [dq, dk, dv] = attention_backward_ops(q, k, v, mv, p.head.causal, p.head.scale, dout);
+            return Grads{dq, dk, dv};
+        }
         Tensor dq = Tensor::empty(q.shape(), q.dtype());
         Tensor dk = Tensor::empty(k.shape(), k.dtype());
         Tensor dv = Tensor::empty(v.shape(), v.dtype());
@@ -188,7 +210,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                   dv.data<U>());
         });
         return Grads{dq, dk, dv};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
@@ -236,6 +258,15 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tenso
                              lse.data<U>());
     });
     return record("attention_qkv", out, {qkv}, [qkv, mv, lse, p, C](const Tensor& dout, const Tensor& out) {
+        if (is_grad_enabled()) {  // creating a graph: the heads split and joined with ops
+            const int64_t B = p.B, H = p.H, T = p.head.T, hs = p.head.hs;
+            auto heads = [&](const Tensor& x) { return permute(reshape(x, {B, T, H, hs}), {0, 2, 1, 3}); };
+            auto join = [&](const Tensor& x) { return reshape(permute(x, {0, 2, 1, 3}), {B, T, C}); };
+            const std::vector<Tensor> parts = split(qkv, C, 2);
+            const auto [dq, dk, dv] = attention_backward_ops(heads(parts[0]), heads(parts[1]), heads(parts[2]), mv,
+                                                             p.head.causal, p.head.scale, heads(dout));
+            return Grads{cat({join(dq), join(dk), join(dv)}, 2)};
+        }
         Tensor dqkv = Tensor::empty(qkv.shape(), qkv.dtype());
         dispatch_floating("attention_qkv", qkv.dtype(), [&](auto tag) {
             using U = decltype(tag);
@@ -245,7 +276,7 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tenso
                                   out.data<U>(), lse.data<U>(), dout.data<U>(), d, d + C, d + 2 * C);
         });
         return Grads{dqkv};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) { return attention_qkv(qkv, n_head, causal, Tensor()); }

@@ -46,6 +46,17 @@ void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_stride
                   const Tensor& src, int64_t src_offset, const Shape& src_strides,
                   const Shape& shape, bool accumulate = false);
 
+/// Records an op of one input x whose backward is linear and reads only shapes (a selection,
+/// a scatter, the backward of a linear op: its backward is its adjoint, usually another such
+/// op), when grad mode is on and x requires grad, as record() would; otherwise returns out
+/// without building the closure (so a first-order backward that calls it costs nothing more).
+template <class F>
+Tensor record_linear(const char* op, Tensor out, const Tensor& x, F adjoint) {
+    if (!is_grad_enabled() || !x.requires_grad()) return out;
+    return record(op, std::move(out), {x}, BackwardFn(std::move(adjoint)), BackwardReads::shapes,
+                  Differentiable::twice);
+}
+
 /// y[i] = f(x[i]) for a floating x; f is called with values of the element type.
 template <class F>
 Tensor map(const char* op, const Tensor& x, F f) {

@@ -210,7 +210,7 @@ void conv_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx
                 }
             for (int64_t grp = 0; grp < g.G; ++grp) {
                 const T* dyg = dy + (n * g.O + grp * Og) * P;
-                const T* wg = w + grp * Og * KK;
+                const T* wg = w ? w + grp * Og * KK : nullptr;  // w is only read for dx
                 const int64_t in_off = (n * g.C + grp * g.Cg()) * HW;
                 if (dw_t) {
                     const T* c = direct ? x + in_off : col;
@@ -301,8 +301,17 @@ ConvGeom conv_geometry(const char* op, int spatial, const Tensor& x, const Tenso
     return g;
 }
 
+Tensor conv_input_grad(const char* op, const ConvGeom& g, const Tensor& dy, const Tensor& w, const Shape& x_shape);
+Tensor conv_weight_grad(const char* op, const ConvGeom& g, const Tensor& x, const Tensor& dy, const Shape& w_shape);
+
 // The forward and the tape entry, shared by conv1d and conv2d (x, w and the output keep their
 // own shapes; the buffers are the 2-d ones, since every tensor is contiguous).
+//
+// Creating a graph: the convolution is bilinear in (x, w), and so are its two gradients, dx =
+// conv_input_grad(dy, w) and dw = conv_weight_grad(x, dy). Each of the three is recorded with
+// the other two as its backward (the derivative of a bilinear map in one argument is the map
+// with that argument replaced), so they differentiate each other any number of times; db sums
+// dy with ops.
 Tensor conv(const char* op, const ConvGeom& g, const Tensor& x, const Tensor& w, const Tensor& b,
             const Shape& out_shape) {
     Tensor y = Tensor::empty(out_shape, x.dtype());
@@ -311,6 +320,12 @@ Tensor conv(const char* op, const ConvGeom& g, const Tensor& x, const Tensor& w,
         conv_forward<T>(g, x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>());
     });
     return record(op, y, {x, w, b}, [op, g, x, w, b](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {
+            const bool need_db = b.defined() && b.requires_grad();
+            return Grads{x.requires_grad() ? conv_input_grad(op, g, dy, w, x.shape()) : Tensor(),
+                         w.requires_grad() ? conv_weight_grad(op, g, x, dy, w.shape()) : Tensor(),
+                         need_db ? sum(sum(reshape(dy, {g.N, g.O, g.P()}), 2), 0) : Tensor()};
+        }
         Tensor dx = x.requires_grad() ? Tensor::zeros(x.shape(), x.dtype()) : Tensor();
         Tensor dw = w.requires_grad() ? Tensor::empty(w.shape(), w.dtype()) : Tensor();
         Tensor db = b.defined() && b.requires_grad() ? Tensor::empty(b.shape(), b.dtype()) : Tensor();
@@ -320,7 +335,33 @@ Tensor conv(const char* op, const ConvGeom& g, const Tensor& x, const Tensor& w,
             conv_backward<T>(g, x.data<T>(), w.data<T>(), dy.data<T>(), ptr(dx), ptr(dw), ptr(db));
         });
         return Grads{dx, dw, db};
+    }, BackwardReads::values, Differentiable::twice);
+}
+
+// dx of conv(x, w) for the output gradient dy (x's shape): linear in dy and in w.
+Tensor conv_input_grad(const char* op, const ConvGeom& g, const Tensor& dy, const Tensor& w, const Shape& x_shape) {
+    Tensor dx = Tensor::zeros(x_shape, dy.dtype());
+    dispatch_floating(op, dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        conv_backward<T>(g, nullptr, w.data<T>(), dy.data<T>(), dx.data<T>(), nullptr, nullptr);
     });
+    return record(op, dx, {dy, w}, [op, g, dy, w](const Tensor& ddx, const Tensor&) {
+        return Grads{dy.requires_grad() ? conv(op, g, ddx, w, Tensor(), dy.shape()) : Tensor(),
+                     w.requires_grad() ? conv_weight_grad(op, g, ddx, dy, w.shape()) : Tensor()};
+    }, BackwardReads::values, Differentiable::twice);
+}
+
+// dw of conv(x, w) for the output gradient dy (w's shape): linear in x and in dy.
+Tensor conv_weight_grad(const char* op, const ConvGeom& g, const Tensor& x, const Tensor& dy, const Shape& w_shape) {
+    Tensor dw = Tensor::empty(w_shape, dy.dtype());
+    dispatch_floating(op, dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        conv_backward<T>(g, x.data<T>(), nullptr, dy.data<T>(), nullptr, dw.data<T>(), nullptr);
+    });
+    return record(op, dw, {x, dy}, [op, g, x, dy](const Tensor& ddw, const Tensor&) {
+        return Grads{x.requires_grad() ? conv_input_grad(op, g, dy, ddw, x.shape()) : Tensor(),
+                     dy.requires_grad() ? conv(op, g, x, ddw, Tensor(), dy.shape()) : Tensor()};
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace

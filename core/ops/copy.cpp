@@ -18,14 +18,14 @@ Tensor to(const Tensor& x, Dtype dtype) {
     y.copy_(x);
     if (!is_floating(dtype) || !is_floating(x.dtype())) return y;
     return record("to", y, {x}, [from = x.dtype()](const Tensor& dy, const Tensor&) { return Grads{to(dy, from)}; },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// y = x (a new buffer).  dx = dy
 Tensor clone(const Tensor& x) {
     detail::check_defined("clone", x, "input");
     return record("clone", detail::copy_values(x), {x}, [](const Tensor& dy, const Tensor&) { return Grads{dy}; },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 // The Tensor methods are these ops (so tensor.cpp, the storage, knows no op).

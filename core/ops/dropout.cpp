@@ -22,8 +22,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
         y = mul(x, mask);
     }
     return record("dropout", y, {x}, [mask](const Tensor& dy, const Tensor&) {
-        return Grads{mul(dy, mask)};
-    });
+        return Grads{mul(dy, mask)};  // recorded when a graph is being created
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

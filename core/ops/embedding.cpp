@@ -6,6 +6,23 @@
 
 namespace tg {
 
+namespace {
+// embedding's backward: rows of dy added into a zero (V, C) table at their ids. It is linear in
+// dy and its own backward is the lookup again, so the pair differentiates any number of times.
+Tensor embedding_adjoint(const Tensor& dy, const Tensor& ids, int64_t V, int64_t C) {
+    Tensor dw = Tensor::zeros({V, C}, dy.dtype());
+    dispatch_floating("embedding", dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t* p = ids.data<int64_t>();
+        const T* g = dy.data<T>();
+        T* d = dw.data<T>();
+        for (int64_t n = 0; n < ids.numel(); ++n)
+            for (int64_t c = 0; c < C; ++c) d[p[n] * C + c] += g[n * C + c];
+    });
+    return detail::record_linear("embedding", dw, dy, [ids](const Tensor& ddw, const Tensor&) { return Grads{embedding(ddw, ids)}; });
+}
+}  // namespace
+
 /// y[n, :] = W[ids[n], :] for W (V, C).  dW[v, :] = sum over n with ids[n] == v of dy[n, :]
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
     detail::check_defined("embedding", weight, "weight");
@@ -27,17 +44,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
     auto* out = static_cast<char*>(y.raw_data());
     for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * row_bytes, w + pid[n] * row_bytes, row_bytes);
     return record("embedding", y, {weight, ids}, [ids, V, C](const Tensor& dy, const Tensor&) {
-        Tensor dw = Tensor::zeros({V, C}, dy.dtype());
-        dispatch_floating("embedding", dy.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            const int64_t* p = ids.data<int64_t>();
-            const T* g = dy.data<T>();
-            T* d = dw.data<T>();
-            for (int64_t n = 0; n < ids.numel(); ++n)
-                for (int64_t c = 0; c < C; ++c) d[p[n] * C + c] += g[n * C + c];
-        });
-        return Grads{dw, Tensor()};
-    });
+        return Grads{embedding_adjoint(dy, ids, V, C), Tensor()};
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

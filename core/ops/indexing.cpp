@@ -93,11 +93,16 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
         });
     });
     return record("where", y, {cond, a, b}, [cond, a, b](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: the same routing as recorded wheres
+            const Tensor zero = Tensor::zeros({}, dy.dtype());
+            return Grads{Tensor(), a.requires_grad() ? detail::sum_to(where(cond, dy, zero), a.shape()) : Tensor(),
+                         b.requires_grad() ? detail::sum_to(where(cond, zero, dy), b.shape()) : Tensor()};
+        }
         const std::vector<char> keep = nonzero_mask("where", cond, dy.shape());
         return Grads{Tensor(),
                      a.requires_grad() ? detail::sum_to(select_grad("where", dy, keep, 1), a.shape()) : Tensor(),
                      b.requires_grad() ? detail::sum_to(select_grad("where", dy, keep, 0), b.shape()) : Tensor()};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = value where mask (broadcast to x's shape) != 0, else x.  dx = dy where !mask, else 0
@@ -122,10 +127,36 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
         const T v = static_cast<T>(value);
         for (int64_t i = 0; i < x.numel(); ++i) py[i] = fill[i] ? v : px[i];
     });
+    // The backward zeroes the filled positions of dy: masked_fill itself, recorded when a graph
+    // is being created.
     return record("masked_fill", y, {x, mask}, [mask](const Tensor& dy, const Tensor&) {
-        return Grads{select_grad("masked_fill", dy, nonzero_mask("masked_fill", mask, dy.shape()), 0), Tensor()};
+        return Grads{masked_fill(dy, mask, 0.0), Tensor()};
+    }, BackwardReads::values, Differentiable::twice);
+}
+
+namespace {
+/// The adjoint of gather (its backward): zeros of x_shape with y[p] added at p with p[dim]
+/// replaced by index[p]. Its own backward is gather, so the pair differentiates any number of times.
+Tensor gather_adjoint(const Tensor& y, int64_t dim, const Tensor& index, const Shape& x_shape) {
+    const Shape xstr = contiguous_strides(x_shape);
+    Shape pos_strides = xstr;
+    pos_strides[dim] = 0;
+    const int64_t dim_stride = xstr[dim];
+    Tensor x = Tensor::zeros(x_shape, y.dtype());
+    const int64_t* p = index.data<int64_t>();
+    dispatch_floating("gather", y.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* g = y.data<T>();
+        T* d = x.data<T>();
+        for_each_strided<1>(y.shape(), {pos_strides}, [&](int64_t i, const auto& off) {
+            d[off[0] + p[i] * dim_stride] += g[i];
+        });
+    });
+    return detail::record_linear("gather", x, y, [dim, index](const Tensor& dx, const Tensor&) {
+        return Grads{gather(dx, dim, index)};
     });
 }
+}  // namespace
 
 /// y[p] = x[p with p[dim] replaced by index[p]] for every position p of index.
 /// dx[p with p[dim] = index[p]] += dy[p]
@@ -158,21 +189,35 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
             py[i] = px[off[0] + pi[i] * dim_stride];
         });
     });
-    return record("gather", y, {x, index},
-                  [index, xshape = x.shape(), pos_strides, dim_stride](const Tensor& dy, const Tensor&) {
-                      Tensor dx = Tensor::zeros(xshape, dy.dtype());
-                      const int64_t* p = index.data<int64_t>();
-                      dispatch_floating("gather", dy.dtype(), [&](auto tag) {
-                          using T = decltype(tag);
-                          const T* g = dy.data<T>();
-                          T* d = dx.data<T>();
-                          for_each_strided<1>(dy.shape(), {pos_strides}, [&](int64_t i, const auto& off) {
-                              d[off[0] + p[i] * dim_stride] += g[i];
-                          });
-                      });
-                      return Grads{dx, Tensor()};
-                  });
+    return record("gather", y, {x, index}, [index, xshape = x.shape(), dim](const Tensor& dy, const Tensor&) {
+        return Grads{gather_adjoint(dy, dim, index, xshape), Tensor()};
+    }, BackwardReads::values, Differentiable::twice);
 }
+
+namespace {
+/// The adjoint of index_select (its backward): zeros of x_shape with y[o, k, i] added at
+/// [o, index[k], i]. Its own backward is index_select.
+Tensor index_select_adjoint(const Tensor& y, int64_t dim, const Tensor& index, const Shape& x_shape) {
+    const auto sp = detail::split_at(x_shape, dim);
+    Tensor x = Tensor::zeros(x_shape, y.dtype());
+    const int64_t* p = index.data<int64_t>();
+    const int64_t K = index.numel();
+    dispatch_floating("index_select", y.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* g = y.data<T>();
+        T* d = x.data<T>();
+        for (int64_t o = 0; o < sp.outer; ++o)
+            for (int64_t k = 0; k < K; ++k) {
+                const T* src = g + (o * K + k) * sp.inner;
+                T* dst = d + (o * sp.d + p[k]) * sp.inner;
+                for (int64_t i = 0; i < sp.inner; ++i) dst[i] += src[i];
+            }
+    });
+    return detail::record_linear("index_select", x, y, [dim, index](const Tensor& dx, const Tensor&) {
+        return Grads{index_select(dx, dim, index)};
+    });
+}
+}  // namespace
 
 /// y[o, k, i] = x[o, index[k], i], viewing x as (outer, D, inner) around dim.
 /// dx[o, index[k], i] += dy[o, k, i]
@@ -195,23 +240,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
         for (int64_t o = 0; o < sp.outer; ++o)
             for (int64_t k = 0; k < K; ++k)
                 std::memcpy(py + (o * K + k) * row_bytes, px + (o * sp.d + pi[k]) * row_bytes, row_bytes);
-    return record("index_select", y, {x, index}, [index, xshape = x.shape(), sp](const Tensor& dy, const Tensor&) {
-        Tensor dx = Tensor::zeros(xshape, dy.dtype());
-        const int64_t* p = index.data<int64_t>();
-        const int64_t K = index.numel();
-        dispatch_floating("index_select", dy.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            const T* g = dy.data<T>();
-            T* d = dx.data<T>();
-            for (int64_t o = 0; o < sp.outer; ++o)
-                for (int64_t k = 0; k < K; ++k) {
-                    const T* src = g + (o * K + k) * sp.inner;
-                    T* dst = d + (o * sp.d + p[k]) * sp.inner;
-                    for (int64_t i = 0; i < sp.inner; ++i) dst[i] += src[i];
-                }
-        });
-        return Grads{dx, Tensor()};
-    });
+    return record("index_select", y, {x, index}, [index, xshape = x.shape(), dim](const Tensor& dy, const Tensor&) {
+        return Grads{index_select_adjoint(dy, dim, index, xshape), Tensor()};
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y[..., c] = 1 where c == labels[...], else 0: i64 of shape labels.shape + (num_classes),

@@ -77,6 +77,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
         *loss.data<T>() = static_cast<T>(acc / static_cast<double>(n));  // 0/0 = nan when empty, as torch
     });
     return record("mse_loss", loss, {input, target}, [input, target, n](const Tensor& dl, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: the same gradients as recorded ops
+            const Tensor da = mul(sub(input, target), mul(dl, 2.0 / static_cast<double>(n)));
+            return Grads{input.requires_grad() ? da : Tensor(), target.requires_grad() ? neg(da) : Tensor()};
+        }
         Tensor da, db;
         dispatch_floating("mse_loss", dl.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -85,7 +89,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
             if (target.requires_grad()) db = detail::map("mse_loss", da, [](T g) { return -g; });
         });
         return Grads{input.requires_grad() ? da : Tensor(), db};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// L = -sum_n x[n, t_n] / N for log-probabilities x (N, C) and targets t (N).
@@ -109,16 +113,18 @@ Tensor nll_loss(const Tensor& log_probs_in, const Tensor& targets_in) {
     });
     return record("nll_loss", loss, {log_probs, targets},
                   [shape = log_probs.shape(), targets, N, C](const Tensor& dl, const Tensor&) {
+                      // dx is dL times a constant; creating a graph, that product is recorded.
+                      const bool creating = is_grad_enabled();
                       Tensor dx = Tensor::zeros(shape, dl.dtype());
                       dispatch_floating("nll_loss", dl.dtype(), [&](auto tag) {
                           using T = decltype(tag);
-                          const T g = -*dl.data<T>() / static_cast<T>(N);
+                          const T g = -(creating ? T(1) : *dl.data<T>()) / static_cast<T>(N);
                           const int64_t* t = targets.data<int64_t>();
                           T* d = dx.data<T>();
                           for (int64_t n = 0; n < N; ++n) d[n * C + t[n]] = g;
                       });
-                      return Grads{dx, Tensor()};
-                  });
+                      return Grads{creating ? mul(dx, dl) : dx, Tensor()};
+                  }, BackwardReads::values, Differentiable::twice);
 }
 
 /// L = sum (max(z, 0) - z t + log1p(exp(-|z|))) / n over logits z and targets t: the log-loss
@@ -141,6 +147,11 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
         *loss.data<T>() = static_cast<T>(acc / static_cast<double>(n));  // nan when empty, as torch
     });
     return record(op, loss, {logits, targets}, [logits, targets, n](const Tensor& dl, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: the same gradients as recorded ops
+            const Tensor s = mul(dl, 1.0 / static_cast<double>(n));
+            return Grads{logits.requires_grad() ? mul(sub(sigmoid(logits), targets), s) : Tensor(),
+                         targets.requires_grad() ? mul(neg(logits), s) : Tensor()};
+        }
         Tensor dz, dt;
         dispatch_floating("binary_cross_entropy_with_logits", dl.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -152,7 +163,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                 dt = detail::map("binary_cross_entropy_with_logits", logits, [s](T z) { return -z * s; });
         });
         return Grads{dz, dt};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// For logits x (N, C), targets t (N), smoothing e and the K rows whose target is not
@@ -205,8 +216,31 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
         *loss.data<T>() = static_cast<T>(acc / static_cast<double>(K));
     });
     return record("cross_entropy", loss, {logits, targets},
-                  [shape = logits.shape(), probs, targets, ignore_index, e, N, C, K](const Tensor& dl, const Tensor&) {
-                      Tensor dx = Tensor::zeros(shape, dl.dtype());
+                  [logits, probs, targets, ignore_index, e, N, C, K](const Tensor& dl, const Tensor&) {
+                      if (is_grad_enabled()) {
+                          // Creating a graph: dx = dL / K * (counted * softmax(x) - target), where
+                          // counted masks the rows not ignored and target holds (1 - e) [c == t_n]
+                          // + e / C on them; both are constants.
+                          Tensor counted = Tensor::zeros(logits.shape(), logits.dtype());
+                          Tensor target = Tensor::zeros(logits.shape(), logits.dtype());
+                          dispatch_floating("cross_entropy", logits.dtype(), [&](auto tag) {
+                              using T = decltype(tag);
+                              const int64_t* t = targets.data<int64_t>();
+                              T *pc = counted.data<T>(), *pt = target.data<T>();
+                              for (int64_t n = 0; n < N; ++n) {
+                                  if (t[n] == ignore_index) continue;
+                                  for (int64_t c = 0; c < C; ++c) {
+                                      pc[n * C + c] = T(1);
+                                      pt[n * C + c] = static_cast<T>(e / static_cast<double>(C));
+                                  }
+                                  pt[n * C + t[n]] += static_cast<T>(1 - e);
+                              }
+                          });
+                          return Grads{mul(sub(mul(softmax(logits, -1), counted), target),
+                                           mul(dl, 1.0 / static_cast<double>(K))),
+                                       Tensor()};
+                      }
+                      Tensor dx = Tensor::zeros(logits.shape(), dl.dtype());
                       dispatch_floating("cross_entropy", dl.dtype(), [&](auto tag) {
                           using T = decltype(tag);
                           const T scale = *dl.data<T>() / static_cast<T>(K);
@@ -224,7 +258,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
                           }
                       });
                       return Grads{dx, Tensor()};
-                  });
+                  }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

@@ -66,6 +66,24 @@ void check_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor&
     check_eps("batch_norm", eps);
 }
 
+// The normalisations' backwards as recorded ops, for create_graph. Each recomputes xhat from x
+// with ops (so that its dependence on x is on the tape) and applies the formula its fused
+// backward uses; `dims` are the dims one statistic runs over (layer_norm and rms_norm: the last;
+// batch_norm: all but the channels, of x seen as (N, C, S)).
+Tensor mean_over(const Tensor& t, const std::vector<int64_t>& dims) {
+    Tensor m = t;
+    for (int64_t d : dims) m = mean(m, d, true);
+    return m;
+}
+
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), without the mean(g) term when centred is false.
+Tensor normalised_dx(const Tensor& g, const Tensor& xhat, const Tensor& rstd, const std::vector<int64_t>& dims,
+                     bool centred) {
+    Tensor inner = sub(g, mul(xhat, mean_over(mul(g, xhat), dims)));
+    if (centred) inner = sub(inner, mean_over(g, dims));
+    return mul(rstd, inner);
+}
+
 }  // namespace
 
 /// Per row of C values: mean = sum x / C, var = sum (x - mean)^2 / C, rstd = 1/sqrt(var + eps),
@@ -106,7 +124,14 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
             pr[n] = r;
         }
     });
-    return record("layer_norm", y, {x, w, b}, [x, w, mean, rstd, N, C](const Tensor& dy, const Tensor&) {
+    return record("layer_norm", y, {x, w, b}, [x, w, mean, rstd, N, C, eps](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph
+            const Tensor xc = sub(x, tg::mean(x, -1, true));
+            const Tensor r = rsqrt(add(tg::mean(mul(xc, xc), -1, true), eps));
+            const Tensor xhat = mul(xc, r);
+            return Grads{normalised_dx(mul(dy, w), xhat, r, {-1}, true), detail::sum_to(mul(dy, xhat), {C}),
+                         detail::sum_to(dy, {C})};
+        }
         Tensor dx = Tensor::empty(x.shape(), x.dtype());
         Tensor dw = Tensor::zeros({C}, x.dtype());
         Tensor db = Tensor::zeros({C}, x.dtype());
@@ -170,7 +195,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
                 }
         });
         return Grads{dx, dw, db};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// Per row of C values: rstd = 1/sqrt(mean(x^2) + eps), xhat = x * rstd, y = xhat * w.
@@ -205,7 +230,13 @@ Tensor rms_norm(const Tensor& x, const Tensor& w, double eps) {
             pr[n] = r;
         }
     });
-    return record("rms_norm", y, {x, w}, [x, w, rstd, N, C](const Tensor& dy, const Tensor&) {
+    return record("rms_norm", y, {x, w}, [x, w, rstd, N, C, eps](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph
+            const Tensor r = rsqrt(add(tg::mean(mul(x, x), -1, true), eps));
+            const Tensor xhat = mul(x, r);
+            return Grads{normalised_dx(w.defined() ? mul(dy, w) : dy, xhat, r, {-1}, false),
+                         w.defined() ? detail::sum_to(mul(dy, xhat), {C}) : Tensor()};
+        }
         Tensor dx = Tensor::empty(x.shape(), x.dtype());
         Tensor dw = w.defined() ? Tensor::zeros({C}, x.dtype()) : Tensor();
         dispatch_floating("rms_norm", x.dtype(), [&](auto tag) {
@@ -257,7 +288,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& w, double eps) {
                 for (int64_t c = 0; c < C; ++c) pdw[c] += partial[C * t + c];
         });
         return Grads{dx, dw};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// x (N, C, S...) seen as (N, C, S) with S the product of the trailing dims; each channel c has
@@ -336,7 +367,25 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
     const bool need_dw = w.defined() && w.requires_grad(), need_db = b.defined() && b.requires_grad();
     return record("batch_norm", y, {x, w, b},
-                  [x, w, mean, rstd, training, need_dw, need_db, N, C, S](const Tensor& dy, const Tensor&) {
+                  [x, w, mean, rstd, training, need_dw, need_db, N, C, S, eps](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph, on x seen as (N, C, S)
+            const Shape per_channel{1, C, 1};
+            const Tensor x3 = reshape(x, {N, C, S}), g3 = reshape(dy, {N, C, S});
+            Tensor xhat, r;
+            if (training) {  // the statistics depend on x
+                const Tensor xc = sub(x3, mean_over(x3, {0, 2}));
+                r = rsqrt(add(mean_over(mul(xc, xc), {0, 2}), eps));
+                xhat = mul(xc, r);
+            } else {  // the running statistics are constants
+                r = reshape(rstd, per_channel);
+                xhat = mul(sub(x3, reshape(mean, per_channel)), r);
+            }
+            const Tensor g = w.defined() ? mul(g3, reshape(w, per_channel)) : g3;
+            Tensor dx = training ? normalised_dx(g, xhat, r, {0, 2}, true) : mul(g, r);
+            return Grads{x.requires_grad() ? reshape(dx, x.shape()) : Tensor(),
+                         need_dw ? detail::sum_to(sum(mul(g3, xhat), 2), {C}) : Tensor(),
+                         need_db ? detail::sum_to(sum(g3, 2), {C}) : Tensor()};
+        }
         const int64_t M = N * S;
         Tensor dx = x.requires_grad() ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
         Tensor dw = need_dw ? Tensor::empty({C}, x.dtype()) : Tensor();
@@ -374,7 +423,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             }
         });
         return Grads{dx, dw, db};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

@@ -63,6 +63,49 @@ PoolGeom pool_geometry(const char* op, const Tensor& x, const Pool2dArgs& args, 
     return g;
 }
 
+Tensor max_pool_take(const PoolGeom& g, const Tensor& arg, const Tensor& x);
+
+// max_pool2d's backward: dy added at each window's argmax, zeros elsewhere. Linear in dy, with
+// the selection fixed; its adjoint (own backward) is max_pool_take, and the two differentiate
+// each other any number of times.
+Tensor max_pool_put(const PoolGeom& g, const Tensor& arg, const Tensor& dy, const Shape& x_shape) {
+    Tensor dx = Tensor::zeros(x_shape, dy.dtype());
+    dispatch_floating("max_pool2d", dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pg = dy.data<T>();
+        const int64_t* pa = arg.data<int64_t>();
+        T* pd = dx.data<T>();
+        const int64_t per_plane = g.OH * g.OW;
+#pragma omp parallel for schedule(static) if (g.parallel())
+        for (int64_t pl = 0; pl < g.planes; ++pl) {
+            T* d = pd + pl * g.H * g.W;
+            for (int64_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) d[pa[o]] += pg[o];
+        }
+    });
+    return detail::record_linear("max_pool2d", dx, dy, [g, arg](const Tensor& ddx, const Tensor&) {
+        return Grads{max_pool_take(g, arg, ddx)};
+    });
+}
+
+// y[o] = x at window o's (saved) argmax: max_pool2d with the selection fixed.
+Tensor max_pool_take(const PoolGeom& g, const Tensor& arg, const Tensor& x) {
+    Tensor y = Tensor::empty(arg.shape(), x.dtype());
+    dispatch_floating("max_pool2d", x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        const int64_t* pa = arg.data<int64_t>();
+        T* py = y.data<T>();
+        const int64_t per_plane = g.OH * g.OW;
+        for (int64_t pl = 0; pl < g.planes; ++pl)
+            for (int64_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) py[o] = px[pl * g.H * g.W + pa[o]];
+    });
+    return detail::record_linear("max_pool2d", y, x, [g, arg, shape = x.shape()](const Tensor& dy, const Tensor&) {
+        return Grads{max_pool_put(g, arg, dy, shape)};
+    });
+}
+
+Pool2dArgs args_of(const PoolGeom& g) { return {.kernel = {g.kh, g.kw}, .stride = {g.sh, g.sw}, .padding = {g.ph, g.pw}}; }
+
 }  // namespace
 
 /// y[.., i, j] = max of x over window (i, j) (padding counts as -inf); a NaN in the window wins.
@@ -149,23 +192,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args) {
     });
     return record(
         "max_pool2d", y, {x},
-        [g, arg, shape = x.shape()](const Tensor& dy, const Tensor&) {
-            Tensor dx = Tensor::zeros(shape, dy.dtype());
-            dispatch_floating("max_pool2d", dy.dtype(), [&](auto tag) {
-                using T = decltype(tag);
-                const T* pg = dy.data<T>();
-                const int64_t* pa = arg.data<int64_t>();
-                T* pd = dx.data<T>();
-                const int64_t per_plane = g.OH * g.OW;
-#pragma omp parallel for schedule(static) if (g.parallel())
-                for (int64_t pl = 0; pl < g.planes; ++pl) {
-                    T* d = pd + pl * g.H * g.W;
-                    for (int64_t o = pl * per_plane; o < (pl + 1) * per_plane; ++o) d[pa[o]] += pg[o];
-                }
-            });
-            return Grads{dx};
-        },
-        BackwardReads::shapes);  // the argmax was saved; x's later values do not matter
+        [g, arg, shape = x.shape()](const Tensor& dy, const Tensor&) { return Grads{max_pool_put(g, arg, dy, shape)}; },
+        BackwardReads::shapes, Differentiable::twice);  // the argmax was saved; x's later values do not matter
 }
 
 /// y[.., i, j] = sum of x over window (i, j) / (kH kW), padded positions counting as zeros.
@@ -198,6 +226,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args) {
     return record(
         "avg_pool2d", y, {x},
         [g, shape = x.shape()](const Tensor& dy, const Tensor&) {
+            // Linear in dy; its adjoint is avg_pool2d itself, recorded when a graph is being created.
             Tensor dx = Tensor::zeros(shape, dy.dtype());
             dispatch_floating("avg_pool2d", dy.dtype(), [&](auto tag) {
                 using T = decltype(tag);
@@ -219,9 +248,11 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args) {
                     }
                 }
             });
-            return Grads{dx};
+            return Grads{detail::record_linear("avg_pool2d", dx, dy, [g](const Tensor& ddx, const Tensor&) {
+                return Grads{avg_pool2d(ddx, args_of(g))};
+            })};
         },
-        BackwardReads::shapes);
+        BackwardReads::shapes, Differentiable::twice);
 }
 
 }  // namespace tg

@@ -160,13 +160,15 @@ Tensor extreme_all(const char* op, const Tensor& x, bool largest) {
         *y.data<T>() = px[arg];
     });
     return record(op, y, {x}, [op, shape = x.shape(), arg](const Tensor& dy, const Tensor&) {
+        // Creating a graph: dy times a constant one-hot (the selection does not move).
+        const bool creating = is_grad_enabled();
         Tensor dx = Tensor::zeros(shape, dy.dtype());
         dispatch_floating(op, dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            dx.data<T>()[arg] = *dy.data<T>();
+            dx.data<T>()[arg] = creating ? T(1) : *dy.data<T>();
         });
-        return Grads{dx};
-    });
+        return Grads{creating ? mul(dx, dy) : dx};
+    }, BackwardReads::shapes, Differentiable::twice);
 }
 
 // For each (o, i), the first d holding the largest (or smallest) x[o, d, i]; f32, f64 or i64.
@@ -203,7 +205,9 @@ Tensor extreme_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, b
             for (int64_t i = 0; i < sp.inner; ++i)
                 py[o * sp.inner + i] = px[(o * sp.d + arg[o * sp.inner + i]) * sp.inner + i];
     });
-    return record(op, y, {x}, [op, shape = x.shape(), sp, arg = std::move(arg)](const Tensor& dy, const Tensor&) {
+    return record(op, y, {x}, [op, shape = x.shape(), sp, dim, arg = std::move(arg)](const Tensor& dy, const Tensor&) {
+        // Creating a graph: dy (broadcast over dim) times a constant mask of the selected positions.
+        const bool creating = is_grad_enabled();
         Tensor dx = Tensor::zeros(shape, dy.dtype());
         dispatch_floating(op, dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -211,10 +215,11 @@ Tensor extreme_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, b
             T* pd = dx.data<T>();
             for (int64_t o = 0; o < sp.outer; ++o)
                 for (int64_t i = 0; i < sp.inner; ++i)
-                    pd[(o * sp.d + arg[o * sp.inner + i]) * sp.inner + i] = pg[o * sp.inner + i];
+                    pd[(o * sp.d + arg[o * sp.inner + i]) * sp.inner + i] = creating ? T(1) : pg[o * sp.inner + i];
         });
+        if (creating) return Grads{mul(dx, dy.dim() == static_cast<int64_t>(shape.size()) ? dy : unsqueeze(dy, dim))};
         return Grads{dx};
-    });
+    }, BackwardReads::shapes, Differentiable::twice);
 }
 
 // amax / amin of each row of a contiguous (K, R) x; NaN propagates. torch splits the gradient
@@ -235,10 +240,13 @@ Tensor extreme_rows(const char* op, const Tensor& x, bool largest) {
         }
     });
     return record(op, y, {x}, [op, x, K, R](const Tensor& dy, const Tensor& out) {
+        // Creating a graph: dy times the constant weights 1 / n_k of the hits.
+        const bool creating = is_grad_enabled();
         Tensor dx = Tensor::zeros(x.shape(), dy.dtype());
+        const Tensor ones = creating ? Tensor::ones({K}, dy.dtype()) : Tensor();
         dispatch_floating(op, dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            const T *px = x.data<T>(), *py = out.data<T>(), *pg = dy.data<T>();
+            const T *px = x.data<T>(), *py = out.data<T>(), *pg = creating ? ones.data<T>() : dy.data<T>();
             T* pd = dx.data<T>();
             auto hit = [](T a, T b) { return a == b || (std::isnan(a) && std::isnan(b)); };
             for (int64_t k = 0; k < K; ++k) {
@@ -249,8 +257,8 @@ Tensor extreme_rows(const char* op, const Tensor& x, bool largest) {
                     if (hit(px[k * R + r], py[k])) pd[k * R + r] = g;
             }
         });
-        return Grads{dx};
-    });
+        return Grads{creating ? mul(dx, unsqueeze(dy, 1)) : dx};
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 // A reduction over several dims, as torch's dim lists: each dim normalized (negative counts
@@ -369,6 +377,19 @@ Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool ke
             }
         });
         return record("norm", y, {x2}, [x2, p, K, R](const Tensor& dy, const Tensor& out) {
+            if (is_grad_enabled()) {  // creating a graph: the formula above from ops
+                const Tensor sign = detail::map("norm", x2.detach(), [](auto v) {
+                    using T = decltype(v);
+                    return v > 0 ? T(1) : v < 0 ? T(-1) : T(0);
+                });
+                const Tensor g = unsqueeze(dy, 1);
+                if (p == 1) return Grads{mul(g, sign)};
+                // A zero norm (all of its row zero) divides by 1 instead, giving the zero gradient.
+                const Tensor y1 = unsqueeze(out, 1);
+                const Tensor safe = where(eq(y1.detach(), 0.0), Tensor::ones({}, y1.dtype()), y1);
+                if (p == 2) return Grads{mul(g, div(x2, safe))};
+                return Grads{mul(g, mul(sign, pow(div(abs(x2), safe), p - 1)))};
+            }
             Tensor dx = Tensor::empty(x2.shape(), dy.dtype());
             dispatch_floating("norm", dy.dtype(), [&](auto tag) {
                 using T = decltype(tag);
@@ -386,9 +407,14 @@ Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool ke
                     }
             });
             return Grads{dx};
-        });
+        }, BackwardReads::values, Differentiable::twice);
     });
 }
+
+namespace {
+Tensor cumsum_scan(const Tensor& src, const detail::DimSplit& sp, bool reverse);
+Tensor cumsum_adjoint(const Tensor& dy, const detail::DimSplit& sp, bool reverse);
+}  // namespace
 
 /// y[..., j, ...] = sum_{i <= j} x[..., i, ...] along dim (inclusive), f32 and f64
 /// accumulating in double; i64 too (an i64 result, not differentiable).
@@ -404,34 +430,45 @@ Tensor cumsum(const Tensor& x, int64_t dim) {
              x.dtype() == Dtype::b8 ? " (count with x.to(Dtype::i64).cumsum(dim))" : "");
     dim = normalize_dim("cumsum", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
-    // One scan along the middle dim of (outer, D, inner), forwards or backwards.
-    auto scan = [sp](const Tensor& src, bool reverse) {
-        Tensor out = Tensor::empty(src.shape(), src.dtype());
-        dispatch_numeric("cumsum", src.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-            const T* ps = src.data<T>();
-            T* po = out.data<T>();
-            std::vector<Acc> acc(static_cast<std::size_t>(sp.inner));
-            for (int64_t o = 0; o < sp.outer; ++o) {
-                std::fill(acc.begin(), acc.end(), Acc(0));
-                for (int64_t step = 0; step < sp.d; ++step) {
-                    const int64_t d = reverse ? sp.d - 1 - step : step;
-                    const int64_t base = (o * sp.d + d) * sp.inner;
-                    for (int64_t i = 0; i < sp.inner; ++i) {
-                        acc[i] += static_cast<Acc>(ps[base + i]);
-                        po[base + i] = static_cast<T>(acc[i]);
-                    }
+    Tensor y = cumsum_scan(x, sp, false);
+    if (x.dtype() == Dtype::i64) return y;
+    return record("cumsum", y, {x}, [sp](const Tensor& dy, const Tensor&) { return Grads{cumsum_adjoint(dy, sp, true)}; },
+                  BackwardReads::shapes, Differentiable::twice);
+}
+
+namespace {
+// One scan along the middle dim of (outer, D, inner), forwards or backwards.
+Tensor cumsum_scan(const Tensor& src, const detail::DimSplit& sp, bool reverse) {
+    Tensor out = Tensor::empty(src.shape(), src.dtype());
+    dispatch_numeric("cumsum", src.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+        const T* ps = src.data<T>();
+        T* po = out.data<T>();
+        std::vector<Acc> acc(static_cast<std::size_t>(sp.inner));
+        for (int64_t o = 0; o < sp.outer; ++o) {
+            std::fill(acc.begin(), acc.end(), Acc(0));
+            for (int64_t step = 0; step < sp.d; ++step) {
+                const int64_t d = reverse ? sp.d - 1 - step : step;
+                const int64_t base = (o * sp.d + d) * sp.inner;
+                for (int64_t i = 0; i < sp.inner; ++i) {
+                    acc[i] += static_cast<Acc>(ps[base + i]);
+                    po[base + i] = static_cast<T>(acc[i]);
                 }
             }
-        });
-        return out;
-    };
-    Tensor y = scan(x, false);
-    if (x.dtype() == Dtype::i64) return y;
-    return record("cumsum", y, {x}, [scan](const Tensor& dy, const Tensor&) { return Grads{scan(dy, true)}; },
-                  BackwardReads::shapes);
+        }
+    });
+    return out;
 }
+
+// cumsum's backward (the reverse scan) and, recorded when a graph is being created, the
+// adjoint of that: the scans are linear and each one's adjoint runs the other way.
+Tensor cumsum_adjoint(const Tensor& dy, const detail::DimSplit& sp, bool reverse) {
+    return detail::record_linear("cumsum", cumsum_scan(dy, sp, reverse), dy, [sp, reverse](const Tensor& g, const Tensor&) {
+        return Grads{cumsum_adjoint(g, sp, !reverse)};
+    });
+}
+}  // namespace
 
 /// y = sum_i x_i.  dx_i = dy
 Tensor sum(const Tensor& x) { return reduce_all("sum", x, false); }
@@ -491,7 +528,11 @@ Tensor var(const Tensor& x, int64_t dim, bool unbiased, bool keepdim) {
                     static_cast<T>(n > 0 ? ss / n : std::numeric_limits<double>::quiet_NaN());
             }
     });
-    return record("var", y, {x}, [x, mean, sp, n](const Tensor& dy, const Tensor&) {
+    return record("var", y, {x}, [x, mean, sp, n, dim](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: the mean recomputed as a recorded op
+            const Tensor g = dy.dim() == x.dim() ? dy : unsqueeze(dy, dim);
+            return Grads{mul(g, mul(sub(x, tg::mean(x, dim, true)), 2.0 / n))};
+        }
         Tensor dx = Tensor::empty(x.shape(), dy.dtype());
         dispatch_floating("var", dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -506,7 +547,7 @@ Tensor var(const Tensor& x, int64_t dim, bool unbiased, bool keepdim) {
                     }
         });
         return Grads{dx};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// With m = max_d x[o, d, i] (taken as 0 when infinite, as torch, so an all -inf row gives -inf
@@ -533,7 +574,11 @@ Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
                 py[o * sp.inner + i] = static_cast<T>(std::log(s) + static_cast<double>(m));
             }
     });
-    return record("logsumexp", y, {x}, [x, sp](const Tensor& dy, const Tensor& out) {
+    return record("logsumexp", y, {x}, [x, sp, dim](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) {  // creating a graph: dy * exp(x - y), y the recorded output
+            auto kept = [&](const Tensor& t) { return t.dim() == x.dim() ? t : unsqueeze(t, dim); };
+            return Grads{mul(kept(dy), exp(sub(x, kept(out))))};
+        }
         Tensor dx = Tensor::empty(x.shape(), dy.dtype());
         dispatch_floating("logsumexp", dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -547,7 +592,7 @@ Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
                     }
         });
         return Grads{dx};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

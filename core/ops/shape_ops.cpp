@@ -44,8 +44,7 @@ Tensor view_as_shape(const char* op, const Tensor& x, const Shape& shape) {
     return record(op, y, {x}, [xs = x.shape()](const Tensor& dy, const Tensor&) {
         if (is_grad_enabled()) return Grads{reshape(dy, xs)};  // creating a graph
         return Grads{detail::alias(dy, xs)};
-    },
-                  BackwardReads::shapes, Differentiable::twice);
+    }, BackwardReads::shapes, Differentiable::twice);
 }
 
 }  // namespace
@@ -85,8 +84,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     detail::strided_copy(y, 0, contiguous_strides(out_shape), x, 0, src_strides, out_shape);
     return record("permute", y, {x}, [inverse](const Tensor& dy, const Tensor&) {
         return Grads{permute(dy, inverse)};
-    },
-                  BackwardReads::shapes, Differentiable::twice);
+    }, BackwardReads::shapes, Differentiable::twice);
 }
 
 /// Swaps two dims; a permute.
@@ -103,18 +101,28 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 
 namespace {
 
+Tensor put_strided(const char* op, const Tensor& y, const Shape& x_shape, int64_t offset, const Shape& strides);
+
 /// y = the elements of x at offset + sum_k i_k src_strides[k] for every position i of out_shape,
-/// recorded as op (slice, narrow, select, unbind, split, chunk).
-/// dx = zeros with dy written back to those positions
+/// recorded as op (slice, narrow, select, unbind, split, chunk, and the backwards of cat and stack).
+/// dx = put_strided(dy): zeros with dy written back to those positions
 Tensor take_strided(const char* op, const Tensor& x, const Shape& out_shape, int64_t offset, const Shape& src_strides) {
     Tensor y = Tensor::empty(out_shape, x.dtype());
     detail::strided_copy(y, 0, contiguous_strides(out_shape), x, offset, src_strides, out_shape);
-    return record(op, y, {x}, [xs = x.shape(), src_strides, offset](const Tensor& dy, const Tensor&) {
-        Tensor dx = Tensor::zeros(xs, dy.dtype());
-        detail::strided_copy(dx, offset, src_strides, dy, 0, contiguous_strides(dy.shape()), dy.shape());
-        return Grads{dx};
-    },
-                  BackwardReads::shapes);
+    return record(op, y, {x}, [op, xs = x.shape(), src_strides, offset](const Tensor& dy, const Tensor&) {
+        return Grads{put_strided(op, dy, xs, offset, src_strides)};
+    }, BackwardReads::shapes, Differentiable::twice);
+}
+
+/// The adjoint of take_strided: a tensor of x_shape, zero but for y written at the positions
+/// take_strided reads. Both are linear, so each one's backward is the other (recorded, when a
+/// graph is being created, so the pair can be differentiated any number of times).
+Tensor put_strided(const char* op, const Tensor& y, const Shape& x_shape, int64_t offset, const Shape& strides) {
+    Tensor x = Tensor::zeros(x_shape, y.dtype());
+    detail::strided_copy(x, offset, strides, y, 0, contiguous_strides(y.shape()), y.shape());
+    return detail::record_linear(op, x, y, [op, ys = y.shape(), offset, strides](const Tensor& dx, const Tensor&) {
+        return Grads{take_strided(op, dx, ys, offset, strides)};
+    });
 }
 
 // slice's body for a checked dim and step, recorded as op (slice, split, chunk).
@@ -235,14 +243,10 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     for (const Tensor& t : xs) shapes.push_back(t.shape());
     return record("cat", y, xs, [shapes, offsets, ystr](const Tensor& dy, const Tensor&) {
         Grads g;
-        for (std::size_t j = 0; j < shapes.size(); ++j) {
-            Tensor dx = Tensor::empty(shapes[j], dy.dtype());
-            detail::strided_copy(dx, 0, contiguous_strides(shapes[j]), dy, offsets[j], ystr, shapes[j]);
-            g.push_back(dx);
-        }
+        for (std::size_t j = 0; j < shapes.size(); ++j) g.push_back(take_strided("cat", dy, shapes[j], offsets[j], ystr));
         return g;
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// y[..., j, ...] = xs[j] with j at position dim of y.  dx_j = the slab of dy at j along dim
@@ -272,15 +276,11 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
         detail::strided_copy(y, static_cast<int64_t>(j) * step, slab_str, xs[j], 0, xstr, first);
     return record("stack", y, xs, [first, slab_str, step, n = xs.size()](const Tensor& dy, const Tensor&) {
         Grads g;
-        for (std::size_t j = 0; j < n; ++j) {
-            Tensor dx = Tensor::empty(first, dy.dtype());
-            detail::strided_copy(dx, 0, contiguous_strides(first), dy, static_cast<int64_t>(j) * step, slab_str,
-                                 first);
-            g.push_back(dx);
-        }
+        for (std::size_t j = 0; j < n; ++j)
+            g.push_back(take_strided("stack", dy, first, static_cast<int64_t>(j) * step, slab_str));
         return g;
     },
-                  BackwardReads::shapes);
+                  BackwardReads::shapes, Differentiable::twice);
 }
 
 /// Slices of split_size along dim (the last one smaller); each is a slice, with slice's backward.
@@ -378,8 +378,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     detail::strided_copy(y, 0, contiguous_strides(out), x, 0, src_str, out);
     return record("expand", y, {x}, [xs](const Tensor& dy, const Tensor&) {
         return Grads{detail::sum_to(dy, xs)};
-    },
-                  BackwardReads::shapes, Differentiable::twice);
+    }, BackwardReads::shapes, Differentiable::twice);
 }
 
 /// x tiled reps[k] times along dim k, as torch's repeat: reps may have more dims than x (x
@@ -425,15 +424,16 @@ Tensor triangle(const Tensor& x, int64_t diagonal, bool lower) {
     return y;
 }
 
+// The mask is linear and its own adjoint: the backward is the same op on dy (recorded when a
+// graph is being created).
 Tensor triangle_op(const char* op, const Tensor& x, int64_t diagonal, bool lower) {
     detail::check_defined(op, x, "input");
     TG_CHECK(x.dim() >= 2, ShapeError, "{}: expected a matrix or a batch of them (at least 2 dims), got shape {}", op,
              shape_str(x.shape()));
     Tensor y = triangle(x, diagonal, lower);
-    return record(op, y, {x}, [diagonal, lower](const Tensor& dy, const Tensor&) {
-        return Grads{triangle(dy, diagonal, lower)};
-    },
-                  BackwardReads::shapes);
+    return record(op, y, {x}, [op, diagonal, lower](const Tensor& dy, const Tensor&) {
+        return Grads{triangle_op(op, dy, diagonal, lower)};
+    }, BackwardReads::shapes, Differentiable::twice);
 }
 }  // namespace
 

@@ -52,7 +52,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
     dim = normalize_dim("softmax", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
     Tensor y = softmax_forward("softmax", x, sp, false);
-    return record("softmax", y, {x}, [sp](const Tensor& dy, const Tensor& out) {
+    return record("softmax", y, {x}, [sp, dim](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return Grads{mul(out, sub(dy, sum(mul(dy, out), dim, true)))};  // creating a graph
         Tensor dx = Tensor::empty(dy.shape(), dy.dtype());
         dispatch_floating("softmax", dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -65,7 +66,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
             });
         });
         return Grads{dx};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = x - max - log sum exp(x - max) along dim.  dx = dy - exp(y) * sum(dy)
@@ -74,7 +75,8 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
     dim = normalize_dim("log_softmax", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
     Tensor y = softmax_forward("log_softmax", x, sp, true);
-    return record("log_softmax", y, {x}, [sp](const Tensor& dy, const Tensor& out) {
+    return record("log_softmax", y, {x}, [sp, dim](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return Grads{sub(dy, mul(exp(out), sum(dy, dim, true)))};  // creating a graph
         Tensor dx = Tensor::empty(dy.shape(), dy.dtype());
         dispatch_floating("log_softmax", dy.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -87,7 +89,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
             });
         });
         return Grads{dx};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// L = 1/N sum_n (logsumexp(x[n, :]) - x[n, t_n]) for logits x (N, V), targets t (N).
@@ -129,7 +131,11 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
         *loss.data<T>() = static_cast<T>(acc / static_cast<double>(N));
     });
     return record("cross_entropy", loss, {logits, targets},
-                  [probs, targets, N, V](const Tensor& dl, const Tensor&) {
+                  [logits, probs, targets, N, V](const Tensor& dl, const Tensor&) {
+                      if (is_grad_enabled()) {  // creating a graph: softmax recomputed as a recorded op
+                          const Tensor hot = to(one_hot(targets, V), logits.dtype());
+                          return Grads{mul(sub(softmax(logits, 1), hot), mul(dl, 1.0 / static_cast<double>(N))), Tensor()};
+                      }
                       Tensor dx = Tensor::empty(probs.shape(), probs.dtype());
                       dispatch_floating("cross_entropy", dl.dtype(), [&](auto tag) {
                           using T = decltype(tag);
@@ -143,7 +149,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
                           }
                       });
                       return Grads{dx, Tensor()};
-                  });
+                  }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

@@ -118,6 +118,17 @@ Tensor sigmoid(const Tensor& x) {
 namespace {
 constexpr double kGeluK = 0.7978845608028654;  // sqrt(2 / pi)
 constexpr double kGeluC = 0.044715;
+
+// f'(x) as an op of its own, for the fused functions whose derivative is no short chain of
+// ops: creating a graph, their backward is dy * derivative(x), and derivative's backward is
+// dy * f''(x), so the gradient can be differentiated once more (a third time names `name`).
+template <class D1, class D2>
+Tensor derivative(const char* name, const Tensor& x, D1 d1, D2 d2) {
+    Tensor d = map(name, x, d1);
+    return record(name, d, {x}, [x, d2, name](const Tensor& dy, const Tensor&) {
+        return Grads{map2(name, dy, x, [d2](auto g, auto v) { return g * d2(v); })};
+    });
+}
 }  // namespace
 
 /// y = x/2 (1 + tanh u), u = k (x + c x^3).
@@ -133,6 +144,18 @@ Tensor gelu(const Tensor& x) {
         });
     });
     return record("gelu", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        // Creating a graph: with t = tanh u, u' = k (1 + 3 c x^2),
+        // f'' = (1 - t^2) (u' - x t u'^2 + 3 k c x^2).
+        if (is_grad_enabled())
+            return Grads{mul(dy, derivative("gelu_backward", x, [](auto v) {
+                using T = decltype(v);
+                const T t = std::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v)), du = T(kGeluK) * (1 + T(3 * kGeluC) * v * v);
+                return T(0.5) * (1 + t) + T(0.5) * v * (1 - t * t) * du;
+            }, [](auto v) {
+                using T = decltype(v);
+                const T t = std::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v)), du = T(kGeluK) * (1 + T(3 * kGeluC) * v * v);
+                return (1 - t * t) * (du - v * t * du * du + T(3 * kGeluK * kGeluC) * v * v);
+            }))};
         Tensor dx = Tensor::empty(x.shape(), x.dtype());
         dispatch_floating("gelu", x.dtype(), [&](auto tag) {
             using T = decltype(tag);
@@ -143,7 +166,7 @@ Tensor gelu(const Tensor& x) {
             });
         });
         return Grads{dx};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 namespace {
@@ -162,13 +185,19 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
         using T = decltype(v);
         return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2)));
     });
-    return record("gelu", y, {x}, [x](const Tensor& dy, const Tensor&) {
-        return Grads{map2("gelu", dy, x, [](auto g, auto v) {
-            using T = decltype(v);
-            const T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
-            return g * (cdf + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v));
-        })};
-    });
+    auto d1 = [](auto v) {
+        using T = decltype(v);
+        return T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
+    };
+    return record("gelu", y, {x}, [x, d1](const Tensor& dy, const Tensor&) {
+        // Creating a graph: f'' = 2 phi(x) + x phi'(x) = phi(x) (2 - x^2).
+        if (is_grad_enabled())
+            return Grads{mul(dy, derivative("gelu_backward", x, d1, [](auto v) {
+                using T = decltype(v);
+                return T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v) * (2 - v * v);
+            }))};
+        return Grads{map2("gelu", dy, x, [d1](auto g, auto v) { return g * d1(v); })};
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = x sigmoid(x).  dx = dy * s (1 + x (1 - s)), s = sigmoid(x)
@@ -183,11 +212,15 @@ Tensor silu(const Tensor& x) {
     };
     Tensor y = map("silu", x, [sig](auto v) { return v * sig(v); });
     return record("silu", y, {x}, [x, sig](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled()) {  // creating a graph: the same formula from ops
+            const Tensor s = sigmoid(x);
+            return Grads{mul(dy, mul(s, add(mul(x, add(neg(s), 1.0)), 1.0)))};
+        }
         return Grads{map2("silu", dy, x, [sig](auto g, auto v) {
             const auto s = sig(v);
             return g * s * (1 + v * (1 - s));
         })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = x where x > 0, else slope x.  dx = dy where x > 0, else slope dy (slope at 0, as torch)
@@ -199,10 +232,15 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
         return v > 0 ? v : static_cast<decltype(v)>(negative_slope) * v;
     });
     return record("leaky_relu", y, {x}, [x, negative_slope](const Tensor& dy, const Tensor&) {
+        // Creating a graph: dy times the local slope, a constant (the second derivative is zero).
+        if (is_grad_enabled())
+            return Grads{mul(dy, map("leaky_relu", x, [negative_slope](auto v) {
+                return v > 0 ? decltype(v)(1) : static_cast<decltype(v)>(negative_slope);
+            }))};
         return Grads{map2("leaky_relu", dy, x, [negative_slope](auto g, auto v) {
             return v > 0 ? g : static_cast<decltype(g)>(negative_slope) * g;
         })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = |x|.  dx = dy * sign(x), with sign(0) = 0 as torch (NaN stays NaN)
@@ -210,11 +248,16 @@ Tensor abs(const Tensor& x) {
     detail::check_floating("abs", x);
     Tensor y = map("abs", x, [](auto v) { return std::abs(v); });
     return record("abs", y, {x}, [x](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled())  // creating a graph: dy times sign(x), a constant
+            return Grads{mul(dy, map("abs", x, [](auto v) {
+                using T = decltype(v);
+                return v > 0 ? T(1) : v < 0 ? T(-1) : v == 0 ? T(0) : v;
+            }))};
         return Grads{map2("abs", dy, x, [](auto g, auto v) {
             using T = decltype(v);
             return v > 0 ? g : v < 0 ? -g : v == 0 ? T(0) : v;
         })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = min(max(x, lo), hi).  dx = dy where lo <= x <= hi, else 0 (both ends pass, as torch)
@@ -230,11 +273,16 @@ Tensor clamp(const Tensor& x, double min, double max) {
         return v < lo ? lo : v > hi ? hi : v;
     });
     return record("clamp", y, {x}, [x, min, max](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled())  // creating a graph: dy times the (constant) pass-through mask
+            return Grads{mul(dy, map("clamp", x, [min, max](auto v) {
+                using T = decltype(v);
+                return v >= static_cast<T>(min) && v <= static_cast<T>(max) ? T(1) : T(0);
+            }))};
         return Grads{map2("clamp", dy, x, [min, max](auto g, auto v) {
             using T = decltype(v);
             return v >= static_cast<T>(min) && v <= static_cast<T>(max) ? g : T(0);
         })};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 /// y = sin(x).  dx = dy cos(x)
