@@ -17,7 +17,7 @@ namespace {
 struct GptArgs {
     int64_t vocab = 65, context = 64, d_model = 64, layers = 2, heads = 4, batch = 8;
     int64_t steps = 50, warmup = 5, threads = 2;
-    std::string norm = "pre", dtype = "f32", autocast = "off";
+    std::string norm = "pre", dtype = "f32", autocast = "off", work = "step";
     uint64_t seed = 1;
     bool anomaly = false;
 };
@@ -45,16 +45,35 @@ int run_gpt(const GptArgs& a) {
     Tensor x = Tensor::randint(0, a.vocab, {a.batch, a.context}, gen);
     Tensor y = Tensor::randint(0, a.vocab, {a.batch, a.context}, gen);
 
+    // What one timed repeat does (--work): a training step; only forward and backward; a
+    // Hessian-vector product of the loss in the parameters (forward, a backward that records
+    // itself, <g, v>, its backward); or a training step on loss + 0.01 |grad loss|^2 (a gradient
+    // penalty: the same double backward, then the optimiser).
+    const std::vector<Tensor> params = model.parameters();
+    std::vector<Tensor> dirs;
+    for (std::size_t i = 0; i < params.size(); ++i)
+        dirs.push_back(Tensor::randn(params[i].shape(), params[i].dtype(), a.seed + 10 + i));
+    auto forward = [&] {
+        std::optional<Autocast> mixed;
+        if (a.autocast == "bf16") mixed.emplace(Dtype::bf16);
+        return model.loss(x, y);
+    };
     auto step = [&] {
         opt.zero_grad();
-        Tensor loss;
-        {
-            std::optional<Autocast> mixed;
-            if (a.autocast == "bf16") mixed.emplace(Dtype::bf16);
-            loss = model.loss(x, y);
+        Tensor loss = forward();
+        if (a.work == "hvp" || a.work == "penalty") {
+            const std::vector<Tensor> g = grad({loss}, params, {}, {.create_graph = true});
+            Tensor s = Tensor::zeros({}, loss.dtype());
+            for (std::size_t i = 0; i < g.size(); ++i)
+                s = add(s, sum(a.work == "hvp" ? mul(g[i], dirs[i]) : mul(g[i], g[i])));
+            if (a.work == "hvp") {
+                (void)grad({s}, params);  // H v, one tensor per parameter
+                return loss;
+            }
+            loss = add(loss, mul(s, 0.01));
         }
         loss.backward();
-        opt.step();
+        if (a.work != "backward") opt.step();
         return loss;
     };
     const bench::StepTimes t = bench::time_steps(step, a.warmup, a.steps);
@@ -72,6 +91,7 @@ int run_gpt(const GptArgs& a) {
     fmt::print("thread_policy: {} ({} active after the timed steps)\n",
                thread_policy() == ThreadPolicy::adaptive ? "adaptive" : "fixed", active_threads());
     fmt::print("detect_anomaly: {}\n", a.anomaly);
+    fmt::print("work: {}\n", a.work);
     fmt::print("blas: {}\n", blas_info());
     fmt::print("autocast: {}\n", a.autocast == "bf16" ? autocast_info() : std::string("off"));
     fmt::print("params: {}\n", bench::count_params(model));
@@ -255,6 +275,12 @@ int main(int argc, char** argv) {
     gpt->add_option("--dtype", g.dtype, "parameter and activation dtype")->check(CLI::IsMember({"f32", "f64"}))->capture_default_str();
     gpt->add_option("--seed", g.seed, "seed for the weights and the random tokens")->capture_default_str();
     gpt->add_option("--autocast", g.autocast, "precision of the products: off or bf16 (tg::Autocast)")->check(CLI::IsMember({"off", "bf16"}))->capture_default_str();
+    gpt->add_option("--work", g.work,
+                    "what a timed repeat does: step (a training step), backward (forward and backward only), hvp (a "
+                    "Hessian-vector product in the parameters, by a double backward), penalty (a training step on "
+                    "loss + 0.01 |grad loss|^2)")
+        ->check(CLI::IsMember({"step", "backward", "hvp", "penalty"}))
+        ->capture_default_str();
     gpt->add_flag("--detect-anomaly", g.anomaly, "scan every output and gradient for NaN/Inf (to measure its cost)");
 
     CnnArgs c;

@@ -257,3 +257,54 @@ TEST_CASE("README's gradients-of-gradients example runs as written", "[autograd]
     INFO(r.message());
     CHECK(r.ok);
 }
+
+TEST_CASE("create_graph with hooks, anomaly mode, NoGradGuard and in-place checks", "[autograd][grad]") {
+    // Hooks: after backward(create_graph) writes .grad, the hook sees the graph-carrying
+    // gradient, with grad mode off; grad() writes no .grad and runs no hook.
+    Tensor x = tensor({1.0, -2.0}, {2}).requires_grad_();
+    int calls = 0;
+    bool saw_graph = false, grad_mode_in_hook = true;
+    HookHandle h = x.register_post_accumulate_grad_hook([&](const Tensor& t) {
+        ++calls;
+        saw_graph = t.grad().requires_grad();
+        grad_mode_in_hook = is_grad_enabled();
+    });
+    sum(pow(x, 3.0)).backward(Tensor(), GradOptions{.create_graph = true});
+    CHECK(calls == 1);
+    CHECK(saw_graph);
+    CHECK_FALSE(grad_mode_in_hook);
+    (void)grad({sum(pow(x, 3.0))}, {x}, {}, {.create_graph = true});
+    CHECK(calls == 1);
+    h.remove();
+
+    // NoGradGuard around the call: create_graph still records the backward's ops (the engine
+    // runs them in grad mode, as PyTorch's), so the result can be differentiated after the guard.
+    Tensor y = sum(pow(x, 3.0));
+    Tensor g;
+    {
+        NoGradGuard off;
+        g = grad({y}, {x}, {}, {.create_graph = true})[0];
+    }
+    CHECK(g.requires_grad());
+    require_values(grad({sum(g)}, {x})[0], {2}, {6.0, -12.0});
+
+    // Anomaly mode scans the second backward as any other: log at 0 gives -inf there.
+    Tensor z = tensor({0.0, 1.0}, {2}).requires_grad_();
+    const Tensor gz = grad({sum(mul(z, z))}, {z}, {}, {.create_graph = true})[0];  // 2 z
+    {
+        AnomalyGuard on;
+        REQUIRE_THROWS_AS(grad({sum(log(gz))}, {z}), AnomalyError);
+    }
+
+    // The ops the backward recorded are version-checked like any op: changing a value they
+    // saved (w, read by the recorded 2 a * w) in place before the second differentiation is
+    // refused, not silently wrong.
+    Tensor w = tensor({1.0, 2.0}, {2}).requires_grad_();
+    const Tensor a = tensor({3.0, 4.0}, {2});
+    const Tensor gw = grad({sum(mul(mul(w, w), a))}, {w}, {}, {.create_graph = true})[0];  // 2 w a
+    {
+        NoGradGuard off;
+        w.mul_(2.0);
+    }
+    REQUIRE_THROWS_WITH(grad({sum(gw)}, {w}), Catch::Contains("was modified in place"));
+}

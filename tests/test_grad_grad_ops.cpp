@@ -117,6 +117,13 @@ TEST_CASE("gradgradcheck: attention, fused and from a packed projection", "[auto
     check_second("sdpa with a b8 mask", [keep](const Xs& in) {
         return scaled_dot_product_attention(in[0], in[1], in[2], keep, false);
     }, {q2, k5, v5});
+    // A query row the mask removes entirely: the fused kernels give it a zero output and zero
+    // gradients, and so must the backward that records itself (no NaN from the empty softmax).
+    const Tensor none_for_row1 =
+        tensor(std::vector<bool>{true, false, true, true, false, false, false, false, false, false}, {2, 5});
+    check_second("sdpa with a fully masked row", [none_for_row1](const Xs& in) {
+        return scaled_dot_product_attention(in[0], in[1], in[2], none_for_row1, false);
+    }, {q2, k5, v5});
     const Tensor qkv = leaf(randn64({2, 3, 12}, 27));
     check_second("attention_qkv causal", [](const Xs& in) { return attention_qkv(in[0], 2, true); }, {qkv});
     check_second("attention_qkv with a mask", [](const Xs& in) {
@@ -303,4 +310,24 @@ TEST_CASE("a GPT loss's Hessian-vector product matches a central difference of i
     }
     INFO("worst relative difference " << worst);
     CHECK(worst < 1e-5);
+}
+
+TEST_CASE("gradgradcheck: the LSTM and GRU recurrences", "[autograd][grad][gradcheck]") {
+    const int64_t T = 3, B = 2, H = 2;
+    const Tensor x4 = leaf(randn64({T, B, 4 * H}, 70)), h0 = leaf(randn64({B, H}, 71)), c0 = leaf(randn64({B, H}, 72));
+    const Tensor w4 = leaf(randn64({4 * H, H}, 73) * 0.5), b4 = leaf(randn64({4 * H}, 74));
+    // Every output takes part: the sequence, the last h and the last c.
+    check_second("lstm_recurrence", [](const Xs& v) {
+        const LSTMSequence s = lstm_recurrence(v[0], v[1], v[2], v[3], v[4]);
+        return add(sum(mul(s.output, s.output)), sum(mul(s.h, s.c)));
+    }, {x4, h0, c0, w4, b4});
+    check_second("lstm_recurrence without b_hh, one step", [](const Xs& v) {
+        return lstm_recurrence(v[0], v[1], v[2], v[3], Tensor()).c;
+    }, {leaf(randn64({1, B, 4 * H}, 75)), h0, c0, w4});
+    const Tensor x3 = leaf(randn64({T, B, 3 * H}, 76)), w3 = leaf(randn64({3 * H, H}, 77) * 0.5),
+                 b3 = leaf(randn64({3 * H}, 78));
+    check_second("gru_recurrence", [](const Xs& v) { return gru_recurrence(v[0], v[1], v[2], v[3]); }, {x3, h0, w3, b3});
+    check_second("gru_recurrence without b_hh", [](const Xs& v) {
+        return square(gru_recurrence(v[0], v[1], v[2], Tensor()));
+    }, {x3, h0, w3});
 }

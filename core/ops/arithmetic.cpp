@@ -1,5 +1,7 @@
 // Elementwise + - * / with numpy/PyTorch broadcasting. The backward of a broadcast operand
 // sums the gradient over the dims it was stretched along (detail::sum_to).
+#include <algorithm>
+
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xnoalias.hpp>
@@ -28,8 +30,30 @@ T apply(T x, T y) {
     else return x / y;
 }
 
-// z = a (op) b with broadcasting: a flat loop when shapes match or one side is a single value,
-// xtensor's broadcasting otherwise.
+// The sizes (outer, mid, inner) of full around the one run of dims where small (right-aligned,
+// padded with 1s) has full's sizes, when small is 1 on every other dim: a row (C) against
+// (N, C), a column (N, 1), a channel (1, C, 1), a mask (T, S) against (B, H, T, S).
+struct Block {
+    int64_t outer = 1, mid = 1, inner = 1;
+};
+bool block_broadcast(const Shape& full, const Shape& small, Block& b) {
+    const std::size_t nd = full.size(), off = nd - small.size();
+    std::size_t first = nd, last = 0;
+    for (std::size_t k = off; k < nd; ++k)
+        if (small[k - off] != 1) {
+            first = std::min(first, k);
+            last = k;
+        }
+    if (first == nd) return false;
+    for (std::size_t k = first; k <= last; ++k)
+        if (small[k - off] != full[k]) return false;
+    b = {};
+    for (std::size_t k = 0; k < nd; ++k) (k < first ? b.outer : k <= last ? b.mid : b.inner) *= full[k];
+    return true;
+}
+
+// z = a (op) b with broadcasting: flat loops when shapes match, one side is a single value or
+// broadcasts as a block (above), xtensor's broadcasting otherwise.
 template <BinOp K>
 Tensor binary_forward(const char* op, const Tensor& a, const Tensor& b) {
     detail::check_same_floating(op, a, b);
@@ -49,6 +73,28 @@ Tensor binary_forward(const char* op, const Tensor& a, const Tensor& b) {
         } else if (a.numel() == 1 && b.shape() == shape) {
             const T s = pa[0];
             for (int64_t i = 0; i < n; ++i) pz[i] = apply<K>(s, pb[i]);
+        } else if (Block k; (a.shape() == shape && block_broadcast(shape, b.shape(), k)) ||
+                            (b.shape() == shape && block_broadcast(shape, a.shape(), k))) {
+            const bool a_full = a.shape() == shape;
+            const T* full = a_full ? pa : pb;
+            const T* part = a_full ? pb : pa;
+            for (int64_t o = 0; k.inner == 1 && o < k.outer; ++o) {  // a row against each row: one loop
+                const T* f = full + o * k.mid;
+                T* zr = pz + o * k.mid;
+                if (a_full)
+                    for (int64_t m = 0; m < k.mid; ++m) zr[m] = apply<K>(f[m], part[m]);
+                else
+                    for (int64_t m = 0; m < k.mid; ++m) zr[m] = apply<K>(part[m], f[m]);
+            }
+            for (int64_t o = 0; k.inner > 1 && o < k.outer; ++o)
+                for (int64_t m = 0; m < k.mid; ++m) {
+                    const int64_t base = (o * k.mid + m) * k.inner;
+                    const T v = part[m];
+                    if (a_full)
+                        for (int64_t i = 0; i < k.inner; ++i) pz[base + i] = apply<K>(full[base + i], v);
+                    else
+                        for (int64_t i = 0; i < k.inner; ++i) pz[base + i] = apply<K>(v, full[base + i]);
+                }
         } else {
             auto xa = adapt<T>(a);
             auto xb = adapt<T>(b);

@@ -111,8 +111,12 @@ Mask prepare_mask(const char* op, const Tensor& mask, Dtype dtype, int64_t B, in
 // The same attention from differentiable ops, for a floating mask that requires grad (the
 // fused kernels give no mask gradient): S = q k^T scale + mask (+ causal), softmax, @ v. Rows
 // the mask removes entirely give NaN here, as in PyTorch.
-// P = softmax(q k^T scale + additive (+ causal)) from differentiable ops; additive may be undefined.
-Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& additive, bool causal, double scale) {
+// P = softmax(q k^T scale + additive (+ causal)) from differentiable ops; additive may be
+// undefined. dead (b8, (..., T, 1)), when defined, marks the query rows the masks remove entirely:
+// they get P = 0, as the fused kernels give them (their scores are zeroed first, so that no NaN
+// reaches a gradient).
+Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& additive, bool causal, double scale,
+                       const Tensor& dead = Tensor()) {
     Tensor s = matmul(q, transpose(k, -2, -1)) * scale;
     if (additive.defined()) s = s + additive;
     if (causal) {
@@ -122,6 +126,7 @@ Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& additive,
             for (int64_t j = 0; j < S; ++j) future[static_cast<std::size_t>(t * S + j)] = j > t + (S - T);
         s = masked_fill(s, tensor(future, {T, S}), -std::numeric_limits<double>::infinity());
     }
+    if (dead.defined()) return masked_fill(softmax(masked_fill(s, dead, 0.0), -1), dead, 0.0);
     return softmax(s, -1);
 }
 
@@ -131,10 +136,13 @@ Tensor attention_composite(const Tensor& q, const Tensor& k, const Tensor& v, co
 }
 
 // The fused backward's formulas (above scaled_dot_product_attention) from differentiable ops,
-// for create_graph: P is rebuilt as a recorded softmax. Returns dq, dk, dv.
+// for create_graph: P is rebuilt as a recorded softmax (rows the forward found fully masked,
+// lse = -inf, are zero). Returns dq, dk, dv.
 std::array<Tensor, 3> attention_backward_ops(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& additive,
-                                             bool causal, double scale, const Tensor& dout) {
-    const Tensor P = attention_probs(q, k, additive, causal, scale);
+                                             bool causal, double scale, const Tensor& lse, const Tensor& dout) {
+    Tensor dead = unsqueeze(isinf(lse), -1);
+    if (!any(dead).item<bool>()) dead = Tensor();
+    const Tensor P = attention_probs(q, k, additive, causal, scale, dead);
     const Tensor dP = matmul(dout, transpose(v, -2, -1));
     const Tensor dS = mul(P, sub(dP, sum(mul(dP, P), -1, true)));
     return {mul(matmul(dS, k), scale), mul(matmul(transpose(dS, -2, -1), q), scale),
@@ -196,8 +204,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                              out.data<U>(), lse.data<U>());
     });
     return record(op, out, {q, k, v}, [q, k, v, mv, lse, p](const Tensor& dout, const Tensor& out) {
+        if (is_grad_enabled() && (q.numel() == 0 || k.numel() == 0 || v.numel() == 0))  // nothing flows
+            return Grads{Tensor::zeros(q.shape(), q.dtype()), Tensor::zeros(k.shape(), k.dtype()),
+                         Tensor::zeros(v.shape(), v.dtype())};
         if (is_grad_enabled()) {  // creating a graph
-            const auto [dq, dk, dv] = attention_backward_ops(q, k, v, mv, p.head.causal, p.head.scale, dout);
+            const auto [dq, dk, dv] = attention_backward_ops(q, k, v, mv, p.head.causal, p.head.scale, lse, dout);
             return Grads{dq, dk, dv};
         }
         Tensor dq = Tensor::empty(q.shape(), q.dtype());
@@ -258,13 +269,14 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tenso
                              lse.data<U>());
     });
     return record("attention_qkv", out, {qkv}, [qkv, mv, lse, p, C](const Tensor& dout, const Tensor& out) {
+        if (is_grad_enabled() && qkv.numel() == 0) return Grads{Tensor::zeros(qkv.shape(), qkv.dtype())};
         if (is_grad_enabled()) {  // creating a graph: the heads split and joined with ops
             const int64_t B = p.B, H = p.H, T = p.head.T, hs = p.head.hs;
             auto heads = [&](const Tensor& x) { return permute(reshape(x, {B, T, H, hs}), {0, 2, 1, 3}); };
             auto join = [&](const Tensor& x) { return reshape(permute(x, {0, 2, 1, 3}), {B, T, C}); };
             const std::vector<Tensor> parts = split(qkv, C, 2);
             const auto [dq, dk, dv] = attention_backward_ops(heads(parts[0]), heads(parts[1]), heads(parts[2]), mv,
-                                                             p.head.causal, p.head.scale, heads(dout));
+                                                             p.head.causal, p.head.scale, lse, heads(dout));
             return Grads{cat({join(dq), join(dk), join(dv)}, 2)};
         }
         Tensor dqkv = Tensor::empty(qkv.shape(), qkv.dtype());

@@ -1,5 +1,6 @@
 #include "core/ops/common.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -63,10 +64,30 @@ std::vector<int64_t> broadcast_index_map(const Shape& out_batch, const Shape& in
 
 namespace {
 
+// Calls f(src_offset, dst_offset) for every index of the first `dims` dims of shape, in
+// row-major order.
+template <class F>
+void for_each_outer(const Shape& shape, std::size_t dims, const Shape& src_strides, const Shape& dst_strides, F f) {
+    int64_t count = 1;
+    for (std::size_t k = 0; k < dims; ++k) count *= shape[k];
+    Shape idx(dims, 0);
+    for (int64_t r = 0; r < count; ++r) {
+        int64_t so = 0, dof = 0;
+        for (std::size_t k = 0; k < dims; ++k) {
+            so += idx[k] * src_strides[k];
+            dof += idx[k] * dst_strides[k];
+        }
+        f(so, dof);
+        for (int64_t k = static_cast<int64_t>(dims) - 1; k >= 0; --k) {
+            if (++idx[k] < shape[k]) break;
+            idx[k] = 0;
+        }
+    }
+}
+
 // strided_copy for element type T: with Add, dst += src (gradients), else dst = src.
 template <class T, bool Add>
-void strided_copy_as(T* d, const Shape& dst_strides, const T* s, const Shape& src_strides, const Shape& shape,
-                     int64_t n) {
+void strided_copy_as(T* d, const Shape& dst_strides, const T* s, const Shape& src_strides, const Shape& shape) {
     if (shape.empty()) {
         if constexpr (Add) *d += *s;
         else *d = *s;
@@ -74,25 +95,30 @@ void strided_copy_as(T* d, const Shape& dst_strides, const T* s, const Shape& sr
     }
     const std::size_t nd = shape.size();
     const int64_t last = shape[nd - 1], ss = src_strides[nd - 1], ds = dst_strides[nd - 1];
-    const int64_t rows = n / last;
-    Shape idx(nd, 0);
-    for (int64_t r = 0; r < rows; ++r) {
-        int64_t so = 0, dof = 0;
-        for (std::size_t k = 0; k + 1 < nd; ++k) {
-            so += idx[k] * src_strides[k];
-            dof += idx[k] * dst_strides[k];
+    if constexpr (!Add) {
+        // A transpose of the last two dims into a contiguous dst (transpose, permute(..., -1, -2)):
+        // copied in square tiles, so that the strided reads stay in cache.
+        if (nd >= 2 && ds == 1 && ss != 1 && src_strides[nd - 2] == 1 && dst_strides[nd - 2] == last && last > 1) {
+            constexpr int64_t kTile = 32;
+            const int64_t R = shape[nd - 2];
+            for_each_outer(shape, nd - 2, src_strides, dst_strides, [&](int64_t so, int64_t dof) {
+                for (int64_t i0 = 0; i0 < R; i0 += kTile)
+                    for (int64_t j0 = 0; j0 < last; j0 += kTile)
+                        for (int64_t i = i0; i < std::min(i0 + kTile, R); ++i)
+                            for (int64_t j = j0; j < std::min(j0 + kTile, last); ++j)
+                                d[dof + i * last + j] = s[so + i + j * ss];
+            });
+            return;
         }
+    }
+    for_each_outer(shape, nd - 1, src_strides, dst_strides, [&](int64_t so, int64_t dof) {
         if constexpr (Add)
             for (int64_t j = 0; j < last; ++j) d[dof + j * ds] += s[so + j * ss];
         else if (ss == 1 && ds == 1)
             std::memcpy(d + dof, s + so, static_cast<std::size_t>(last) * sizeof(T));
         else
             for (int64_t j = 0; j < last; ++j) d[dof + j * ds] = s[so + j * ss];
-        for (int64_t k = static_cast<int64_t>(nd) - 2; k >= 0; --k) {
-            if (++idx[k] < shape[k]) break;
-            idx[k] = 0;
-        }
-    }
+    });
 }
 
 }  // namespace
@@ -106,7 +132,7 @@ void strided_copy(const Tensor& dst, int64_t dst_offset, const Shape& dst_stride
         using T = decltype(tag);
         strided_copy_as<T, decltype(add)::value>(static_cast<T*>(dst.raw_data()) + dst_offset, dst_strides,
                                                  static_cast<const T*>(src.raw_data()) + src_offset, src_strides,
-                                                 shape, n);
+                                                 shape);
     };
     // Moving values works for every dtype, bf16 included (shape ops take it as they take i64);
     // adding (gradients) only for the dtypes ops compute in.
@@ -124,16 +150,15 @@ Tensor sum_to(const Tensor& g, const Shape& target) {
             if (d < lead || (target[d - lead] == 1 && g.shape()[d] != 1)) dims.push_back(d);
         return reshape(dims.empty() ? g : sum(g, dims, true), target);
     }
-    // Reduce g into a zeroed tensor of the target's shape through the broadcast index map:
-    // every element of g lands on the target element it was broadcast from.
+    // Reduce g into a zeroed tensor of the target's shape: every element of g lands on the
+    // target element it was broadcast from (target's strides on g's dims, 0 where it repeats).
     Tensor out = Tensor::zeros(target, g.dtype());
-    const std::vector<int64_t> map = broadcast_index_map(g.shape(), target);
+    const Shape st = broadcast_strides(g.shape(), target);
     dispatch_floating("sum_to", g.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* pg = g.data<T>();
         T* po = out.data<T>();
-        const int64_t n = g.numel();
-        for (int64_t i = 0; i < n; ++i) po[map[i]] += pg[i];
+        for_each_strided<1>(g.shape(), {st}, [&](int64_t i, const auto& off) { po[off[0]] += pg[i]; });
     });
     return out;
 }

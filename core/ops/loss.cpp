@@ -217,6 +217,7 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
     });
     return record("cross_entropy", loss, {logits, targets},
                   [logits, probs, targets, ignore_index, e, N, C, K](const Tensor& dl, const Tensor&) {
+                      if (is_grad_enabled() && K == 0) return Grads{Tensor::zeros(logits.shape(), dl.dtype()), Tensor()};
                       if (is_grad_enabled()) {
                           // Creating a graph: dx = dL / K * (counted * softmax(x) - target), where
                           // counted masks the rows not ignored and target holds (1 - e) [c == t_n]

@@ -125,6 +125,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
         }
     });
     return record("layer_norm", y, {x, w, b}, [x, w, mean, rstd, N, C, eps](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled() && x.numel() == 0)  // nothing to normalise (the means below refuse empty rows)
+            return Grads{Tensor::zeros(x.shape(), x.dtype()), Tensor::zeros({C}, x.dtype()), Tensor::zeros({C}, x.dtype())};
         if (is_grad_enabled()) {  // creating a graph
             const Tensor xc = sub(x, tg::mean(x, -1, true));
             const Tensor r = rsqrt(add(tg::mean(mul(xc, xc), -1, true), eps));
@@ -231,6 +233,8 @@ Tensor rms_norm(const Tensor& x, const Tensor& w, double eps) {
         }
     });
     return record("rms_norm", y, {x, w}, [x, w, rstd, N, C, eps](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled() && x.numel() == 0)
+            return Grads{Tensor::zeros(x.shape(), x.dtype()), w.defined() ? Tensor::zeros({C}, x.dtype()) : Tensor()};
         if (is_grad_enabled()) {  // creating a graph
             const Tensor r = rsqrt(add(tg::mean(mul(x, x), -1, true), eps));
             const Tensor xhat = mul(x, r);
@@ -368,6 +372,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const bool need_dw = w.defined() && w.requires_grad(), need_db = b.defined() && b.requires_grad();
     return record("batch_norm", y, {x, w, b},
                   [x, w, mean, rstd, training, need_dw, need_db, N, C, S, eps](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled() && x.numel() == 0)
+            return Grads{x.requires_grad() ? Tensor::zeros(x.shape(), x.dtype()) : Tensor(),
+                         need_dw ? Tensor::zeros({C}, x.dtype()) : Tensor(), need_db ? Tensor::zeros({C}, x.dtype()) : Tensor()};
         if (is_grad_enabled()) {  // creating a graph, on x seen as (N, C, S)
             const Shape per_channel{1, C, 1};
             const Tensor x3 = reshape(x, {N, C, S}), g3 = reshape(dy, {N, C, S});

@@ -29,6 +29,16 @@ Tensor sum_dim_kernel(const char* op, const Tensor& x, int64_t dim, bool keepdim
         using T = decltype(tag);
         const T* px = x.data<T>();
         T* po = out.data<T>();
+        if (sp.inner == 1) {  // rows: one sum each
+            for (int64_t o = 0; o < sp.outer; ++o) {
+                const T* row = px + o * sp.d;
+                double acc = 0;
+#pragma omp simd reduction(+ : acc)
+                for (int64_t d = 0; d < sp.d; ++d) acc += static_cast<double>(row[d]);
+                po[o] = static_cast<T>(acc * scale);
+            }
+            return;
+        }
         std::vector<double> acc(static_cast<std::size_t>(sp.inner));
         for (int64_t o = 0; o < sp.outer; ++o) {
             std::fill(acc.begin(), acc.end(), 0.0);
@@ -529,6 +539,7 @@ Tensor var(const Tensor& x, int64_t dim, bool unbiased, bool keepdim) {
             }
     });
     return record("var", y, {x}, [x, mean, sp, n, dim](const Tensor& dy, const Tensor&) {
+        if (is_grad_enabled() && x.numel() == 0) return Grads{Tensor::zeros(x.shape(), dy.dtype())};
         if (is_grad_enabled()) {  // creating a graph: the mean recomputed as a recorded op
             const Tensor g = dy.dim() == x.dim() ? dy : unsqueeze(dy, dim);
             return Grads{mul(g, mul(sub(x, tg::mean(x, dim, true)), 2.0 / n))};

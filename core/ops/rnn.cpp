@@ -5,6 +5,7 @@
 // that is a dozen tape entries and allocations a step (and a select whose backward writes a
 // zero tensor the size of the sequence); as one op it is one entry and a handful of buffers.
 #include <cstring>
+#include <vector>
 
 #include "core/check.hpp"
 #include "core/kernels/blas.hpp"
@@ -91,6 +92,88 @@ Tensor recurrent_weight_grad(const T* d_gates, const T* h0, const T* hs, int64_t
     return dw;
 }
 
+// 1 - t, recorded.
+Tensor one_minus(const Tensor& t) { return add(neg(t), 1.0); }
+
+// The recurrences' backwards as recorded ops, for create_graph: the forward runs again from ops
+// (so every activation hangs off the inputs on the tape), then the backward through time of the
+// comment above each op, step by step, with ops. The grads follow the op's inputs.
+Grads lstm_backward_ops(const Tensor& x_proj, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                        const Tensor& b_hh, const Tensor& dy) {
+    const int64_t T_ = x_proj.shape()[0], H = h0.shape()[1];
+    struct Step {
+        Tensor h_prev, c_prev, i, f, g, o, tc;
+    };
+    std::vector<Step> steps;
+    Tensor h = h0, c = c0;
+    for (int64_t t = 0; t < T_; ++t) {
+        const std::vector<Tensor> a = split(add(select(x_proj, 0, t), linear(h, w_hh, b_hh)), H, 1);
+        Step s{h, c, sigmoid(a[0]), sigmoid(a[1]), tanh(a[2]), sigmoid(a[3]), Tensor()};
+        c = add(mul(s.f, c), mul(s.i, s.g));
+        s.tc = tanh(c);
+        h = mul(s.o, s.tc);
+        steps.push_back(s);
+    }
+    Tensor dh, dc = select(dy, 0, T_), dw;
+    std::vector<Tensor> d_gates(static_cast<std::size_t>(T_));
+    for (int64_t t = T_ - 1; t >= 0; --t) {
+        const Step& s = steps[static_cast<std::size_t>(t)];
+        const Tensor dhs = dh.defined() ? add(dh, select(dy, 0, t)) : select(dy, 0, t);
+        const Tensor dcs = add(dc, mul(mul(dhs, s.o), one_minus(mul(s.tc, s.tc))));
+        const Tensor da = cat({mul(mul(dcs, s.g), mul(s.i, one_minus(s.i))), mul(mul(dcs, s.c_prev), mul(s.f, one_minus(s.f))),
+                               mul(mul(dcs, s.i), one_minus(mul(s.g, s.g))), mul(mul(dhs, s.tc), mul(s.o, one_minus(s.o)))},
+                              1);
+        dc = mul(dcs, s.f);
+        dh = matmul(da, w_hh);
+        if (w_hh.requires_grad()) {
+            const Tensor step_dw = matmul(transpose(da, 0, 1), s.h_prev);
+            dw = dw.defined() ? add(dw, step_dw) : step_dw;
+        }
+        d_gates[static_cast<std::size_t>(t)] = da;
+    }
+    const Tensor dx = stack(d_gates, 0);
+    const bool need_db = b_hh.defined() && b_hh.requires_grad();
+    return {dx, h0.requires_grad() ? dh : Tensor(), c0.requires_grad() ? dc : Tensor(), dw,
+            need_db ? sum(dx, std::vector<int64_t>{0, 1}) : Tensor()};
+}
+
+Grads gru_backward_ops(const Tensor& x_proj, const Tensor& h0, const Tensor& w_hh, const Tensor& b_hh,
+                       const Tensor& dy) {
+    const int64_t T_ = x_proj.shape()[0], H = h0.shape()[1];
+    struct Step {
+        Tensor h_prev, r, z, n, a_n;
+    };
+    std::vector<Step> steps;
+    Tensor h = h0;
+    for (int64_t t = 0; t < T_; ++t) {
+        const std::vector<Tensor> x = split(select(x_proj, 0, t), H, 1);
+        const std::vector<Tensor> a = split(linear(h, w_hh, b_hh), H, 1);
+        Step s{h, sigmoid(add(x[0], a[0])), sigmoid(add(x[1], a[1])), Tensor(), a[2]};
+        s.n = tanh(add(x[2], mul(s.r, a[2])));
+        h = add(mul(one_minus(s.z), s.n), mul(s.z, h));
+        steps.push_back(s);
+    }
+    Tensor dh, dw, db;
+    std::vector<Tensor> dxs(static_cast<std::size_t>(T_));
+    const bool need_db = b_hh.defined() && b_hh.requires_grad();
+    for (int64_t t = T_ - 1; t >= 0; --t) {
+        const Step& s = steps[static_cast<std::size_t>(t)];
+        const Tensor dhs = dh.defined() ? add(dh, select(dy, 0, t)) : select(dy, 0, t);
+        const Tensor dxn = mul(mul(dhs, one_minus(s.z)), one_minus(mul(s.n, s.n)));
+        const Tensor dar = mul(mul(dxn, s.a_n), mul(s.r, one_minus(s.r)));
+        const Tensor daz = mul(mul(dhs, sub(s.h_prev, s.n)), mul(s.z, one_minus(s.z)));
+        dxs[static_cast<std::size_t>(t)] = cat({dar, daz, dxn}, 1);
+        const Tensor d_rec = cat({dar, daz, mul(dxn, s.r)}, 1);
+        dh = add(mul(dhs, s.z), matmul(d_rec, w_hh));
+        if (w_hh.requires_grad()) {
+            const Tensor step_dw = matmul(transpose(d_rec, 0, 1), s.h_prev);
+            dw = dw.defined() ? add(dw, step_dw) : step_dw;
+        }
+        if (need_db) db = db.defined() ? add(db, sum(d_rec, 0)) : sum(d_rec, 0);
+    }
+    return {stack(dxs, 0), h0.requires_grad() ? dh : Tensor(), dw, db};
+}
+
 }  // namespace
 
 /// Per step t (gates in PyTorch's order i, f, g, o):
@@ -139,7 +222,8 @@ LSTMSequence lstm_recurrence(const Tensor& x_proj, const Tensor& h0, const Tenso
         std::memcpy(py + T_ * B * H, c, static_cast<std::size_t>(B * H) * sizeof(T));
     });
     Tensor packed = record(op, y, {x_proj, h0, c0, w_hh, b_hh},
-                           [h0, c0, w_hh, b_hh, acts, cells, tanh_cells, T_, B, H, G, op](const Tensor& dy, const Tensor& out) {
+                           [x_proj, h0, c0, w_hh, b_hh, acts, cells, tanh_cells, T_, B, H, G, op](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return lstm_backward_ops(x_proj, h0, c0, w_hh, b_hh, dy);  // creating a graph
         const Dtype dt = dy.dtype();
         Tensor d_gates = Tensor::empty({T_, B, G}, dt);
         Tensor dh = Tensor::zeros({B, H}, dt), dc = Tensor::empty({B, H}, dt);
@@ -179,7 +263,7 @@ LSTMSequence lstm_recurrence(const Tensor& x_proj, const Tensor& h0, const Tenso
         });
         return std::vector<Tensor>{d_gates, h0.requires_grad() ? dh : Tensor(), c0.requires_grad() ? dc : Tensor(),
                                    dw, db};
-    });
+    }, BackwardReads::values, Differentiable::twice);
     return {narrow(packed, 0, 0, T_), select(packed, 0, T_ - 1), select(packed, 0, T_)};
 }
 
@@ -225,7 +309,8 @@ Tensor gru_recurrence(const Tensor& x_proj, const Tensor& h0, const Tensor& w_hh
         }
     });
     return record(op, y, {x_proj, h0, w_hh, b_hh},
-                  [h0, w_hh, b_hh, acts, a_n, T_, B, H, G, op](const Tensor& dy, const Tensor& out) {
+                  [x_proj, h0, w_hh, b_hh, acts, a_n, T_, B, H, G, op](const Tensor& dy, const Tensor& out) {
+        if (is_grad_enabled()) return gru_backward_ops(x_proj, h0, w_hh, b_hh, dy);  // creating a graph
         const Dtype dt = dy.dtype();
         Tensor dx = Tensor::empty({T_, B, G}, dt), d_rec = Tensor::empty({T_, B, G}, dt);
         Tensor dh = Tensor::zeros({B, H}, dt);
@@ -258,7 +343,7 @@ Tensor gru_recurrence(const Tensor& x_proj, const Tensor& h0, const Tensor& w_hh
             if (b_hh.defined() && b_hh.requires_grad()) db = column_sums(static_cast<const T*>(pr), T_ * B, G, dt);
         });
         return std::vector<Tensor>{dx, h0.requires_grad() ? dh : Tensor(), dw, db};
-    });
+    }, BackwardReads::values, Differentiable::twice);
 }
 
 }  // namespace tg

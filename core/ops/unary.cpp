@@ -122,13 +122,44 @@ constexpr double kGeluC = 0.044715;
 // f'(x) as an op of its own, for the fused functions whose derivative is no short chain of
 // ops: creating a graph, their backward is dy * derivative(x), and derivative's backward is
 // dy * f''(x), so the gradient can be differentiated once more (a third time names `name`).
-template <class D1, class D2>
+// d1 and d2 are called as d(tag, v) with a value of the element type (scalar) or, with simd,
+// a batch of them (kernels::vmap).
+template <bool simd, class D1, class D2>
 Tensor derivative(const char* name, const Tensor& x, D1 d1, D2 d2) {
-    Tensor d = map(name, x, d1);
+    Tensor d = Tensor::empty(x.shape(), x.dtype());
+    dispatch_floating(name, x.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        auto f = [&](auto v) { return d1(tag, v); };
+        if constexpr (simd) kernels::vmap(x.data<T>(), d.data<T>(), x.numel(), f);
+        else d = map(name, x, f);
+    });
     return record(name, d, {x}, [x, d2, name](const Tensor& dy, const Tensor&) {
-        return Grads{map2(name, dy, x, [d2](auto g, auto v) { return g * d2(v); })};
+        Tensor dx = Tensor::empty(x.shape(), x.dtype());
+        dispatch_floating(name, x.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            auto f = [&](auto g, auto v) { return g * d2(tag, v); };
+            if constexpr (simd) kernels::vmap2(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(), f);
+            else dx = map2(name, dy, x, f);
+        });
+        return Grads{dx};
     });
 }
+
+// The tanh form's first and second derivatives, over SIMD batches: with t = tanh u,
+// u = k (x + c x^3) and u' = k (1 + 3 c x^2),
+//   f' = (1 + t) / 2 + x (1 - t^2) u' / 2,   f'' = (1 - t^2) (u' - x t u'^2 + 3 k c x^2).
+auto gelu_tanh_d1 = [](auto tag, auto v) {
+    using T = decltype(tag);
+    const auto t = kernels::tanh<T>(T(kGeluK) * (v + T(kGeluC) * v * v * v));
+    const auto du = T(kGeluK) * (T(1) + T(3 * kGeluC) * v * v);
+    return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du;
+};
+auto gelu_tanh_d2 = [](auto tag, auto v) {
+    using T = decltype(tag);
+    const auto t = kernels::tanh<T>(T(kGeluK) * (v + T(kGeluC) * v * v * v));
+    const auto du = T(kGeluK) * (T(1) + T(3 * kGeluC) * v * v);
+    return (T(1) - t * t) * (du - v * t * du * du + T(3 * kGeluK * kGeluC) * v * v);
+};
 }  // namespace
 
 /// y = x/2 (1 + tanh u), u = k (x + c x^3).
@@ -144,26 +175,12 @@ Tensor gelu(const Tensor& x) {
         });
     });
     return record("gelu", y, {x}, [x](const Tensor& dy, const Tensor&) {
-        // Creating a graph: with t = tanh u, u' = k (1 + 3 c x^2),
-        // f'' = (1 - t^2) (u' - x t u'^2 + 3 k c x^2).
-        if (is_grad_enabled())
-            return Grads{mul(dy, derivative("gelu_backward", x, [](auto v) {
-                using T = decltype(v);
-                const T t = std::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v)), du = T(kGeluK) * (1 + T(3 * kGeluC) * v * v);
-                return T(0.5) * (1 + t) + T(0.5) * v * (1 - t * t) * du;
-            }, [](auto v) {
-                using T = decltype(v);
-                const T t = std::tanh(T(kGeluK) * (v + T(kGeluC) * v * v * v)), du = T(kGeluK) * (1 + T(3 * kGeluC) * v * v);
-                return (1 - t * t) * (du - v * t * du * du + T(3 * kGeluK * kGeluC) * v * v);
-            }))};
+        if (is_grad_enabled()) return Grads{mul(dy, derivative<true>("gelu_backward", x, gelu_tanh_d1, gelu_tanh_d2))};
         Tensor dx = Tensor::empty(x.shape(), x.dtype());
         dispatch_floating("gelu", x.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            kernels::vmap2(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(), [](auto g, auto v) {
-                const auto t = kernels::tanh<T>(T(kGeluK) * (v + T(kGeluC) * v * v * v));
-                const auto du = T(kGeluK) * (T(1) + T(3 * kGeluC) * v * v);
-                return g * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
-            });
+            kernels::vmap2(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(),
+                           [tag](auto g, auto v) { return g * gelu_tanh_d1(tag, v); });
         });
         return Grads{dx};
     }, BackwardReads::values, Differentiable::twice);
@@ -185,18 +202,18 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
         using T = decltype(v);
         return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2)));
     });
-    auto d1 = [](auto v) {
+    auto d1 = [](auto, auto v) {
         using T = decltype(v);
         return T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
     };
     return record("gelu", y, {x}, [x, d1](const Tensor& dy, const Tensor&) {
         // Creating a graph: f'' = 2 phi(x) + x phi'(x) = phi(x) (2 - x^2).
         if (is_grad_enabled())
-            return Grads{mul(dy, derivative("gelu_backward", x, d1, [](auto v) {
+            return Grads{mul(dy, derivative<false>("gelu_backward", x, d1, [](auto, auto v) {
                 using T = decltype(v);
                 return T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v) * (2 - v * v);
             }))};
-        return Grads{map2("gelu", dy, x, [d1](auto g, auto v) { return g * d1(v); })};
+        return Grads{map2("gelu", dy, x, [d1](auto g, auto v) { return g * d1(v, v); })};
     }, BackwardReads::values, Differentiable::twice);
 }
 

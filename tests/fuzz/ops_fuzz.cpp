@@ -4,7 +4,8 @@
 // vectors of doubles, says whether the call is valid and what it must return:
 //   - invalid call: the op must throw a tg::Error;
 //   - valid call: the op must return the reference's shape, dtype and values, and a backward
-//     pass through it must give every floating input a gradient of its own shape.
+//     pass through it must give every floating input a gradient of its own shape; the gradient
+//     taken with create_graph must equal it and be differentiable again (check_create_graph).
 // A few corners where the rules are a choice rather than a fact (i64 inputs to shape ops,
 // rank-0 inputs with a dim argument, empty rows) accept either answer, but a result given
 // there must still be correct. Anything else (a crash, another exception, a wrong value,
@@ -605,6 +606,47 @@ void check_result(const Call& c, const Tensor& got, const Ref& want) {
             finding(c, fmt::format("element {} is {}, the reference says {}", i, v[i], want.v[i]));
 }
 
+// Second order, on the chain op -> square -> sum -> the backward of all three, recorded
+// (create_graph) -> a sum of squares of that gradient -> its backward: the gradient taken with
+// create_graph must equal the plain one, and differentiating it again must give every input a
+// gradient of its own shape and dtype (or none, where the second derivative cannot reach it).
+void check_create_graph(const Call& c, const std::vector<Tensor>& outs) {
+    std::vector<Tensor> wrt;
+    for (const Tensor& t : c.inputs)
+        if (t.defined() && floating(t) && t.requires_grad()) wrt.push_back(t);
+    Tensor loss;
+    for (const Tensor& out : outs)
+        if (out.defined() && is_floating(out.dtype()) && out.requires_grad()) {
+            const Tensor term = sum(mul(out, out));
+            loss = loss.defined() ? add(loss, term) : term;
+        }
+    if (!loss.defined() || wrt.empty()) return;
+    std::vector<Tensor> plain, created, second;
+    try {
+        plain = grad({loss}, wrt, {}, {.retain_graph = true, .allow_unused = true});
+        created = grad({loss}, wrt, {}, {.create_graph = true, .allow_unused = true});
+        Tensor s;
+        for (const Tensor& g : created)
+            if (g.defined() && g.requires_grad()) s = s.defined() ? add(s, sum(mul(g, g))) : sum(mul(g, g));
+        if (s.defined()) second = grad({s}, wrt, {}, {.allow_unused = true});
+    } catch (const Error& e) {
+        finding(c, std::string("a gradient of the gradient failed: ") + e.what());
+    }
+    for (std::size_t i = 0; i < wrt.size(); ++i) {
+        if (plain[i].defined() != created[i].defined()) finding(c, "create_graph changed which inputs get a gradient");
+        if (!plain[i].defined()) continue;
+        const std::vector<double> p = plain[i].to_vector<double>(), q = created[i].to_vector<double>();
+        for (std::size_t e = 0; e < p.size(); ++e)
+            if (!close(q[e], p[e], wrt[i].dtype()))
+                finding(c, fmt::format("with create_graph, element {} of input {}'s gradient is {}, without it {}", e, i,
+                                       q[e], p[e]));
+        if (i < second.size() && second[i].defined() &&
+            (second[i].shape() != wrt[i].shape() || second[i].dtype() != wrt[i].dtype()))
+            finding(c, "second-order gradient of shape " + shape_str(second[i].shape()) + " for an input of shape " +
+                           shape_str(wrt[i].shape()));
+    }
+}
+
 // With TG_FUZZ_STATS set, the outcome of every call is counted per op and printed at exit:
 // a target that only ever sees errors would be fuzzing nothing.
 struct Stats {
@@ -658,13 +700,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const Tensor& out : outs)
         if (out.defined() && is_floating(out.dtype()) && out.requires_grad()) loss = loss.defined() ? add(loss, sum(out)) : sum(out);
     if (loss.defined()) {
-        loss.backward();
+        loss.backward(Tensor(), GradOptions{.retain_graph = true});  // check_create_graph walks it again
         for (const Tensor& t : c.inputs) {
             if (!t.defined() || !floating(t)) continue;
             const Tensor g = t.grad();
             if (g.defined() && (g.shape() != t.shape() || g.dtype() != t.dtype()))
                 finding(c, "gradient of shape " + shape_str(g.shape()) + " for an input of shape " + shape_str(t.shape()));
         }
+        check_create_graph(c, outs);
     }
     return 0;
 }
