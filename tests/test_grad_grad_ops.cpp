@@ -331,3 +331,24 @@ TEST_CASE("gradgradcheck: the LSTM and GRU recurrences", "[autograd][grad][gradc
         return square(gru_recurrence(v[0], v[1], v[2], Tensor()));
     }, {x3, h0, w3});
 }
+
+TEST_CASE("create_graph keeps the kernels' answers at zero norms and ignored rows", "[autograd][grad]") {
+    // norm with p < 1 over a row of zeros: the kernel gives a zero gradient, and so must the
+    // recorded backward (not 0 * inf = NaN), and its second derivative must be finite.
+    Tensor x = tensor({0.0, 0.0, 1.0, -2.0}, {2, 2}).requires_grad_();
+    const Tensor n = sum(norm(x, 0.5, {1}));
+    const Tensor plain = grad({n}, {x}, {}, {.retain_graph = true})[0];
+    const Tensor created = grad({n}, {x}, {}, {.create_graph = true})[0];
+    CHECK(max_rel_diff(created, plain) < 1e-12);
+    CHECK(plain.to_vector<double>()[0] == 0.0);
+    CHECK(all(isfinite(grad({sum(mul(created, created))}, {x})[0])).item<bool>());
+    // cross_entropy with a padding row of -inf logits that ignore_index leaves out.
+    const double inf = INFINITY;
+    Tensor logits = tensor({-inf, -inf, -inf, 0.5, -1.0, 2.0}, {2, 3}).requires_grad_();
+    const Tensor targets = i64s({-100, 2}, {2});
+    const Tensor l = cross_entropy(logits, targets, -100, 0.1);
+    const Tensor p = grad({l}, {logits}, {}, {.retain_graph = true})[0];
+    const Tensor c = grad({l}, {logits}, {}, {.create_graph = true})[0];
+    CHECK(max_rel_diff(c, p) < 1e-12);
+    CHECK(all(isfinite(grad({sum(mul(c, c))}, {logits})[0])).item<bool>());
+}

@@ -237,7 +237,10 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t 
                                   pt[n * C + t[n]] += static_cast<T>(1 - e);
                               }
                           });
-                          return Grads{mul(sub(mul(softmax(logits, -1), counted), target),
+                          // Ignored rows are zeroed before the softmax too, so that one holding
+                          // infinities or NaN (padding) stays out of the graph, as the kernel skips it.
+                          const Tensor ignored = eq(counted, 0.0);
+                          return Grads{mul(sub(mul(softmax(masked_fill(logits, ignored, 0.0), -1), counted), target),
                                            mul(dl, 1.0 / static_cast<double>(K))),
                                        Tensor()};
                       }

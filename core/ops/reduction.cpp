@@ -32,8 +32,7 @@ Tensor sum_dim_kernel(const char* op, const Tensor& x, int64_t dim, bool keepdim
         if (sp.inner == 1) {  // rows: one sum each
             for (int64_t o = 0; o < sp.outer; ++o) {
                 const T* row = px + o * sp.d;
-                double acc = 0;
-#pragma omp simd reduction(+ : acc)
+                double acc = 0;  // in order, as every other sum here (the same bits as before)
                 for (int64_t d = 0; d < sp.d; ++d) acc += static_cast<double>(row[d]);
                 po[o] = static_cast<T>(acc * scale);
             }
@@ -398,7 +397,10 @@ Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool ke
                 const Tensor y1 = unsqueeze(out, 1);
                 const Tensor safe = where(eq(y1.detach(), 0.0), Tensor::ones({}, y1.dtype()), y1);
                 if (p == 2) return Grads{mul(g, div(x2, safe))};
-                return Grads{mul(g, mul(sign, pow(div(abs(x2), safe), p - 1)))};
+                // Zero entries take 1 before the power (for p < 1 it would be inf, and sign * inf
+                // NaN); sign is 0 there, so their gradient is 0, as the kernel gives.
+                const Tensor ratio = where(eq(x2.detach(), 0.0), Tensor::ones({}, x2.dtype()), div(abs(x2), safe));
+                return Grads{mul(g, mul(sign, pow(ratio, p - 1)))};
             }
             Tensor dx = Tensor::empty(x2.shape(), dy.dtype());
             dispatch_floating("norm", dy.dtype(), [&](auto tag) {

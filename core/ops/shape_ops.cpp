@@ -103,15 +103,34 @@ namespace {
 
 Tensor put_strided(const char* op, const Tensor& y, const Shape& x_shape, int64_t offset, const Shape& strides);
 
-/// y = the elements of x at offset + sum_k i_k src_strides[k] for every position i of out_shape,
-/// recorded as op (slice, narrow, select, unbind, split, chunk, and the backwards of cat and stack).
-/// dx = put_strided(dy): zeros with dy written back to those positions
-Tensor take_strided(const char* op, const Tensor& x, const Shape& out_shape, int64_t offset, const Shape& src_strides) {
+Tensor strided_values(const Tensor& x, const Shape& out_shape, int64_t offset, const Shape& src_strides) {
     Tensor y = Tensor::empty(out_shape, x.dtype());
     detail::strided_copy(y, 0, contiguous_strides(out_shape), x, offset, src_strides, out_shape);
-    return record(op, y, {x}, [op, xs = x.shape(), src_strides, offset](const Tensor& dy, const Tensor&) {
+    return y;
+}
+
+/// y = the elements of x at offset + sum_k i_k src_strides[k] for every position i of out_shape,
+/// recorded as op (slice, narrow, select, unbind, split, chunk).
+/// dx = put_strided(dy): zeros with dy written back to those positions
+// take_strided's backward, for an input of shape xs.
+auto put_back(const char* op, const Shape& xs, int64_t offset, const Shape& src_strides) {
+    return [op, xs, src_strides, offset](const Tensor& dy, const Tensor&) {
         return Grads{put_strided(op, dy, xs, offset, src_strides)};
-    }, BackwardReads::shapes, Differentiable::twice);
+    };
+}
+
+Tensor take_strided(const char* op, const Tensor& x, const Shape& out_shape, int64_t offset, const Shape& src_strides) {
+    return record(op, strided_values(x, out_shape, offset, src_strides), {x}, put_back(op, x.shape(), offset, src_strides),
+                  BackwardReads::shapes, Differentiable::twice);
+}
+
+// take_strided inside a backward (cat's, stack's, put_strided's): recorded only when a graph is
+// being created, so a first-order backward builds no closure.
+Tensor take_strided_linear(const char* op, const Tensor& x, const Shape& out_shape, int64_t offset,
+                           const Shape& src_strides) {
+    Tensor y = strided_values(x, out_shape, offset, src_strides);
+    if (!is_grad_enabled() || !x.requires_grad()) return y;
+    return detail::record_linear(op, std::move(y), x, put_back(op, x.shape(), offset, src_strides));
 }
 
 /// The adjoint of take_strided: a tensor of x_shape, zero but for y written at the positions
@@ -121,7 +140,7 @@ Tensor put_strided(const char* op, const Tensor& y, const Shape& x_shape, int64_
     Tensor x = Tensor::zeros(x_shape, y.dtype());
     detail::strided_copy(x, offset, strides, y, 0, contiguous_strides(y.shape()), y.shape());
     return detail::record_linear(op, x, y, [op, ys = y.shape(), offset, strides](const Tensor& dx, const Tensor&) {
-        return Grads{take_strided(op, dx, ys, offset, strides)};
+        return Grads{take_strided_linear(op, dx, ys, offset, strides)};
     });
 }
 
@@ -243,7 +262,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     for (const Tensor& t : xs) shapes.push_back(t.shape());
     return record("cat", y, xs, [shapes, offsets, ystr](const Tensor& dy, const Tensor&) {
         Grads g;
-        for (std::size_t j = 0; j < shapes.size(); ++j) g.push_back(take_strided("cat", dy, shapes[j], offsets[j], ystr));
+        for (std::size_t j = 0; j < shapes.size(); ++j) g.push_back(take_strided_linear("cat", dy, shapes[j], offsets[j], ystr));
         return g;
     },
                   BackwardReads::shapes, Differentiable::twice);
@@ -277,7 +296,7 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
     return record("stack", y, xs, [first, slab_str, step, n = xs.size()](const Tensor& dy, const Tensor&) {
         Grads g;
         for (std::size_t j = 0; j < n; ++j)
-            g.push_back(take_strided("stack", dy, first, static_cast<int64_t>(j) * step, slab_str));
+            g.push_back(take_strided_linear("stack", dy, first, static_cast<int64_t>(j) * step, slab_str));
         return g;
     },
                   BackwardReads::shapes, Differentiable::twice);
