@@ -149,6 +149,17 @@ std::array<Tensor, 3> attention_backward_ops(const Tensor& q, const Tensor& k, c
             matmul(transpose(P, -2, -1), dout)};
 }
 
+// The packed (B, T, C) layout of attention_qkv's operands and output against the (B, H, T, hs)
+// heads the composite paths take: head h is columns [h hs, (h+1) hs).
+Tensor split_heads(const Tensor& x, int64_t H) {
+    const Shape& s = x.shape();
+    return permute(reshape(x, {s[0], s[1], H, s[2] / H}), {0, 2, 1, 3});
+}
+Tensor join_heads(const Tensor& x) {
+    const Shape& s = x.shape();
+    return reshape(permute(x, {0, 2, 1, 3}), {s[0], s[2], s[1] * s[3]});
+}
+
 struct AttnShapes {
     int64_t B, H, T, S, hs, hv;
 };
@@ -243,10 +254,8 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tenso
     if (mask.values.defined() && mask.values.requires_grad()) {
         // Split into (B, H, T, hs) heads for the composite path, and join the heads again.
         const std::vector<Tensor> parts = split(qkv, C, 2);
-        auto heads = [&](const Tensor& x) { return permute(reshape(x, {B, T, n_head, hs}), {0, 2, 1, 3}); };
-        const Tensor y = attention_composite(heads(parts[0]), heads(parts[1]), heads(parts[2]), mask.values, causal,
-                                             attention_scale(hs));
-        return reshape(permute(y, {0, 2, 1, 3}), {B, T, C});
+        return join_heads(attention_composite(split_heads(parts[0], n_head), split_heads(parts[1], n_head),
+                                              split_heads(parts[2], n_head), mask.values, causal, attention_scale(hs)));
     }
     const Layout qkv_heads{T * 3 * C, hs};
     const Problem p{.B = B,
@@ -271,13 +280,11 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tenso
     return record("attention_qkv", out, {qkv}, [qkv, mv, lse, p, C](const Tensor& dout, const Tensor& out) {
         if (is_grad_enabled() && qkv.numel() == 0) return Grads{Tensor::zeros(qkv.shape(), qkv.dtype())};
         if (is_grad_enabled()) {  // creating a graph: the heads split and joined with ops
-            const int64_t B = p.B, H = p.H, T = p.head.T, hs = p.head.hs;
-            auto heads = [&](const Tensor& x) { return permute(reshape(x, {B, T, H, hs}), {0, 2, 1, 3}); };
-            auto join = [&](const Tensor& x) { return reshape(permute(x, {0, 2, 1, 3}), {B, T, C}); };
             const std::vector<Tensor> parts = split(qkv, C, 2);
-            const auto [dq, dk, dv] = attention_backward_ops(heads(parts[0]), heads(parts[1]), heads(parts[2]), mv,
-                                                             p.head.causal, p.head.scale, lse, heads(dout));
-            return Grads{cat({join(dq), join(dk), join(dv)}, 2)};
+            const auto [dq, dk, dv] =
+                attention_backward_ops(split_heads(parts[0], p.H), split_heads(parts[1], p.H), split_heads(parts[2], p.H),
+                                       mv, p.head.causal, p.head.scale, lse, split_heads(dout, p.H));
+            return Grads{cat({join_heads(dq), join_heads(dk), join_heads(dv)}, 2)};
         }
         Tensor dqkv = Tensor::empty(qkv.shape(), qkv.dtype());
         dispatch_floating("attention_qkv", qkv.dtype(), [&](auto tag) {

@@ -14,6 +14,10 @@ namespace tg {
 
 namespace {
 
+// A reduction's gradient (or output) with the reduced dim put back as size 1 when the op
+// dropped it (keepdim false), so that it broadcasts against the input of the given rank.
+Tensor with_dim(const Tensor& t, int64_t rank, int64_t dim) { return t.dim() == rank ? t : unsqueeze(t, dim); }
+
 Shape reduced_shape(const Shape& s, int64_t dim, bool keepdim) {
     Shape out = s;
     if (keepdim) out[dim] = 1;
@@ -137,7 +141,7 @@ Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bo
     Tensor y = sum_dim_kernel(op, x, dim, keepdim, scale);
     return record(op, y, {x}, [shape = x.shape(), dim, scale](const Tensor& dy, const Tensor&) {
         if (is_grad_enabled()) {  // creating a graph: the same broadcast, as recorded ops
-            const Tensor kept = dy.dim() == static_cast<int64_t>(shape.size()) ? dy : unsqueeze(dy, dim);
+            const Tensor kept = with_dim(dy, static_cast<int64_t>(shape.size()), dim);
             return Grads{expand(scale == 1.0 ? kept : mul(kept, scale), shape)};
         }
         return Grads{expand_dim_kernel(dy, shape, dim, scale)};
@@ -226,7 +230,7 @@ Tensor extreme_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, b
                 for (int64_t i = 0; i < sp.inner; ++i)
                     pd[(o * sp.d + arg[o * sp.inner + i]) * sp.inner + i] = creating ? T(1) : pg[o * sp.inner + i];
         });
-        if (creating) return Grads{mul(dx, dy.dim() == static_cast<int64_t>(shape.size()) ? dy : unsqueeze(dy, dim))};
+        if (creating) return Grads{mul(dx, with_dim(dy, static_cast<int64_t>(shape.size()), dim))};
         return Grads{dx};
     }, BackwardReads::shapes, Differentiable::twice);
 }
@@ -543,8 +547,7 @@ Tensor var(const Tensor& x, int64_t dim, bool unbiased, bool keepdim) {
     return record("var", y, {x}, [x, mean, sp, n, dim](const Tensor& dy, const Tensor&) {
         if (is_grad_enabled() && x.numel() == 0) return Grads{Tensor::zeros(x.shape(), dy.dtype())};
         if (is_grad_enabled()) {  // creating a graph: the mean recomputed as a recorded op
-            const Tensor g = dy.dim() == x.dim() ? dy : unsqueeze(dy, dim);
-            return Grads{mul(g, mul(sub(x, tg::mean(x, dim, true)), 2.0 / n))};
+            return Grads{mul(with_dim(dy, x.dim(), dim), mul(sub(x, tg::mean(x, dim, true)), 2.0 / n))};
         }
         Tensor dx = Tensor::empty(x.shape(), dy.dtype());
         dispatch_floating("var", dy.dtype(), [&](auto tag) {
@@ -589,8 +592,7 @@ Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
     });
     return record("logsumexp", y, {x}, [x, sp, dim](const Tensor& dy, const Tensor& out) {
         if (is_grad_enabled()) {  // creating a graph: dy * exp(x - y), y the recorded output
-            auto kept = [&](const Tensor& t) { return t.dim() == x.dim() ? t : unsqueeze(t, dim); };
-            return Grads{mul(kept(dy), exp(sub(x, kept(out))))};
+            return Grads{mul(with_dim(dy, x.dim(), dim), exp(sub(x, with_dim(out, x.dim(), dim))))};
         }
         Tensor dx = Tensor::empty(x.shape(), dy.dtype());
         dispatch_floating("logsumexp", dy.dtype(), [&](auto tag) {

@@ -92,9 +92,6 @@ Tensor recurrent_weight_grad(const T* d_gates, const T* h0, const T* hs, int64_t
     return dw;
 }
 
-// 1 - t, recorded.
-Tensor one_minus(const Tensor& t) { return add(neg(t), 1.0); }
-
 // The recurrences' backwards as recorded ops, for create_graph: the forward runs again from ops
 // (so every activation hangs off the inputs on the tape), then the backward through time of the
 // comment above each op, step by step, with ops. The grads follow the op's inputs.
@@ -119,9 +116,9 @@ Grads lstm_backward_ops(const Tensor& x_proj, const Tensor& h0, const Tensor& c0
     for (int64_t t = T_ - 1; t >= 0; --t) {
         const Step& s = steps[static_cast<std::size_t>(t)];
         const Tensor dhs = dh.defined() ? add(dh, select(dy, 0, t)) : select(dy, 0, t);
-        const Tensor dcs = add(dc, mul(mul(dhs, s.o), one_minus(mul(s.tc, s.tc))));
-        const Tensor da = cat({mul(mul(dcs, s.g), mul(s.i, one_minus(s.i))), mul(mul(dcs, s.c_prev), mul(s.f, one_minus(s.f))),
-                               mul(mul(dcs, s.i), one_minus(mul(s.g, s.g))), mul(mul(dhs, s.tc), mul(s.o, one_minus(s.o)))},
+        const Tensor dcs = add(dc, mul(mul(dhs, s.o), 1.0 - mul(s.tc, s.tc)));
+        const Tensor da = cat({mul(mul(dcs, s.g), mul(s.i, 1.0 - s.i)), mul(mul(dcs, s.c_prev), mul(s.f, 1.0 - s.f)),
+                               mul(mul(dcs, s.i), 1.0 - mul(s.g, s.g)), mul(mul(dhs, s.tc), mul(s.o, 1.0 - s.o))},
                               1);
         dc = mul(dcs, s.f);
         dh = matmul(da, w_hh);
@@ -150,7 +147,7 @@ Grads gru_backward_ops(const Tensor& x_proj, const Tensor& h0, const Tensor& w_h
         const std::vector<Tensor> a = split(linear(h, w_hh, b_hh), H, 1);
         Step s{h, sigmoid(add(x[0], a[0])), sigmoid(add(x[1], a[1])), Tensor(), a[2]};
         s.n = tanh(add(x[2], mul(s.r, a[2])));
-        h = add(mul(one_minus(s.z), s.n), mul(s.z, h));
+        h = add(mul(1.0 - s.z, s.n), mul(s.z, h));
         steps.push_back(s);
     }
     Tensor dh, dw, db;
@@ -159,9 +156,9 @@ Grads gru_backward_ops(const Tensor& x_proj, const Tensor& h0, const Tensor& w_h
     for (int64_t t = T_ - 1; t >= 0; --t) {
         const Step& s = steps[static_cast<std::size_t>(t)];
         const Tensor dhs = dh.defined() ? add(dh, select(dy, 0, t)) : select(dy, 0, t);
-        const Tensor dxn = mul(mul(dhs, one_minus(s.z)), one_minus(mul(s.n, s.n)));
-        const Tensor dar = mul(mul(dxn, s.a_n), mul(s.r, one_minus(s.r)));
-        const Tensor daz = mul(mul(dhs, sub(s.h_prev, s.n)), mul(s.z, one_minus(s.z)));
+        const Tensor dxn = mul(mul(dhs, 1.0 - s.z), 1.0 - mul(s.n, s.n));
+        const Tensor dar = mul(mul(dxn, s.a_n), mul(s.r, 1.0 - s.r));
+        const Tensor daz = mul(mul(dhs, sub(s.h_prev, s.n)), mul(s.z, 1.0 - s.z));
         dxs[static_cast<std::size_t>(t)] = cat({dar, daz, dxn}, 1);
         const Tensor d_rec = cat({dar, daz, mul(dxn, s.r)}, 1);
         dh = add(mul(dhs, s.z), matmul(d_rec, w_hh));

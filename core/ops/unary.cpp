@@ -126,22 +126,28 @@ constexpr double kGeluC = 0.044715;
 // a batch of them (kernels::vmap).
 template <bool simd, class D1, class D2>
 Tensor derivative(const char* name, const Tensor& x, D1 d1, D2 d2) {
-    Tensor d = Tensor::empty(x.shape(), x.dtype());
-    dispatch_floating(name, x.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        auto f = [&](auto v) { return d1(tag, v); };
-        if constexpr (simd) kernels::vmap(x.data<T>(), d.data<T>(), x.numel(), f);
-        else d = map(name, x, f);
-    });
-    return record(name, d, {x}, [x, d2, name](const Tensor& dy, const Tensor&) {
-        Tensor dx = Tensor::empty(x.shape(), x.dtype());
+    Tensor d;
+    if constexpr (simd) {
+        d = Tensor::empty(x.shape(), x.dtype());
         dispatch_floating(name, x.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            auto f = [&](auto g, auto v) { return g * d2(tag, v); };
-            if constexpr (simd) kernels::vmap2(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(), f);
-            else dx = map2(name, dy, x, f);
+            kernels::vmap(x.data<T>(), d.data<T>(), x.numel(), [tag, d1](auto v) { return d1(tag, v); });
         });
-        return Grads{dx};
+    } else {
+        d = map(name, x, [d1](auto v) { return d1(v, v); });
+    }
+    return record(name, d, {x}, [x, d2, name](const Tensor& dy, const Tensor&) {
+        if constexpr (!simd) {
+            return Grads{map2(name, dy, x, [d2](auto g, auto v) { return g * d2(v, v); })};
+        } else {
+            Tensor dx = Tensor::empty(x.shape(), x.dtype());
+            dispatch_floating(name, x.dtype(), [&](auto tag) {
+                using T = decltype(tag);
+                kernels::vmap2(dy.data<T>(), x.data<T>(), dx.data<T>(), x.numel(),
+                               [tag, d2](auto g, auto v) { return g * d2(tag, v); });
+            });
+            return Grads{dx};
+        }
     });
 }
 
@@ -231,7 +237,7 @@ Tensor silu(const Tensor& x) {
     return record("silu", y, {x}, [x, sig](const Tensor& dy, const Tensor&) {
         if (is_grad_enabled()) {  // creating a graph: the same formula from ops
             const Tensor s = sigmoid(x);
-            return Grads{mul(dy, mul(s, add(mul(x, add(neg(s), 1.0)), 1.0)))};
+            return Grads{mul(dy, mul(s, add(mul(x, 1.0 - s), 1.0)))};
         }
         return Grads{map2("silu", dy, x, [sig](auto g, auto v) {
             const auto s = sig(v);
