@@ -254,6 +254,11 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& s
     if (at != data_size)
         fail(source, fmt::format("{} data bytes after the last tensor are not described by the header", data_size - at));
     for (const Entry& e : entries) {
+        if (e.dtype == Dtype::b8)  // b8 is C++ bool: any byte but 0 and 1 would be undefined behaviour to read
+            for (uint64_t i = e.begin; i < e.end; ++i)
+                if (static_cast<unsigned char>(data[i]) > 1)
+                    fail(source, fmt::format("tensor '{}': BOOL element {} is the byte 0x{:02x}; a BOOL element must be 0 or 1",
+                                             e.name, i - e.begin, static_cast<unsigned char>(data[i])));
         Tensor t = Tensor::empty(e.shape, e.dtype);
         if (t.nbytes()) std::memcpy(t.raw_data(), data + e.begin, t.nbytes());
         out.tensors.emplace_back(e.name, t);

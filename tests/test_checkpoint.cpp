@@ -157,6 +157,10 @@ TEST_CASE("a bad checkpoint gives a clear error and leaves the model unchanged",
         write_raw(path, R"({"x": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}})", "12");
         expect_error("tensor 'x': dtype F16 is not supported (tapegrad reads F32, F64, I64, BF16 and BOOL)");
     }
+    SECTION("a BOOL element that is neither 0 nor 1") {
+        write_raw(path, R"({"x": {"dtype": "BOOL", "shape": [3], "data_offsets": [0, 3]}})", std::string("\x01\x00\x80", 3));
+        expect_error("tensor 'x': BOOL element 2 is the byte 0x80; a BOOL element must be 0 or 1");
+    }
     SECTION("a negative dim") {
         write_raw(path, R"({"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "1234");
         expect_error("shape holds a value that is not a non-negative integer");

@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const auto& e = header[name];
         const std::string dt = e["dtype"].get<std::string>();
         FUZZ_CHECK((dt == "F32" && t.dtype() == tg::Dtype::f32) || (dt == "F64" && t.dtype() == tg::Dtype::f64) ||
-                   (dt == "I64" && t.dtype() == tg::Dtype::i64) || (dt == "BF16" && t.dtype() == tg::Dtype::bf16));
+                   (dt == "I64" && t.dtype() == tg::Dtype::i64) || (dt == "BF16" && t.dtype() == tg::Dtype::bf16) || (dt == "BOOL" && t.dtype() == tg::Dtype::b8));
         const auto& shape = e["shape"];
         FUZZ_CHECK(shape.size() == t.shape().size());
         for (std::size_t i = 0; i < shape.size(); ++i)
@@ -47,6 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(begin <= end && end <= data_size);
         FUZZ_CHECK(static_cast<uint64_t>(t.nbytes()) == end - begin);
         if (t.nbytes()) FUZZ_CHECK(std::memcmp(t.raw_data(), data + 8 + n + begin, end - begin) == 0);
+        if (t.dtype() == tg::Dtype::b8)  // a bool is 0 or 1; any other byte is rejected
+            for (uint64_t i = begin; i < end; ++i) FUZZ_CHECK(data[8 + n + i] <= 1);
         total += end - begin;
     }
     FUZZ_CHECK(total == data_size);  // no holes, no overlaps, nothing undescribed
