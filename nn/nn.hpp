@@ -4,6 +4,7 @@
 #include "conv.hpp"
 #include "diagnostics.hpp"
 #include "gpt.hpp"
+#include "hessian.hpp"
 #include "init.hpp"
 #include "layers.hpp"
 #include "module.hpp"

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "core/check.hpp"
+#include "core/grad_mode.hpp"
+#include "core/ops.hpp"
 #include "core/internal/dispatch.hpp"
 #include "core/kernels/adam.hpp"
 
@@ -70,6 +72,26 @@ void AdamFamily<Options, Decoupled>::update(std::size_t group, Tensor& param, co
     const Options& o = options_[group];
     adam_update(param, grad, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, s.step, o.lr, o.beta1, o.beta2, o.eps,
                 o.weight_decay, Decoupled, o.amsgrad);
+}
+
+template <class Options, bool Decoupled>
+std::vector<Tensor> AdamFamily<Options, Decoupled>::preconditioner() const {
+    NoGradGuard ng;
+    std::vector<Tensor> out;
+    for (std::size_t g = 0; g < num_groups(); ++g) {
+        const Options& o = options_[g];
+        for (std::size_t i = 0; i < params(g).size(); ++i) {
+            const State& s = state(g, i);
+            const Tensor& v = o.amsgrad ? s.max_exp_avg_sq : s.exp_avg_sq;
+            TG_CHECK(s.step > 0 && v.defined(), ValueError,
+                     "{}.preconditioner: {} has not been updated yet, so it has no second moment; take a step() "
+                     "with a gradient for it first",
+                     name(), param_label(g, i));
+            const double bias_correction2 = 1.0 - std::pow(o.beta2, static_cast<double>(s.step));
+            out.push_back(add(sqrt(mul(v, 1.0 / bias_correction2)), o.eps));
+        }
+    }
+    return out;
 }
 
 template class AdamFamily<AdamOptions, false>;

@@ -44,6 +44,12 @@ public:
     void set_lr(double lr) override;
     std::string name() const override { return Decoupled ? "AdamW" : "Adam"; }
     const Options& options(std::size_t group = 0) const { return options_.at(group); }
+    /// The diagonal preconditioner of the next update, one tensor per parameter (group by
+    /// group, in the order of params(g)): P = sqrt(v / (1 - beta2^t)) + eps, with v the
+    /// max_exp_avg_sq under amsgrad and t the parameter's step count, so the update is
+    /// p -= lr m_hat / P. Copies, so the state is not exposed. An error before the parameter's
+    /// first update (there is no v yet).
+    std::vector<Tensor> preconditioner() const;
 
 protected:
     bool check_finite(std::size_t group) const override { return options_[group].check_finite; }

@@ -5,3 +5,4 @@
 #include "optimizer.hpp"
 #include "schedule.hpp"
 #include "sgd.hpp"
+#include "sharpness.hpp"

@@ -61,6 +61,9 @@ protected:
     /// in PyTorch), usually a module that forgot register_parameter or register_module.
     void require_parameters() const;
     virtual bool check_finite(std::size_t group) const = 0;
+    /// The state of parameter i of a group (read-only), and how errors name that parameter.
+    const State& state(std::size_t group, std::size_t i) const { return groups_.at(group).state.at(i); }
+    std::string param_label(std::size_t group, std::size_t i) const;
     /// Updates one parameter in place from its gradient.
     virtual void update(std::size_t group, Tensor& param, const Tensor& grad, State& state) = 0;
 
@@ -70,7 +73,6 @@ private:
         std::vector<std::string> names;
         std::vector<State> state;
     };
-    std::string param_label(std::size_t group, std::size_t i) const;
     std::vector<Group> groups_;
 };
 

@@ -122,3 +122,23 @@ TEST_CASE("gradients of gradients have the contract's names, signatures and defa
     Tensor x = Tensor::full({}, 3.0, Dtype::f64).requires_grad_();
     CHECK(grad({mul(x, x)}, {x})[0].item() == 6.0);  // grad_outputs and options default
 }
+
+TEST_CASE("the Hessian diagnostics have the contract's names, signatures and defaults", "[contract]") {
+    using V = std::vector<Tensor>;
+    using Loss = std::function<Tensor()>;
+    static_assert(std::is_same_v<decltype(&nn::hessian_eigenvalues),
+                                 std::vector<double> (*)(const Loss&, const V&, int, const nn::HessianOptions&)>);
+    static_assert(std::is_same_v<decltype(&nn::hessian_trace),
+                                 double (*)(const Loss&, const V&, int, const nn::HessianOptions&)>);
+    static_assert(std::is_same_v<decltype(nn::HessianOptions::iterations), int>);
+    static_assert(std::is_same_v<decltype(nn::HessianOptions::tol), double>);
+    static_assert(std::is_same_v<decltype(nn::HessianOptions::seed), uint64_t>);
+    const nn::HessianOptions defaults;
+    CHECK(defaults.iterations == 100);
+    CHECK(defaults.tol == 1e-4);
+    CHECK(defaults.seed == 0);
+    Tensor x = Tensor::full({2}, 3.0, Dtype::f64).requires_grad_();
+    const Loss loss = [&] { return sum(mul(x, mul(x, x))); };  // H = diag(6 x) = diag(18, 18)
+    CHECK(nn::hessian_eigenvalues(loss, {x}).at(0) == Approx(18.0));  // k and options default
+    CHECK(nn::hessian_trace(loss, {x}) == Approx(36.0));              // samples and options default
+}
