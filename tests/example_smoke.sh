@@ -20,6 +20,19 @@ done
 grep -q "<svg" "$work/a/report.svg" || fail "report.svg is not SVG"
 for v in main-pre pre post none; do grep -q "^$v," "$work/a/metrics.csv" || fail "no rows for $v"; done
 grep -q "^post,0,2," "$work/a/grad_norms.csv" || fail "no per-layer norm for post at step 0"
+# Curvature: the main run (warmup 5) and the study runs (3 blocks, no warmup) at step 0 and after
+# updates 1, 2, 4 and the last; whole-model sharpness at initialisation at depths 2 and 4 too.
+c="$work/a/curvature.csv"
+[ "$(head -1 "$c")" = "variant,init,layers,lr,warmup,step,sharpness,preconditioned_sharpness,threshold" ] || fail "curvature.csv header"
+for st in 0 1 2 4 5 16 30; do grep -q "^main-pre,gpt2,1,0.003,5,$st," "$c" || fail "curvature.csv lacks main-pre at step $st"; done
+for v in pre post none; do
+    for st in 0 1 2 4 6; do grep -q "^$v,gpt2,3,0.003,0,$st," "$c" || fail "curvature.csv lacks $v at step $st"; done
+    for L in 2 4; do grep -q "^$v,gpt2,$L,0.003,0,0,[^,]*,," "$c" || fail "curvature.csv lacks $v's sharpness at init, $L blocks"; done
+    for b in 0 1 2; do grep -q "^$v,gpt2,3,$b," "$work/a/init_curvature.csv" || fail "no sharpness of $v's block $b"; done
+done
+grep -q "^main-pre,gpt2,1,0.003,5,1,[0-9.e+-]*,[0-9.e+-]*,[0-9.e+-]*$" "$c" || fail "no preconditioned sharpness after the first update"
+grep -q "^sharpness at initialisation against depth:" "$work/a.log" || fail "the log does not print the sharpness against depth"
+[ "$(grep -o 'class="curvature-panel"' "$work/a/report.svg" | wc -l)" -eq 4 ] || fail "report.svg should have 4 curvature panels"
 first=$(grep '^main-pre,' "$work/a/metrics.csv" | head -1 | cut -d, -f3)
 last=$(grep '^main-pre,' "$work/a/metrics.csv" | tail -1 | cut -d, -f3)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "loss did not fall: $first -> $last"

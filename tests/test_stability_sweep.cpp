@@ -56,3 +56,15 @@ TEST_CASE("stability sweep: loglog_fit ignores points it cannot take the log of,
     REQUIRE_THROWS_WITH(loglog_fit({2, 2}, {1, 3}), Catch::Contains("distinct positive x"));
     REQUIRE_THROWS_WITH(loglog_fit({2, 4}, {1}), Catch::Contains("2 x values but 1 y values"));
 }
+
+TEST_CASE("curvature is measured at the powers of two, every N steps, after warmup and at the end", "[stability]") {
+    std::vector<int64_t> got;
+    for (int64_t s = 1; s <= 30; ++s)
+        if (example::is_curvature_step(s, 10, 3, 30)) got.push_back(s);
+    CHECK(got == std::vector<int64_t>{1, 2, 3, 4, 8, 10, 20, 30});
+    got.clear();
+    for (int64_t s = 1; s <= 7; ++s)
+        if (example::is_curvature_step(s, 1, 0, 7)) got.push_back(s);
+    CHECK(got == std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7});
+    CHECK_FALSE(example::is_curvature_step(16, 10, 3, 30));  // a power of two past N
+}

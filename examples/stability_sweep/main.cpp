@@ -1,7 +1,10 @@
 // The gradient-stability sweep (Xiong et al. 2020, "On Layer Normalization in the Transformer
 // Architecture"): the per-block gradient norms of a GPT at initialisation against depth, and a
 // map of which LayerNorm placement trains at which depth and learning rate, with and without
-// warmup, for two initialisations. Writes sweep.csv, init_grads.csv and report.svg to --out.
+// warmup, for two initialisations; and the loss curvature behind it (Cohen et al. 2021, 2022;
+// Gilmer et al. 2022): the sharpness of each cell through training against the optimiser's
+// stability threshold, and at initialisation against depth and per block. Writes sweep.csv,
+// init_grads.csv, curvature.csv, init_curvature.csv and report.svg to --out.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -16,6 +19,7 @@
 
 #include "../common/cli_checks.hpp"
 #include "../train_tiny_transformer/tasks.hpp"
+#include "curvature.hpp"
 #include "report.hpp"
 #include "stability.hpp"
 
@@ -34,6 +38,12 @@ struct Options {
     int64_t batch = 32, d_model = 64, heads = 4, length = 8, threads = 2;
     uint64_t seed = 1;
     std::string out = "runs/stability_sweep";
+    std::string optimizer = "adamw";
+    // Curvature: measured in the cells of these inits, at step 0 and every curvature_every
+    // steps (and at the end), on one fixed batch of curvature_batch rows, by Lanczos with
+    // curvature_iterations Hessian-vector products (or fewer, at tolerance 1e-3).
+    std::vector<std::string> curvature_inits{"gpt2"};
+    int64_t curvature_every = 25, curvature_iterations = 12, curvature_batch = 16;  // --quick: 10, 8, 16
 };
 
 // The error every bad command line raises; main prints it and exits 2.
@@ -68,6 +78,12 @@ nn::GPTConfig model_config(const Options& o, const Task& task, const std::string
             .tie_embeddings = true, .dropout = 0.0, .seed = seed};
 }
 
+nn::HessianOptions hessian_options(const Options& o) { return curvature_options(o.curvature_iterations, o.seed); }
+
+// The fixed batch every curvature measurement uses: rows the training batches of the first
+// steps do not start from (a batch index past any run's last step).
+Batch curvature_batch(const Options& o, const Task& task) { return task.train_batch(o.curvature_batch, 1'000'000'007); }
+
 // Part 1: the gradient norm of every block after one backward of the training loss at
 // initialisation (no optimizer step), averaged over scaling_seeds weight seeds x
 // scaling_batches batches.
@@ -89,6 +105,29 @@ std::vector<InitGradRow> gradients_at_init(const Options& o, const Task& task) {
                 const auto n = static_cast<double>(o.scaling_seeds * o.scaling_batches);
                 for (int64_t b = 0; b < L; ++b) rows.push_back({variant, init, L, b, sum[static_cast<std::size_t>(b)] / n});
             }
+    return rows;
+}
+
+// Part 1b: the sharpness at initialisation of each placement's model at every scaling depth
+// (seed o.seed, the curvature batch), and per block at every trained depth.
+std::vector<InitCurvatureRow> curvature_at_init(const Options& o, const Task& task, CurvatureClock& clock) {
+    std::vector<InitCurvatureRow> rows;
+    const Batch batch = curvature_batch(o, task);
+    for (const auto& variant : o.placements)
+        for (const auto& init : o.curvature_inits) {
+            std::set<int64_t> depths(o.scaling_depths.begin(), o.scaling_depths.end());
+            depths.insert(o.depths.begin(), o.depths.end());
+            for (int64_t L : depths) {
+                nn::GPT model(model_config(o, task, variant, init, L, o.seed));
+                const auto loss = [&] { return batch_loss(model, batch); };
+                const bool scaling = std::find(o.scaling_depths.begin(), o.scaling_depths.end(), L) != o.scaling_depths.end();
+                if (scaling) rows.push_back({variant, init, L, std::nullopt, model_sharpness(loss, model, hessian_options(o), clock)});
+                if (std::find(o.depths.begin(), o.depths.end(), L) == o.depths.end()) continue;
+                const std::vector<double> blocks = blocks_sharpness(loss, model, hessian_options(o), clock);
+                for (std::size_t b = 0; b < blocks.size(); ++b)
+                    rows.push_back({variant, init, L, static_cast<int64_t>(b), blocks[b]});
+            }
+        }
     return rows;
 }
 
@@ -166,15 +205,35 @@ struct Cell {
 // Part 2: one cell of the stability map. AdamW (betas 0.9, 0.98) with linear warmup then cosine
 // decay to lr/10, no gradient clipping (it would hide the instability), the same seed and data in
 // every cell. Stops at the first non-finite loss.
-CellRow train_cell(const Options& o, const Task& task, const Cell& c, bool& accuracy_checked) {
+// With --optimizer sgd: plain SGD at the constant lr (no schedule, no warmup, no weight decay),
+// the setting of Cohen et al. 2021.
+// Curvature is also measured after update `mark` (the sweep's warmup length) in every cell, so
+// runs with and without warmup compare at the end of warmup.
+CellRow train_cell(const Options& o, const Task& task, const Cell& c, int64_t mark, bool& accuracy_checked,
+                   std::vector<CurvatureRow>& curvature, CurvatureClock& clock) {
     nn::GPT model(model_config(o, task, c.variant, c.init, c.layers, o.seed));
-    optim::AdamW opt(optim::weight_decay_groups(
-        model, optim::AdamWOptions{.lr = c.lr, .beta1 = 0.9, .beta2 = 0.98, .weight_decay = o.weight_decay}));
+    const bool sgd = o.optimizer == "sgd";
+    std::unique_ptr<optim::AdamW> adamw;
+    std::unique_ptr<optim::SGD> plain;
+    if (sgd)
+        plain = std::make_unique<optim::SGD>(model.parameters(), optim::SGDOptions{.lr = c.lr});
+    else
+        adamw = std::make_unique<optim::AdamW>(optim::weight_decay_groups(
+            model, optim::AdamWOptions{.lr = c.lr, .beta1 = 0.9, .beta2 = 0.98, .weight_decay = o.weight_decay}));
+    optim::Optimizer& opt = sgd ? static_cast<optim::Optimizer&>(*plain) : *adamw;
     optim::CosineDecay schedule(c.lr, c.warmup, o.steps, c.lr / 10);
     CellRow row{c.variant, c.init, c.layers, c.lr, c.warmup, NAN, 0.0, false, std::nullopt, 0.0};
     std::vector<double> losses;
+
+    const bool measure = std::find(o.curvature_inits.begin(), o.curvature_inits.end(), c.init) != o.curvature_inits.end();
+    const Batch cbatch = measure ? curvature_batch(o, task) : Batch{};
+    auto record_curvature = [&](int64_t step) {
+        curvature.push_back(measure_curvature({c.variant, c.init, c.layers, c.lr, c.warmup, step, 0, std::nullopt, 0}, model,
+                                              cbatch, adamw.get(), plain.get(), hessian_options(o), clock));
+    };
     for (int64_t step = 0; step < o.steps; ++step) {
-        schedule.apply(opt, step);
+        if (!sgd) schedule.apply(opt, step);
+        if (measure && step == 0) record_curvature(0);
         opt.zero_grad();
         Tensor loss = batch_loss(model, task.train_batch(o.batch, step));
         loss.backward();
@@ -183,6 +242,8 @@ CellRow train_cell(const Options& o, const Task& task, const Cell& c, bool& accu
         row.max_grad_norm = std::max(row.max_grad_norm, std::isfinite(gn) ? gn : INFINITY);
         if (!std::isfinite(losses.back())) break;
         opt.step();
+        // After update step + 1, at the lr that update used.
+        if (measure && is_curvature_step(step + 1, o.curvature_every, mark, o.steps)) record_curvature(step + 1);
         // Held-out accuracy at o.evals evenly spaced points, the last at the end.
         if ((step + 1) % std::max<int64_t>(1, o.steps / o.evals) == 0 || step == o.steps - 1) {
             const double acc = teacher_forced_exact_match(model, task.eval_batch());
@@ -213,9 +274,11 @@ std::vector<Cell> grid(const Options& o, int64_t warmup) {
     std::vector<Cell> cells;
     for (const auto& variant : o.placements)
         for (const auto& init : o.inits)
-            for (int64_t w : {warmup, int64_t{0}})
+            for (int64_t w : {warmup, int64_t{0}}) {
+                if (o.optimizer == "sgd" && w > 0) continue;  // SGD runs at a constant lr
                 for (int64_t L : o.depths)
                     for (double lr : o.lrs) cells.push_back({variant, init, L, lr, w});
+            }
     return cells;
 }
 
@@ -227,6 +290,7 @@ void print_map(const Options& o, const std::vector<CellRow>& rows, int64_t warmu
     for (const auto& variant : o.placements)
         for (const auto& init : o.inits)
             for (int64_t w : {warmup, int64_t{0}}) {
+                if (o.optimizer == "sgd" && w > 0) continue;
                 int64_t n = 0, diverged = 0;
                 for (const auto& r : rows)
                     if (r.variant == variant && r.init == init && r.warmup == w) ++n, diverged += r.diverged;
@@ -244,6 +308,154 @@ void print_map(const Options& o, const std::vector<CellRow>& rows, int64_t warmu
                     fmt::print("\n");
                 }
             }
+}
+
+// The sharpness the threshold applies to: preconditioned for AdamW, plain for SGD.
+std::optional<double> compared(const CurvatureRow& r, bool sgd) {
+    if (sgd) return r.sharpness;
+    return r.preconditioned_sharpness;
+}
+
+double median_of(std::vector<double> v) {
+    if (v.empty()) return NAN;
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Answers the sweep's curvature questions from what it measured.
+void print_curvature_summary(const Options& o, const std::vector<CellRow>& cells, const std::vector<CurvatureRow>& curv,
+                             const std::vector<InitCurvatureRow>& init, int64_t warmup, const CurvatureClock& clock,
+                             double total_seconds) {
+    const bool sgd = o.optimizer == "sgd";
+    auto rows_of = [&](const CellRow& c) {
+        std::vector<CurvatureRow> out;
+        for (const auto& r : curv)
+            if (r.variant == c.variant && r.init == c.init && r.layers == c.layers && r.lr == c.lr && r.warmup == c.warmup)
+                out.push_back(r);
+        return out;
+    };
+    const char* what = sgd ? "sharpness" : "preconditioned sharpness";
+    fmt::print("\ncurvature: {} against the threshold {} ({} measurements: at steps 0, 1, 2, 4, ... below {}, every {} "
+               "steps, after step {} and at the end)\n",
+               what, sgd ? "2/lr" : "38/lr (AdamW, beta1 0.9)", clock.measurements, o.curvature_every, o.curvature_every,
+               warmup);
+
+    // 1. Did the diverged cells cross the threshold first?
+    int64_t diverged = 0, crossed = 0;
+    std::vector<double> leads;
+    for (const auto& c : cells) {
+        if (!c.diverged) continue;
+        const std::vector<CurvatureRow> rs = rows_of(c);
+        if (rs.empty()) continue;
+        ++diverged;
+        std::optional<int64_t> first;
+        double worst = 0;
+        for (const auto& r : rs) {
+            const std::optional<double> v = compared(r, sgd);
+            if (!v || !std::isfinite(*v) || r.step > *c.diverged_step) continue;
+            worst = std::max(worst, *v / r.threshold);
+            if (!first && *v > r.threshold && r.step <= *c.diverged_step) first = r.step;
+        }
+        if (first) {
+            ++crossed;
+            leads.push_back(static_cast<double>(*c.diverged_step - *first));
+        }
+        fmt::print("  diverged {} {} L={} lr {} warmup {} at step {}: {}\n", c.variant, c.init, c.layers, c.lr, c.warmup,
+                   *c.diverged_step,
+                   first ? fmt::format("crossed the threshold at step {}, {} steps before", *first, *c.diverged_step - *first)
+                         : worst > 0 ? fmt::format("did not cross the threshold before (at most {:.2g} of it)", worst)
+                                     : std::string("no measurement before it"));
+    }
+    // The control: a crossing means little if the runs that trained crossed as well.
+    int64_t stable = 0, stable_crossed = 0;
+    for (const auto& c : cells) {
+        if (c.diverged) continue;
+        const std::vector<CurvatureRow> rs = rows_of(c);
+        if (rs.empty()) continue;
+        ++stable;
+        stable_crossed += std::any_of(rs.begin(), rs.end(), [&](const CurvatureRow& r) {
+            const std::optional<double> v = compared(r, sgd);
+            return v && std::isfinite(*v) && *v > r.threshold;
+        });
+    }
+    if (diverged > 0)
+        fmt::print("  {} of {} diverged cells crossed the threshold before diverging (median lead {:.0f} steps, to the "
+                   "resolution of the measured steps)\n",
+                   crossed, diverged, median_of(leads));
+    else
+        fmt::print("  no cell with curvature measurements diverged\n");
+    fmt::print("  control: {} of {} cells that did not diverge crossed it at some measured step too\n", stable_crossed,
+               stable);
+
+    // 2. Warmup: does the sharpness fall while the lr is small (Gilmer et al. 2022)?
+    if (!sgd && warmup > 0) {
+        int64_t fell = 0, n = 0;
+        std::vector<double> with_ratio, without_ratio;
+        for (const auto& c : cells) {
+            const std::vector<CurvatureRow> rs = rows_of(c);
+            const auto at = [&](int64_t step) -> std::optional<double> {
+                for (const auto& r : rs)
+                    if (r.step == step && std::isfinite(r.sharpness)) return r.sharpness;
+                return std::nullopt;
+            };
+            const std::optional<double> s0 = at(0), sw = at(warmup);
+            if (!s0 || !sw || *s0 <= 0) continue;
+            (c.warmup > 0 ? with_ratio : without_ratio).push_back(*sw / *s0);
+            if (c.warmup > 0) ++n, fell += *sw < *s0;
+        }
+        fmt::print("  warmup: the sharpness after the {} warmup steps was below its value at initialisation in {} of {} "
+                   "cells (median ratio {:.3g}; without warmup, at the same step, {:.3g})\n",
+                   warmup, fell, n, median_of(with_ratio), median_of(without_ratio));
+    }
+
+    // 3. Sharpness at initialisation against depth.
+    std::vector<int64_t> depths;
+    for (const auto& r : init)
+        if (!r.block && std::find(depths.begin(), depths.end(), r.layers) == depths.end()) depths.push_back(r.layers);
+    std::sort(depths.begin(), depths.end());
+    fmt::print("sharpness at initialisation (whole model, fixed batch, seed {})\n{:<6} {:<7}", o.seed, "norm", "init");
+    for (int64_t L : depths) fmt::print(" {:>9}", fmt::format("L={}", L));
+    fmt::print("  slope (log-log)\n");
+    for (const auto& variant : o.placements)
+        for (const auto& in : o.curvature_inits) {
+            std::vector<double> x, y;
+            fmt::print("{:<6} {:<7}", variant, in);
+            for (int64_t L : depths)
+                for (const auto& r : init)
+                    if (!r.block && r.variant == variant && r.init == in && r.layers == L) {
+                        fmt::print(" {:>9.3g}", r.sharpness);
+                        x.push_back(static_cast<double>(L)), y.push_back(r.sharpness);
+                    }
+            try {
+                fmt::print("  {:+.3f}\n", loglog_fit(x, y).slope);
+            } catch (const tg::Error&) {
+                fmt::print("  (too few points)\n");
+            }
+        }
+
+    // 4. SGD: does the sharpness rise to 2/lr and hover there (Cohen et al. 2021)?
+    if (sgd)
+        for (const auto& c : cells) {
+            const std::vector<CurvatureRow> rs = rows_of(c);
+            if (rs.empty()) continue;
+            double peak = 0;
+            std::optional<int64_t> reached;
+            std::vector<double> after;
+            for (const auto& r : rs) {
+                if (!std::isfinite(r.sharpness)) continue;
+                const double ratio = r.sharpness / r.threshold;
+                peak = std::max(peak, ratio);
+                if (!reached && ratio >= 0.9) reached = r.step;
+                if (reached) after.push_back(ratio);
+            }
+            fmt::print("  SGD {} L={} lr {}: sharpness {:.3g} at init, at most {:.2f} x 2/lr; {}\n", c.variant, c.layers, c.lr,
+                       rs.front().sharpness, peak,
+                       reached ? fmt::format("reached 0.9 x 2/lr at step {}, then {:.2f} x 2/lr on median", *reached, median_of(after))
+                               : "never came within 10% of 2/lr");
+        }
+    fmt::print("curvature measurements took {:.1f} s of the sweep's {:.1f} s ({:.0f}%)\n", clock.seconds, total_seconds,
+               100 * clock.seconds / std::max(total_seconds, 1e-9));
 }
 
 int run(const Options& o) {
@@ -264,22 +476,34 @@ int run(const Options& o) {
     nn::write_file_atomically((dir / "init_grads.csv").string(), init_grads_csv(grads));
     print_scaling(o, grads);
     print_slopes(fits);
+    CurvatureClock clock;
+    std::vector<InitCurvatureRow> init_curvature;
+    if (!o.curvature_inits.empty()) {
+        fmt::print("sharpness at initialisation: depths {}, per block at depths {}\n", fmt::join(o.scaling_depths, ","),
+                   fmt::join(o.depths, ","));
+        init_curvature = curvature_at_init(o, *task, clock);
+        nn::write_file_atomically((dir / "init_curvature.csv").string(), init_curvature_csv(init_curvature));
+    }
     fmt::print("({})\n\n", clock_str(seconds_since(wall)));
 
     const std::vector<Cell> cells = grid(o, warmup);
-    fmt::print("stability map: {} cells ({} steps each, warmup {} or 0 steps, AdamW betas 0.9/0.98, no clipping)\n",
-               cells.size(), o.steps, warmup);
+    if (o.optimizer == "sgd")
+        fmt::print("stability map: {} cells ({} steps each, plain SGD at a constant lr, no clipping)\n", cells.size(), o.steps);
+    else
+        fmt::print("stability map: {} cells ({} steps each, warmup {} or 0 steps, AdamW betas 0.9/0.98, no clipping)\n",
+                   cells.size(), o.steps, warmup);
     // The ETA weighs each cell by its depth: a step costs about as much per block.
     double total_weight = 0, done_weight = 0, map_seconds = 0;
     for (const auto& c : cells) total_weight += static_cast<double>(c.layers);
     std::vector<CellRow> rows;
+    std::vector<CurvatureRow> curvature;
     bool accuracy_checked = false;
     const std::string subtitle = fmt::format("sort {} digits, d_model {}, {} heads, batch {}, {} steps per cell, seed {}",
                                              o.length, o.d_model, o.heads, o.batch, o.steps, o.seed);
     for (std::size_t i = 0; i < cells.size(); ++i) {
         const Cell& c = cells[i];
         const auto t0 = std::chrono::steady_clock::now();
-        rows.push_back(train_cell(o, *task, c, accuracy_checked));
+        rows.push_back(train_cell(o, *task, c, warmup, accuracy_checked, curvature, clock));
         map_seconds += seconds_since(t0);
         done_weight += static_cast<double>(c.layers);
         const CellRow& r = rows.back();
@@ -291,10 +515,15 @@ int run(const Options& o) {
         std::fflush(stdout);
         // Written after every cell, so that a sweep stopped early leaves what it had.
         nn::write_file_atomically((dir / "sweep.csv").string(), sweep_csv(rows));
+        if (!o.curvature_inits.empty()) nn::write_file_atomically((dir / "curvature.csv").string(), curvature_csv(curvature));
     }
-    nn::write_file_atomically((dir / "report.svg").string(), report_svg(rows, grads, fits, subtitle));
+    nn::write_file_atomically((dir / "report.svg").string(),
+                              report_svg(rows, grads, fits, subtitle, curvature, init_curvature));
     print_map(o, rows, warmup);
-    fmt::print("\nwrote {}/sweep.csv, init_grads.csv, report.svg (total {})\n", o.out, clock_str(seconds_since(wall)));
+    if (!o.curvature_inits.empty())
+        print_curvature_summary(o, rows, curvature, init_curvature, warmup, clock, seconds_since(wall));
+    fmt::print("\nwrote {}/sweep.csv, init_grads.csv{}, report.svg (total {})\n", o.out,
+               o.curvature_inits.empty() ? "" : ", curvature.csv, init_curvature.csv", clock_str(seconds_since(wall)));
     print_slopes(fits);
     return 0;
 }
@@ -315,6 +544,15 @@ void check(Options& o, bool warmup_steps_given) {
     check_list(o.scaling_depths, "--scaling-depths", "2,4,8,16,32");
     if (o.scaling_depths.size() < 2)
         throw UsageError(fmt::format("--scaling-depths {}: the slope needs at least two depths", fmt::join(o.scaling_depths, ",")));
+    for (const auto& i : o.curvature_inits)
+        if (std::find(o.inits.begin(), o.inits.end(), i) == o.inits.end())
+            throw UsageError(fmt::format("--curvature-inits names {}, which --inits ({}) does not train; give a subset of "
+                                         "--inits, or none",
+                                         i, fmt::join(o.inits, ",")));
+    if (o.optimizer == "sgd" && o.placements.size() != 1)
+        throw UsageError(fmt::format("--optimizer sgd runs one placement at a time; got --placements {}: give one of "
+                                     "pre, post, none",
+                                     fmt::join(o.placements, ",")));
     if (o.d_model % o.heads != 0)
         throw UsageError(fmt::format("--d-model {} is not divisible by --heads {}", o.d_model, o.heads));
     if (warmup_steps_given && o.warmup_steps > o.steps)
@@ -375,10 +613,28 @@ int main(int argc, char** argv) {
     app.add_option("--seed", o.seed, "seed of the weights and the data (the scaling study adds 0, 1, ... for its seeds)")
         ->capture_default_str();
     app.add_option("--out", o.out, "output folder")->capture_default_str();
+    app.add_option("--optimizer", o.optimizer,
+                   "adamw (with the warmup and cosine schedule) or sgd (plain SGD at a constant lr, no warmup; needs "
+                   "one --placements value)")
+        ->check(CLI::IsMember({"adamw", "sgd"}))->capture_default_str();
+    std::vector<std::string> curvature_inits;
+    auto* cinits = app.add_option("--curvature-inits", curvature_inits,
+                                  "inits whose cells measure curvature (default gpt2; 'none' for no curvature)")
+                       ->delimiter(',')->check(CLI::IsMember({"gpt2", "xavier", "none"}));
+    app.add_option("--curvature-every", o.curvature_every,
+                   "steps between curvature measurements (also at step 0, at the powers of two below it, after warmup and at "
+                   "the end)")
+        ->check(CLI::Range(int64_t{1}, int64_t{100000000}))->capture_default_str();
+    app.add_option("--curvature-iterations", o.curvature_iterations,
+                   "most Hessian-vector products per sharpness (Lanczos, tolerance 1e-3)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+    app.add_option("--curvature-batch", o.curvature_batch, "rows of the fixed batch the curvature is measured on")
+        ->check(CLI::Range(int64_t{1}, int64_t{65536}))->capture_default_str();
     bool quick = false;
     app.add_flag("--quick", quick,
                  "a reduced sweep in under 3 minutes: depths 1,2,3, lrs 1e-3,1e-2,3e-2, 30 steps, scaling depths 2,4,8 "
-                 "with 1 seed (flags given explicitly still win)");
+                 "with 1 seed, curvature every 10 steps with at most 8 Hessian-vector products each (flags given "
+                 "explicitly still win)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -394,6 +650,12 @@ int main(int argc, char** argv) {
         unless_given("--steps", o.steps, int64_t{30});
         unless_given("--scaling-depths", o.scaling_depths, std::vector<int64_t>{2, 4, 8});
         unless_given("--scaling-seeds", o.scaling_seeds, int64_t{1});
+        unless_given("--curvature-every", o.curvature_every, int64_t{10});
+        unless_given("--curvature-iterations", o.curvature_iterations, int64_t{8});
+    }
+    if (cinits->count() > 0) {
+        o.curvature_inits = curvature_inits;
+        std::erase(o.curvature_inits, std::string("none"));
     }
     try {
         check(o, warmup_steps->count() > 0);

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
+#include <stdexcept>
 
 namespace example {
 
@@ -39,8 +41,10 @@ std::string viridis(double t) {
 std::vector<double> log_ticks(double lmin, double lmax) {
     const std::vector<int> mantissas = lmax - lmin <= 2.25 ? std::vector<int>{1, 2, 5} : std::vector<int>{1};
     std::vector<double> out;
+    const int every = lmax - lmin > 6 ? 2 : 1;  // every other decade over a wide range
     for (int e = static_cast<int>(std::floor(lmin)); e <= static_cast<int>(std::ceil(lmax)); ++e)
         for (int m : mantissas) {
+            if (every > 1 && e % every != 0) continue;
             const double v = m * std::pow(10.0, e);
             if (std::log10(v) >= lmin - 1e-9 && std::log10(v) <= lmax + 1e-9) out.push_back(v);
         }
@@ -115,7 +119,166 @@ std::string heat_map(double x0, double y0, double cw, double ch, const std::vect
     return s + "</g>";
 }
 
+
+// A palette for the learning rates of one panel, low to high.
+const char* lr_colour(std::size_t i) {
+    static constexpr std::array<const char*, 6> kColours{"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"};
+    return kColours[i % kColours.size()];
+}
+
+// The curvature panels: per placement (rows) and warmup setting (columns), the sharpness the
+// optimiser's threshold is about (preconditioned for AdamW, plain for SGD) over steps, for the
+// deepest trained model at each lr, with its threshold as a dashed line; then per placement
+// the sharpness of each block at initialisation. Returns the SVG and the height it takes.
+std::pair<std::string, double> draw_curvature(double y0, const std::vector<CurvatureRow>& rows,
+                                              const std::vector<InitCurvatureRow>& init_rows) {
+    std::vector<std::string> variants;
+    std::vector<int64_t> warmups;
+    std::vector<double> lrs;
+    int64_t deepest = 0;
+    std::map<std::pair<std::string, int64_t>, int64_t> deepest_of, last_of;  // per placement and warmup
+    auto add = [](auto& v, const auto& x) {
+        if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+    };
+    for (const auto& r : rows) {
+        add(variants, r.variant), add(warmups, r.warmup), add(lrs, r.lr);
+        deepest = std::max(deepest, r.layers);
+        int64_t& d = deepest_of[{r.variant, r.warmup}];
+        d = std::max(d, r.layers);
+        int64_t& l = last_of[{r.variant, r.warmup}];
+        l = std::max(l, r.step);
+    }
+    std::sort(lrs.begin(), lrs.end());
+    std::sort(warmups.begin(), warmups.end(), std::greater<>());
+    const bool adam = std::any_of(rows.begin(), rows.end(), [](const CurvatureRow& r) { return r.preconditioned_sharpness.has_value(); });
+    auto value = [&](const CurvatureRow& r) { return adam ? r.preconditioned_sharpness.value_or(NAN) : r.sharpness; };
+    std::vector<double> ys;
+    for (const auto& r : rows)
+        if (r.layers == deepest_of[{r.variant, r.warmup}])
+            ys.push_back(value(r)), ys.push_back(r.threshold), ys.push_back(r.sharpness);
+    const auto [ymin, ymax] = log_range(ys, 1.0, 0.1);
+    const double pw = 330, ph = 190, pitch_x = pw + 110, pitch_y = ph + 80, x0 = 110;
+    std::string s = R"(<g class="curvature">)";
+    s += text(550, y0 + 20, fmt::format("Curvature through training on a fixed batch (the deepest model of each panel, up to {} blocks)", deepest), "middle", 15,
+              R"( font-weight="bold")");
+    s += text(550, y0 + 38,
+              adam ? "solid: preconditioned sharpness of AdamW (top eigenvalue of P^-1 H); dotted: sharpness (of H); dashed: "
+                     "threshold 38 / lr at the schedule's lr (Cohen et al. 2022); log axis"
+                   : "solid: sharpness (top eigenvalue of H); dashed: threshold 2 / lr (Cohen et al. 2021); log axis",
+              "middle", 12, R"( fill="#444")");
+    // The key, one colour per lr, in a row under the titles.
+    for (std::size_t i = 0; i < lrs.size(); ++i) {
+        const double kx = x0 + 150 * static_cast<double>(i), ky = y0 + 58;
+        s += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2"/>)", kx, ky, kx + 26, ky, lr_colour(i));
+        s += text(kx + 32, ky + 4, fmt::format("peak lr {}", lrs[i]), "start", 11);
+    }
+    // The panels two to a row: each placement's with and without warmup side by side.
+    std::vector<std::pair<std::string, int64_t>> panels;
+    for (const auto& variant : variants)
+        for (int64_t w : warmups)
+            if (deepest_of.contains({variant, w})) panels.emplace_back(variant, w);
+    const double top = y0 + 95;
+    for (std::size_t k = 0; k < panels.size(); ++k) {
+        const auto& [variant, w] = panels[k];
+        const double x = x0 + pitch_x * static_cast<double>(k % 2), y = top + pitch_y * static_cast<double>(k / 2);
+        {
+            const int64_t depth = deepest_of[{variant, w}], panel_last = std::max<int64_t>(1, last_of[{variant, w}]);
+            auto px = [&](double step) { return x + step / static_cast<double>(panel_last) * pw; };
+            auto py = [&](double v) { return y + ph - (std::log10(v) - ymin) / (ymax - ymin) * ph; };
+            s += fmt::format(R"(<g class="curvature-panel" data-variant="{}" data-warmup="{}">)", variant, w);
+            s += text(x + pw / 2, y - 8,
+                      fmt::format("{}, {} blocks, {}", variant_title(variant), depth, w > 0 ? fmt::format("warmup {}", w) : "no warmup"),
+                      "middle", 12, R"( font-weight="bold")");
+            s += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#333"/>)", x, y, pw, ph);
+            for (double v : log_ticks(ymin, ymax)) {
+                s += fmt::format(R"(<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{1:.1f}" stroke="#eee"/>)", x, py(v), x + pw);
+                s += text(x - 5, py(v) + 4, fmt::format("{:g}", v), "end", 10);
+            }
+            for (int q = 0; q <= 4; ++q) {
+                const double st = std::round(static_cast<double>(panel_last) * q / 4 / 5) * 5;  // multiples of 5
+                s += text(px(st), y + ph + 14, fmt::format("{:g}", st), "middle", 10);
+            }
+            s += text(x + pw / 2, y + ph + 30, "step", "middle", 11);
+            for (std::size_t i = 0; i < lrs.size(); ++i) {
+                std::string solid, dotted, dashed;
+                for (const auto& r : rows) {
+                    if (r.variant != variant || r.warmup != w || r.layers != depth || r.lr != lrs[i]) continue;
+                    auto point = [&](std::string& path, double v) {
+                        if (!(v > 0) || !std::isfinite(v)) return;
+                        path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : "L", px(static_cast<double>(r.step)),
+                                            std::clamp(py(v), y, y + ph));
+                    };
+                    point(solid, value(r));
+                    if (adam) point(dotted, r.sharpness);
+                    point(dashed, r.threshold);
+                }
+                const char* c = lr_colour(i);
+                s += fmt::format(R"(<path class="sharpness" d="{}" fill="none" stroke="{}" stroke-width="2"/>)", solid, c);
+                if (adam) s += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.2" stroke-dasharray="2 3"/>)", dotted, c);
+                s += fmt::format(R"(<path class="threshold" d="{}" fill="none" stroke="{}" stroke-width="1.2" stroke-dasharray="7 4"/>)",
+                                 dashed, c);
+            }
+            s += "</g>";
+        }
+    }
+    double y = top + pitch_y * static_cast<double>((panels.size() + 1) / 2);
+
+    // Per-block sharpness at initialisation: one panel per placement, a line per depth.
+    std::vector<int64_t> depths;
+    std::vector<std::string> block_variants;
+    std::vector<double> bs;
+    for (const auto& r : init_rows)
+        if (r.block) add(depths, r.layers), add(block_variants, r.variant), bs.push_back(r.sharpness);
+    if (!depths.empty()) {
+        std::sort(depths.begin(), depths.end());
+        const auto [bmin, bmax] = log_range(bs, 1.0, 0.1);
+        const int64_t max_depth = depths.back();
+        s += text(550, y + 10, "Sharpness of each block at initialisation (the Hessian restricted to its parameters)", "middle",
+                  15, R"( font-weight="bold")");
+        for (std::size_t d = 0; d < depths.size(); ++d) {  // the key, one colour per depth, in a row
+            const double kx = x0 + 130 * static_cast<double>(d), ky = y + 32;
+            s += fmt::format(R"(<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2"/>)", kx, ky, kx + 26, ky, lr_colour(d));
+            s += text(kx + 32, ky + 4, fmt::format("{} blocks", depths[d]), "start", 11);
+        }
+        const double bw = 260, bh = 170, by = y + 70;
+        double x = x0;
+        for (const auto& variant : block_variants) {
+            auto px = [&](double b) { return x + (max_depth > 1 ? b / static_cast<double>(max_depth - 1) : 0.5) * bw; };
+            auto py = [&](double v) { return by + bh - (std::log10(v) - bmin) / (bmax - bmin) * bh; };
+            s += fmt::format(R"(<g class="block-sharpness" data-variant="{}">)", variant);
+            s += text(x + bw / 2, by - 8, variant_title(variant), "middle", 12, R"( font-weight="bold")");
+            s += fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#333"/>)", x, by, bw, bh);
+            for (double v : log_ticks(bmin, bmax)) {
+                s += fmt::format(R"(<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{1:.1f}" stroke="#eee"/>)", x, py(v), x + bw);
+                s += text(x - 5, py(v) + 4, fmt::format("{:g}", v), "end", 10);
+            }
+            for (int64_t b = 0; b < max_depth; ++b) s += text(px(static_cast<double>(b)), by + bh + 14, fmt::format("{}", b), "middle", 10);
+            s += text(x + bw / 2, by + bh + 30, "block", "middle", 11);
+            for (std::size_t d = 0; d < depths.size(); ++d) {
+                std::string path, marks;
+                for (const auto& r : init_rows)
+                    if (r.variant == variant && r.layers == depths[d] && r.block && r.sharpness > 0 && std::isfinite(r.sharpness)) {
+                        const double cx = px(static_cast<double>(*r.block)), cy = py(r.sharpness);
+                        path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : "L", cx, cy);
+                        marks += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"/>)", cx, cy, lr_colour(d));
+                    }
+                s += fmt::format(R"(<path d="{}" fill="none" stroke="{}" stroke-width="1.6"/>)", path, lr_colour(d)) + marks;
+            }
+            s += "</g>";
+            x += bw + 90;
+        }
+        y = by + bh + 50;
+    }
+    return {s + "</g>", y - y0};
+}
+
 }  // namespace
+
+std::pair<std::string, double> curvature_panels(double y0, const std::vector<CurvatureRow>& rows,
+                                                const std::vector<InitCurvatureRow>& init_rows) {
+    if (rows.empty()) return {};
+    return draw_curvature(y0, rows, init_rows);
+}
 
 std::string sweep_csv(const std::vector<CellRow>& rows) {
     std::string s = "variant,init,layers,lr,warmup,final_loss,best_eval_accuracy,diverged,diverged_step,max_grad_norm\n";
@@ -126,6 +289,53 @@ std::string sweep_csv(const std::vector<CellRow>& rows) {
     return s;
 }
 
+std::string curvature_csv(const std::vector<CurvatureRow>& rows) {
+    std::string s = "variant,init,layers,lr,warmup,step,sharpness,preconditioned_sharpness,threshold\n";
+    for (const auto& r : rows)
+        s += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.variant, r.init, r.layers, r.lr, r.warmup, r.step, num(r.sharpness),
+                         r.preconditioned_sharpness ? num(*r.preconditioned_sharpness) : "", num(r.threshold));
+    return s;
+}
+
+std::vector<CurvatureRow> parse_curvature_csv(const std::string& text) {
+    const std::string header = "variant,init,layers,lr,warmup,step,sharpness,preconditioned_sharpness,threshold";
+    std::vector<CurvatureRow> rows;
+    std::size_t pos = 0, line_no = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string::npos) end = text.size();
+        const std::string line = text.substr(pos, end - pos);
+        pos = end + 1;
+        if (line_no++ == 0) {
+            if (line != header) throw std::runtime_error("curvature.csv: the header is not '" + header + "'");
+            continue;
+        }
+        if (line.empty()) continue;
+        std::vector<std::string> f;
+        for (std::size_t a = 0, b; ; a = b + 1) {
+            b = line.find(',', a);
+            f.push_back(line.substr(a, b == std::string::npos ? std::string::npos : b - a));
+            if (b == std::string::npos) break;
+        }
+        if (f.size() != 9) throw std::runtime_error(fmt::format("curvature.csv: line {} has {} fields, not 9", line_no, f.size()));
+        try {
+            rows.push_back({f[0], f[1], std::stoll(f[2]), std::stod(f[3]), std::stoll(f[4]), std::stoll(f[5]), std::stod(f[6]),
+                            f[7].empty() ? std::nullopt : std::optional<double>(std::stod(f[7])), std::stod(f[8])});
+        } catch (const std::logic_error&) {
+            throw std::runtime_error(fmt::format("curvature.csv: line {} holds a field that is not a number", line_no));
+        }
+    }
+    return rows;
+}
+
+std::string init_curvature_csv(const std::vector<InitCurvatureRow>& rows) {
+    std::string s = "variant,init,layers,block,sharpness\n";
+    for (const auto& r : rows)
+        s += fmt::format("{},{},{},{},{}\n", r.variant, r.init, r.layers, r.block ? fmt::format("{}", *r.block) : "",
+                         num(r.sharpness));
+    return s;
+}
+
 std::string init_grads_csv(const std::vector<InitGradRow>& rows) {
     std::string s = "variant,init,layers,block,grad_norm\n";
     for (const auto& r : rows) s += fmt::format("{},{},{},{},{}\n", r.variant, r.init, r.layers, r.block, num(r.grad_norm));
@@ -133,7 +343,8 @@ std::string init_grads_csv(const std::vector<InitGradRow>& rows) {
 }
 
 std::string report_svg(const std::vector<CellRow>& cells, const std::vector<InitGradRow>& grads,
-                       const std::vector<ScalingFit>& fits, const std::string& subtitle) {
+                       const std::vector<ScalingFit>& fits, const std::string& subtitle,
+                       const std::vector<CurvatureRow>& curvature, const std::vector<InitCurvatureRow>& init_curvature) {
     // The grid as the cells give it, in first-seen order.
     std::vector<std::string> variants, inits;
     std::vector<int64_t> depths, warmups;
@@ -156,7 +367,9 @@ std::string report_svg(const std::vector<CellRow>& cells, const std::vector<Init
     const double maps_x = 110, maps_y = 130;
     const double legend_x = maps_x + n_cols * pitch_x + 10;
     const double plot_y = maps_y + pitch_y * static_cast<double>(variants.size()) + 10;
-    const double W = std::max(legend_x + 110, 1100.0), H = plot_y + 400;
+    const auto [curvature_svg, curvature_h] =
+        curvature.empty() ? std::pair<std::string, double>{} : draw_curvature(plot_y + 400, curvature, init_curvature);
+    const double W = std::max(legend_x + 110, 1100.0), H = plot_y + 400 + curvature_h;
 
     std::string svg = fmt::format(
         R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" font-family="sans-serif">)", W, H);
@@ -267,7 +480,7 @@ std::string report_svg(const std::vector<CellRow>& cells, const std::vector<Init
         ly += 24;
     }
     svg += "</g>";
-    return svg + "</svg>\n";
+    return svg + curvature_svg + "</svg>\n";
 }
 
 }  // namespace example

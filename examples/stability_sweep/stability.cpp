@@ -47,4 +47,9 @@ LogLogFit loglog_fit(const std::vector<double>& x, const std::vector<double>& y)
     return {b, mv - b * mu};
 }
 
+bool is_curvature_step(int64_t step, int64_t every, int64_t mark, int64_t last) {
+    const bool power_of_two = step > 0 && (step & (step - 1)) == 0;
+    return (every > 0 && step % every == 0) || (power_of_two && step < every) || step == mark || step == last;
+}
+
 }  // namespace example

@@ -34,4 +34,10 @@ struct LogLogFit {
 /// Throws tg::ValueError when fewer than two points, or fewer than two distinct x, are left.
 LogLogFit loglog_fit(const std::vector<double>& x, const std::vector<double>& y);
 
+/// The steps after which the curvature is measured: every `every` steps, the powers of two below
+/// `every` (so a run that diverges in its first steps is measured before it does), `mark` (the
+/// end of warmup) and `last`. Step s means after s updates; step 0 (initialisation) is measured
+/// separately.
+bool is_curvature_step(int64_t step, int64_t every, int64_t mark, int64_t last);
+
 }  // namespace example

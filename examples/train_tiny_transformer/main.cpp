@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <tapegrad.hpp>
@@ -20,6 +21,9 @@
 #include "dist/dist.hpp"
 #endif
 #include "../common/cli_checks.hpp"
+#include "../stability_sweep/curvature.hpp"
+#include "../stability_sweep/report.hpp"
+#include "../stability_sweep/stability.hpp"
 #include "report.hpp"
 #include "tasks.hpp"
 
@@ -53,6 +57,10 @@ struct Options {
     int64_t length = 8, layers = 2, d_model = 64, heads = 4, context = 64, batch = 64, steps = 600, warmup = 50;
     int64_t study_layers = 8, study_steps = kStudySteps, eval_every = 100, threads = 2, samples = 4, stop_after = 0;
     double lr = 3e-3, study_lr = 3e-3, weight_decay = 0.1, clip = 1.0, dropout = 0.0;
+    // Curvature (0 = off): sharpness every curvature_every steps (and at 0, 1, 2, 4, ..., the end
+    // of warmup and the last step) on a fixed batch of curvature_batch rows, by Lanczos with at
+    // most curvature_iterations Hessian-vector products.
+    int64_t curvature_every = 100, curvature_iterations = 8, curvature_batch = 16;
     uint64_t seed = 1;
     bool resume = false;
     bool study_steps_given = false;  // otherwise the study follows --steps (study_steps_for)
@@ -91,11 +99,21 @@ struct Outputs {
     std::vector<LayerNormRow> layers;
     std::vector<std::string> variants;
     std::string accuracy_name;
+    bool curvature_on = false;
+    std::vector<CurvatureRow> curvature;
+    std::vector<InitCurvatureRow> init_curvature;
+    CurvatureClock clock;
     void flush() const {
         if (!lead()) return;
         nn::write_file_atomically((dir / "metrics.csv").string(), metrics_csv(metrics));
         nn::write_file_atomically((dir / "grad_norms.csv").string(), grad_norms_csv(layers));
-        nn::write_file_atomically((dir / "report.svg").string(), report_svg(metrics, layers, variants, accuracy_name));
+        if (curvature_on) {
+            nn::write_file_atomically((dir / "curvature.csv").string(), curvature_csv(curvature));
+            nn::write_file_atomically((dir / "init_curvature.csv").string(), init_curvature_csv(init_curvature));
+        }
+        nn::write_file_atomically((dir / "report.svg").string(),
+                                  report_svg(metrics, layers, variants, accuracy_name,
+                                             curvature_panels(830, curvature, init_curvature)));
     }
 };
 
@@ -135,6 +153,7 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         start = state["step"].get<int64_t>();
         std::erase_if(out.metrics, [&](const MetricRow& r) { return r.variant != spec.variant || r.step >= start; });
         std::erase_if(out.layers, [&](const LayerNormRow& r) { return r.variant != spec.variant || r.step >= start; });
+        std::erase_if(out.curvature, [&](const CurvatureRow& r) { return r.variant != spec.variant || r.step > start; });
         fmt::print("resuming {} at step {}\n", spec.variant, start);
     }
     auto checkpoint = [&](int64_t next_step) {
@@ -154,10 +173,17 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
     const bool tty = o.bar;
     const auto t_start = std::chrono::steady_clock::now();
     double first_loss = NAN, smoothed = NAN;
+    const Batch cbatch = out.curvature_on ? task.train_batch(o.curvature_batch, 1'000'000'007) : Batch{};
+    auto record_curvature = [&](int64_t step) {
+        out.curvature.push_back(measure_curvature({spec.variant, "gpt2", spec.layers, spec.lr, spec.warmup, step, 0, std::nullopt, 0},
+                                                  model, cbatch, &opt, nullptr,
+                                                  curvature_options(o.curvature_iterations, o.seed), out.clock));
+    };
     int64_t step = start;
     for (; step < spec.steps; ++step) {
         const auto t0 = std::chrono::steady_clock::now();
         const double lr = schedule.apply(opt, step);
+        if (out.curvature_on && step == 0) record_curvature(0);
         Batch batch = task.train_batch(o.batch, step);  // the global batch, the same on every rank
         const int64_t global_tokens = batch.tokens.numel();
         opt.zero_grad();
@@ -210,6 +236,8 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
             row.eval_accuracy = task.accuracy(model);
         }
         out.metrics.push_back(row);
+        if (out.curvature_on && std::isfinite(l) && is_curvature_step(step + 1, o.curvature_every, spec.warmup, spec.steps))
+            record_curvature(step + 1);
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
         const double eta = elapsed / static_cast<double>(step - start + 1) * static_cast<double>(spec.steps - step - 1);
         const std::string line = fmt::format("[{}] step {:>5}/{}  loss {:.4f}  lr {:.2e}  |g| {:.3f}  {:.1f}k tok/s  ETA {}",
@@ -265,6 +293,72 @@ void print_study_table(const std::vector<RunResult>& runs) {
     }
 }
 
+// The study's curvature at initialisation: the whole model's sharpness at 2, 4 and the study's
+// depth for each placement (curvature.csv rows at step 0 for the depths the study does not
+// train, init_curvature.csv rows for all), and each block's at the study's depth.
+void study_curvature_at_init(const Options& o, const Task& task, Outputs& out) {
+    const Batch batch = task.train_batch(o.curvature_batch, 1'000'000'007);
+    const nn::HessianOptions options = curvature_options(o.curvature_iterations, o.seed);
+    std::set<int64_t> depths{2, 4, o.study_layers};
+    for (auto [name, norm] : {std::pair{"pre", nn::Norm::pre}, {"post", nn::Norm::post}, {"none", nn::Norm::none}})
+        for (int64_t L : depths) {
+            nn::GPT model(nn::GPTConfig{.vocab_size = task.vocab_size(), .context_length = task.context_length(),
+                                        .d_model = o.d_model, .n_layer = L, .n_head = o.heads, .norm = norm,
+                                        .tie_embeddings = true, .dropout = o.dropout, .seed = o.seed});
+            const auto loss = [&] { return batch_loss(model, batch); };
+            const double whole = model_sharpness(loss, model, options, out.clock);
+            out.init_curvature.push_back({name, "gpt2", L, std::nullopt, whole});
+            if (L != o.study_layers)
+                out.curvature.push_back({name, "gpt2", L, o.study_lr, 0, 0, whole, std::nullopt,
+                                         (2 + 2 * 0.9) / ((1 - 0.9) * o.study_lr)});
+            else {
+                const std::vector<double> blocks = blocks_sharpness(loss, model, options, out.clock);
+                for (std::size_t b = 0; b < blocks.size(); ++b)
+                    out.init_curvature.push_back({name, "gpt2", L, static_cast<int64_t>(b), blocks[b]});
+            }
+        }
+}
+
+// What the curvature says: per study run, the sharpness and AdamW's preconditioned sharpness
+// against its threshold; the sharpness at initialisation against depth, with the fitted slope.
+void print_curvature(const Options& o, const Outputs& out, int64_t study_steps) {
+    fmt::print("\nCurvature (on a fixed batch of {} rows; the preconditioned sharpness against AdamW's threshold 38/lr)\n",
+               o.curvature_batch);
+    fmt::print("{:<9} {:>12} {:>14} {:>16} {:>13} {:>13}\n", "variant", "sharp. @ 0", "sharp. @ end", "max precond.",
+               "thresh. @ end", "crossed at");
+    for (const std::string& v : out.variants) {
+        double first = NAN, last = NAN, peak = 0, threshold = NAN;
+        std::optional<int64_t> crossed;
+        for (const auto& r : out.curvature) {
+            if (r.variant != v || (r.step == 0 && r.layers != (v.starts_with("main") ? o.layers : o.study_layers))) continue;
+            if (r.step == 0) first = r.sharpness;
+            last = r.sharpness;
+            if (r.preconditioned_sharpness && std::isfinite(*r.preconditioned_sharpness)) {
+                peak = std::max(peak, *r.preconditioned_sharpness / r.threshold);
+                if (!crossed && *r.preconditioned_sharpness > r.threshold) crossed = r.step;
+            }
+            threshold = r.threshold;
+        }
+        fmt::print("{:<9} {:>12.3g} {:>14.3g} {:>13.2f} x {:>13.3g} {:>13}\n", v, first, last, peak, threshold,
+                   crossed ? fmt::format("step {}", *crossed) : "never");
+    }
+    fmt::print("sharpness at initialisation against depth:");
+    for (const char* v : {"pre", "post", "none"}) {
+        std::vector<double> x, y;
+        for (const auto& r : out.init_curvature)
+            if (!r.block && r.variant == v) x.push_back(static_cast<double>(r.layers)), y.push_back(r.sharpness);
+        std::string per;
+        for (std::size_t i = 0; i < x.size(); ++i) per += fmt::format(" L={:g}: {:.3g}", x[i], y[i]);
+        try {
+            fmt::print("\n  {:<5}{}  (log-log slope {:+.2f})", v, per, loglog_fit(x, y).slope);
+        } catch (const tg::Error&) {
+            fmt::print("\n  {:<5}{}", v, per);
+        }
+    }
+    fmt::print("\ncurvature measurements: {} in {:.1f} s (every {} steps and at 0, 1, 2, 4, ...; study runs of {} steps)\n",
+               out.clock.measurements, out.clock.seconds, o.curvature_every, study_steps);
+}
+
 int run(const Options& o) {
     set_num_threads(static_cast<int>(o.threads));
     if (o.batch % world() != 0)
@@ -274,6 +368,7 @@ int run(const Options& o) {
     std::unique_ptr<Task> task = o.text.empty() ? make_sequence_task(o.task, o.length, o.seed)
                                                 : make_text_task(o.text, o.context, o.seed);
     Outputs out{fs::path(o.out), {}, {}, {}, task->accuracy_name()};
+    out.curvature_on = o.curvature_every > 0;
     if (o.resume) {
         std::vector<std::string> missing;
         for (const char* f : {"train_state.json", "model.safetensors", "optimizer.safetensors", "metrics.csv", "grad_norms.csv"})
@@ -284,6 +379,8 @@ int run(const Options& o) {
                                          o.out, fmt::join(missing, ", ")));
         out.metrics = parse_metrics_csv(read_file((out.dir / "metrics.csv").string()));
         out.layers = parse_grad_norms_csv(read_file((out.dir / "grad_norms.csv").string()));
+        if (out.curvature_on && fs::exists(out.dir / "curvature.csv"))
+            out.curvature = parse_curvature_csv(read_file((out.dir / "curvature.csv").string()));
     }
     fs::create_directories(out.dir);
     const auto main_norm = o.norm == "post" ? nn::Norm::post : o.norm == "none" ? nn::Norm::none : nn::Norm::pre;
@@ -320,9 +417,14 @@ int run(const Options& o) {
             if (study.back().interrupted) return 130;
         }
         print_study_table(study);
+        if (out.curvature_on) {
+            study_curvature_at_init(o, *task, out);
+            out.flush();
+            print_curvature(o, out, study_steps);
+        }
     }
-    fmt::print("\nwrote {}/metrics.csv, grad_norms.csv, report.svg, model.safetensors, optimizer.safetensors "
-               "(total {})\n", o.out, clock_str(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count()));
+    fmt::print("\nwrote {}/metrics.csv, grad_norms.csv{}, report.svg, model.safetensors, optimizer.safetensors "
+               "(total {})\n", o.out, out.curvature_on ? ", curvature.csv, init_curvature.csv" : "", clock_str(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count()));
     return 0;
 }
 
@@ -364,6 +466,14 @@ int main(int argc, char** argv) {
                                        "default --steps 600, 5 for --steps 10)")
                             ->check(CLI::Range(1, 100000000));
     app.add_option("--study-lr", o.study_lr, "learning rate of the study runs")->check(in_range(0.0, 10.0))->capture_default_str();
+    app.add_option("--curvature-every", o.curvature_every,
+                   "steps between sharpness measurements of the main and study runs (also at steps 0, 1, 2, 4, ..., the "
+                   "end of warmup and the last step); 0 turns curvature off")
+        ->check(CLI::Range(int64_t{0}, int64_t{100000000}))->capture_default_str();
+    app.add_option("--curvature-iterations", o.curvature_iterations, "most Hessian-vector products per sharpness (Lanczos)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+    app.add_option("--curvature-batch", o.curvature_batch, "rows of the fixed batch the curvature is measured on")
+        ->check(CLI::Range(int64_t{1}, int64_t{65536}))->capture_default_str();
     app.add_option("--seed", o.seed, "seed for weights and data")->capture_default_str();
     app.add_option("--threads", o.threads, "threads for BLAS and OpenMP together")->check(CLI::Range(1, 256))->capture_default_str();
     app.add_option("--eval-every", o.eval_every, "evaluate and checkpoint every this many steps")->check(CLI::Range(1, 100000000))->capture_default_str();

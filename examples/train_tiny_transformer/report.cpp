@@ -204,8 +204,9 @@ std::vector<LayerNormRow> parse_grad_norms_csv(const std::string& text) {
 }
 
 std::string report_svg(const std::vector<MetricRow>& metrics, const std::vector<LayerNormRow>& layers,
-                       const std::vector<std::string>& variants, const std::string& accuracy_name) {
-    const double W = 1000, H = 830;
+                       const std::vector<std::string>& variants, const std::string& accuracy_name,
+                       const std::pair<std::string, double>& below) {
+    const double W = below.first.empty() ? 1000 : 1100, H = 830 + below.second;
     std::string svg = fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" font-family="sans-serif">)",
                                   W, H, W, H);
     svg += fmt::format(R"(<rect width="{}" height="{}" fill="white"/>)", W, H);
@@ -301,7 +302,7 @@ std::string report_svg(const std::vector<MetricRow>& metrics, const std::vector<
         svg += fmt::format(R"(<text x="{}" y="{}" font-size="13">{}</text>)", lx + 34, ly + 5, label);
         lx += width;
     }
-    return svg + "</svg>\n";
+    return svg + below.first + "</svg>\n";
 }
 
 }  // namespace example

@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace example {
@@ -35,7 +36,9 @@ std::vector<LayerNormRow> parse_grad_norms_csv(const std::string& text);
 /// One SVG document: training and held-out loss of every variant (log scale), held-out
 /// accuracy (accuracy_name says what it measures), and per-block gradient norms at the first
 /// and at the last recorded step of each variant (log scale; the subtitles name the steps).
+/// `below` is more SVG (the curvature panels) drawn from height 830 on, and its height.
 std::string report_svg(const std::vector<MetricRow>& metrics, const std::vector<LayerNormRow>& layers,
-                       const std::vector<std::string>& variants, const std::string& accuracy_name);
+                       const std::vector<std::string>& variants, const std::string& accuracy_name,
+                       const std::pair<std::string, double>& below = {});
 
 }  // namespace example
