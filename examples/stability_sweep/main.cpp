@@ -343,7 +343,7 @@ void print_curvature_summary(const Options& o, const std::vector<CellRow>& cells
 
     // 1. Did the diverged cells cross the threshold first?
     int64_t diverged = 0, crossed = 0;
-    std::vector<double> leads;
+    std::vector<double> leads, diverged_peaks;
     for (const auto& c : cells) {
         if (!c.diverged) continue;
         const std::vector<CurvatureRow> rs = rows_of(c);
@@ -361,6 +361,7 @@ void print_curvature_summary(const Options& o, const std::vector<CellRow>& cells
             ++crossed;
             leads.push_back(static_cast<double>(*c.diverged_step - *first));
         }
+        diverged_peaks.push_back(worst);
         fmt::print("  diverged {} {} L={} lr {} warmup {} at step {}: {}\n", c.variant, c.init, c.layers, c.lr, c.warmup,
                    *c.diverged_step,
                    first ? fmt::format("crossed the threshold at step {}, {} steps before", *first, *c.diverged_step - *first)
@@ -369,15 +370,17 @@ void print_curvature_summary(const Options& o, const std::vector<CellRow>& cells
     }
     // The control: a crossing means little if the runs that trained crossed as well.
     int64_t stable = 0, stable_crossed = 0;
+    std::vector<double> stable_peaks;
     for (const auto& c : cells) {
         if (c.diverged) continue;
         const std::vector<CurvatureRow> rs = rows_of(c);
         if (rs.empty()) continue;
         ++stable;
-        stable_crossed += std::any_of(rs.begin(), rs.end(), [&](const CurvatureRow& r) {
-            const std::optional<double> v = compared(r, sgd);
-            return v && std::isfinite(*v) && *v > r.threshold;
-        });
+        double peak = 0;
+        for (const auto& r : rs)
+            if (const std::optional<double> v = compared(r, sgd); v && std::isfinite(*v)) peak = std::max(peak, *v / r.threshold);
+        stable_crossed += peak > 1;
+        stable_peaks.push_back(peak);
     }
     if (diverged > 0)
         fmt::print("  {} of {} diverged cells crossed the threshold before diverging (median lead {:.0f} steps, to the "
@@ -385,8 +388,9 @@ void print_curvature_summary(const Options& o, const std::vector<CellRow>& cells
                    crossed, diverged, median_of(leads));
     else
         fmt::print("  no cell with curvature measurements diverged\n");
-    fmt::print("  control: {} of {} cells that did not diverge crossed it at some measured step too\n", stable_crossed,
-               stable);
+    fmt::print("  control: {} of {} cells that did not diverge crossed it at some measured step too; the largest ratio "
+               "to the threshold was {:.3g} on median in those, {:.3g} in the diverged cells (before diverging)\n",
+               stable_crossed, stable, median_of(stable_peaks), median_of(diverged_peaks));
 
     // 2. Warmup: does the sharpness fall while the lr is small (Gilmer et al. 2022)?
     if (!sgd && warmup > 0) {
