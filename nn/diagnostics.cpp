@@ -34,14 +34,9 @@ double grad_norm(const std::vector<Tensor>& params) {
 double global_grad_norm(const Module& module) { return grad_norm(module.parameters()); }
 
 std::vector<double> block_grad_norms(const GPT& model) {
-    std::vector<double> sq(model.num_blocks(), 0.0);
-    for (const auto& [name, p] : model.named_parameters()) {
-        if (!name.starts_with("h.")) continue;
-        const std::size_t i = std::stoul(name.substr(2, name.find('.', 2) - 2));
-        sq.at(i) += squared_norm(p.grad());
-    }
-    for (double& v : sq) v = std::sqrt(v);
-    return sq;
+    std::vector<double> out;
+    for (const auto& block : model.h) out.push_back(grad_norm(block->parameters()));
+    return out;
 }
 
 }  // namespace tg::nn

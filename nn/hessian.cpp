@@ -204,15 +204,13 @@ void orthogonalise(std::vector<double>& w, const std::vector<std::vector<double>
 // a random start, and T = Q^T A Q (tridiagonal). T's top eigenvalues (Ritz values) approach
 // A's; the residual of Ritz pair i is |beta_m s_{m,i}| (s_{m,i} the last entry of its
 // eigenvector of T), which bounds its distance from an eigenvalue of A. When the Krylov space
-// closes (beta ~ 0) before k values are found, it restarts from a fresh random vector
-// orthogonal to Q, so eigenvalues in other invariant subspaces are not missed.
-std::vector<double> lanczos(const char* op, HessianOperator& a, int k, const HessianOptions& options) {
-    check_options(op, options);
+// closes (beta ~ 0) it is an invariant subspace whose Ritz values are exact, but A may hold
+// larger ones outside it (a repeated eigenvalue, a start with no component along the top
+// eigenvector): it restarts from a fresh random vector orthogonal to Q, and stops on closure
+// only when no products are left.
+EigenEstimate lanczos(const char* op, HessianOperator& a, int k, const HessianOptions& options) {
     const int64_t n = a.size();
-    TG_CHECK(k >= 1 && k <= n && k <= options.iterations, ValueError,
-             "{}: k = {} eigenvalues asked for, but there are {} parameters and iterations = {}; need 1 <= k <= "
-             "both",
-             op, k, n, options.iterations);
+    TG_CHECK(k <= n, ValueError, "{}: k = {} eigenvalues asked for, but there are only {} parameters", op, k, n);
     const int64_t max_steps = std::min<int64_t>(options.iterations, n);
     std::mt19937_64 gen(options.seed);
     std::normal_distribution<double> normal;
@@ -259,19 +257,23 @@ std::vector<double> lanczos(const char* op, HessianOperator& a, int k, const Hes
         const double b = std::sqrt(dot(w, w));
         const bool last = m == max_steps;  // >= k, as k <= min(iterations, n)
         const bool closed = b <= 1e-10 * std::max(scale, std::abs(al));
-        // Each check is O(m^3): every step while T is small, every 8th after.
-        if (m >= k && (m <= 64 || m % 8 == 0 || last || closed)) {
+        // Each check is O(m^3): every step while T is small, every 8th after. A closed space
+        // is not an answer while products are left (above).
+        if (m >= k && !(closed && !last) && (m <= 64 || m % 8 == 0 || last)) {
             const detail::SymmetricEigen e = ritz(m);
             scale = std::max(std::abs(e.values.front()), std::abs(e.values.back()));
-            bool converged = true;
-            for (int i = 0; i < k; ++i)
-                converged = converged && b * std::abs(e.vectors[(m - 1) * m + i]) <=
-                                             options.tol * std::max(scale, std::numeric_limits<double>::min());
-            if (converged || last) return std::vector<double>(e.values.begin(), e.values.begin() + k);
+            EigenEstimate out{{}, {}, static_cast<int>(a.products()), true};
+            for (int i = 0; i < k; ++i) {
+                out.values.push_back(e.values[i]);
+                out.residuals.push_back(closed ? 0.0 : b * std::abs(e.vectors[(m - 1) * m + i]));
+                out.converged = out.converged &&
+                                out.residuals.back() <= options.tol * std::max(scale, std::numeric_limits<double>::min());
+            }
+            if (out.converged || last) return out;
         }
         beta.push_back(closed ? 0.0 : b);
         if (closed) {
-            q.push_back(random_unit(q));  // m < n here, so a fresh direction exists
+            q.push_back(random_unit(q));  // m < max_steps <= n here, so a fresh direction exists
         } else {
             for (double& x : w) x /= b;
             q.push_back(std::move(w));
@@ -279,25 +281,45 @@ std::vector<double> lanczos(const char* op, HessianOperator& a, int k, const Hes
     }
 }
 
+// Checks what can be checked before loss() runs.
+void check_request(const char* op, int k, const HessianOptions& o) {
+    check_options(op, o);
+    TG_CHECK(k >= 1 && k <= o.iterations, ValueError,
+             "{}: k = {} eigenvalues asked for with iterations = {}; need 1 <= k <= iterations", op, k, o.iterations);
+}
+
 }  // namespace
+
+EigenEstimate hessian_eigen_estimate(const std::function<Tensor()>& loss, const std::vector<Tensor>& params, int k,
+                                     const HessianOptions& options) {
+    const char* op = "hessian_eigenvalues";
+    check_request(op, k, options);
+    HessianOperator a(op, loss, params);
+    return lanczos(op, a, k, options);
+}
 
 std::vector<double> hessian_eigenvalues(const std::function<Tensor()>& loss, const std::vector<Tensor>& params, int k,
                                         const HessianOptions& options) {
-    check_options("hessian_eigenvalues", options);
-    HessianOperator a("hessian_eigenvalues", loss, params);
-    return lanczos("hessian_eigenvalues", a, k, options);
+    return hessian_eigen_estimate(loss, params, k, options).values;
+}
+
+EigenEstimate preconditioned_hessian_eigen_estimate(const std::function<Tensor()>& loss,
+                                                    const std::vector<Tensor>& params,
+                                                    const std::vector<Tensor>& preconditioner, int k,
+                                                    const HessianOptions& options) {
+    const char* op = "preconditioned_hessian_eigenvalues";
+    check_request(op, k, options);
+    TG_CHECK(!preconditioner.empty(), ValueError, "{}: no preconditioner given; use hessian_eigenvalues for H itself",
+             op);
+    HessianOperator a(op, loss, params, preconditioner);
+    return lanczos(op, a, k, options);
 }
 
 std::vector<double> preconditioned_hessian_eigenvalues(const std::function<Tensor()>& loss,
                                                        const std::vector<Tensor>& params,
                                                        const std::vector<Tensor>& preconditioner, int k,
                                                        const HessianOptions& options) {
-    const char* op = "preconditioned_hessian_eigenvalues";
-    check_options(op, options);
-    TG_CHECK(!preconditioner.empty(), ValueError, "{}: no preconditioner given; use hessian_eigenvalues for H itself",
-             op);
-    HessianOperator a(op, loss, params, preconditioner);
-    return lanczos(op, a, k, options);
+    return preconditioned_hessian_eigen_estimate(loss, params, preconditioner, k, options).values;
 }
 
 TraceEstimate hessian_trace_estimate(const std::function<Tensor()>& loss, const std::vector<Tensor>& params,
@@ -330,16 +352,12 @@ double hessian_trace(const std::function<Tensor()>& loss, const std::vector<Tens
 
 std::vector<double> block_sharpness(const std::function<Tensor()>& loss, const GPT& model,
                                     const HessianOptions& options) {
-    std::vector<std::vector<Tensor>> blocks(model.num_blocks());
-    for (const auto& [name, p] : model.named_parameters()) {
-        if (!name.starts_with("h.")) continue;
-        blocks.at(std::stoul(name.substr(2, name.find('.', 2) - 2))).push_back(p);
-    }
+    check_request("block_sharpness", 1, options);
     std::vector<double> out;
-    for (std::size_t i = 0; i < blocks.size(); ++i) {
+    for (std::size_t i = 0; i < model.num_blocks(); ++i) {
         const std::string op = fmt::format("block_sharpness (block {})", i);
-        HessianOperator a(op.c_str(), loss, blocks[i]);
-        out.push_back(lanczos(op.c_str(), a, 1, options).front());
+        HessianOperator a(op.c_str(), loss, model.h[i]->parameters());
+        out.push_back(lanczos(op.c_str(), a, 1, options).values.front());
     }
     return out;
 }

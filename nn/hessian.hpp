@@ -24,12 +24,29 @@ struct HessianOptions {
 /// (Plain power iteration would find the eigenvalue of largest magnitude, which can be
 /// negative.) loss() is evaluated once; params must be f32 or f64 tensors that require grad and
 /// that loss() reads. Their .grad is left as it was. The arithmetic of Lanczos is in double;
-/// the products in the parameters' dtype. As with any single-vector Lanczos, a repeated
-/// eigenvalue is found once per Krylov space: when that space closes before k values are found,
-/// it restarts orthogonally to it (and finds the repeats), but a repeat among the top k of a
-/// space that does not close is reported once, followed by the next distinct value.
+/// the products in the parameters' dtype. It stops when each wanted value's residual is below
+/// tol x the largest |Ritz value|, or after options.iterations products, whichever comes first:
+/// hessian_eigen_estimate says which and by how much. A Krylov space that closes early (an
+/// invariant subspace: few distinct eigenvalues, or a repeated one) is not taken as the answer
+/// while products are left: it restarts orthogonally to it, so repeats are found. A repeat among
+/// the top k of a space that does not close is, as with any single-vector Lanczos, reported
+/// once, followed by the next distinct value. Memory: min(iterations, n) vectors of n doubles
+/// (n the number of parameter elements), besides the graph of loss()'s gradient.
 std::vector<double> hessian_eigenvalues(const std::function<Tensor()>& loss, const std::vector<Tensor>& params,
                                         int k = 1, const HessianOptions& options = {});
+
+/// What Lanczos found, with how far it can be trusted: residuals[i] bounds the distance from
+/// values[i] to an eigenvalue of the Hessian (|beta_m s_mi|, exact arithmetic); converged is
+/// true when every residual reached tol x the largest |Ritz value| before the products ran out.
+struct EigenEstimate {
+    std::vector<double> values;     // most positive first
+    std::vector<double> residuals;  // one per value
+    int products = 0;               // Hessian-vector products taken
+    bool converged = false;
+};
+/// hessian_eigenvalues with the residuals and the products it took.
+EigenEstimate hessian_eigen_estimate(const std::function<Tensor()>& loss, const std::vector<Tensor>& params,
+                                     int k = 1, const HessianOptions& options = {});
 
 /// Hutchinson's estimate of the Hessian's trace, the mean of z^T H z over `samples` Rademacher
 /// probes z (entries +1 or -1, from options.seed; iterations and tol are not used).
@@ -54,9 +71,15 @@ std::vector<double> preconditioned_hessian_eigenvalues(const std::function<Tenso
                                                        const std::vector<Tensor>& params,
                                                        const std::vector<Tensor>& preconditioner, int k = 1,
                                                        const HessianOptions& options = {});
+/// preconditioned_hessian_eigenvalues with the residuals (of P^-1/2 H P^-1/2) and the products.
+EigenEstimate preconditioned_hessian_eigen_estimate(const std::function<Tensor()>& loss,
+                                                    const std::vector<Tensor>& params,
+                                                    const std::vector<Tensor>& preconditioner, int k = 1,
+                                                    const HessianOptions& options = {});
 
 /// One figure per transformer block i: the largest eigenvalue of the Hessian restricted to the
-/// parameters under "h.i." (the others held fixed). loss() is evaluated once per block.
+/// parameters under "h.i." (model.h[i]'s, the others held fixed). loss() is evaluated once per
+/// block.
 std::vector<double> block_sharpness(const std::function<Tensor()>& loss, const GPT& model,
                                     const HessianOptions& options = {});
 

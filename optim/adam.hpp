@@ -44,11 +44,14 @@ public:
     void set_lr(double lr) override;
     std::string name() const override { return Decoupled ? "AdamW" : "Adam"; }
     const Options& options(std::size_t group = 0) const { return options_.at(group); }
-    /// The diagonal preconditioner of the next update, one tensor per parameter (group by
+    /// The diagonal preconditioner of the last update, one tensor per parameter (group by
     /// group, in the order of params(g)): P = sqrt(v / (1 - beta2^t)) + eps, with v the
-    /// max_exp_avg_sq under amsgrad and t the parameter's step count, so the update is
-    /// p -= lr m_hat / P. Copies, so the state is not exposed. An error before the parameter's
-    /// first update (there is no v yet).
+    /// max_exp_avg_sq under amsgrad and t the parameter's step count, so that update was
+    /// p -= lr m_hat / P. The next update's P also folds in the next gradient (v moves by a
+    /// fraction 1 - beta2 of it): this is the preconditioner the edge-of-stability analysis of
+    /// Cohen et al. 2022 holds fixed. Weight decay is not in P: Adam's L2 term adds wd / P to
+    /// the preconditioned Hessian, AdamW's decoupled decay leaves it out. Copies, so the state
+    /// is not exposed. An error before the parameter's first update (there is no v yet).
     std::vector<Tensor> preconditioner() const;
 
 protected:

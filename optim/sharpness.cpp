@@ -15,8 +15,9 @@ std::vector<Tensor> all_params(const Opt& opt) {
 }
 
 template <class Opt>
-double adam_sharpness(const std::function<Tensor()>& loss, const Opt& opt, const nn::HessianOptions& options) {
-    return nn::preconditioned_hessian_eigenvalues(loss, all_params(opt), opt.preconditioner(), 1, options).front();
+nn::EigenEstimate adam_sharpness(const std::function<Tensor()>& loss, const Opt& opt,
+                                 const nn::HessianOptions& options) {
+    return nn::preconditioned_hessian_eigen_estimate(loss, all_params(opt), opt.preconditioner(), 1, options);
 }
 
 // One value of a per-group option shared by every group, or an error naming the option.
@@ -43,10 +44,18 @@ double adam_threshold(const Opt& opt) {
 
 double preconditioned_sharpness(const std::function<Tensor()>& loss, const Adam& optimizer,
                                 const nn::HessianOptions& options) {
-    return adam_sharpness(loss, optimizer, options);
+    return adam_sharpness(loss, optimizer, options).values.front();
 }
 double preconditioned_sharpness(const std::function<Tensor()>& loss, const AdamW& optimizer,
                                 const nn::HessianOptions& options) {
+    return adam_sharpness(loss, optimizer, options).values.front();
+}
+nn::EigenEstimate preconditioned_sharpness_estimate(const std::function<Tensor()>& loss, const Adam& optimizer,
+                                                    const nn::HessianOptions& options) {
+    return adam_sharpness(loss, optimizer, options);
+}
+nn::EigenEstimate preconditioned_sharpness_estimate(const std::function<Tensor()>& loss, const AdamW& optimizer,
+                                                    const nn::HessianOptions& options) {
     return adam_sharpness(loss, optimizer, options);
 }
 

@@ -20,6 +20,11 @@ double preconditioned_sharpness(const std::function<Tensor()>& loss, const Adam&
                                 const nn::HessianOptions& options = {});
 double preconditioned_sharpness(const std::function<Tensor()>& loss, const AdamW& optimizer,
                                 const nn::HessianOptions& options = {});
+/// preconditioned_sharpness with Lanczos's residual and product count (nn::EigenEstimate).
+nn::EigenEstimate preconditioned_sharpness_estimate(const std::function<Tensor()>& loss, const Adam& optimizer,
+                                                    const nn::HessianOptions& options = {});
+nn::EigenEstimate preconditioned_sharpness_estimate(const std::function<Tensor()>& loss, const AdamW& optimizer,
+                                                    const nn::HessianOptions& options = {});
 
 /// The sharpness above which the optimiser's next step is unstable on a quadratic, at its
 /// current lr: (2 + 2 beta1) / ((1 - beta1) lr) for Adam and AdamW (Cohen et al. 2022, the

@@ -121,6 +121,40 @@ TEST_CASE("hessian_eigenvalues are the algebraically largest, not the largest in
     CHECK(three[0] == Approx(1.0).margin(1e-10));
     CHECK(three[1] == Approx(1.0).margin(1e-10));
     CHECK(three[2] == Approx(-5.0).margin(1e-10));
+    // With k = 2 the first space's two Ritz values {1, -5} are exact, yet not the answer: a
+    // closed space is never taken while products are left, so the second 1 is found.
+    const std::vector<double> two = nn::hessian_eigenvalues(loss, {x}, 2);
+    CHECK(two[0] == Approx(1.0).margin(1e-10));
+    CHECK(two[1] == Approx(1.0).margin(1e-10));
+    CHECK(nn::hessian_eigenvalues(loss, {x}, 1).front() == Approx(1.0).margin(1e-10));
+}
+
+TEST_CASE("hessian_eigen_estimate reports its residuals, products and convergence", "[hessian]") {
+    const Mlp mlp(Dtype::f64);
+    int64_t n = 0;
+    const std::vector<double> h = exact_hessian(mlp, mlp.params, n);
+    const nn::detail::SymmetricEigen exact = nn::detail::symmetric_eigen(h, n);
+    const nn::EigenEstimate full = nn::hessian_eigen_estimate(mlp.closure(), mlp.params, 2);
+    REQUIRE(full.values.size() == 2);
+    REQUIRE(full.residuals.size() == 2);
+    CHECK(full.converged);
+    CHECK(full.products >= 2);
+    CHECK(full.products <= n);
+    for (int i = 0; i < 2; ++i) {
+        CHECK(full.residuals[i] <= 1e-4 * max_abs(exact.values));
+        CHECK(std::abs(full.values[i] - exact.values[i]) <= full.residuals[i] + 1e-9);
+    }
+    CHECK(full.values == nn::hessian_eigenvalues(mlp.closure(), mlp.params, 2));
+    // Three products are not enough: not converged, and the residual still bounds the distance
+    // to the nearest eigenvalue.
+    const nn::EigenEstimate rough = nn::hessian_eigen_estimate(mlp.closure(), mlp.params, 1, {.iterations = 3});
+    CHECK_FALSE(rough.converged);
+    CHECK(rough.products == 3);
+    REQUIRE(rough.residuals.front() > 1e-6);
+    double nearest = INFINITY;
+    for (double v : exact.values) nearest = std::min(nearest, std::abs(v - rough.values.front()));
+    CHECK(nearest <= rough.residuals.front() * (1 + 1e-9));
+    CHECK(rough.values.front() <= exact.values.front() + 1e-9);  // a Ritz value never exceeds the top
 }
 
 TEST_CASE("hessian_eigenvalues match the exact spectrum of a small model, in f64 and f32", "[hessian]") {
@@ -273,6 +307,37 @@ TEST_CASE("Adam's preconditioner and preconditioned sharpness, and the stability
     const double s = optim::preconditioned_sharpness(mlp.closure(), opt);
     CHECK(s == Approx(nn::preconditioned_hessian_eigenvalues(mlp.closure(), mlp.params, p).front()).epsilon(1e-9));
     CHECK(s > nn::hessian_eigenvalues(mlp.closure(), mlp.params).front());  // |g| < 1 everywhere here
+    const nn::EigenEstimate se = optim::preconditioned_sharpness_estimate(mlp.closure(), opt);
+    CHECK(se.values.front() == s);
+    CHECK(se.converged);
+
+    // After a second step v = beta2 (1 - beta2) g1^2 + (1 - beta2) g2^2, corrected by 1 - beta2^2;
+    // with amsgrad the larger of v after steps 1 and 2.
+    {
+        Mlp plain(Dtype::f64), with_max(Dtype::f64);  // the same weights; step 1 is the same for both
+        optim::AdamW a1(plain.params, {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8});
+        optim::AdamW a2(with_max.params, {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.99, .eps = 1e-8, .amsgrad = true});
+        std::vector<std::vector<double>> g[2];
+        for (int t = 0; t < 2; ++t) {
+            a1.zero_grad();
+            a2.zero_grad();
+            plain(plain.params).backward();
+            with_max(with_max.params).backward();
+            for (const Tensor& q : plain.params) g[t].push_back(q.grad().to_vector<double>());
+            a1.step();
+            a2.step();
+        }
+        const std::vector<Tensor> p2 = a1.preconditioner(), pa = a2.preconditioner();
+        for (std::size_t i = 0; i < p2.size(); ++i) {
+            const std::vector<double> v2 = p2[i].to_vector<double>(), va = pa[i].to_vector<double>();
+            for (std::size_t j = 0; j < v2.size(); ++j) {
+                const double g1 = g[0][i][j], g2 = g[1][i][j];
+                const double v = 0.99 * 0.01 * g1 * g1 + 0.01 * g2 * g2, c = 1 - 0.99 * 0.99;
+                CHECK(v2[j] == Approx(std::sqrt(v / c) + 1e-8).epsilon(1e-9));
+                CHECK(va[j] == Approx(std::sqrt(std::max(v, 0.01 * g1 * g1) / c) + 1e-8).epsilon(1e-9));
+            }
+        }
+    }
 
     CHECK(optim::stability_threshold(opt) == Approx(38.0 / 1e-3));
     optim::Adam adam(mlp.params, {.lr = 0.01, .beta1 = 0.5});
@@ -282,6 +347,9 @@ TEST_CASE("Adam's preconditioner and preconditioned sharpness, and the stability
     REQUIRE_THROWS_WITH(optim::stability_threshold(optim::SGD(mlp.params, {.lr = 0.1, .momentum = 0.9,
                                                                             .nesterov = true})),
                         Contains("only plain SGD and heavy-ball momentum"));
+    REQUIRE_THROWS_WITH(optim::stability_threshold(optim::SGD(mlp.params, {.lr = 0.1, .momentum = 0.9,
+                                                                            .dampening = 0.5})),
+                        Contains("SGD group 0 uses dampening"));
     optim::ParamGroup<optim::AdamWOptions> first, second;
     first.params = {mlp.params[0]};
     second.params = {mlp.params[1]};
@@ -293,8 +361,17 @@ TEST_CASE("Adam's preconditioner and preconditioned sharpness, and the stability
 TEST_CASE("Hessian diagnostics reject bad input with clear errors", "[hessian]") {
     const Mlp mlp(Dtype::f64);
     REQUIRE_THROWS_WITH(nn::hessian_eigenvalues(mlp.closure(), mlp.params, 0),
-                        Contains("hessian_eigenvalues: k = 0 eigenvalues asked for, but there are 38 parameters"));
-    REQUIRE_THROWS_WITH(nn::hessian_eigenvalues(mlp.closure(), mlp.params, 39), Contains("k = 39"));
+                        Contains("hessian_eigenvalues: k = 0 eigenvalues asked for with iterations = 100; need 1 <= k"));
+    REQUIRE_THROWS_WITH(nn::hessian_eigenvalues(mlp.closure(), mlp.params, 39),
+                        Contains("k = 39 eigenvalues asked for, but there are only 38 parameters"));
+    // What can be checked before loss() runs is: a bad k costs no forward pass.
+    int calls = 0;
+    const auto counted = [&] { return ++calls, mlp(mlp.params); };
+    REQUIRE_THROWS(nn::hessian_eigenvalues(counted, mlp.params, 0));
+    REQUIRE_THROWS(nn::block_sharpness(counted, nn::GPT(nn::GPTConfig{.vocab_size = 4, .context_length = 4, .d_model = 4,
+                                                                      .n_layer = 1, .n_head = 1}),
+                                       {.iterations = 0}));
+    CHECK(calls == 0);
     REQUIRE_THROWS_WITH(nn::hessian_eigenvalues(mlp.closure(), mlp.params, 5, {.iterations = 4}),
                         Contains("iterations = 4"));
     REQUIRE_THROWS_WITH(nn::hessian_eigenvalues(mlp.closure(), {}), Contains("hessian_eigenvalues: no parameters"));
