@@ -20,19 +20,26 @@ done
 grep -q "<svg" "$work/a/report.svg" || fail "report.svg is not SVG"
 for v in main-pre pre post none; do grep -q "^$v," "$work/a/metrics.csv" || fail "no rows for $v"; done
 grep -q "^post,0,2," "$work/a/grad_norms.csv" || fail "no per-layer norm for post at step 0"
-# Curvature: the main run (warmup 5) and the study runs (3 blocks, no warmup) at step 0 and after
-# updates 1, 2, 4 and the last; whole-model sharpness at initialisation at depths 2 and 4 too.
+# Curvature: the main run (warmup 5) and the study runs (3 blocks, no warmup, and the warmup arm
+# with 1 step of warmup, a sixth of 6) at step 0 and after updates 1, 2, 4 and the last;
+# whole-model sharpness at initialisation at depths 2 and 4 too.
 c="$work/a/curvature.csv"
 [ "$(head -1 "$c")" = "variant,init,layers,lr,warmup,step,sharpness,preconditioned_sharpness,threshold" ] || fail "curvature.csv header"
 for st in 0 1 2 4 5 16 30; do grep -q "^main-pre,gpt2,1,0.003,5,$st," "$c" || fail "curvature.csv lacks main-pre at step $st"; done
 for v in pre post none; do
-    for st in 0 1 2 4 6; do grep -q "^$v,gpt2,3,0.003,0,$st," "$c" || fail "curvature.csv lacks $v at step $st"; done
+    for w in 0 1; do
+        for st in 0 1 2 4 6; do grep -q "^$v,gpt2,3,0.003,$w,$st," "$c" || fail "curvature.csv lacks $v (warmup $w) at step $st"; done
+    done
     for L in 2 4; do grep -q "^$v,gpt2,$L,0.003,0,0,[^,]*,," "$c" || fail "curvature.csv lacks $v's sharpness at init, $L blocks"; done
     for b in 0 1 2; do grep -q "^$v,gpt2,3,$b," "$work/a/init_curvature.csv" || fail "no sharpness of $v's block $b"; done
 done
 grep -q "^main-pre,gpt2,1,0.003,5,1,[0-9.e+-]*,[0-9.e+-]*,[0-9.e+-]*$" "$c" || fail "no preconditioned sharpness after the first update"
 grep -q "^sharpness at initialisation against depth:" "$work/a.log" || fail "the log does not print the sharpness against depth"
-[ "$(grep -o 'class="curvature-panel"' "$work/a/report.svg" | wc -l)" -eq 4 ] || fail "report.svg should have 4 curvature panels"
+# Seven panels (main-pre, and each placement with and without warmup), each drawing its runs.
+[ "$(grep -o 'class="curvature-panel"' "$work/a/report.svg" | wc -l)" -eq 7 ] || fail "report.svg should have 7 curvature panels"
+[ "$(grep -o 'class="sharpness" d="M[0-9]' "$work/a/report.svg" | wc -l)" -eq 7 ] || fail "a curvature panel draws no line"
+grep -q "warmup arm of the curvature study: the same runs with 1 warmup steps" "$work/a.log" || fail "no warmup arm"
+grep -q "^curvature measurements: .*reached the tolerance\|stopped at the product limit" "$work/a.log" || fail "no measurement quality line"
 first=$(grep '^main-pre,' "$work/a/metrics.csv" | head -1 | cut -d, -f3)
 last=$(grep '^main-pre,' "$work/a/metrics.csv" | tail -1 | cut -d, -f3)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' || fail "loss did not fall: $first -> $last"
@@ -58,6 +65,7 @@ set -e
 [ $code -eq 130 ] || fail "--stop-after exit code $code"
 "$exe" "${tiny[@]}" --out "$work/c" --resume > /dev/null
 diff <(cut -d, -f1-7 "$work/a/metrics.csv") <(cut -d, -f1-7 "$work/c/metrics.csv") || fail "resumed run differs"
+diff "$work/a/curvature.csv" "$work/c/curvature.csv" || fail "the resumed run's curvature differs"
 
 # A real Ctrl-C saves a checkpoint that --resume continues from.
 "$exe" "${base[@]}" --steps 100000 --eval-every 5 --norm pre --out "$work/d" > /dev/null &

@@ -82,7 +82,7 @@ nn::HessianOptions hessian_options(const Options& o) { return curvature_options(
 
 // The fixed batch every curvature measurement uses: rows the training batches of the first
 // steps do not start from (a batch index past any run's last step).
-Batch curvature_batch(const Options& o, const Task& task) { return task.train_batch(o.curvature_batch, 1'000'000'007); }
+Batch curvature_batch(const Options& o, const Task& task) { return fixed_curvature_batch(task, o.curvature_batch); }
 
 // Part 1: the gradient norm of every block after one backward of the training loss at
 // initialisation (no optimizer step), averaged over scaling_seeds weight seeds x
@@ -242,8 +242,12 @@ CellRow train_cell(const Options& o, const Task& task, const Cell& c, int64_t ma
         row.max_grad_norm = std::max(row.max_grad_norm, std::isfinite(gn) ? gn : INFINITY);
         if (!std::isfinite(losses.back())) break;
         opt.step();
-        // After update step + 1, at the lr that update used.
-        if (measure && is_curvature_step(step + 1, o.curvature_every, mark, o.steps)) record_curvature(step + 1);
+        // After update step + 1, against the threshold of the lr the next update will use (the
+        // schedule's lr at step + 1, its floor after the last step), as at step 0.
+        if (measure && is_curvature_step(step + 1, o.curvature_every, mark, o.steps)) {
+            if (!sgd) schedule.apply(opt, step + 1);
+            record_curvature(step + 1);
+        }
         // Held-out accuracy at o.evals evenly spaced points, the last at the end.
         if ((step + 1) % std::max<int64_t>(1, o.steps / o.evals) == 0 || step == o.steps - 1) {
             const double acc = teacher_forced_exact_match(model, task.eval_batch());
@@ -458,8 +462,8 @@ void print_curvature_summary(const Options& o, const std::vector<CellRow>& cells
                        reached ? fmt::format("reached 0.9 x 2/lr at step {}, then {:.2f} x 2/lr on median", *reached, median_of(after))
                                : "never came within 10% of 2/lr");
         }
-    fmt::print("curvature measurements took {:.1f} s of the sweep's {:.1f} s ({:.0f}%)\n", clock.seconds, total_seconds,
-               100 * clock.seconds / std::max(total_seconds, 1e-9));
+    fmt::print("curvature measurements took {:.1f} s of the sweep's {:.1f} s ({:.0f}%); {}\n", clock.seconds, total_seconds,
+               100 * clock.seconds / std::max(total_seconds, 1e-9), clock.quality());
 }
 
 int run(const Options& o) {
@@ -507,7 +511,8 @@ int run(const Options& o) {
     for (std::size_t i = 0; i < cells.size(); ++i) {
         const Cell& c = cells[i];
         const auto t0 = std::chrono::steady_clock::now();
-        rows.push_back(train_cell(o, *task, c, warmup, accuracy_checked, curvature, clock));
+        // SGD runs have no warmup, so no end of warmup to mark (0: step 0 is measured anyway).
+        rows.push_back(train_cell(o, *task, c, o.optimizer == "sgd" ? 0 : warmup, accuracy_checked, curvature, clock));
         map_seconds += seconds_since(t0);
         done_weight += static_cast<double>(c.layers);
         const CellRow& r = rows.back();

@@ -140,7 +140,15 @@ std::pair<std::string, double> draw_curvature(double y0, const std::vector<Curva
     auto add = [](auto& v, const auto& x) {
         if (std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
     };
+    // A panel draws the deepest model that was trained (rows past step 0); rows at step 0 alone
+    // (a depth measured at initialisation only) count only where nothing was trained.
+    const bool any_trained = std::any_of(rows.begin(), rows.end(), [](const CurvatureRow& r) { return r.step > 0; });
     for (const auto& r : rows) {
+        if (any_trained && r.step == 0 &&
+            std::none_of(rows.begin(), rows.end(), [&](const CurvatureRow& t) {
+                return t.step > 0 && t.variant == r.variant && t.warmup == r.warmup && t.layers == r.layers;
+            }))
+            continue;
         add(variants, r.variant), add(warmups, r.warmup), add(lrs, r.lr);
         deepest = std::max(deepest, r.layers);
         int64_t& d = deepest_of[{r.variant, r.warmup}];
@@ -194,8 +202,13 @@ std::pair<std::string, double> draw_curvature(double y0, const std::vector<Curva
                 s += fmt::format(R"(<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{1:.1f}" stroke="#eee"/>)", x, py(v), x + pw);
                 s += text(x - 5, py(v) + 4, fmt::format("{:g}", v), "end", 10);
             }
+            // Five ticks, at multiples of 5 when the run is long enough for them to differ.
+            const double unit = panel_last >= 20 ? 5 : 1;
+            double previous = -1;
             for (int q = 0; q <= 4; ++q) {
-                const double st = std::round(static_cast<double>(panel_last) * q / 4 / 5) * 5;  // multiples of 5
+                const double st = std::round(static_cast<double>(panel_last) * q / 4 / unit) * unit;
+                if (st == previous) continue;
+                previous = st;
                 s += text(px(st), y + ph + 14, fmt::format("{:g}", st), "middle", 10);
             }
             s += text(x + pw / 2, y + ph + 30, "step", "middle", 11);

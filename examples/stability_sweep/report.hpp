@@ -40,8 +40,9 @@ struct ScalingFit {
 /// One curvature measurement of a trained cell, on the sweep's fixed curvature batch: a row of
 /// curvature.csv. step 0 is initialisation (before any update; no preconditioner yet), step s
 /// the parameters after s updates. threshold is the optimiser's stability threshold at the lr
-/// of that step: (2 + 2 beta1) / ((1 - beta1) lr) for AdamW (against the preconditioned
-/// sharpness), 2 / lr for SGD (against the sharpness).
+/// of the next update, the schedule's lr at step s (warmup included; its floor after the last
+/// step): (2 + 2 beta1) / ((1 - beta1) lr) for AdamW (against the preconditioned sharpness),
+/// 2 / lr for SGD (against the sharpness).
 struct CurvatureRow {
     std::string variant, init;
     int64_t layers = 0;

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/ranges.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -15,6 +16,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 #include <tapegrad.hpp>
 
 #ifdef TG_EXAMPLE_MPI
@@ -131,6 +133,7 @@ struct RunSpec {
     double lr, clip;
     bool checkpoints;       // the main run saves model and optimizer state
     int64_t record_every;   // per-layer gradient norms every this many steps
+    bool keep_history = true;  // false: only its curvature rows reach the outputs (the warmup arm)
 };
 
 RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs& out, bool resume) {
@@ -169,11 +172,16 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
     std::optional<dist::DataParallel> ddp;
     if (world() > 1) ddp.emplace(model);
 #endif
+    // A run whose history is not kept writes its metrics and gradient norms here instead.
+    std::vector<MetricRow> own_metrics;
+    std::vector<LayerNormRow> own_layers;
+    std::vector<MetricRow>& metrics = spec.keep_history ? out.metrics : own_metrics;
+    std::vector<LayerNormRow>& layers = spec.keep_history ? out.layers : own_layers;
     RunResult res{spec.variant, {}, 0, NAN, 0, 0, false, false};
     const bool tty = o.bar;
     const auto t_start = std::chrono::steady_clock::now();
     double first_loss = NAN, smoothed = NAN;
-    const Batch cbatch = out.curvature_on ? task.train_batch(o.curvature_batch, 1'000'000'007) : Batch{};
+    const Batch cbatch = out.curvature_on ? fixed_curvature_batch(task, o.curvature_batch) : Batch{};
     auto record_curvature = [&](int64_t step) {
         out.curvature.push_back(measure_curvature({spec.variant, "gpt2", spec.layers, spec.lr, spec.warmup, step, 0, std::nullopt, 0},
                                                   model, cbatch, &opt, nullptr,
@@ -216,7 +224,7 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         if (step % spec.record_every == 0 || step == spec.steps - 1) {
             const auto norms = nn::block_grad_norms(model);
             for (std::size_t i = 0; i < norms.size(); ++i)
-                out.layers.push_back({spec.variant, step, static_cast<int64_t>(i), norms[i]});
+                layers.push_back({spec.variant, step, static_cast<int64_t>(i), norms[i]});
             if (step == 0) res.layers_at_0 = norms;
         }
         const double gn = spec.clip > 0 ? optim::clip_grad_norm(model.parameters(), spec.clip) : nn::global_grad_norm(model);
@@ -235,9 +243,12 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
             row.eval_loss = batch_loss(model, task.eval_batch()).item<double>();
             row.eval_accuracy = task.accuracy(model);
         }
-        out.metrics.push_back(row);
-        if (out.curvature_on && std::isfinite(l) && is_curvature_step(step + 1, o.curvature_every, spec.warmup, spec.steps))
+        metrics.push_back(row);
+        // After update step + 1, against the threshold of the next update's lr (as at step 0).
+        if (out.curvature_on && std::isfinite(l) && is_curvature_step(step + 1, o.curvature_every, spec.warmup, spec.steps)) {
+            schedule.apply(opt, step + 1);
             record_curvature(step + 1);
+        }
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
         const double eta = elapsed / static_cast<double>(step - start + 1) * static_cast<double>(spec.steps - step - 1);
         const std::string line = fmt::format("[{}] step {:>5}/{}  loss {:.4f}  lr {:.2e}  |g| {:.3f}  {:.1f}k tok/s  ETA {}",
@@ -256,9 +267,9 @@ RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs
         }
     }
     if (tty) fmt::print("\n");
-    res.final_loss = out.metrics.back().loss;
+    res.final_loss = metrics.back().loss;
     if (!res.diverged && std::isfinite(first_loss) && smoothed > first_loss) res.diverged = true;  // loss rose above its start
-    for (auto it = out.metrics.rbegin(); it != out.metrics.rend(); ++it)
+    for (auto it = metrics.rbegin(); it != metrics.rend(); ++it)
         if (it->variant == spec.variant && it->eval_accuracy) {
             res.accuracy = *it->eval_accuracy;
             break;
@@ -297,7 +308,7 @@ void print_study_table(const std::vector<RunResult>& runs) {
 // depth for each placement (curvature.csv rows at step 0 for the depths the study does not
 // train, init_curvature.csv rows for all), and each block's at the study's depth.
 void study_curvature_at_init(const Options& o, const Task& task, Outputs& out) {
-    const Batch batch = task.train_batch(o.curvature_batch, 1'000'000'007);
+    const Batch batch = fixed_curvature_batch(task, o.curvature_batch);
     const nn::HessianOptions options = curvature_options(o.curvature_iterations, o.seed);
     std::set<int64_t> depths{2, 4, o.study_layers};
     for (auto [name, norm] : {std::pair{"pre", nn::Norm::pre}, {"post", nn::Norm::post}, {"none", nn::Norm::none}})
@@ -308,9 +319,11 @@ void study_curvature_at_init(const Options& o, const Task& task, Outputs& out) {
             const auto loss = [&] { return batch_loss(model, batch); };
             const double whole = model_sharpness(loss, model, options, out.clock);
             out.init_curvature.push_back({name, "gpt2", L, std::nullopt, whole});
-            if (L != o.study_layers)
+            if (L != o.study_layers) {
+                const optim::AdamW opt(model.parameters(), optim::AdamWOptions{.lr = o.study_lr, .beta1 = 0.9});
                 out.curvature.push_back({name, "gpt2", L, o.study_lr, 0, 0, whole, std::nullopt,
-                                         (2 + 2 * 0.9) / ((1 - 0.9) * o.study_lr)});
+                                         optim::stability_threshold(opt)});
+            }
             else {
                 const std::vector<double> blocks = blocks_sharpness(loss, model, options, out.clock);
                 for (std::size_t b = 0; b < blocks.size(); ++b)
@@ -319,18 +332,25 @@ void study_curvature_at_init(const Options& o, const Task& task, Outputs& out) {
         }
 }
 
-// What the curvature says: per study run, the sharpness and AdamW's preconditioned sharpness
-// against its threshold; the sharpness at initialisation against depth, with the fitted slope.
+// What the curvature says: per run (placement and warmup), the sharpness and AdamW's
+// preconditioned sharpness against its threshold; the sharpness at initialisation against
+// depth, with the fitted slope.
 void print_curvature(const Options& o, const Outputs& out, int64_t study_steps) {
     fmt::print("\nCurvature (on a fixed batch of {} rows; the preconditioned sharpness against AdamW's threshold 38/lr)\n",
                o.curvature_batch);
-    fmt::print("{:<9} {:>12} {:>14} {:>16} {:>13} {:>13}\n", "variant", "sharp. @ 0", "sharp. @ end", "max precond.",
-               "thresh. @ end", "crossed at");
-    for (const std::string& v : out.variants) {
+    fmt::print("{:<9} {:>7} {:>12} {:>14} {:>16} {:>13} {:>13}\n", "variant", "warmup", "sharp. @ 0", "sharp. @ end",
+               "max precond.", "thresh. @ end", "crossed at");
+    // The runs in the order they were trained: a run's rows are those of its depth (the
+    // step-0 rows of other depths are the study at initialisation).
+    std::vector<std::tuple<std::string, int64_t, int64_t>> runs;
+    for (const auto& r : out.curvature)
+        if (r.step > 0 && std::find(runs.begin(), runs.end(), std::tuple{r.variant, r.warmup, r.layers}) == runs.end())
+            runs.emplace_back(r.variant, r.warmup, r.layers);
+    for (const auto& [v, w, depth] : runs) {
         double first = NAN, last = NAN, peak = 0, threshold = NAN;
         std::optional<int64_t> crossed;
         for (const auto& r : out.curvature) {
-            if (r.variant != v || (r.step == 0 && r.layers != (v.starts_with("main") ? o.layers : o.study_layers))) continue;
+            if (r.variant != v || r.warmup != w || r.layers != depth) continue;
             if (r.step == 0) first = r.sharpness;
             last = r.sharpness;
             if (r.preconditioned_sharpness && std::isfinite(*r.preconditioned_sharpness)) {
@@ -339,7 +359,7 @@ void print_curvature(const Options& o, const Outputs& out, int64_t study_steps) 
             }
             threshold = r.threshold;
         }
-        fmt::print("{:<9} {:>12.3g} {:>14.3g} {:>13.2f} x {:>13.3g} {:>13}\n", v, first, last, peak, threshold,
+        fmt::print("{:<9} {:>7} {:>12.3g} {:>14.3g} {:>13.2f} x {:>13.3g} {:>13}\n", v, w, first, last, peak, threshold,
                    crossed ? fmt::format("step {}", *crossed) : "never");
     }
     fmt::print("sharpness at initialisation against depth:");
@@ -355,8 +375,8 @@ void print_curvature(const Options& o, const Outputs& out, int64_t study_steps) 
             fmt::print("\n  {:<5}{}", v, per);
         }
     }
-    fmt::print("\ncurvature measurements: {} in {:.1f} s (every {} steps and at 0, 1, 2, 4, ...; study runs of {} steps)\n",
-               out.clock.measurements, out.clock.seconds, o.curvature_every, study_steps);
+    fmt::print("\ncurvature measurements: {} in {:.1f} s (every {} steps and at 0, 1, 2, 4, ...; study runs of {} steps); {}\n",
+               out.clock.measurements, out.clock.seconds, o.curvature_every, study_steps, out.clock.quality());
 }
 
 int run(const Options& o) {
@@ -418,6 +438,18 @@ int run(const Options& o) {
         }
         print_study_table(study);
         if (out.curvature_on) {
+            // The warmup arm: the same runs with a linear warmup over the first sixth of the
+            // steps, kept for their curvature only (what warmup does to the sharpness).
+            const int64_t warmup = std::max<int64_t>(1, study_steps / 6);
+            fmt::print("\nwarmup arm of the curvature study: the same runs with {} warmup steps (curvature only)\n", warmup);
+            for (auto [name, norm] : {std::pair{"pre", nn::Norm::pre}, {"post", nn::Norm::post}, {"none", nn::Norm::none}}) {
+                RunSpec spec{name, norm, o.study_layers, study_steps, warmup, o.study_lr, 0.0, false, study_steps};
+                spec.keep_history = false;
+                const RunResult r = train(o, *task, spec, out, false);
+                fmt::print("{} with warmup {}: final loss {:.4f}{}\n", name, warmup, r.final_loss, r.diverged ? ", diverged" : "");
+                out.flush();
+                if (r.interrupted) return 130;
+            }
             study_curvature_at_init(o, *task, out);
             out.flush();
             print_curvature(o, out, study_steps);
