@@ -12,5 +12,6 @@
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
 #include "core/threads.hpp"
+#include "data/data.hpp"
 #include "nn/nn.hpp"
 #include "optim/optim.hpp"

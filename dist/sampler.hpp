@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../core/tensor.hpp"
+#include "../data/sampler.hpp"
 
 namespace tg::dist {
 
@@ -13,22 +14,13 @@ namespace tg::dist {
 /// gradient. Without MPI (or with one rank) it returns the batch itself.
 Tensor shard(const Tensor& global_batch);
 
-/// Which examples of a dataset of `dataset_size` each step uses: the examples in a random
-/// order that is redrawn every epoch (from seed and the epoch number, so identical on every
-/// rank and on resume), global_batch per step, and this rank's slice of them. global_batch
-/// must be a multiple of the world size.
-class ShardedSampler {
+/// data::ShardedSampler (data/sampler.hpp) with this process's rank and world size: which
+/// examples each step uses, the examples in a random order that is redrawn every epoch (from
+/// seed and the epoch number, so identical on every rank and on resume), global_batch per step,
+/// and this rank's slice of them. global_batch must be a multiple of the world size.
+class ShardedSampler : public data::ShardedSampler {
 public:
     ShardedSampler(int64_t dataset_size, int64_t global_batch, uint64_t seed);
-    /// The local_batch() dataset indices this rank trains on at `step`.
-    std::vector<int64_t> indices(int64_t step);
-    int64_t local_batch() const { return global_batch_ / world_; }
-
-private:
-    int64_t size_, global_batch_, world_, rank_;
-    uint64_t seed_;
-    int64_t epoch_ = -1;
-    std::vector<int64_t> order_;
 };
 
 }  // namespace tg::dist

@@ -7,7 +7,6 @@
 #include <numeric>
 #include <tapegrad.hpp>
 
-#include "fashion_mnist/idx.hpp"
 
 namespace {
 
@@ -52,7 +51,7 @@ public:
 constexpr double kMean = 0.2860, kStd = 0.3530;
 
 // Images idx[begin, end) as a normalised (n, 1, 28, 28) tensor, and their labels.
-std::pair<tg::Tensor, tg::Tensor> batch(const example::ImageSet& set, const std::vector<int64_t>& idx,
+std::pair<tg::Tensor, tg::Tensor> batch(const tg::data::IdxImages& set, const std::vector<int64_t>& idx,
                                         std::size_t begin, std::size_t end) {
     const auto n = static_cast<int64_t>(end - begin);
     std::vector<float> x(static_cast<std::size_t>(n * 784));
@@ -89,8 +88,8 @@ int main(int argc, char** argv) {
     try {
         tg::set_num_threads(static_cast<int>(threads));
         tg::manual_seed(1);
-        const example::ImageSet train = example::read_idx_pair(data, "train", 10, train_limit);
-        const example::ImageSet test = example::read_idx_pair(data, "t10k", 10, test_limit);
+        const tg::data::IdxImages train = tg::data::read_idx_pair(data, "train", 10, train_limit);
+        const tg::data::IdxImages test = tg::data::read_idx_pair(data, "t10k", 10, test_limit);
         ViT model(d_model, layers, heads, causal);
         tg::optim::AdamW opt(model.parameters(), {.lr = 1e-3, .weight_decay = 0.05});
         std::vector<int64_t> order(static_cast<std::size_t>(train.n));

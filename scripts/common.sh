@@ -5,7 +5,7 @@ TG_BUILD="${TG_BUILD_DIR:-$TG_ROOT/build}"
 # make: CMake's default generator, which README's install steps and the consumer tests use.
 TG_PACKAGES=(g++ cmake make ninja-build pkg-config libxtensor-dev libxsimd-dev libfmt-dev catch2
              libopenblas-dev libopenblas0-openmp nlohmann-json3-dev libcli11-dev
-             libbenchmark-dev libopenmpi-dev openmpi-bin zlib1g-dev libdnnl-dev
+             libbenchmark-dev libopenmpi-dev openmpi-bin zlib1g-dev libpcre2-dev libdnnl-dev
              dataset-fashion-mnist)
 
 # What only the tests need besides: procps (pgrep, pkill) for the kill-and-resume test.

@@ -11,7 +11,6 @@
 #include <tapegrad.hpp>
 
 #include "../common/cli_checks.hpp"
-#include "idx.hpp"
 #include "model.hpp"
 #include "report.hpp"
 
@@ -34,7 +33,7 @@ struct Options {
 
 /// Images idx[0..n) of set as a normalised (n, 1, rows, cols) float tensor and their labels;
 /// with flip, each image is mirrored left-right with probability 1/2.
-std::pair<Tensor, Tensor> make_batch(const ImageSet& set, const std::vector<int64_t>& idx, std::size_t begin,
+std::pair<Tensor, Tensor> make_batch(const data::IdxImages& set, const std::vector<int64_t>& idx, std::size_t begin,
                                      std::size_t end, Generator* flip) {
     const auto n = static_cast<int64_t>(end - begin);
     const int64_t pixels = set.rows * set.cols;
@@ -62,7 +61,7 @@ struct Evaluation {
     std::vector<int> predictions;
 };
 
-Evaluation evaluate(FashionCNN& model, const ImageSet& set) {
+Evaluation evaluate(FashionCNN& model, const data::IdxImages& set) {
     NoGradGuard no_grad;
     model.eval();
     Evaluation e;
@@ -96,7 +95,7 @@ std::string clock_str(double seconds) {
 
 // Per class, the first two test images and the first one the model got wrong (or the third):
 // the report's picture grid.
-std::vector<Sample> pick_samples(const ImageSet& test, const std::vector<int>& predictions) {
+std::vector<Sample> pick_samples(const data::IdxImages& test, const std::vector<int>& predictions) {
     std::vector<Sample> out;
     auto take = [&](int64_t i) {
         const auto px = test.pixels.begin() + i * test.rows * test.cols;
@@ -119,10 +118,10 @@ std::vector<Sample> pick_samples(const ImageSet& test, const std::vector<int>& p
 int run(const Options& o) {
     set_num_threads(static_cast<int>(o.threads));
     manual_seed(o.seed);
-    const ImageSet train = read_idx_pair(o.data, "train", kClasses, o.train_limit);
-    const ImageSet test = read_idx_pair(o.data, "t10k", kClasses, o.test_limit);
+    const data::IdxImages train = data::read_idx_pair(o.data, "train", kClasses, o.train_limit);
+    const data::IdxImages test = data::read_idx_pair(o.data, "t10k", kClasses, o.test_limit);
     if (train.rows != 28 || train.cols != 28 || test.rows != 28 || test.cols != 28)
-        throw DataError(fmt::format("expected 28 x 28 images, got {} x {} (train) and {} x {} (test)", train.rows,
+        throw IOError(fmt::format("expected 28 x 28 images, got {} x {} (train) and {} x {} (test)", train.rows,
                                     train.cols, test.rows, test.cols));
     fs::create_directories(o.out);
 
@@ -212,7 +211,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     try {
         return run(o);
-    } catch (const DataError& e) {
+    } catch (const IOError& e) {
         fmt::print(stderr, "fashion_mnist: {}\n", e.what());
         return 2;
     } catch (const std::exception& e) {
