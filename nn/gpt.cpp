@@ -70,18 +70,79 @@ GPT::GPT(const GPTConfig& cfg)
 
 std::string_view init_name(Init init) { return init == Init::xavier ? "xavier" : "gpt2"; }
 
-Tensor GPT::logits(const Tensor& tokens) {
+namespace {
+
+void check_tokens(const Tensor& tokens, const char* who) {
     TG_CHECK(tokens.defined() && tokens.dtype() == Dtype::i64 && tokens.dim() == 2, ValueError,
-             "GPT: tokens must be i64 of shape (B, T), got {}",
+             "{}: tokens must be i64 of shape (B, T), got {}", who,
              tokens.defined() ? shape_str(tokens.shape()) + " " + std::string(dtype_name(tokens.dtype())) : std::string("undefined"));
+}
+
+// The next token of each row of last (B * V logits), as generate describes.
+std::vector<int64_t> pick_next(const std::vector<double>& last, int64_t B, int64_t V, double temperature, int64_t top_k,
+                               Generator& gen) {
+    std::vector<int64_t> next(static_cast<std::size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+        std::vector<double> row(last.begin() + b * V, last.begin() + (b + 1) * V);
+        if (temperature == 0) {
+            next[b] = std::max_element(row.begin(), row.end()) - row.begin();
+            continue;
+        }
+        if (top_k > 0 && top_k < V) {
+            std::vector<double> sorted = row;
+            std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<>());
+            const double kth = sorted[top_k - 1];
+            for (double& v : row)
+                if (v < kth) v = -std::numeric_limits<double>::infinity();
+        }
+        const double m = *std::max_element(row.begin(), row.end());
+        double total = 0;
+        for (double& v : row) total += (v = std::exp((v - m) / temperature));
+        double u = gen.uniform() * total;
+        int64_t pick = V - 1;
+        for (int64_t v = 0; v < V; ++v) {
+            if (u < row[v]) {
+                pick = v;
+                break;
+            }
+            u -= row[v];
+        }
+        next[b] = pick;
+    }
+    return next;
+}
+
+}  // namespace
+
+Tensor GPT::head(const Tensor& x) {
+    return linear(config_.norm == Norm::pre ? ln_f.forward(x) : x, lm_head.weight, Tensor());
+}
+
+Tensor GPT::logits(const Tensor& tokens) {
+    check_tokens(tokens, "GPT");
     const int64_t T = tokens.shape()[1];
     TG_CHECK(T <= config_.context_length && T != 0, ValueError,
              "GPT: sequence length {} must be in [1, context_length {}]", T, config_.context_length);
     Tensor pos = Tensor::arange(0.0, static_cast<double>(T), 1.0, Dtype::i64);
     Tensor x = drop.forward(add(wte.forward(tokens), wpe.forward(pos)));  // (B, T, C)
     for (auto& block : h) x = block->forward(x);
-    if (config_.norm == Norm::pre) x = ln_f.forward(x);
-    return linear(x, lm_head.weight, Tensor());
+    return head(x);
+}
+
+Tensor GPT::logits(const Tensor& tokens, KVCache& cache) {
+    check_tokens(tokens, "GPT::logits (cached)");
+    const int64_t T = tokens.shape()[1], P = cache.length();
+    TG_CHECK(T != 0 && P + T <= config_.context_length, ValueError,
+             "GPT::logits (cached): {} new positions after the {} in the cache must be 1 to context_length {} in all; "
+             "clear() the cache and start again from the last tokens", T, P, config_.context_length);
+    TG_CHECK(cache.layers.empty() || cache.layers.size() == h.size(), ValueError,
+             "GPT::logits (cached): the cache holds {} layers, the model has {}: it belongs to another model",
+             cache.layers.size(), h.size());
+    cache.layers.resize(h.size());
+    Tensor pos = Tensor::arange(static_cast<double>(P), static_cast<double>(P + T), 1.0, Dtype::i64);
+    Tensor x = drop.forward(add(wte.forward(tokens), wpe.forward(pos)));
+    for (std::size_t i = 0; i < h.size(); ++i) x = h[i]->forward_cached(x, cache.layers[i]);
+    return head(x);
 }
 
 Tensor GPT::loss(const Tensor& tokens, const Tensor& targets) {
@@ -94,48 +155,38 @@ Tensor GPT::loss(const Tensor& tokens, const Tensor& targets) {
     return cross_entropy(reshape(lg, {BT, config_.vocab_size}), reshape(targets, {BT}));
 }
 
-Tensor GPT::generate(const Tensor& prompt, int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed) {
+Tensor GPT::generate(const Tensor& prompt, int64_t max_new_tokens, double temperature, int64_t top_k, uint64_t seed,
+                     bool use_cache) {
     TG_CHECK(max_new_tokens >= 0, ValueError, "GPT::generate: max_new_tokens must be >= 0, got {}", max_new_tokens);
     TG_CHECK(temperature >= 0, ValueError, "GPT::generate: temperature must be >= 0, got {}", temperature);
     TG_CHECK(top_k >= 0, ValueError, "GPT::generate: top_k must be >= 0, got {}", top_k);
+    check_tokens(prompt, "GPT::generate");
+    TG_CHECK(prompt.shape()[1] > 0 || max_new_tokens == 0, ValueError, "GPT::generate: the prompt {} has no tokens; give at least one",
+             shape_str(prompt.shape()));
     NoGradGuard ng;
     Generator gen(seed);
+    // Dropout's masks depend on the shape of each call, so with dropout on only a full
+    // recomputation gives the tokens a full recomputation gives.
+    const bool cached = use_cache && !(is_training() && config_.dropout > 0);
+    KVCache cache;
     Tensor tokens = prompt;
-    const int64_t V = config_.vocab_size;
+    const int64_t V = config_.vocab_size, B = prompt.shape()[0];
     for (int64_t step = 0; step < max_new_tokens; ++step) {
         const int64_t T = tokens.shape()[1];
         const int64_t start = std::max<int64_t>(0, T - config_.context_length);
-        Tensor lg = logits(start > 0 ? slice(tokens, 1, start, T) : tokens);  // (B, T', V)
-        const int64_t B = lg.shape()[0], Tc = lg.shape()[1];
-        const std::vector<double> last = slice(lg, 1, Tc - 1, Tc).to_vector<double>();  // (B, 1, V)
-        std::vector<int64_t> next(static_cast<std::size_t>(B));
-        for (int64_t b = 0; b < B; ++b) {
-            std::vector<double> row(last.begin() + b * V, last.begin() + (b + 1) * V);
-            if (temperature == 0) {
-                next[b] = std::max_element(row.begin(), row.end()) - row.begin();
-                continue;
-            }
-            if (top_k > 0 && top_k < V) {
-                std::vector<double> sorted = row;
-                std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<>());
-                const double kth = sorted[top_k - 1];
-                for (double& v : row)
-                    if (v < kth) v = -std::numeric_limits<double>::infinity();
-            }
-            const double m = *std::max_element(row.begin(), row.end());
-            double total = 0;
-            for (double& v : row) total += (v = std::exp((v - m) / temperature));
-            double u = gen.uniform() * total;
-            int64_t pick = V - 1;
-            for (int64_t v = 0; v < V; ++v) {
-                if (u < row[v]) {
-                    pick = v;
-                    break;
-                }
-                u -= row[v];
-            }
-            next[b] = pick;
+        const Tensor window = start > 0 ? slice(tokens, 1, start, T) : tokens;
+        Tensor lg;
+        if (!cached) {
+            lg = logits(window);  // (B, T', V)
+        } else {
+            // The cache holds positions [0, T - 1) of the window until the window slides; then
+            // every position moves and the whole window runs again.
+            if (start > 0 || cache.length() != T - 1) cache.clear();
+            lg = logits(cache.length() == 0 ? window : slice(tokens, 1, T - 1, T), cache);
         }
+        const int64_t Tc = lg.shape()[1];
+        const std::vector<int64_t> next =
+            pick_next(slice(lg, 1, Tc - 1, Tc).to_vector<double>(), B, V, temperature, top_k, gen);
         tokens = cat({tokens, tensor(next, {B, 1})}, 1);
     }
     return tokens;

@@ -30,19 +30,41 @@ struct GPTConfig {
     Dtype dtype = Dtype::f32;
 };
 
+/// Every layer's keys and values (AttentionCache) for GPT::logits(tokens, cache): what lets
+/// generation run one new position per token. Empty until the first call fills it.
+struct KVCache {
+    std::vector<AttentionCache> layers;
+    /// Positions held.
+    int64_t length() const { return layers.empty() ? 0 : layers.front().length(); }
+    void clear() { layers.clear(); }
+};
+
 class GPT : public Module {
 public:
     explicit GPT(const GPTConfig& config);
 
     /// tokens i64 (B, T), T <= context_length -> logits (B, T, vocab_size).
     Tensor logits(const Tensor& tokens);
+    /// The logits (B, T, vocab_size) of the next positions: tokens i64 (B, T) continue the
+    /// cache.length() positions already in cache, whose keys and values every layer attends
+    /// to; the new ones are appended. The same as the last T positions of logits() on the whole
+    /// sequence, for T new positions at the cost of T. cache.length() + T <= context_length.
+    Tensor logits(const Tensor& tokens, KVCache& cache);
     /// Mean cross-entropy of logits(tokens) against targets i64 (B, T).
     Tensor loss(const Tensor& tokens, const Tensor& targets);
     /// Appends max_new_tokens sampled tokens to prompt i64 (B, T0): temperature scales the
     /// logits (0 picks the most likely token), top_k > 0 keeps only the k likeliest. Runs
     /// without recording, in whatever train/eval mode the model is in.
+    ///
+    /// With use_cache (the default) the prompt runs once and every new token then runs one
+    /// position against the layers' cached keys and values (KVCache), which gives the tokens a
+    /// full recomputation gives (use_cache = false) at a fraction of the cost. Past
+    /// context_length tokens the window slides, every position moves, and each further token
+    /// costs a whole window in both modes. With dropout active (training mode, dropout > 0) the
+    /// masks of a full recomputation cannot be replayed position by position, so generate then
+    /// recomputes whatever use_cache says.
     Tensor generate(const Tensor& prompt, int64_t max_new_tokens, double temperature = 1.0,
-                    int64_t top_k = 0, uint64_t seed = 0);
+                    int64_t top_k = 0, uint64_t seed = 0, bool use_cache = true);
     Tensor forward(const Tensor& tokens) override { return logits(tokens); }
     std::string type_name() const override { return "GPT"; }
     std::string extra_repr() const override;
@@ -59,6 +81,8 @@ public:
     Linear lm_head;  // (V, C), no bias
 
 private:
+    /// The final norm and the head on the last layer's output x (B, T, C).
+    Tensor head(const Tensor& x);
     ModuleList blocks_;  // holds h under the name "h", so block i is "h.i"
     GPTConfig config_;
 };

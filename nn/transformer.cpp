@@ -55,6 +55,33 @@ Tensor SelfAttention::forward(const Tensor& x, const Tensor& attn_mask, const Te
     return drop.forward(c_proj.forward(y));
 }
 
+Tensor SelfAttention::forward_cached(const Tensor& x, AttentionCache& cache) {
+    const int64_t C = c_proj.out_features, H = n_head;
+    const std::string who = type_name() + "::forward_cached";
+    TG_CHECK(causal, ValueError, "{}: the attention is not causal, so its earlier positions change with every new one "
+             "and cannot be cached; call forward on the whole sequence", who);
+    TG_CHECK(x.defined() && x.dim() == 3 && x.shape()[2] == C && x.shape()[1] > 0, ShapeError,
+             "{}: expected new positions (B, T, {}) with T >= 1, got {}", who, C,
+             x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));
+    const int64_t B = x.shape()[0], T = x.shape()[1], hs = C / H;
+    TG_CHECK(!cache.k.defined() || (cache.k.dim() == 4 && cache.k.shape()[0] == B && cache.k.shape()[1] == H &&
+                                    cache.k.shape()[3] == hs && cache.v.defined() && cache.v.shape() == cache.k.shape() &&
+                                    cache.k.dtype() == x.dtype()),
+             ShapeError, "{}: the cache holds keys {} {} but the input {} {} needs (B = {}, {}, S, {}) {}; clear() the "
+             "cache when the batch or the model changes", who, shape_str(cache.k.shape()), dtype_name(cache.k.dtype()),
+             shape_str(x.shape()), dtype_name(x.dtype()), B, H, hs, dtype_name(x.dtype()));
+    // (B, T, 3C) -> q, k, v (B, H, T, hs).
+    const std::vector<Tensor> qkv = split(c_attn.forward(x), C, 2);
+    auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, H, hs}), {0, 2, 1, 3}); };
+    const Tensor q = heads(qkv[0]);
+    cache.k = cache.k.defined() ? cat({cache.k, heads(qkv[1])}, 2) : heads(qkv[1]);
+    cache.v = cache.v.defined() ? cat({cache.v, heads(qkv[2])}, 2) : heads(qkv[2]);
+    // Causal with S >= T keys aligns the queries with the last T keys: query t sees keys
+    // s <= t + (S - T), its own position and every earlier one.
+    const Tensor y = scaled_dot_product_attention(q, cache.k, cache.v, /*causal=*/true);  // (B, H, T, hs)
+    return drop.forward(c_proj.forward(reshape(permute(y, {0, 2, 1, 3}), {B, T, C})));
+}
+
 std::string SelfAttention::extra_repr() const {
     return fmt::format("n_head={}{}", n_head, causal ? ", causal" : "");
 }
@@ -77,23 +104,37 @@ TransformerBlock::TransformerBlock(int64_t C, int64_t heads, const TransformerBl
 
 Tensor TransformerBlock::forward(const Tensor& x) { return forward(x, Tensor(), Tensor()); }
 
-Tensor TransformerBlock::forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask) {
-    auto attend = [&](const Tensor& h) { return attn.forward(h, attn_mask, key_padding_mask); };
-    switch (norm) {
+namespace {
+
+// The block around its attention (attend(h), with or without a cache), as norm places the
+// LayerNorms.
+template <class Attend>
+Tensor run_block(TransformerBlock& b, const Tensor& x, Attend&& attend) {
+    switch (b.norm) {
         case Norm::pre: {
-            Tensor h = apply_residual_connection(x, attend(ln_1.forward(x)));
-            return apply_residual_connection(h, mlp.forward(ln_2.forward(h)));
+            Tensor h = apply_residual_connection(x, attend(b.ln_1.forward(x)));
+            return apply_residual_connection(h, b.mlp.forward(b.ln_2.forward(h)));
         }
         case Norm::post: {
-            Tensor h = ln_1.forward(apply_residual_connection(x, attend(x)));
-            return ln_2.forward(apply_residual_connection(h, mlp.forward(h)));
+            Tensor h = b.ln_1.forward(apply_residual_connection(x, attend(x)));
+            return b.ln_2.forward(apply_residual_connection(h, b.mlp.forward(h)));
         }
         case Norm::none: {
             Tensor h = apply_residual_connection(x, attend(x));
-            return apply_residual_connection(h, mlp.forward(h));
+            return apply_residual_connection(h, b.mlp.forward(h));
         }
     }
     throw ValueError("TransformerBlock: unknown norm placement");
+}
+
+}  // namespace
+
+Tensor TransformerBlock::forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask) {
+    return run_block(*this, x, [&](const Tensor& h) { return attn.forward(h, attn_mask, key_padding_mask); });
+}
+
+Tensor TransformerBlock::forward_cached(const Tensor& x, AttentionCache& cache) {
+    return run_block(*this, x, [&](const Tensor& h) { return attn.forward_cached(h, cache); });
 }
 
 std::string TransformerBlock::extra_repr() const {

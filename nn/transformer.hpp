@@ -32,6 +32,16 @@ struct SelfAttentionOptions {
     Seed seed;
 };
 
+/// The keys and values a causal attention layer has computed so far, so that generation runs
+/// one new position at a time instead of the whole context again: k and v (B, n_head, S,
+/// C / n_head), undefined while empty. SelfAttention::forward_cached fills it.
+struct AttentionCache {
+    Tensor k, v;
+    /// Positions held (S).
+    int64_t length() const { return k.defined() ? k.shape()[2] : 0; }
+    void clear() { k = v = Tensor(); }
+};
+
 /// Multi-head self-attention on (B, T, C): one projection to q|k|v (c_attn, (3C, C)), heads of
 /// size C / n_head through the fused attention kernels, then c_proj. Names as nanoGPT's.
 class SelfAttention : public Module {
@@ -48,6 +58,12 @@ public:
     Tensor operator()(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {}) {
         return forward(x, attn_mask, key_padding_mask);
     }
+    /// Causal attention of the new positions x (B, T, C), which follow the cache.length()
+    /// positions already in cache, over the cached keys and values and their own; appends the
+    /// new keys and values to cache. Equals forward on the whole sequence, restricted to the
+    /// new positions. Needs causal (a non-causal layer's earlier outputs change with every new
+    /// position, so there is nothing to cache).
+    Tensor forward_cached(const Tensor& x, AttentionCache& cache);
     std::string type_name() const override { return "SelfAttention"; }
     std::string extra_repr() const override;
 
@@ -89,6 +105,9 @@ public:
     Tensor operator()(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {}) {
         return forward(x, attn_mask, key_padding_mask);
     }
+    /// forward for the new positions x (B, T, C) after those in cache (the attention's keys and
+    /// values, which it extends): see SelfAttention::forward_cached. Needs a causal block.
+    Tensor forward_cached(const Tensor& x, AttentionCache& cache);
     std::string type_name() const override { return "TransformerBlock"; }
     std::string extra_repr() const override;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <tuple>
 
 #include "helpers.hpp"
 
@@ -181,6 +182,63 @@ TEST_CASE("generate extends the prompt, greedily or by seeded sampling", "[nn][g
     for (int64_t v : model.generate(prompt, 20, 1.5, 0, 7).to_vector<int64_t>()) CHECK((v >= 0 && v < 7));
     CHECK(tape_size() == tape_before);  // generate records nothing
     REQUIRE_THROWS_AS(model.generate(prompt, -1), ValueError);
+}
+
+TEST_CASE("generate with the key/value cache gives the tokens of a full recomputation", "[nn][gpt][cache]") {
+    for (const nn::Norm norm : {nn::Norm::pre, nn::Norm::post, nn::Norm::none})
+        for (const Dtype dtype : {Dtype::f64, Dtype::f32}) {
+            CAPTURE(nn::norm_name(norm), dtype_name(dtype));
+            nn::GPT model(nn::GPTConfig{.vocab_size = 11, .context_length = 12, .d_model = 16, .n_layer = 3, .n_head = 4,
+                                        .norm = norm, .dropout = 0.1, .seed = 3, .dtype = dtype});
+            model.eval();
+            const Tensor prompt = tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3});
+            // 15 new tokens: the cache runs positions 3..11, then the window slides past 12.
+            for (const auto& [temperature, top_k, seed] : std::vector<std::tuple<double, int64_t, uint64_t>>{
+                     {0.0, 0, 0}, {1.0, 0, 5}, {0.8, 4, 9}, {2.0, 2, 1}}) {
+                CAPTURE(temperature, top_k, seed);
+                const auto full = model.generate(prompt, 15, temperature, top_k, seed, /*use_cache=*/false).to_vector<int64_t>();
+                const auto cached = model.generate(prompt, 15, temperature, top_k, seed).to_vector<int64_t>();
+                CHECK(cached == full);
+            }
+        }
+}
+
+TEST_CASE("the cached logits equal the whole sequence's, position by position", "[nn][gpt][cache]") {
+    nn::GPT model(nn::GPTConfig{.vocab_size = 9, .context_length = 10, .d_model = 12, .n_layer = 2, .n_head = 3,
+                                .seed = 4, .dtype = Dtype::f64});
+    const std::vector<int64_t> ids{3, 1, 4, 1, 5, 8, 2, 6, 5, 3, 5, 7, 0, 8, 8, 4};  // B = 2, T = 8
+    const Tensor tokens = tensor(ids, {2, 8});
+    NoGradGuard ng;
+    const std::vector<double> whole = model.logits(tokens).to_vector<double>();  // (2, 8, 9)
+    nn::KVCache cache;
+    std::vector<Tensor> parts{model.logits(slice(tokens, 1, 0, 3), cache)};  // a prompt of 3, then 2, then one at a time
+    CHECK(cache.length() == 3);
+    CHECK(cache.layers.size() == 2);
+    CHECK(cache.layers[0].k.shape() == Shape{2, 3, 3, 4});
+    parts.push_back(model.logits(slice(tokens, 1, 3, 5), cache));
+    for (int64_t t = 5; t < 8; ++t) parts.push_back(model.logits(slice(tokens, 1, t, t + 1), cache));
+    CHECK(cache.length() == 8);
+    const std::vector<double> pieced = cat(parts, 1).to_vector<double>();
+    REQUIRE(pieced.size() == whole.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < whole.size(); ++i) worst = std::max(worst, std::abs(pieced[i] - whole[i]));
+    CHECK(worst < 1e-12);
+    CHECK(worst >= 0);
+
+    // Misuse: past the context, another batch size, a non-causal block.
+    REQUIRE_THROWS_WITH(model.logits(tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6}, {2, 3}), cache),
+                        Contains("3 new positions after the 8 in the cache must be 1 to context_length 10 in all"));
+    REQUIRE_THROWS_WITH(model.logits(tensor(std::vector<int64_t>{1}, {1, 1}), cache),
+                        Contains("the cache holds keys (2, 3, 8, 4) f64 but the input (1, 1, 12) f64 needs (B = 1, 3, S, 4)"));
+    nn::KVCache other;
+    other.layers.resize(5);
+    REQUIRE_THROWS_WITH(model.logits(tensor(std::vector<int64_t>{1}, {1, 1}), other),
+                        Contains("the cache holds 5 layers, the model has 2"));
+    nn::TransformerBlock encoder(8, 2, {.dtype = Dtype::f64});
+    nn::AttentionCache c;
+    REQUIRE_THROWS_WITH(encoder.forward_cached(Tensor::zeros({1, 2, 8}, Dtype::f64), c),
+                        Contains("the attention is not causal"));
+    REQUIRE_THROWS_WITH(model.generate(Tensor::zeros({1, 0}, Dtype::i64), 3), Contains("has no tokens"));
 }
 
 TEST_CASE("grad_norms reports each parameter's gradient norm and one figure per block", "[nn][gpt][diagnostics]") {
