@@ -1,10 +1,13 @@
 // tapegrad-bench: times whole training steps of nn::GPT and of the Fashion-MNIST example's CNN,
-// layer_norm forward + backward and LSTM/GRU layers (fused or written from ops), and prints the figures as `key: value` lines (the last
+// layer_norm forward + backward, LSTM/GRU layers (fused or written from ops), GPT-2 BPE
+// encoding and generation with and without the key/value cache, and prints the figures as `key: value` lines (the last
 // three lines of `gpt` are ms_per_step, tokens_per_s and peak_rss_mb, of `cnn` ms_per_step,
 // images_per_s and peak_rss_mb, matching bench/torch_bench.cpp).
 #include <CLI/CLI.hpp>
 #include <tapegrad.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <optional>
 
 #include "bench/bench_common.hpp"
@@ -250,6 +253,88 @@ int run_rnn(const RnnArgs& a) {
     fmt::print("peak_rss_mb: {:.1f}\n", bench::peak_rss_mb());
     return 0;
 }
+struct TokenizeArgs {
+    std::string vocab_dir = "tests/data/gpt2_bpe", text;
+    int64_t repeats = 5, chunk = 4096;
+};
+
+// GPT-2 BPE encoding of a text file with data::BPETokenizer: each repeat encodes the text in
+// chunks of about --chunk bytes, each ending just after a newline (0: the whole text in one
+// call). Every encode() call starts with an empty piece cache. bench/tokenize_js.js times the
+// JavaScript reference encoder the same way (it must chunk: its cost is quadratic in the length
+// of one call's text).
+int run_tokenize(const TokenizeArgs& a) {
+    std::ifstream f(a.text, std::ios::binary);
+    if (!f) throw IOError(fmt::format("tokenize: cannot open --text {}", a.text));
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const double t0 = bench::now_ms();
+    const auto tok = data::BPETokenizer::load(a.vocab_dir + "/encoder.json", a.vocab_dir + "/vocab.bpe");
+    const double load_ms = bench::now_ms() - t0;
+    std::vector<std::string_view> chunks;
+    const std::string_view all(text);
+    if (a.chunk == 0) chunks.push_back(all);
+    for (std::size_t start = 0; a.chunk > 0 && start < all.size();) {
+        const std::size_t newline = all.find('\n', std::min(all.size(), start + static_cast<std::size_t>(a.chunk)));
+        const std::size_t end = newline == std::string_view::npos ? all.size() : newline + 1;
+        chunks.push_back(all.substr(start, end - start));
+        start = end;
+    }
+    std::vector<double> ms;
+    std::size_t tokens = 0;
+    for (int64_t r = 0; r < a.repeats; ++r) {
+        const double s = bench::now_ms();
+        tokens = 0;
+        for (const std::string_view piece : chunks) tokens += tok.encode(piece).size();
+        ms.push_back(bench::now_ms() - s);
+    }
+    const double med = bench::median(ms);
+    fmt::print("framework: tapegrad\nchunks: {}\nbytes: {}\ntokens: {}\nbytes_per_token: {:.3f}\nload_ms: {:.1f}\n",
+               chunks.size(), text.size(), tokens,
+               static_cast<double>(text.size()) / static_cast<double>(std::max<std::size_t>(tokens, 1)), load_ms);
+    fmt::print("ms_encode: {:.1f}\nmb_per_s: {:.3f}\n", med, static_cast<double>(text.size()) / 1e3 / med);
+    return 0;
+}
+struct GenerateArgs {
+    int64_t vocab = 65, context = 256, d_model = 256, layers = 6, heads = 8, batch = 1, prompt = 16;
+    int64_t repeats = 3, threads = 2;
+    double temperature = 0.0;
+    uint64_t seed = 1;
+};
+
+// GPT::generate from a random prompt to the full context, with and without the key/value cache,
+// alternating the two so that both see the same machine; checks that they give the same tokens.
+int run_generate(const GenerateArgs& a) {
+    set_num_threads(static_cast<int>(a.threads));
+    nn::GPT model(nn::GPTConfig{.vocab_size = a.vocab, .context_length = a.context, .d_model = a.d_model,
+                                .n_layer = a.layers, .n_head = a.heads, .seed = a.seed});
+    model.eval();
+    Generator gen(a.seed + 1);
+    const Tensor prompt = Tensor::randint(0, a.vocab, {a.batch, a.prompt}, gen);
+    const int64_t new_tokens = a.context - a.prompt;
+    std::vector<double> full_ms, cached_ms;
+    bool same = true;
+    for (int64_t r = 0; r < a.repeats; ++r) {
+        double t = bench::now_ms();
+        const Tensor full = model.generate(prompt, new_tokens, a.temperature, 0, a.seed + r, /*use_cache=*/false);
+        full_ms.push_back(bench::now_ms() - t);
+        t = bench::now_ms();
+        const Tensor cached = model.generate(prompt, new_tokens, a.temperature, 0, a.seed + r, /*use_cache=*/true);
+        cached_ms.push_back(bench::now_ms() - t);
+        same = same && full.to_vector<int64_t>() == cached.to_vector<int64_t>();
+    }
+    const double full = bench::median(full_ms), cached = bench::median(cached_ms);
+    const auto generated = static_cast<double>(a.batch * new_tokens);
+    fmt::print("framework: tapegrad\nmodel: V={} T={} C={} L={} H={} B={}\nthreads: {}\nblas: {}\n", a.vocab,
+               a.context, a.d_model, a.layers, a.heads, a.batch, a.threads, blas_info());
+    fmt::print("prompt: {}\nnew_tokens: {}\ntemperature: {}\nparams: {}\n", a.prompt, new_tokens, a.temperature,
+               bench::count_params(model));
+    fmt::print("same_tokens: {}\n", same ? "yes" : "NO");
+    fmt::print("ms_full: {:.1f}\nms_cached: {:.1f}\ntokens_per_s_full: {:.1f}\ntokens_per_s_cached: {:.1f}\n", full,
+               cached, generated / (full / 1e3), generated / (cached / 1e3));
+    fmt::print("speedup: {:.2f}\npeak_rss_mb: {:.1f}\n", full / cached, bench::peak_rss_mb());
+    return same ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -322,6 +407,35 @@ int main(int argc, char** argv) {
     rnn->add_option("--warmup", r.warmup, "untimed repeats W before timing")->check(CLI::Range(int64_t{0}, int64_t{1} << 30))->capture_default_str();
     rnn->add_option("--threads", r.threads, "threads P for both OpenMP and BLAS")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
 
+    TokenizeArgs k;
+    CLI::App* tokenize = app.add_subcommand(
+        "tokenize", "Encode a text file with GPT-2's BPE (data::BPETokenizer) in chunks of about --chunk "
+                    "bytes ending at newlines. Prints chunks, tokens, bytes_per_token, ms_encode (median "
+                    "of the repeats) and mb_per_s (10^6 bytes / s) last; bench/tokenize_js.js prints the "
+                    "same for the JS encoder.");
+    tokenize->add_option("--text", k.text, "the text file")->required()->check(CLI::ExistingFile);
+    tokenize->add_option("--vocab-dir", k.vocab_dir, "directory of encoder.json and vocab.bpe")->check(CLI::ExistingDirectory)->capture_default_str();
+    tokenize->add_option("--repeats", k.repeats, "timed encodes of the whole text")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+    tokenize->add_option("--chunk", k.chunk, "bytes per encode() call, extended to the next newline; 0: the whole text")->check(CLI::Range(int64_t{0}, int64_t{1} << 40))->capture_default_str();
+
+    GenerateArgs n;
+    CLI::App* generate = app.add_subcommand(
+        "generate", "nn::GPT::generate from a random --prompt to the full --context, recomputing the whole "
+                    "context for every token and with the key/value cache, alternately, --repeats times. "
+                    "Prints same_tokens (yes when both gave the same tokens every time; the exit status is 1 "
+                    "otherwise), the median ms and tokens/s of each, and speedup.");
+    generate->add_option("--vocab", n.vocab, "vocabulary size V")->check(CLI::Range(int64_t{2}, int64_t{1} << 20))->capture_default_str();
+    generate->add_option("--context", n.context, "the model's context, generated up to")->check(CLI::Range(int64_t{2}, int64_t{1} << 16))->capture_default_str();
+    generate->add_option("--d-model", n.d_model, "model width C")->check(CLI::Range(int64_t{1}, int64_t{1} << 16))->capture_default_str();
+    generate->add_option("--layers", n.layers, "transformer blocks L")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+    generate->add_option("--heads", n.heads, "attention heads H (must divide C)")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+    generate->add_option("--batch", n.batch, "sequences generated together B")->check(CLI::Range(int64_t{1}, int64_t{1} << 16))->capture_default_str();
+    generate->add_option("--prompt", n.prompt, "prompt tokens (below --context)")->check(CLI::Range(int64_t{1}, int64_t{1} << 16))->capture_default_str();
+    generate->add_option("--temperature", n.temperature, "0: greedy; else sampled with a seed per repeat")->check(CLI::NonNegativeNumber)->capture_default_str();
+    generate->add_option("--repeats", n.repeats, "timed repeats of each")->check(CLI::Range(int64_t{1}, int64_t{1000}))->capture_default_str();
+    generate->add_option("--threads", n.threads, "threads P for both OpenMP and BLAS")->check(CLI::Range(int64_t{1}, int64_t{1024}))->capture_default_str();
+    generate->add_option("--seed", n.seed, "seed for the weights, the prompt and the sampling")->capture_default_str();
+
     CLI11_PARSE(app, argc, argv);
     try {
         if (*gpt) {
@@ -331,6 +445,14 @@ int main(int argc, char** argv) {
         }
         if (*cnn) return run_cnn(c);
         if (*rnn) return run_rnn(r);
+        if (*tokenize) return run_tokenize(k);
+        if (*generate) {
+            if (n.d_model % n.heads != 0)
+                throw CLI::ValidationError("--heads", fmt::format("{} heads do not divide --d-model {}", n.heads, n.d_model));
+            if (n.prompt >= n.context)
+                throw CLI::ValidationError("--prompt", fmt::format("{} tokens leave nothing to generate in --context {}", n.prompt, n.context));
+            return run_generate(n);
+        }
         return run_layernorm(l);
     } catch (const CLI::Error& e) {
         return app.exit(e);
