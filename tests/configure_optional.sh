@@ -43,8 +43,11 @@ if [ -e /usr/include/oneapi/dnnl/dnnl.hpp ]; then
 fi
 ! grep -Eq "Could NOT find OpenCL|Looking for CL_VERSION" "$work/no_opencl.log" || fail "no_opencl: the configure looked for OpenCL"
 
-# No oneDNN at all (as without libdnnl-dev): its header's folders are hidden from the search.
-configured no_onednn "-DCMAKE_IGNORE_PATH=/usr/include;/usr/include/x86_64-linux-gnu;/usr/local/include"
+# No oneDNN at all (as without libdnnl-dev): its header's folders are hidden from the search
+# (zlib's header, which the library needs, lives there too: it is given by hand).
+zlib_lib="$(ls /usr/lib/*/libz.so /usr/lib/libz.so 2> /dev/null | head -n 1 || true)"
+configured no_onednn "-DCMAKE_IGNORE_PATH=/usr/include;/usr/include/x86_64-linux-gnu;/usr/local/include" \
+    -DZLIB_INCLUDE_DIR=/usr/include -DZLIB_LIBRARY="$zlib_lib"
 says no_onednn "^-- tapegrad: oneDNN not used: no oneapi/dnnl/dnnl.hpp \(Debian's libdnnl-dev\); products run through the CBLAS only"
 
 # A half-installed oneDNN: headers, but a library that is not one.
