@@ -56,6 +56,8 @@ constexpr int64_t kStudySteps = 300;
 
 struct Options {
     std::string task = "sort", text, norm = "all", out = "runs/tiny_transformer";
+    std::string tokenizer = "char", tokenizer_cache;  // --text: char or bpe; bpe's cache (default: <out>/tokenizer)
+    int64_t vocab = 2048;
     int64_t length = 8, layers = 2, d_model = 64, heads = 4, context = 64, batch = 64, steps = 600, warmup = 50;
     int64_t study_layers = 8, study_steps = kStudySteps, eval_every = 100, threads = 2, samples = 4, stop_after = 0;
     double lr = 3e-3, study_lr = 3e-3, weight_decay = 0.1, clip = 1.0, dropout = 0.0;
@@ -120,10 +122,12 @@ struct Outputs {
 };
 
 nlohmann::json run_config(const Options& o) {
-    return {{"task", o.text.empty() ? o.task : "text:" + o.text}, {"length", o.length}, {"layers", o.layers},
-            {"d_model", o.d_model},  {"heads", o.heads},   {"batch", o.batch},   {"steps", o.steps},
-            {"lr", o.lr},            {"warmup", o.warmup}, {"weight_decay", o.weight_decay},
-            {"clip", o.clip},        {"seed", o.seed},     {"dropout", o.dropout}, {"context", o.context}};
+    nlohmann::json c{{"task", o.text.empty() ? o.task : "text:" + o.text}, {"length", o.length}, {"layers", o.layers},
+                     {"d_model", o.d_model},  {"heads", o.heads},   {"batch", o.batch},   {"steps", o.steps},
+                     {"lr", o.lr},            {"warmup", o.warmup}, {"weight_decay", o.weight_decay},
+                     {"clip", o.clip},        {"seed", o.seed},     {"dropout", o.dropout}, {"context", o.context}};
+    if (!o.text.empty() && o.tokenizer == "bpe") c["tokenizer"] = fmt::format("bpe:{}", o.vocab);
+    return c;
 }
 
 struct RunSpec {
@@ -379,14 +383,40 @@ void print_curvature(const Options& o, const Outputs& out, int64_t study_steps) 
                out.clock.measurements, out.clock.seconds, o.curvature_every, study_steps, out.clock.quality());
 }
 
+// The held-out loss of the checkpointed main model (the text tasks), printed and written to
+// held_out.json; none for the sequence tasks.
+std::optional<HeldOut> held_out_of(const Task& task, const Options& o, const fs::path& dir) {
+    if (o.text.empty()) return std::nullopt;
+    nn::GPT model(nn::GPTConfig{.vocab_size = task.vocab_size(), .context_length = task.context_length(),
+                                .d_model = o.d_model, .n_layer = o.layers, .n_head = o.heads,
+                                .norm = o.norm == "post" ? nn::Norm::post : o.norm == "none" ? nn::Norm::none : nn::Norm::pre,
+                                .tie_embeddings = true, .dropout = o.dropout, .seed = o.seed});
+    model.load((dir / "model.safetensors").string());
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<HeldOut> h = task.held_out(model);
+    if (!h) return h;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    fmt::print("held-out loss of the whole held-out text: {:.4f} nats per token over {} tokens ({} bytes, {:.3f} bytes per "
+               "token), {:.1f} s\n", h->nats_per_token, h->tokens, h->bytes,
+               static_cast<double>(h->bytes) / static_cast<double>(h->tokens), seconds);
+    if (lead())
+        nn::write_file_atomically((dir / "held_out.json").string(),
+                                  nlohmann::json{{"nats_per_token", h->nats_per_token}, {"bits_per_byte", h->bits_per_byte},
+                                                 {"tokens", h->tokens}, {"bytes", h->bytes}, {"tokenizer", task.config()},
+                                                 {"vocab_size", task.vocab_size()}}.dump(2));
+    return h;
+}
+
 int run(const Options& o) {
     set_num_threads(static_cast<int>(o.threads));
     if (o.batch % world() != 0)
         throw ValueError(fmt::format("--batch {} does not split evenly over {} processes", o.batch, world()));
     if (!lead()) std::freopen("/dev/null", "w", stdout);  // progress comes from rank 0 alone
     if (world() > 1) fmt::print("tapegrad: {} processes, {} sequences each per step\n", world(), o.batch / world());
+    const TextOptions text_options{o.tokenizer, o.vocab,
+                                   o.tokenizer_cache.empty() ? (fs::path(o.out) / "tokenizer").string() : o.tokenizer_cache};
     std::unique_ptr<Task> task = o.text.empty() ? make_sequence_task(o.task, o.length, o.seed)
-                                                : make_text_task(o.text, o.context, o.seed);
+                                                : make_text_task(o.text, o.context, o.seed, text_options);
     Outputs out{fs::path(o.out), {}, {}, {}, task->accuracy_name()};
     out.curvature_on = o.curvature_every > 0;
     if (o.resume) {
@@ -419,6 +449,9 @@ int run(const Options& o) {
     }
     fmt::print("{}: final loss {:.4f}, held-out accuracy {:.1f}% in {}\n", main_variant, main_run.final_loss,
                100 * main_run.accuracy, clock_str(main_run.seconds));
+    // Text: the main model's loss on all of the held-out text, the run's last line.
+    std::optional<HeldOut> held_out;
+    if (!main_run.diverged) held_out = held_out_of(*task, o, out.dir);
 
     if (o.norm == "all") {
         const int64_t study_steps = study_steps_for(o);
@@ -455,8 +488,11 @@ int run(const Options& o) {
             print_curvature(o, out, study_steps);
         }
     }
-    fmt::print("\nwrote {}/metrics.csv, grad_norms.csv{}, report.svg, model.safetensors, optimizer.safetensors "
-               "(total {})\n", o.out, out.curvature_on ? ", curvature.csv, init_curvature.csv" : "", clock_str(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count()));
+    fmt::print("\nwrote {}/metrics.csv, grad_norms.csv{}, report.svg, model.safetensors, optimizer.safetensors{} "
+               "(total {})\n", o.out, out.curvature_on ? ", curvature.csv, init_curvature.csv" : "",
+               held_out ? ", held_out.json" : "",
+               clock_str(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count()));
+    if (held_out) fmt::print("held-out bits per byte: {:.3f}\n", held_out->bits_per_byte);
     return 0;
 }
 
@@ -469,6 +505,9 @@ int main(int argc, char** argv) {
 #endif
     Options o;
     CLI::App app{"Train a tiny GPT with tapegrad and compare gradient stability of pre-norm, post-norm and no norm."};
+    // An option given twice takes its last value, so that scripts/train text's defaults can be
+    // overridden by the arguments after them.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.add_option("--task", o.task, "synthetic task: sort or reverse a row of digits")->check(CLI::IsMember({"sort", "reverse"}))->capture_default_str();
     app.add_option("--length", o.length, "digits per row of the synthetic task")->check(CLI::Range(2, 32))->capture_default_str();
     app.add_option("--text", o.text,
@@ -476,6 +515,12 @@ int main(int argc, char** argv) {
                    "accuracy reported is next-character accuracy (the likeliest next character is right) on 64 windows of "
                    "--context characters spread over it")
         ->check(CLI::ExistingFile);
+    app.add_option("--tokenizer", o.tokenizer,
+                   "--text: char (one token per distinct byte) or bpe (a byte-level BPE vocabulary of --vocab tokens "
+                   "trained on the training part, cached with the token files in --tokenizer-cache)")
+        ->check(CLI::IsMember({"char", "bpe"}))->capture_default_str();
+    app.add_option("--vocab", o.vocab, "--tokenizer bpe: vocabulary size")->check(CLI::Range(int64_t{256}, int64_t{65536}))->capture_default_str();
+    app.add_option("--tokenizer-cache", o.tokenizer_cache, "--tokenizer bpe: folder of the vocabulary and token files (default: <out>/tokenizer)");
     app.add_option("--layers", o.layers, "transformer blocks of the main model")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--d-model", o.d_model, "embedding width")->check(CLI::Range(4, 4096))->capture_default_str();
     app.add_option("--heads", o.heads, "attention heads (must divide --d-model)")->check(CLI::Range(1, 64))->capture_default_str();

@@ -3,14 +3,19 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 namespace example {
 
 using namespace tg;
+namespace fs = std::filesystem;
 
 Tensor batch_loss(nn::GPT& model, const Batch& b) {
     Tensor logits = model.logits(b.tokens);  // (B, T, V)
@@ -138,41 +143,18 @@ private:
     Batch eval_;
 };
 
+// Language modelling on a text split into a training part (the first 90% of its bytes) and a
+// held-out part (the rest), each a stream of tokens. The subclasses say what a token is.
 class TextTask : public Task {
 public:
-    TextTask(const std::string& path, int64_t context, uint64_t seed) : context_(context), seed_(seed) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) throw IOError(fmt::format("--text: cannot open '{}'", path));
-        std::stringstream ss;
-        ss << in.rdbuf();
-        const std::string text = ss.str();
-        std::set<unsigned char> chars(text.begin(), text.end());
-        for (unsigned char c : chars) {
-            index_[c] = static_cast<int64_t>(alphabet_.size());
-            alphabet_.push_back(static_cast<char>(c));
-        }
-        for (unsigned char c : text) ids_.push_back(index_[c]);
-        const int64_t split = static_cast<int64_t>(ids_.size()) * 9 / 10;
-        if (split <= context + 1 || static_cast<int64_t>(ids_.size()) - split <= context + 1)
-            throw ValueError(fmt::format("--text: '{}' has {} characters; with context {} it needs at least {}", path,
-                                         ids_.size(), context, 20 * (context + 2)));
-        train_end_ = split;
-        // Held-out windows: evenly spaced over the last 10%.
-        std::vector<int64_t> starts;
-        const int64_t span = static_cast<int64_t>(ids_.size()) - split - context - 1;
-        for (int64_t i = 0; i < kEvalWindows; ++i) starts.push_back(split + span * i / kEvalWindows);
-        eval_ = windows(starts);
-    }
-    std::string name() const override { return "text"; }
-    int64_t vocab_size() const override { return static_cast<int64_t>(alphabet_.size()); }
     int64_t context_length() const override { return context_; }
 
     Batch train_batch(int64_t batch_size, int64_t step) const override {
         Generator gen(seed_ * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(step));
         std::vector<int64_t> starts;
         for (int64_t i = 0; i < batch_size; ++i)
-            starts.push_back(static_cast<int64_t>(gen.below(static_cast<uint64_t>(train_end_ - context_ - 1))));
-        return windows(starts);
+            starts.push_back(static_cast<int64_t>(gen.below(static_cast<uint64_t>(num_tokens(false) - context_ - 1))));
+        return windows(false, starts);
     }
     const Batch& eval_batch() const override { return eval_; }
 
@@ -191,13 +173,14 @@ public:
     }
 
     std::string accuracy_name() const override {
-        return fmt::format("next-character accuracy, {} windows of {} in the last 10%", kEvalWindows, context_);
+        return fmt::format("next-{} accuracy, {} windows of {} in the last 10%", unit(), kEvalWindows, context_);
     }
 
-    // Sample i continues the first characters of held-out window i * 64 / n; the n samples are
+    // Sample i continues the first tokens of held-out window i * 64 / n; the n samples are
     // generated together, each with its own draws.
     std::vector<std::string> samples(nn::GPT& model, int64_t n, uint64_t seed) const override {
         const int64_t T0 = std::min<int64_t>(16, context_);
+        const int64_t new_tokens = std::max<int64_t>(1, kSampleChars / bytes_per_token_estimate());
         const std::vector<int64_t> held_out = eval_.tokens.to_vector<int64_t>();  // (64, context)
         std::vector<int64_t> first;
         for (int64_t i = 0; i < n; ++i) {
@@ -207,40 +190,226 @@ public:
         const Tensor prompt = tensor(first, {n, T0});
         const bool was_training = model.is_training();
         model.eval();
-        const std::vector<int64_t> ids = model.generate(prompt, kSampleChars, 0.8, 10, seed).to_vector<int64_t>();
+        const std::vector<int64_t> ids = model.generate(prompt, new_tokens, 0.8, 10, seed).to_vector<int64_t>();
         model.train(was_training);
         std::vector<std::string> out;
-        const int64_t T = T0 + kSampleChars;
+        const int64_t T = T0 + new_tokens;
         for (int64_t i = 0; i < n; ++i) {
-            std::string text = fmt::format("sample {} of {} ({} held-out characters, then {} generated):", i + 1, n, T0, kSampleChars);
+            const auto row = ids.begin() + static_cast<std::ptrdiff_t>(i * T);
+            const std::string head = decode({row, row + T0}), tail = decode({row + T0, row + T});
+            std::string text = fmt::format("sample {} of {} ({} held-out {}s, then {} generated):", i + 1, n, T0, unit(),
+                                           new_tokens);
             text += "\n  ";
-            for (int64_t t = 0; t < T; ++t) {
-                const char c = alphabet_[static_cast<std::size_t>(ids[static_cast<std::size_t>(i * T + t)])];
-                text += c == '\n' ? std::string("\n  ") : std::string(1, c);
-            }
+            for (const char c : head + tail) text += c == '\n' ? std::string("\n  ") : std::string(1, c);
             out.push_back(std::move(text));
         }
         return out;
     }
 
-private:
-    Batch windows(const std::vector<int64_t>& starts) const {
-        std::vector<int64_t> tok, tgt;
-        for (int64_t s : starts) {
-            tok.insert(tok.end(), ids_.begin() + s, ids_.begin() + s + context_);
-            tgt.insert(tgt.end(), ids_.begin() + s + 1, ids_.begin() + s + context_ + 1);
+    std::optional<HeldOut> held_out(nn::GPT& model) const override {
+        NoGradGuard ng;
+        const bool was_training = model.is_training();
+        model.eval();
+        // Windows side by side: every held-out token after the first is a target exactly once.
+        const int64_t n = num_tokens(true);
+        const int64_t rows = 16;
+        double nats = 0;
+        int64_t targets = 0, bytes = 0;
+        for (int64_t start = 0; start + 1 < n;) {
+            std::vector<int64_t> tok, tgt;
+            int64_t T = 0, B = 0;
+            for (; B < rows && start + 1 < n; ++B, start += T) {
+                const int64_t len = std::min(context_, n - 1 - start);
+                if (B == 0) T = len;
+                if (len != T) break;  // the shorter last window runs on its own
+                for (int64_t k = 0; k < T; ++k) {
+                    tok.push_back(token(true, start + k));
+                    tgt.push_back(token(true, start + k + 1));
+                }
+            }
+            const Tensor logits = model.logits(tensor(tok, {B, T}));
+            const Tensor loss = cross_entropy(reshape(logits, {B * T, vocab_size()}), tensor(tgt, {B * T}));
+            nats += loss.item<double>() * static_cast<double>(B * T);
+            targets += B * T;
+            for (int64_t id : tgt) bytes += bytes_of(id);
         }
+        model.train(was_training);
+        return HeldOut{nats / static_cast<double>(targets), nats / std::log(2.0) / static_cast<double>(bytes), targets,
+                       bytes};
+    }
+
+protected:
+    TextTask(int64_t context, uint64_t seed) : context_(context), seed_(seed) {}
+
+    /// Tokens of the training part (held_out false) or of the held-out part.
+    virtual int64_t num_tokens(bool held_out) const = 0;
+    virtual int64_t token(bool held_out, int64_t k) const = 0;
+    virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
+    /// The bytes of text token id stands for.
+    virtual int64_t bytes_of(int64_t id) const = 0;
+    virtual int64_t bytes_per_token_estimate() const = 0;
+    /// "character" or "token".
+    virtual std::string unit() const = 0;
+
+    /// Checks the sizes and sets the held-out windows; the subclass calls it once its tokens
+    /// are in place.
+    void finish(const std::string& path) {
+        for (const bool part : {false, true})
+            if (num_tokens(part) <= context_ + 1)
+                throw ValueError(fmt::format("--text: '{}' gives {} {}s of {} text; with context {} each part needs more "
+                                             "than {} (give a longer file or a shorter --context)",
+                                             path, num_tokens(part), unit(), part ? "held-out" : "training", context_,
+                                             context_ + 1));
+        std::vector<int64_t> starts;  // evenly spaced over the held-out part
+        const int64_t span = num_tokens(true) - context_ - 1;
+        for (int64_t i = 0; i < kEvalWindows; ++i) starts.push_back(span * i / kEvalWindows);
+        eval_ = windows(true, starts);
+    }
+
+    Batch windows(bool held_out, const std::vector<int64_t>& starts) const {
+        std::vector<int64_t> tok, tgt;
+        for (int64_t s : starts)
+            for (int64_t k = 0; k < context_; ++k) {
+                tok.push_back(token(held_out, s + k));
+                tgt.push_back(token(held_out, s + k + 1));
+            }
         const auto B = static_cast<int64_t>(starts.size());
         return {tensor(tok, {B, context_}), tensor(tgt, {B, context_}), 0};
     }
 
+    static std::string read_text(const std::string& path) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) throw IOError(fmt::format("--text: cannot open '{}'", path));
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+    /// Where the held-out part starts: 90% of the bytes.
+    static std::size_t split_of(const std::string& text) { return text.size() * 9 / 10; }
+
     int64_t context_;
     uint64_t seed_;
+    Batch eval_;
+};
+
+// One token per distinct byte of the file.
+class CharTextTask : public TextTask {
+public:
+    CharTextTask(const std::string& path, int64_t context, uint64_t seed) : TextTask(context, seed) {
+        const std::string text = read_text(path);
+        std::set<unsigned char> chars(text.begin(), text.end());
+        for (unsigned char c : chars) {
+            index_[c] = static_cast<int64_t>(alphabet_.size());
+            alphabet_.push_back(static_cast<char>(c));
+        }
+        const std::size_t split = split_of(text);
+        for (std::size_t i = 0; i < text.size(); ++i)
+            (i < split ? train_ : held_) .push_back(index_[static_cast<unsigned char>(text[i])]);
+        finish(path);
+    }
+    std::string name() const override { return "text"; }
+    int64_t vocab_size() const override { return static_cast<int64_t>(alphabet_.size()); }
+
+protected:
+    int64_t num_tokens(bool held_out) const override { return static_cast<int64_t>((held_out ? held_ : train_).size()); }
+    int64_t token(bool held_out, int64_t k) const override { return (held_out ? held_ : train_)[static_cast<std::size_t>(k)]; }
+    std::string decode(const std::vector<int64_t>& ids) const override {
+        std::string s;
+        for (int64_t id : ids) s += alphabet_[static_cast<std::size_t>(id)];
+        return s;
+    }
+    int64_t bytes_of(int64_t) const override { return 1; }
+    int64_t bytes_per_token_estimate() const override { return 1; }
+    std::string unit() const override { return "character"; }
+
+private:
     std::vector<char> alphabet_;
     std::map<unsigned char, int64_t> index_;
-    std::vector<int64_t> ids_;
-    int64_t train_end_ = 0;
-    Batch eval_;
+    std::vector<int64_t> train_, held_;
+};
+
+// Tokens of a byte-level BPE vocabulary trained on the training part, cached in a folder:
+// encoder.json and vocab.bpe (GPT-2's formats), train.bin and held_out.bin (nanoGPT's uint16
+// token files, memory-mapped), and source.json, written last, which says what they were made
+// from.
+class BpeTextTask : public TextTask {
+public:
+    BpeTextTask(const std::string& path, int64_t context, uint64_t seed, const TextOptions& o)
+        : TextTask(context, seed), vocab_(o.vocab) {
+        if (o.vocab < 256 || o.vocab > 65536)
+            throw ValueError(fmt::format("--vocab {}: a byte-level BPE vocabulary holds 256 to 65536 tokens (the token "
+                                         "files store uint16)", o.vocab));
+        if (o.cache_dir.empty()) throw ValueError("the bpe tokenizer needs a cache folder");
+        const fs::path dir(o.cache_dir);
+        const std::string text = read_text(path);
+        const std::size_t split = split_of(text);
+        const nlohmann::json source{{"text", fs::absolute(path).string()}, {"bytes", text.size()},
+                                    {"fnv1a", fnv1a(text)},              {"split", split},
+                                    {"vocab", o.vocab}};
+        const fs::path source_path = dir / "source.json";
+        bool cached = false;
+        if (fs::exists(source_path)) {
+            std::ifstream in(source_path);
+            const auto have = nlohmann::json::parse(in, nullptr, false);
+            cached = !have.is_discarded() && have == source;
+            if (!cached) fmt::print("tapegrad: {} was made from another text or vocabulary size; making it again\n", o.cache_dir);
+        }
+        if (cached) {
+            tokenizer_.emplace(data::BPETokenizer::load((dir / "encoder.json").string(), (dir / "vocab.bpe").string()));
+            fmt::print("tapegrad: BPE vocabulary of {} tokens and token files from {}\n", tokenizer_->vocab_size(), o.cache_dir);
+        } else {
+            fs::create_directories(dir);
+            fs::remove(source_path);
+            const auto t0 = std::chrono::steady_clock::now();
+            tokenizer_.emplace(data::BPETokenizer::train(std::string_view(text).substr(0, split), o.vocab));
+            const auto t1 = std::chrono::steady_clock::now();
+            const std::vector<int64_t> train = tokenizer_->encode(std::string_view(text).substr(0, split));
+            const std::vector<int64_t> held = tokenizer_->encode(std::string_view(text).substr(split));
+            const auto t2 = std::chrono::steady_clock::now();
+            tokenizer_->save((dir / "encoder.json").string(), (dir / "vocab.bpe").string());
+            data::TokenFile::write((dir / "train.bin").string(), train);
+            data::TokenFile::write((dir / "held_out.bin").string(), held);
+            nn::write_file_atomically(source_path.string(), source.dump(2));
+            fmt::print("tapegrad: trained a BPE vocabulary of {} tokens on {} bytes in {:.1f} s, encoded the text in {:.1f} s "
+                       "({} + {} tokens, {:.2f} bytes per token); cached in {}\n",
+                       tokenizer_->vocab_size(), split, std::chrono::duration<double>(t1 - t0).count(),
+                       std::chrono::duration<double>(t2 - t1).count(), train.size(), held.size(),
+                       static_cast<double>(text.size()) / static_cast<double>(train.size() + held.size()), o.cache_dir);
+        }
+        // Token windows are one longer than the context (inputs and targets): TokenFile's
+        // context is not used here, only token(k).
+        train_.emplace((dir / "train.bin").string(), 1);
+        held_.emplace((dir / "held_out.bin").string(), 1);
+        for (int64_t id = 0; id < tokenizer_->vocab_size(); ++id)
+            bytes_.push_back(static_cast<int64_t>(tokenizer_->decode({id}).size()));
+        bytes_per_token_ = static_cast<double>(text.size()) /
+                           static_cast<double>(train_->num_tokens() + held_->num_tokens());
+        finish(path);
+    }
+    std::string name() const override { return "text-bpe"; }
+    int64_t vocab_size() const override { return tokenizer_->vocab_size(); }
+    std::string config() const override { return fmt::format("bpe:{}", vocab_); }
+
+protected:
+    int64_t num_tokens(bool held_out) const override { return (held_out ? held_ : train_)->num_tokens(); }
+    int64_t token(bool held_out, int64_t k) const override { return (held_out ? held_ : train_)->token(k); }
+    std::string decode(const std::vector<int64_t>& ids) const override { return tokenizer_->decode(ids); }
+    int64_t bytes_of(int64_t id) const override { return bytes_[static_cast<std::size_t>(id)]; }
+    int64_t bytes_per_token_estimate() const override { return std::max<int64_t>(1, std::llround(bytes_per_token_)); }
+    std::string unit() const override { return "token"; }
+
+private:
+    // FNV-1a of the text: a changed file of the same size makes the cache again.
+    static uint64_t fnv1a(std::string_view s) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (const unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+        return h;
+    }
+    int64_t vocab_;
+    std::optional<data::BPETokenizer> tokenizer_;
+    std::optional<data::TokenFile> train_, held_;
+    std::vector<int64_t> bytes_;
+    double bytes_per_token_ = 1;
 };
 
 }  // namespace
@@ -249,8 +418,10 @@ std::unique_ptr<Task> make_sequence_task(const std::string& kind, int64_t length
     return std::make_unique<SequenceTask>(kind, length, seed);
 }
 
-std::unique_ptr<Task> make_text_task(const std::string& path, int64_t context, uint64_t seed) {
-    return std::make_unique<TextTask>(path, context, seed);
+std::unique_ptr<Task> make_text_task(const std::string& path, int64_t context, uint64_t seed, const TextOptions& options) {
+    if (options.tokenizer == "char") return std::make_unique<CharTextTask>(path, context, seed);
+    if (options.tokenizer == "bpe") return std::make_unique<BpeTextTask>(path, context, seed, options);
+    throw ValueError(fmt::format("--tokenizer must be char or bpe, got '{}'", options.tokenizer));
 }
 
 }  // namespace example
