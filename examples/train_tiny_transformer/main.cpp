@@ -140,10 +140,21 @@ struct RunSpec {
     bool keep_history = true;  // false: only its curvature rows reach the outputs (the warmup arm)
 };
 
+// The GPT of every run: the options' width, heads, dropout and seed, the task's vocabulary and
+// context, and the run's own LayerNorm placement and depth.
+nn::GPTConfig model_config(const Options& o, const Task& task, nn::Norm norm, int64_t layers) {
+    return {.vocab_size = task.vocab_size(), .context_length = task.context_length(), .d_model = o.d_model,
+            .n_layer = layers, .n_head = o.heads, .norm = norm, .tie_embeddings = true, .dropout = o.dropout,
+            .seed = o.seed};
+}
+
+// The main run's placement: --norm, with "all" training it pre-norm.
+nn::Norm main_norm(const Options& o) {
+    return o.norm == "post" ? nn::Norm::post : o.norm == "none" ? nn::Norm::none : nn::Norm::pre;
+}
+
 RunResult train(const Options& o, const Task& task, const RunSpec& spec, Outputs& out, bool resume) {
-    nn::GPT model(nn::GPTConfig{.vocab_size = task.vocab_size(), .context_length = task.context_length(),
-                                .d_model = o.d_model, .n_layer = spec.layers, .n_head = o.heads, .norm = spec.norm,
-                                .tie_embeddings = true, .dropout = o.dropout, .seed = o.seed});
+    nn::GPT model(model_config(o, task, spec.norm, spec.layers));
     optim::AdamW opt(optim::weight_decay_groups(
         model, optim::AdamWOptions{.lr = spec.lr, .beta1 = 0.9, .beta2 = 0.95, .weight_decay = o.weight_decay}));
     optim::CosineDecay schedule(spec.lr, spec.warmup, spec.steps, spec.lr / 10);
@@ -317,9 +328,7 @@ void study_curvature_at_init(const Options& o, const Task& task, Outputs& out) {
     std::set<int64_t> depths{2, 4, o.study_layers};
     for (auto [name, norm] : {std::pair{"pre", nn::Norm::pre}, {"post", nn::Norm::post}, {"none", nn::Norm::none}})
         for (int64_t L : depths) {
-            nn::GPT model(nn::GPTConfig{.vocab_size = task.vocab_size(), .context_length = task.context_length(),
-                                        .d_model = o.d_model, .n_layer = L, .n_head = o.heads, .norm = norm,
-                                        .tie_embeddings = true, .dropout = o.dropout, .seed = o.seed});
+            nn::GPT model(model_config(o, task, norm, L));
             const auto loss = [&] { return batch_loss(model, batch); };
             const double whole = model_sharpness(loss, model, options, out.clock);
             out.init_curvature.push_back({name, "gpt2", L, std::nullopt, whole});
@@ -387,10 +396,7 @@ void print_curvature(const Options& o, const Outputs& out, int64_t study_steps) 
 // held_out.json; none for the sequence tasks.
 std::optional<HeldOut> held_out_of(const Task& task, const Options& o, const fs::path& dir) {
     if (o.text.empty()) return std::nullopt;
-    nn::GPT model(nn::GPTConfig{.vocab_size = task.vocab_size(), .context_length = task.context_length(),
-                                .d_model = o.d_model, .n_layer = o.layers, .n_head = o.heads,
-                                .norm = o.norm == "post" ? nn::Norm::post : o.norm == "none" ? nn::Norm::none : nn::Norm::pre,
-                                .tie_embeddings = true, .dropout = o.dropout, .seed = o.seed});
+    nn::GPT model(model_config(o, task, main_norm(o), o.layers));
     model.load((dir / "model.safetensors").string());
     const auto t0 = std::chrono::steady_clock::now();
     std::optional<HeldOut> h = task.held_out(model);
@@ -433,14 +439,13 @@ int run(const Options& o) {
             out.curvature = parse_curvature_csv(read_file((out.dir / "curvature.csv").string()));
     }
     fs::create_directories(out.dir);
-    const auto main_norm = o.norm == "post" ? nn::Norm::post : o.norm == "none" ? nn::Norm::none : nn::Norm::pre;
     const std::string main_variant = fmt::format("main-{}", o.norm == "all" ? "pre" : o.norm);
     out.variants.push_back(main_variant);
     const auto wall = std::chrono::steady_clock::now();
     if (o.autocast == "bf16") fmt::print("tapegrad: --autocast bf16: {}\n", autocast_info());
     fmt::print("tapegrad: training a {}-layer {}-norm GPT (d_model {}, {} heads) on '{}', {} steps, batch {}\n", o.layers,
                o.norm == "all" ? "pre" : o.norm, o.d_model, o.heads, task->name(), o.steps, o.batch);
-    RunResult main_run = train(o, *task, {main_variant, main_norm, o.layers, o.steps, o.warmup, o.lr, o.clip, true, 50}, out,
+    RunResult main_run = train(o, *task, {main_variant, main_norm(o), o.layers, o.steps, o.warmup, o.lr, o.clip, true, 50}, out,
                                o.resume);
     out.flush();
     if (main_run.interrupted) {
