@@ -12,6 +12,7 @@
 
 #include "core/check.hpp"
 #include "core/internal/engine.hpp"
+#include "core/internal/profiler.hpp"
 #include "core/ops.hpp"
 #include "core/kernels/parallel.hpp"
 
@@ -57,16 +58,15 @@ struct Tape {
     // While walking with create_graph: backwards record their ops (appended after the walk's
     // entries, which the walk reaches by index only).
     bool creating = false;
+    // While walking for grad(): gradients are returned, nothing is accumulated into leaves.
+    bool collecting = false;
 
     void prune() {
         if (walking) return;  // backward holds references into nodes (see run_backward)
         // Walking newest to oldest, releasing a node's inputs can kill older outputs, which the
         // same pass then sees.
         for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
-            if (it->output.expired()) {
-                it->inputs.clear();
-                it->backward = nullptr;
-            }
+            if (it->output.expired()) it->release();
         }
         std::erase_if(nodes, [](const Node& n) { return n.output.expired(); });
         prune_at = std::max<std::size_t>(1024, 2 * nodes.size());
@@ -153,8 +153,30 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
         for (const Tensor& t : inputs) versions.push_back(t.defined() ? t.version() : 0);
         versions.push_back(o.storage->version);
     }
-    tape.nodes.push_back(Node{o.grad_fn, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
-                              anomaly ? detail::current_label() : nullptr, std::move(versions), differentiable});
+    Node& node = tape.nodes.emplace_back(o.grad_fn, o.node_seq, std::move(inputs), out.impl(), std::move(backward),
+                                         anomaly ? detail::current_label() : nullptr, std::move(versions),
+                                         differentiable);
+    // What the tape now keeps alive: the inputs, parameters aside (the model holds those).
+    int64_t held = 0;
+    for (std::size_t i = 0; i < node.inputs.size() && i < 64; ++i) {
+        const Tensor& in = node.inputs[i];
+        if (!in.defined() || (!in.impl()->grad_fn && in.impl()->requires_grad)) continue;
+        held += detail::hold_storage(*in.impl()->storage);
+        node.counted |= uint64_t{1} << i;
+    }
+    detail::OpFrame* frame = detail::t_op_frame;
+    if (frame && frame->track) {
+        if (frame->node_seq == 0) frame->first_seq = o.node_seq;
+        frame->node_seq = o.node_seq;
+        if (frame->n_outputs < static_cast<int>(frame->outputs.size()))
+            frame->outputs[static_cast<std::size_t>(frame->n_outputs++)] = o.storage.get();
+        else
+            frame->many_outputs = true;
+    }
+    if (detail::t_profiler) {
+        node.module_span = detail::current_module_span();
+        detail::profile_recorded(node.op, held, frame != nullptr);
+    }
     return out;
 }
 
@@ -232,6 +254,109 @@ const char* intern_op_name(std::string_view name) {
     return p;
 }
 int64_t raw_tape_size() { return static_cast<int64_t>(t_tape.nodes.size()); }
+
+Node& Node::operator=(Node&& o) noexcept {
+    if (this == &o) return *this;
+    release();
+    op = o.op;
+    seq = o.seq;
+    inputs = std::move(o.inputs);
+    output = std::move(o.output);
+    backward = std::move(o.backward);
+    label = std::move(o.label);
+    versions = std::move(o.versions);
+    differentiable = o.differentiable;
+    module_span = o.module_span;
+    counted = o.counted;
+    saved = std::move(o.saved);
+    o.inputs.clear();
+    o.saved.clear();
+    o.counted = 0;
+    return *this;
+}
+
+void Node::release() {
+    for (std::size_t i = 0; i < inputs.size() && i < 64; ++i)
+        if (counted & (uint64_t{1} << i)) drop_storage(*inputs[i].impl()->storage);
+    for (const std::weak_ptr<Storage>& w : saved)
+        if (auto st = w.lock()) drop_storage(*st);
+    counted = 0;
+    saved.clear();
+    inputs.clear();
+    backward = nullptr;
+}
+
+void with_fresh_tape(const std::function<void()>& fn) {
+    // The walk that called us holds `t_tape` by reference and reaches its entries by index
+    // only: swapping the contents away and back leaves it as it was.
+    struct Swap {
+        Tape held;
+        Swap() { std::swap(held, t_tape); }
+        ~Swap() { std::swap(held, t_tape); }
+    } swap;
+    fn();
+}
+
+WalkState walk_state() { return {t_tape.walking, t_tape.creating, t_tape.collecting}; }
+
+std::vector<GraphEntry> reachable_entries(const Tensor& root, const char* who) {
+    const Tape& tape = t_tape;
+    std::vector<GraphEntry> out;
+    const TensorImpl& r = *root.impl();
+    if (!r.grad_fn) return out;
+    TG_CHECK(r.tape_id == tape.id, ValueError,
+             "{}: this '{}' result was built on another thread; call it on the thread that built the graph", who,
+             r.grad_fn);
+    const int64_t at = r.graph_freed ? -1 : tape.find(r.node_seq);
+    TG_CHECK(at >= 0, ValueError,
+             "{}: the graph of this '{}' result was already freed by backward(); draw it before backward(), or "
+             "pass retain_graph=true",
+             who, r.grad_fn);
+    std::vector<char> reached(static_cast<std::size_t>(at + 1), 0);
+    reached[static_cast<std::size_t>(at)] = 1;
+    for (int64_t i = at; i >= 0; --i) {
+        if (!reached[static_cast<std::size_t>(i)]) continue;
+        const Node& node = tape.nodes[static_cast<std::size_t>(i)];
+        GraphEntry e{node.seq, node.op, node.output.lock(), node.inputs, 0};
+        for (std::size_t k = 0; k < node.inputs.size() && k < 64; ++k)
+            if (node.counted & (uint64_t{1} << k)) e.kept_bytes += static_cast<int64_t>(node.inputs[k].impl()->storage->nbytes);
+        for (const auto& w : node.saved)
+            if (auto st = w.lock()) e.kept_bytes += static_cast<int64_t>(st->nbytes);
+        for (const Tensor& in : node.inputs) {
+            if (!in.defined() || !in.impl()->grad_fn || in.impl()->tape_id != tape.id) continue;
+            const int64_t j = tape.find(in.impl()->node_seq);
+            if (j >= 0 && j < i) reached[static_cast<std::size_t>(j)] = 1;
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+int64_t attach_saved(uint64_t seq, const OpFrame& frame) {
+    Tape& tape = t_tape;
+    const int64_t at = tape.find(seq);
+    if (at < 0) return 0;
+    const int64_t first = frame.many_outputs ? std::max<int64_t>(0, tape.find(frame.first_seq)) : at;
+    auto is_output = [&](const Storage* st) {
+        for (int k = 0; k < frame.n_outputs; ++k)
+            if (frame.outputs[static_cast<std::size_t>(k)] == st) return true;
+        if (!frame.many_outputs) return false;
+        for (int64_t j = first; j <= at; ++j)
+            if (auto o = tape.nodes[static_cast<std::size_t>(j)].output.lock(); o && o->storage.get() == st) return true;
+        return false;
+    };
+    Node& node = tape.nodes[static_cast<std::size_t>(at)];
+    int64_t held = 0;
+    auto take = [&](const std::weak_ptr<Storage>& w) {
+        auto st = w.lock();
+        if (!st || is_output(st.get())) return;
+        held += hold_storage(*st);
+        node.saved.push_back(st);
+    };
+    for (int k = 0; k < frame.n_born; ++k) take(frame.born[static_cast<std::size_t>(k)]);
+    for (const auto& w : frame.more) take(w);
+    return held;
+}
 
 void accumulate_leaf_grad(TensorImpl& t, Tensor g) {
     if (!t.grad) {
@@ -402,6 +527,13 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
 
     // Grad mode during the walk: off, or on while creating a graph (backwards then record).
     const GradModeGuard mode(create_graph);
+    struct Span {  // a profiler span, closed however the walk ends
+        int64_t h = -1;
+        ~Span() {
+            if (h >= 0) end_backward_span(h);
+        }
+    } whole;
+    if (t_profiler) whole.h = begin_backward_span(nullptr, -1);
     for (std::size_t k = 0; k < roots.size(); ++k) {
         TensorImpl& r = *roots[k].impl();
         if (r.grad_fn) {
@@ -419,16 +551,18 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
         HookWatch hooks(tape.nodes, collect ? -1 : start);
         struct Walking {  // set for the walk, cleared however it ends
             Tape& t;
-            Walking(Tape& tape, bool creating) : t(tape) {
+            Walking(Tape& tape, bool creating, bool collecting) : t(tape) {
                 t.walking = true;
                 t.creating = creating;
+                t.collecting = collecting;
             }
             ~Walking() {
                 t.walking = false;
                 t.creating = false;
+                t.collecting = false;
                 t.backward_of = nullptr;
             }
-        } walking(tape, create_graph);
+        } walking(tape, create_graph, collect);
         try {
             for (int64_t i = start; i >= 0; --i) {
                 // While creating a graph the backwards append entries, which can move the vector:
@@ -451,6 +585,8 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
                 const char* op = tape.nodes[i].op;
                 tape.backward_of = op;
                 Grads g;
+                Span span;
+                if (t_profiler) span.h = begin_backward_span(op, tape.nodes[i].module_span);
                 if (!create_graph) {
                     g = tape.nodes[i].backward(dy, Tensor(out));
                 } else {
@@ -467,6 +603,10 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
                     }
                 }
                 tape.backward_of = nullptr;
+                if (span.h >= 0) {
+                    end_backward_span(span.h);
+                    span.h = -1;
+                }
                 Node& node = tape.nodes[i];
                 TG_CHECK(g.size() == node.inputs.size(), ValueError,
                          "backward of '{}': returned {} gradients for {} inputs", node.op, g.size(),
@@ -525,8 +665,7 @@ std::vector<Tensor> run_engine(const std::vector<Tensor>& roots, const std::vect
             for (int64_t i : used) {
                 Node& node = tape.nodes[i];
                 if (auto out = node.output.lock()) out->graph_freed = true;
-                node.inputs.clear();
-                node.backward = nullptr;
+                node.release();
                 node.output.reset();
             }
             std::erase_if(tape.nodes, [](const Node& n) { return n.output.expired(); });

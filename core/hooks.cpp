@@ -91,13 +91,17 @@ HookHandle Tensor::register_post_accumulate_grad_hook(std::function<void(const T
     const uint64_t id = g_next_hook_id.fetch_add(1, std::memory_order_relaxed);
     me.hooks->fns.emplace_back(id, std::move(fn));
     g_live_hooks.fetch_add(1, std::memory_order_relaxed);
-    return HookHandle(impl_, id);
+    return HookHandle([t = std::weak_ptr<TensorImpl>(impl_), id] {
+        if (auto impl = t.lock(); impl && impl->hooks)
+            detail::hooks_removed(std::erase_if(impl->hooks->fns, [&](const auto& f) { return f.first == id; }));
+    });
 }
 
 void HookHandle::remove() {
-    if (auto t = tensor_.lock(); t && t->hooks)
-        detail::hooks_removed(std::erase_if(t->hooks->fns, [&](const auto& f) { return f.first == id_; }));
-    tensor_.reset();
+    if (!remover_) return;
+    const std::function<void()> fn = std::move(remover_);
+    remover_ = nullptr;
+    fn();
 }
 
 }  // namespace tg

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <mutex>
 
+#include "core/internal/rng_log.hpp"
+
 namespace tg {
 
 namespace {
@@ -30,7 +32,14 @@ void manual_seed(uint64_t seed) {
 
 uint64_t draw_seed() {
     std::lock_guard<std::mutex> lock(g_global_mu);
+    detail::note_generator(global_generator());
     return global_generator().next_u64();
+}
+
+void detail::set_generator_state(Generator& g, const Generator& state) {
+    std::unique_lock<std::mutex> lock(g_global_mu, std::defer_lock);
+    if (&g == &global_generator()) lock.lock();
+    g = state;
 }
 
 Generator::Generator(uint64_t seed) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/internal/engine.hpp"
+#include "core/internal/profiler.hpp"
 #include "core/internal/tensor_impl.hpp"
 
 namespace tg {
@@ -115,6 +116,7 @@ void empty_buffer_cache() { cache().empty(); }
 
 Storage::Storage(std::size_t n) : nbytes(n) {
     data = cache().acquire(rounded_bytes(n));
+    detail::add_thread_alloc(static_cast<int64_t>(n));
     const int64_t live = g_live_bytes.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
     int64_t peak = g_peak_bytes.load();
     while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
@@ -122,6 +124,7 @@ Storage::Storage(std::size_t n) : nbytes(n) {
 }
 
 Storage::~Storage() {
+    if (tape_refs.load(std::memory_order_relaxed) > 0) detail::storage_died_held(*this);
     cache().release(data, rounded_bytes(nbytes));
     g_live_bytes.fetch_sub(static_cast<int64_t>(nbytes));
 }
@@ -129,6 +132,7 @@ Storage::~Storage() {
 TensorImpl::TensorImpl(std::shared_ptr<Storage> s, Shape sh, Dtype dt)
     : storage(std::move(s)), shape(std::move(sh)), numel(shape_numel(shape)), dtype(dt) {
     g_live_tensors.fetch_add(1, std::memory_order_relaxed);
+    if (storage.use_count() == 1) detail::note_new_storage(storage);
 }
 
 TensorImpl::~TensorImpl() {
@@ -139,8 +143,10 @@ TensorImpl::~TensorImpl() {
 namespace detail {
 MemoryStats storage_stats() {
     return {g_live_tensors.load(), g_live_bytes.load(), g_peak_bytes.load(), 0,
-            static_cast<int64_t>(cache().cached()), cache().system_allocs()};
+            static_cast<int64_t>(cache().cached()), cache().system_allocs(), saved_by_tape_bytes()};
 }
 }  // namespace detail
+
+void reset_peak_memory() { g_peak_bytes.store(g_live_bytes.load()); }
 
 }  // namespace tg

@@ -11,6 +11,7 @@
 #include "core/check.hpp"
 #include "core/grad_mode.hpp"
 #include "core/internal/dispatch.hpp"
+#include "core/internal/rng_log.hpp"
 #include "core/internal/tensor_impl.hpp"
 #include "core/kernels/bf16.hpp"
 #include "core/random.hpp"
@@ -141,6 +142,7 @@ Tensor Tensor::randn(const Shape& shape, Dtype dtype, uint64_t seed) {
 }
 
 Tensor Tensor::randn(const Shape& shape, Dtype dtype, Generator& gen) {
+    detail::note_generator(gen);
     TG_CHECK(dtype != Dtype::bf16, DtypeError,
              "randn: bf16 is a storage dtype; draw f32 values and convert them with .to(Dtype::bf16)");
     TG_CHECK(dtype != Dtype::b8, DtypeError, "randn: b8 (bool) has no normal values; compare f32 values instead");
@@ -159,6 +161,7 @@ Tensor Tensor::rand(const Shape& shape, Dtype dtype, uint64_t seed) {
 }
 
 Tensor Tensor::rand(const Shape& shape, Dtype dtype, Generator& gen) {
+    detail::note_generator(gen);
     TG_CHECK(dtype != Dtype::bf16, DtypeError,
              "rand: bf16 is a storage dtype; draw f32 values and convert them with .to(Dtype::bf16)");
     TG_CHECK(dtype != Dtype::b8, DtypeError, "rand: b8 (bool) has no uniform values; compare, as rand(shape) < p");
@@ -177,6 +180,7 @@ Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape) {
 }
 
 Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, Generator& gen) {
+    detail::note_generator(gen);
     if (high <= low)
         throw ValueError(fmt::format("randint: empty range [{}, {})", low, high));
     Tensor t = empty(shape, Dtype::i64);

@@ -22,18 +22,19 @@ class Tensor;
 
 struct TensorImpl;  // the engine's side of a tensor (core/internal/tensor_impl.hpp, not installed)
 
-/// Returned by Tensor::register_post_accumulate_grad_hook; remove() unregisters the hook (a
-/// no-op once removed or once the tensor is gone). Dropping the handle keeps the hook.
+/// Returned by every function that registers a hook (Tensor::register_post_accumulate_grad_hook,
+/// nn::Module::register_forward_hook and register_forward_pre_hook), as PyTorch's
+/// RemovableHandle: remove() unregisters the hook (a no-op once removed or once its tensor or
+/// module is gone). Dropping the handle keeps the hook.
 class HookHandle {
 public:
     HookHandle() = default;
+    /// `remover` unregisters the hook; remove() runs it once.
+    explicit HookHandle(std::function<void()> remover) : remover_(std::move(remover)) {}
     void remove();
 
 private:
-    friend class Tensor;
-    HookHandle(std::weak_ptr<TensorImpl> t, uint64_t id) : tensor_(std::move(t)), id_(id) {}
-    std::weak_ptr<TensorImpl> tensor_;
-    uint64_t id_ = 0;
+    std::function<void()> remover_;
 };
 
 struct ValuesIndices;  // core/ops.hpp: what sort and topk return
@@ -281,8 +282,17 @@ struct MemoryStats {
     int64_t tape_entries = 0;
     int64_t cached_bytes = 0;   // freed buffers kept for reuse (not in live_bytes)
     int64_t system_allocs = 0;  // buffers ever taken from the system (cache misses)
+    /// Bytes the tape keeps alive for backward, on every thread: the buffers its entries hold as
+    /// inputs or saved values (a mask, a softmax, a mean), each once, parameters not counted
+    /// (the model holds them anyway). What activation checkpointing saves. Part of live_bytes.
+    int64_t saved_by_tape_bytes = 0;
 };
+/// Tensor memory of the whole process (live, peak, cache), this thread's tape entries and what
+/// every tape keeps alive for backward, as torch.cuda.memory_stats reports a GPU's.
 MemoryStats memory_stats();
+/// Restarts peak_bytes at the bytes live now (torch.cuda.reset_peak_memory_stats), to measure
+/// the peak of one step.
+void reset_peak_memory();
 /// Freed tensor buffers are cached by size and reused (a training step then takes nothing
 /// from the system after its first run). At most `bytes` are kept (default 4 GiB, or
 /// TG_BUFFER_CACHE_MB from the environment); 0 turns the cache off. Empties the cache.

@@ -167,7 +167,7 @@ AttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& k
     } else {
         o = scaled_dot_product_attention(qh, kh, vh, mask, args.is_causal);
     }
-    Tensor y = out_proj.forward(reshape(permute(o, {0, 2, 1, 3}), {B, T, E}));
+    Tensor y = out_proj(reshape(permute(o, {0, 2, 1, 3}), {B, T, E}));
     if (unbatched) y = squeeze(y, 0);
     else if (!batch_first) y = transpose(y, 0, 1);
     out.output = y;

@@ -43,6 +43,12 @@ struct AttentionOutput {
     Tensor output;   // (T, B, E), or (B, T, E) with batch_first, or (T, E) unbatched
     Tensor weights;  // undefined unless need_weights
 };
+/// What a forward hook sees of an AttentionOutput: {output, weights}.
+inline std::vector<Tensor> tensors_of(const AttentionOutput& o) { return {o.output, o.weights}; }
+inline void assign_tensors(AttentionOutput& o, const std::vector<Tensor>& t) {
+    o.output = t.at(0);
+    o.weights = t.at(1);
+}
 
 /// PyTorch's nn.MultiheadAttention: separate query, key and value inputs projected by
 /// in_proj_weight (3E, E) and in_proj_bias (3E) (q | k | v stacked), num_heads heads of
@@ -59,7 +65,7 @@ public:
     using Module::operator();
     AttentionOutput operator()(const Tensor& query, const Tensor& key, const Tensor& value,
                                const MultiheadAttentionArgs& args = {}) {
-        return forward(query, key, value, args);
+        return call(this, query, key, value, args);
     }
     std::string type_name() const override { return "MultiheadAttention"; }
     std::string extra_repr() const override;

@@ -28,6 +28,10 @@ struct GPTConfig {
     double dropout = 0.0;
     uint64_t seed = 0;            // initialisation and dropout masks
     Dtype dtype = Dtype::f32;
+    /// Checkpoint every transformer block (tg::checkpoint) while training: the tape keeps each
+    /// block's input only and backward runs the block again, trading about a third more step
+    /// time for most of the activation memory (bench/README.md has the figures).
+    bool checkpoint_blocks = false;
 };
 
 /// Every layer's keys and values (AttentionCache) for GPT::logits(tokens, cache): what lets

@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "core/check.hpp"
+#include "core/checkpoint.hpp"
+#include "core/grad_mode.hpp"
 #include "core/ops.hpp"
 #include "nn/init.hpp"
 
@@ -93,9 +95,39 @@ Sequential& Sequential::push_back(std::shared_ptr<Module> module) {
     return *this;
 }
 
+Tensor checkpoint_sequential(const std::vector<Module*>& modules, int64_t segments, const Tensor& input) {
+    const auto n = static_cast<int64_t>(modules.size());
+    TG_CHECK(n > 0, ValueError, "checkpoint_sequential: no modules to run");
+    TG_CHECK(segments >= 1 && segments <= n, ValueError,
+             "checkpoint_sequential: segments must be in [1, {}] (the number of modules), got {}", n, segments);
+    for (int64_t i = 0; i < n; ++i)
+        TG_CHECK(modules[static_cast<std::size_t>(i)] != nullptr, ValueError, "checkpoint_sequential: module {} is null",
+                 i);
+    const int64_t per = n / segments;  // the last piece takes the rest
+    Tensor x = input;
+    for (int64_t s = 0; s < segments; ++s) {
+        const int64_t first = s * per, end = s + 1 == segments ? n : first + per;
+        std::vector<Module*> piece(modules.begin() + first, modules.begin() + end);
+        auto run = [piece](const std::vector<Tensor>& in) {
+            Tensor h = in[0];
+            for (Module* m : piece) h = (*m)(h);
+            return std::vector<Tensor>{h};
+        };
+        const bool last = s + 1 == segments;
+        x = last || !is_grad_enabled() || !x.requires_grad() ? run({x})[0] : checkpoint(run, {x})[0];
+    }
+    return x;
+}
+
+Tensor checkpoint_sequential(Sequential& modules, int64_t segments, const Tensor& input) {
+    std::vector<Module*> list;
+    for (const auto& [name, m] : modules.children()) list.push_back(m);
+    return checkpoint_sequential(list, segments, input);
+}
+
 Tensor Sequential::forward(const Tensor& x) {
     Tensor h = x;
-    for (const auto& [name, m] : children()) h = m->forward(h);
+    for (const auto& [name, m] : children()) h = (*m)(h);
     return h;
 }
 

@@ -125,6 +125,13 @@ public:
     std::string type_name() const override { return "Sequential"; }
 };
 
+/// Runs modules one after another on input in `segments` pieces of consecutive modules, every
+/// piece but the last through tg::checkpoint (PyTorch's checkpoint_sequential): the tape keeps
+/// only each checkpointed piece's input, and backward runs the piece again. The modules must
+/// outlive backward. segments must be in [1, modules.size()].
+Tensor checkpoint_sequential(const std::vector<Module*>& modules, int64_t segments, const Tensor& input);
+Tensor checkpoint_sequential(Sequential& modules, int64_t segments, const Tensor& input);
+
 /// A list of modules named "0", "1", ... with no forward of its own (GPT's blocks "h").
 class ModuleList : public Module {
 public:

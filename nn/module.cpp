@@ -12,8 +12,12 @@
 #include <set>
 #include <utility>
 
+#include <atomic>
+
 #include "core/autograd.hpp"
 #include "core/check.hpp"
+#include "core/internal/engine.hpp"
+#include "core/internal/profiler.hpp"
 #include "nn/safetensors.hpp"
 
 namespace tg::nn {
@@ -86,10 +90,112 @@ Parameter Module::replace_parameter(const std::string& name, Tensor t) {
     throw ValueError(fmt::format("replace_parameter: this {} has no parameter '{}'", type_name(), name));
 }
 
+namespace {
+// Bumped by every registration of a child: cached paths made before it are rebuilt.
+std::atomic<uint64_t> g_tree_version{1};
+}  // namespace
+
 void Module::add_child(const std::string& name, Module* child) {
     check_new_name(name);
     TG_CHECK(child, ValueError, "register_module: '{}' is null", name);
+    TG_CHECK(child != this, ValueError, "register_module: '{}' is the module itself", name);
     children_.emplace_back(name, child);
+    if (!child->parent_) {
+        child->parent_ = this;
+        child->name_ = name;
+    }
+    g_tree_version.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string Module::path() const {
+    std::vector<const Module*> chain;
+    for (const Module* m = this; m->parent_; m = m->parent_) {
+        // A cycle of first registrations (a module registered in its own descendant) ends here.
+        if (chain.size() > 4096) break;
+        chain.push_back(m);
+    }
+    std::string out;
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) out = join(out, (*it)->name_);
+    return out;
+}
+
+// ---- the call gate ----
+
+struct Module::Hooks {
+    std::vector<std::pair<uint64_t, ForwardPreHook>> pre;
+    std::vector<std::pair<uint64_t, ForwardHook>> post;
+    uint64_t next_id = 1;
+};
+
+namespace {
+template <class List, class Fn>
+HookHandle add_hook(const std::shared_ptr<void>& owner, List& list, uint64_t id, Fn fn, bool prepend) {
+    if (prepend) list.insert(list.begin(), {id, std::move(fn)});
+    else list.emplace_back(id, std::move(fn));
+    return HookHandle([w = std::weak_ptr<void>(owner), &list, id] {
+        // The list lives in the Hooks the weak pointer watches: gone with its module.
+        if (auto alive = w.lock()) std::erase_if(list, [&](const auto& h) { return h.first == id; });
+    });
+}
+}  // namespace
+
+HookHandle Module::register_forward_pre_hook(ForwardPreHook hook, bool prepend) {
+    TG_CHECK(hook, ValueError, "register_forward_pre_hook: the hook of {} is empty", type_name());
+    if (!hooks_) hooks_ = std::make_shared<Hooks>();
+    return add_hook(hooks_, hooks_->pre, hooks_->next_id++, std::move(hook), prepend);
+}
+
+HookHandle Module::register_forward_hook(ForwardHook hook, bool prepend) {
+    TG_CHECK(hook, ValueError, "register_forward_hook: the hook of {} is empty", type_name());
+    if (!hooks_) hooks_ = std::make_shared<Hooks>();
+    return add_hook(hooks_, hooks_->post, hooks_->next_id++, std::move(hook), prepend);
+}
+
+bool Module::gate_active() const {
+    return detail::t_profiler || is_anomaly_enabled() || (hooks_ && (!hooks_->pre.empty() || !hooks_->post.empty()));
+}
+
+Module::CallScope::CallScope(Module& m) : m_(m) {
+    const uint64_t version = g_tree_version.load(std::memory_order_relaxed);
+    if (m.path_version_ != version) {
+        const std::string path = m.path();
+        m.path_cache_ = detail::intern_op_name(path);
+        m.span_name_ = path.empty() ? detail::intern_op_name(m.type_name()) : m.path_cache_;
+        m.path_version_ = version;
+    }
+    span_ = detail::begin_module_span(m.span_name_, m.path_cache_);
+    if (is_anomaly_enabled()) label_ = std::make_shared<TapeLabel>(m.span_name_);
+}
+
+void Module::CallScope::before(std::vector<Tensor>& inputs) {
+    Module& m = m_;
+    if (!m.hooks_ || m.hooks_->pre.empty()) return;
+    const std::size_t n = inputs.size();
+    const auto hooks = m.hooks_->pre;  // a hook may remove itself
+    for (const auto& [id, hook] : hooks) {
+        hook(m, inputs);
+        TG_CHECK(inputs.size() == n, ValueError,
+                 "forward pre-hook of {} ('{}'): the module takes {} tensor argument(s), the hook left {}",
+                 m.type_name(), m.span_name_, n, inputs.size());
+    }
+}
+
+Module::CallScope::~CallScope() {
+    label_.reset();
+    if (span_ >= 0) detail::end_module_span(span_);
+}
+
+bool Module::CallScope::after(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs) {
+    if (!m_.hooks_ || m_.hooks_->post.empty()) return false;
+    const std::size_t n = outputs.size();
+    const auto hooks = m_.hooks_->post;
+    for (const auto& [id, hook] : hooks) {
+        hook(m_, inputs, outputs);
+        TG_CHECK(outputs.size() == n, ValueError,
+                 "forward hook of {} ('{}'): the module returns {} tensor output(s), the hook left {}",
+                 m_.type_name(), m_.span_name_, n, outputs.size());
+    }
+    return true;
 }
 
 NamedTensors Module::named_parameters_with_aliases() const {

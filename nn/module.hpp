@@ -5,8 +5,12 @@
 // printed summary) follows from that registration.
 #include <fmt/format.h>
 
+#include <array>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -31,6 +35,26 @@ struct LoadResult {
     std::vector<std::string> missing_keys;     // the model's names the file lacks (left unchanged)
     std::vector<std::string> unexpected_keys;  // the file's names the model lacks (ignored)
 };
+
+class Module;
+
+/// Runs before a module's forward with its tensor arguments, in order, and may change them (as
+/// a PyTorch forward pre-hook returning new args); the count must stay the same.
+using ForwardPreHook = std::function<void(Module& module, std::vector<Tensor>& inputs)>;
+/// Runs after a module's forward with the tensor arguments it got and its tensor outputs (a
+/// Tensor, or the fields of AttentionOutput and RNNOutput), and may replace outputs (as a
+/// PyTorch forward hook returning a new output); the count must stay the same.
+using ForwardHook =
+    std::function<void(Module& module, const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs)>;
+
+/// The tensors a forward hook sees of a module's output: a Tensor, or what tensors_of() gives
+/// for a struct of outputs (found by argument-dependent lookup, as for AttentionOutput).
+template <class T>
+concept HookableOutput = std::is_same_v<T, Tensor> || std::is_same_v<T, std::vector<Tensor>> ||
+                         requires(T& t, const std::vector<Tensor>& v) {
+                             { tensors_of(std::as_const(t)) } -> std::same_as<std::vector<Tensor>>;
+                             assign_tensors(t, v);
+                         };
 
 class Module {
 public:
@@ -114,12 +138,29 @@ public:
     /// The single-input forward of layers that have one (Linear, LayerNorm, GELU, ...). Modules
     /// without one throw ValueError; Sequential chains these.
     virtual Tensor forward(const Tensor& x);
-    /// m(x) is m.forward(x), as in PyTorch. The library's modules whose forward takes more
-    /// arguments (TransformerBlock, MultiheadAttention, ResidualBlock, ...) have a matching
-    /// operator() too. A module of yours with such a forward adds its own, and keeps this one
-    /// visible with `using Module::operator();`:
-    ///     Tensor operator()(const Tensor& x, const Tensor& y) { return forward(x, y); }
-    Tensor operator()(const Tensor& x) { return forward(x); }
+    /// m(x) runs m.forward(x) through call(), as PyTorch's m(x): with the forward hooks, the
+    /// profiler's module span and, under anomaly detection, the module's path as tape label.
+    /// Calling forward() directly skips them (as in PyTorch). The library's modules whose forward
+    /// takes more arguments (TransformerBlock, MultiheadAttention, ResidualBlock, ...) have a
+    /// matching operator() too. A module of yours with such a forward adds its own, and keeps
+    /// this one visible with `using Module::operator();`:
+    ///     Tensor operator()(const Tensor& x, const Tensor& y) { return call(this, x, y); }
+    Tensor operator()(const Tensor& x) { return call(this, x); }
+
+    /// Registers a hook run before every call's forward (PyTorch's register_forward_pre_hook):
+    /// hooks run in registration order, those registered with prepend first. The handle
+    /// removes it.
+    HookHandle register_forward_pre_hook(ForwardPreHook hook, bool prepend = false);
+    /// Registers a hook run after every call's forward (PyTorch's register_forward_hook), in
+    /// the same order. An exception from a hook leaves the call (the module stays usable).
+    HookHandle register_forward_hook(ForwardHook hook, bool prepend = false);
+
+    /// The name this module was first registered under in a parent ("attn"), or "" for a root.
+    const std::string& name() const { return name_; }
+    /// The module it was first registered in, or null for a root.
+    Module* parent() const { return parent_; }
+    /// Its dotted path from the root ("h.3.attn"), as named_modules() names it; "" for a root.
+    std::string path() const;
 
     /// Shown in the printed summary and in errors: the type ("Linear") and its settings
     /// ("in=64, out=256"). By default the C++ class name without its namespaces (a module
@@ -129,7 +170,86 @@ public:
     /// The tree of modules with parameter shapes and counts (what fmt::print("{}", m) shows).
     std::string summary() const;
 
+protected:
+    /// The one place a module's call goes through (every operator() of the library's modules):
+    /// the forward pre-hooks (which may replace the tensor arguments), a profiler span named by
+    /// the module's path, the path as TapeLabel under anomaly detection, self->forward(args...)
+    /// and the forward hooks (which may replace its tensor outputs). Arguments that are not
+    /// Tensors (masks options, a sublayer function) pass through untouched. With no hooks, no
+    /// profiler and no anomaly detection, it is self->forward(args...) after one test.
+    template <class M, class... Args>
+    static auto call(M* self, const Args&... args) -> decltype(self->forward(args...)) {
+        if (!static_cast<const Module*>(self)->gate_active()) return self->forward(args...);
+        return gated_call(self, args...);
+    }
+
 private:
+    struct Hooks;
+    /// Opens the spans and label of one call and runs its hooks (nn/module.cpp).
+    class CallScope {
+    public:
+        explicit CallScope(Module& m);
+        ~CallScope();
+        CallScope(const CallScope&) = delete;
+        CallScope& operator=(const CallScope&) = delete;
+        /// Runs the forward pre-hooks.
+        void before(std::vector<Tensor>& inputs);
+        /// Runs the forward hooks; false if there are none.
+        bool after(const std::vector<Tensor>& inputs, std::vector<Tensor>& outputs);
+
+    private:
+        Module& m_;
+        int64_t span_ = -1;
+        std::shared_ptr<void> label_;  // the TapeLabel in force during the call, if any
+    };
+
+    template <class... A>
+    static constexpr std::array<int, sizeof...(A)> tensor_slots() {
+        std::array<int, sizeof...(A)> slot{};
+        int k = 0;
+        std::size_t i = 0;
+        ((slot[i++] = std::is_same_v<A, Tensor> ? k++ : -1), ...);
+        return slot;
+    }
+    template <std::size_t I, class... A>
+    static const auto& pick(const std::vector<Tensor>& inputs, const std::tuple<const A&...>& args) {
+        constexpr auto slots = tensor_slots<A...>();
+        if constexpr (slots[I] >= 0) return inputs[static_cast<std::size_t>(slots[I])];
+        else return std::get<I>(args);
+    }
+    template <class M, class... Args>
+    static auto gated_call(M* self, const Args&... args) -> decltype(self->forward(args...)) {
+        std::vector<Tensor> inputs;
+        inputs.reserve(sizeof...(Args));
+        (
+            [&] {
+                if constexpr (std::is_same_v<Args, Tensor>) inputs.push_back(args);
+            }(),
+            ...);
+        Module& me = const_cast<Module&>(static_cast<const Module&>(*self));
+        CallScope scope(me);
+        scope.before(inputs);
+        const std::tuple<const Args&...> packed(args...);
+        auto out = [&]<std::size_t... I>(std::index_sequence<I...>) {
+            return self->forward(pick<I, Args...>(inputs, packed)...);
+        }(std::index_sequence_for<Args...>{});
+        using Out = decltype(out);
+        if constexpr (std::is_same_v<Out, Tensor>) {
+            std::vector<Tensor> outs{out};
+            if (scope.after(inputs, outs)) out = outs[0];
+        } else if constexpr (std::is_same_v<Out, std::vector<Tensor>>) {
+            scope.after(inputs, out);
+        } else if constexpr (HookableOutput<Out>) {
+            std::vector<Tensor> outs = tensors_of(std::as_const(out));
+            if (scope.after(inputs, outs)) assign_tensors(out, outs);
+        } else {
+            std::vector<Tensor> none;  // an output type the hooks cannot see
+            scope.after(inputs, none);
+        }
+        return out;
+    }
+    bool gate_active() const;
+
     void add_child(const std::string& name, Module* child);
     void check_new_name(const std::string& name) const;
 
@@ -138,6 +258,13 @@ private:
     std::vector<std::pair<std::string, Module*>> children_;
     std::vector<std::shared_ptr<Module>> owned_;
     bool training_ = true;
+    Module* parent_ = nullptr;
+    std::string name_;
+    std::shared_ptr<Hooks> hooks_;  // the forward hooks, if any were ever registered
+    // The interned path and profiler name, and the tree version they were made at.
+    mutable const char* path_cache_ = nullptr;
+    mutable const char* span_name_ = nullptr;
+    mutable uint64_t path_version_ = 0;
 };
 
 }  // namespace tg::nn

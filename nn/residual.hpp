@@ -20,13 +20,13 @@ public:
     template <class F>
         requires std::invocable<F&, const Tensor&>
     Tensor forward(const Tensor& x, F&& sublayer) {
-        return apply_residual_connection(x, sublayer(ln.forward(x)));
+        return apply_residual_connection(x, sublayer(ln(x)));
     }
-    Tensor operator()(const Tensor& x, const Tensor& sublayer_output) const { return forward(x, sublayer_output); }
+    Tensor operator()(const Tensor& x, const Tensor& sublayer_output) const { return call(this, x, sublayer_output); }
     template <class F>
         requires std::invocable<F&, const Tensor&>
     Tensor operator()(const Tensor& x, F&& sublayer) {
-        return forward(x, std::forward<F>(sublayer));
+        return call(this, x, sublayer);
     }
     std::string type_name() const override { return "ResidualBlock"; }
 

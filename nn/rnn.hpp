@@ -24,6 +24,13 @@ struct RNNOutput {
     Tensor h;       // every layer's last h: (num_layers, B, H), or (num_layers, H) unbatched
     Tensor c;       // LSTM: every layer's last cell state, shaped as h; undefined for GRU
 };
+/// What a forward hook sees of an RNNOutput: {output, h, c}.
+inline std::vector<Tensor> tensors_of(const RNNOutput& o) { return {o.output, o.h, o.c}; }
+inline void assign_tensors(RNNOutput& o, const std::vector<Tensor>& t) {
+    o.output = t.at(0);
+    o.h = t.at(1);
+    o.c = t.at(2);
+}
 
 /// PyTorch's nn.LSTM (unidirectional, without dropout between layers or proj_size). Per layer k
 /// and step, gates in the order (i, f, g, o):
@@ -37,7 +44,7 @@ public:
     /// x (T, B, input_size), (B, T, input_size) with batch_first, or (T, input_size) unbatched;
     /// h0 and c0 (num_layers, B, H) (or (num_layers, H) unbatched), both or neither (zeros).
     RNNOutput forward(const Tensor& x, const Tensor& h0 = {}, const Tensor& c0 = {});
-    RNNOutput operator()(const Tensor& x, const Tensor& h0 = {}, const Tensor& c0 = {}) { return forward(x, h0, c0); }
+    RNNOutput operator()(const Tensor& x, const Tensor& h0 = {}, const Tensor& c0 = {}) { return call(this, x, h0, c0); }
     std::string type_name() const override { return "LSTM"; }
     std::string extra_repr() const override;
 
@@ -56,7 +63,7 @@ public:
     GRU(int64_t input_size, int64_t hidden_size, const LSTMOptions& options = {});
     /// x as for LSTM; h0 (num_layers, B, H) or (num_layers, H) unbatched, or undefined (zeros).
     RNNOutput forward(const Tensor& x, const Tensor& h0 = {});
-    RNNOutput operator()(const Tensor& x, const Tensor& h0 = {}) { return forward(x, h0); }
+    RNNOutput operator()(const Tensor& x, const Tensor& h0 = {}) { return call(this, x, h0); }
     std::string type_name() const override { return "GRU"; }
     std::string extra_repr() const override;
 
@@ -78,7 +85,7 @@ public:
     /// x (B, input_size) or (input_size); h and c (B, H) or (H), both or neither (zeros).
     /// Returns the new state: output and h are both h', c is c'.
     RNNOutput forward(const Tensor& x, const Tensor& h = {}, const Tensor& c = {});
-    RNNOutput operator()(const Tensor& x, const Tensor& h = {}, const Tensor& c = {}) { return forward(x, h, c); }
+    RNNOutput operator()(const Tensor& x, const Tensor& h = {}, const Tensor& c = {}) { return call(this, x, h, c); }
     std::string type_name() const override { return "LSTMCell"; }
     std::string extra_repr() const override;
 
@@ -96,7 +103,7 @@ public:
     /// From a zero state.
     Tensor forward(const Tensor& x) override;
     using Module::operator();
-    Tensor operator()(const Tensor& x, const Tensor& h) { return forward(x, h); }
+    Tensor operator()(const Tensor& x, const Tensor& h) { return call(this, x, h); }
     std::string type_name() const override { return "GRUCell"; }
     std::string extra_repr() const override;
 

@@ -25,7 +25,7 @@ MLP::MLP(int64_t C, double p, Dtype dtype, Seed seed)
     register_module("drop", drop);
 }
 
-Tensor MLP::forward(const Tensor& x) { return drop.forward(c_proj.forward(gelu(c_fc.forward(x)))); }
+Tensor MLP::forward(const Tensor& x) { return drop(c_proj(gelu(c_fc.forward(x)))); }
 
 SelfAttention::SelfAttention(int64_t C, int64_t heads, const SelfAttentionOptions& o)
     : c_attn(C, 3 * C, {.seed = o.seed, .dtype = o.dtype}),
@@ -51,8 +51,8 @@ Tensor SelfAttention::forward(const Tensor& x, const Tensor& attn_mask, const Te
     const Tensor mask = merge_attention_masks(attn_mask, key_padding_mask, B, n_head, T, T, x.dtype(), who);
     // attention_qkv reads the heads from the (B, T, 3C) projection in place; it equals
     // scaled_dot_product_attention on the split, permuted q, k, v (a test checks this).
-    Tensor y = attention_qkv(c_attn.forward(x), n_head, causal, mask);  // (B, T, C)
-    return drop.forward(c_proj.forward(y));
+    Tensor y = attention_qkv(c_attn(x), n_head, causal, mask);  // (B, T, C)
+    return drop(c_proj(y));
 }
 
 Tensor SelfAttention::forward_cached(const Tensor& x, AttentionCache& cache) {
@@ -71,7 +71,7 @@ Tensor SelfAttention::forward_cached(const Tensor& x, AttentionCache& cache) {
              "cache when the batch or the model changes", who, shape_str(cache.k.shape()), dtype_name(cache.k.dtype()),
              shape_str(x.shape()), dtype_name(x.dtype()), B, H, hs, dtype_name(x.dtype()));
     // (B, T, 3C) -> q, k, v (B, H, T, hs).
-    const std::vector<Tensor> qkv = split(c_attn.forward(x), C, 2);
+    const std::vector<Tensor> qkv = split(c_attn(x), C, 2);
     auto heads = [&](const Tensor& t) { return permute(reshape(t, {B, T, H, hs}), {0, 2, 1, 3}); };
     const Tensor q = heads(qkv[0]);
     cache.k = cache.k.defined() ? cat({cache.k, heads(qkv[1])}, 2) : heads(qkv[1]);
@@ -79,7 +79,7 @@ Tensor SelfAttention::forward_cached(const Tensor& x, AttentionCache& cache) {
     // Causal with S >= T keys aligns the queries with the last T keys: query t sees keys
     // s <= t + (S - T), its own position and every earlier one.
     const Tensor y = scaled_dot_product_attention(q, cache.k, cache.v, /*causal=*/true);  // (B, H, T, hs)
-    return drop.forward(c_proj.forward(reshape(permute(y, {0, 2, 1, 3}), {B, T, C})));
+    return drop(c_proj(reshape(permute(y, {0, 2, 1, 3}), {B, T, C})));
 }
 
 std::string SelfAttention::extra_repr() const {
@@ -112,16 +112,16 @@ template <class Attend>
 Tensor run_block(TransformerBlock& b, const Tensor& x, Attend&& attend) {
     switch (b.norm) {
         case Norm::pre: {
-            Tensor h = apply_residual_connection(x, attend(b.ln_1.forward(x)));
-            return apply_residual_connection(h, b.mlp.forward(b.ln_2.forward(h)));
+            Tensor h = apply_residual_connection(x, attend(b.ln_1(x)));
+            return apply_residual_connection(h, b.mlp(b.ln_2(h)));
         }
         case Norm::post: {
-            Tensor h = b.ln_1.forward(apply_residual_connection(x, attend(x)));
-            return b.ln_2.forward(apply_residual_connection(h, b.mlp.forward(h)));
+            Tensor h = b.ln_1(apply_residual_connection(x, attend(x)));
+            return b.ln_2(apply_residual_connection(h, b.mlp(h)));
         }
         case Norm::none: {
             Tensor h = apply_residual_connection(x, attend(x));
-            return apply_residual_connection(h, b.mlp.forward(h));
+            return apply_residual_connection(h, b.mlp(h));
         }
     }
     throw ValueError("TransformerBlock: unknown norm placement");
@@ -130,7 +130,7 @@ Tensor run_block(TransformerBlock& b, const Tensor& x, Attend&& attend) {
 }  // namespace
 
 Tensor TransformerBlock::forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask) {
-    return run_block(*this, x, [&](const Tensor& h) { return attn.forward(h, attn_mask, key_padding_mask); });
+    return run_block(*this, x, [&](const Tensor& h) { return attn(h, attn_mask, key_padding_mask); });
 }
 
 Tensor TransformerBlock::forward_cached(const Tensor& x, AttentionCache& cache) {

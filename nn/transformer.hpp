@@ -56,7 +56,7 @@ public:
     Tensor forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {});
     using Module::operator();
     Tensor operator()(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {}) {
-        return forward(x, attn_mask, key_padding_mask);
+        return call(this, x, attn_mask, key_padding_mask);
     }
     /// Causal attention of the new positions x (B, T, C), which follow the cache.length()
     /// positions already in cache, over the cached keys and values and their own; appends the
@@ -103,7 +103,7 @@ public:
     Tensor forward(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {});
     using Module::operator();
     Tensor operator()(const Tensor& x, const Tensor& attn_mask, const Tensor& key_padding_mask = {}) {
-        return forward(x, attn_mask, key_padding_mask);
+        return call(this, x, attn_mask, key_padding_mask);
     }
     /// forward for the new positions x (B, T, C) after those in cache (the attention's keys and
     /// values, which it extends): see SelfAttention::forward_cached. Needs a causal block.

@@ -3,6 +3,7 @@
 // (core/autograd.cpp), gradient hooks (core/hooks.cpp), anomaly reports (core/anomaly.cpp)
 // and Tensor's autograd methods (core/tensor_grad.cpp) share.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,14 +15,33 @@ namespace tg::detail {
 
 /// One recorded op.
 struct Node {
-    const char* op;  // interned (intern_op_name)
-    uint64_t seq;
+    Node(const char* op_, uint64_t seq_, std::vector<Tensor> inputs_, std::weak_ptr<TensorImpl> output_,
+         BackwardFn backward_, std::shared_ptr<const std::string> label_, std::vector<uint64_t> versions_,
+         Differentiable differentiable_)
+        : op(op_), seq(seq_), inputs(std::move(inputs_)), output(std::move(output_)), backward(std::move(backward_)),
+          label(std::move(label_)), versions(std::move(versions_)), differentiable(differentiable_) {}
+    // Moving leaves the source with nothing to release.
+    Node(Node&& o) noexcept { *this = std::move(o); }
+    Node& operator=(Node&& o) noexcept;
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+    ~Node() { release(); }
+    /// Lets go of the inputs, the backward function and what they kept (the entry stays, empty).
+    void release();
+
+    const char* op = nullptr;  // interned (intern_op_name)
+    uint64_t seq = 0;
     std::vector<Tensor> inputs;
     std::weak_ptr<TensorImpl> output;
     BackwardFn backward;
     std::shared_ptr<const std::string> label;  // set only under anomaly detection
     std::vector<uint64_t> versions;            // of each input, then of the output, when recorded
     Differentiable differentiable = Differentiable::once;
+    int64_t module_span = -1;  // the profiler's module span it was recorded under, or -1
+    // Which of the first 64 inputs count in saved_by_tape_bytes (not parameters), and the
+    // buffers the backward function captured (see core/internal/profiler.hpp).
+    uint64_t counted = 0;
+    std::vector<std::weak_ptr<Storage>> saved;
 };
 
 /// A stable copy of name, the same pointer for equal names, alive until the process ends.
@@ -41,6 +61,28 @@ void accumulate_leaf_grad(TensorImpl& t, Tensor g);
 void reset_non_leaf_grad_warning();
 /// Entries on this thread's tape, without pruning.
 int64_t raw_tape_size();
+
+/// Runs fn on a new, empty tape of this thread (what it records is gone after), the thread's
+/// tape set aside meanwhile, even in the middle of its walk: activation checkpointing
+/// recomputes and differentiates a function this way from inside a backward function.
+void with_fresh_tape(const std::function<void()>& fn);
+/// What this thread's tape is doing: walked by backward() or grad(), creating a graph.
+struct WalkState {
+    bool walking = false, creating = false, collecting = false;
+};
+WalkState walk_state();
+
+/// One entry of the graph backward would walk (write_graph's view of the tape).
+struct GraphEntry {
+    uint64_t seq = 0;
+    const char* op = nullptr;
+    std::shared_ptr<TensorImpl> output;  // null if it is gone
+    std::vector<Tensor> inputs;          // as recorded (undefined ones included)
+    int64_t kept_bytes = 0;              // what the tape holds because of it: saved buffers and non-parameter inputs
+};
+/// The entries reachable from root's, newest first; throws as backward() would for a root
+/// built on another thread or whose graph backward already freed.
+std::vector<GraphEntry> reachable_entries(const Tensor& root, const char* who);
 
 // ---- gradient hooks (core/hooks.cpp) ----
 

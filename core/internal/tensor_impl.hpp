@@ -1,6 +1,7 @@
 #pragma once
 // Internal (not installed): what a Tensor handle points at. Users see values, shapes, dtypes
 // and gradients through Tensor; the autograd bookkeeping below belongs to the engine.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -23,6 +24,9 @@ struct Storage {
     // Bumped by every in-place write, through any tensor that shares this storage (detach(),
     // reshape and the other views alias it), so a write through an alias is seen too.
     uint64_t version = 0;
+    // Live tape entries that keep this buffer for backward (as an input or a saved value); its
+    // bytes count in memory_stats().saved_by_tape_bytes while this is above zero.
+    std::atomic<int32_t> tape_refs{0};
 };
 
 /// The post-accumulate-grad hooks of one leaf (see Tensor::register_post_accumulate_grad_hook),

@@ -7,6 +7,7 @@
 #include <xtensor/xnoalias.hpp>
 
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -112,6 +113,7 @@ Tensor binary_forward(const char* op, const Tensor& a, const Tensor& b) {
 
 /// z = a + b.  da = sum_to(dz), db = sum_to(dz)
 Tensor add(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("add");
     Tensor z = binary_forward<BinOp::add>("add", a, b);
     return record("add", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
         return Grads{detail::sum_to(dz, sa), detail::sum_to(dz, sb)};
@@ -121,6 +123,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 /// z = a - b.  da = sum_to(dz), db = -sum_to(dz)
 Tensor sub(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("sub");
     Tensor z = binary_forward<BinOp::sub>("sub", a, b);
     return record("sub", z, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& dz, const Tensor&) {
         return Grads{detail::sum_to(dz, sa), neg(detail::sum_to(dz, sb))};
@@ -130,6 +133,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 /// z = a * b.  da = sum_to(dz * b), db = sum_to(dz * a)
 Tensor mul(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("mul");
     Tensor z = binary_forward<BinOp::mul>("mul", a, b);
     return record("mul", z, {a, b}, [a, b](const Tensor& dz, const Tensor&) {
         return Grads{a.requires_grad() ? detail::sum_to(mul(dz, b), a.shape()) : Tensor(),
@@ -139,6 +143,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 /// z = a / b.  da = sum_to(dz / b), db = -sum_to(dz * z / b)
 Tensor div(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("div");
     Tensor z = binary_forward<BinOp::div>("div", a, b);
     return record("div", z, {a, b}, [a, b](const Tensor& dz, const Tensor& out) {
         Tensor dzb = div(dz, b);
@@ -149,6 +154,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 /// z = a + s.  da = dz
 Tensor add(const Tensor& a, double s) {
+    const detail::OpScope scope("add");
     detail::check_floating("add", a);
     Tensor z = detail::map("add", a, [s](auto x) { return x + static_cast<decltype(x)>(s); });
     return record("add", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{dz}; },
@@ -157,6 +163,7 @@ Tensor add(const Tensor& a, double s) {
 
 /// z = a * s.  da = dz * s
 Tensor mul(const Tensor& a, double s) {
+    const detail::OpScope scope("mul");
     detail::check_floating("mul", a);
     Tensor z = detail::map("mul", a, [s](auto x) { return x * static_cast<decltype(x)>(s); });
     return record("mul", z, {a}, [s](const Tensor& dz, const Tensor&) { return Grads{mul(dz, s)}; },
@@ -165,6 +172,7 @@ Tensor mul(const Tensor& a, double s) {
 
 /// z = -a.  da = -dz
 Tensor neg(const Tensor& a) {
+    const detail::OpScope scope("neg");
     detail::check_floating("neg", a);
     Tensor z = detail::map("neg", a, [](auto x) { return -x; });
     return record("neg", z, {a}, [](const Tensor& dz, const Tensor&) { return Grads{neg(dz)}; },

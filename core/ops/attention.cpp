@@ -11,6 +11,7 @@
 
 #include "core/kernels/attention.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -191,6 +192,7 @@ double attention_scale(int64_t hs) { return hs > 0 ? 1.0 / std::sqrt(static_cast
 /// dK = dS^T Q / sqrt(hs)  (the mask is a constant added to S: it does not change dS).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                     bool causal) {
+    const detail::OpScope scope("scaled_dot_product_attention");
     const char* op = "scaled_dot_product_attention";
     const AttnShapes s = check_attention(q, k, v, causal);
     const Mask mask = prepare_mask(op, attn_mask, q.dtype(), s.B, s.H, s.T, s.S);
@@ -236,6 +238,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
+    const detail::OpScope scope("scaled_dot_product_attention");
     return scaled_dot_product_attention(q, k, v, Tensor(), causal);
 }
 
@@ -244,6 +247,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 /// head h in the same columns. Same maths as scaled_dot_product_attention on the split,
 /// permuted heads, without the copies.
 Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tensor& attn_mask) {
+    const detail::OpScope scope("attention_qkv");
     detail::check_floating("attention_qkv", qkv);
     const Shape& sh = qkv.shape();
     TG_CHECK(sh.size() == 3 && sh[2] % 3 == 0 && n_head > 0 && (sh[2] / 3) % n_head == 0, ShapeError,
@@ -298,6 +302,9 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tenso
     }, BackwardReads::values, Differentiable::twice);
 }
 
-Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) { return attention_qkv(qkv, n_head, causal, Tensor()); }
+Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) {
+    const detail::OpScope scope("attention_qkv");
+    return attention_qkv(qkv, n_head, causal, Tensor());
+}
 
 }  // namespace tg

@@ -10,6 +10,7 @@
 
 #include "core/check.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -157,18 +158,54 @@ void check_b8(const char* op, const Tensor& t) {
 
 }  // namespace
 
-Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, std::equal_to<>{}); }
-Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, std::not_equal_to<>{}); }
-Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, std::less<>{}); }
-Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, std::less_equal<>{}); }
-Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, std::greater<>{}); }
-Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, std::greater_equal<>{}); }
-Tensor eq(const Tensor& a, double b) { return compare("eq", a, b, std::equal_to<>{}); }
-Tensor ne(const Tensor& a, double b) { return compare("ne", a, b, std::not_equal_to<>{}); }
-Tensor lt(const Tensor& a, double b) { return compare("lt", a, b, std::less<>{}); }
-Tensor le(const Tensor& a, double b) { return compare("le", a, b, std::less_equal<>{}); }
-Tensor gt(const Tensor& a, double b) { return compare("gt", a, b, std::greater<>{}); }
-Tensor ge(const Tensor& a, double b) { return compare("ge", a, b, std::greater_equal<>{}); }
+Tensor eq(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("eq");
+    return compare("eq", a, b, std::equal_to<>{});
+}
+Tensor ne(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("ne");
+    return compare("ne", a, b, std::not_equal_to<>{});
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("lt");
+    return compare("lt", a, b, std::less<>{});
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("le");
+    return compare("le", a, b, std::less_equal<>{});
+}
+Tensor gt(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("gt");
+    return compare("gt", a, b, std::greater<>{});
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("ge");
+    return compare("ge", a, b, std::greater_equal<>{});
+}
+Tensor eq(const Tensor& a, double b) {
+    const detail::OpScope scope("eq");
+    return compare("eq", a, b, std::equal_to<>{});
+}
+Tensor ne(const Tensor& a, double b) {
+    const detail::OpScope scope("ne");
+    return compare("ne", a, b, std::not_equal_to<>{});
+}
+Tensor lt(const Tensor& a, double b) {
+    const detail::OpScope scope("lt");
+    return compare("lt", a, b, std::less<>{});
+}
+Tensor le(const Tensor& a, double b) {
+    const detail::OpScope scope("le");
+    return compare("le", a, b, std::less_equal<>{});
+}
+Tensor gt(const Tensor& a, double b) {
+    const detail::OpScope scope("gt");
+    return compare("gt", a, b, std::greater<>{});
+}
+Tensor ge(const Tensor& a, double b) {
+    const detail::OpScope scope("ge");
+    return compare("ge", a, b, std::greater_equal<>{});
+}
 
 Tensor operator==(const Tensor& a, const Tensor& b) { return eq(a, b); }
 Tensor operator!=(const Tensor& a, const Tensor& b) { return ne(a, b); }
@@ -189,10 +226,20 @@ Tensor operator<=(double a, const Tensor& b) { return ge(b, a); }
 Tensor operator>(double a, const Tensor& b) { return lt(b, a); }
 Tensor operator>=(double a, const Tensor& b) { return le(b, a); }
 
-Tensor logical_and(const Tensor& a, const Tensor& b) { return logical("logical_and", a, b, std::logical_and<>{}); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return logical("logical_or", a, b, std::logical_or<>{}); }
-Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical("logical_xor", a, b, std::not_equal_to<>{}); }
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("logical_and");
+    return logical("logical_and", a, b, std::logical_and<>{});
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("logical_or");
+    return logical("logical_or", a, b, std::logical_or<>{});
+}
+Tensor logical_xor(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("logical_xor");
+    return logical("logical_xor", a, b, std::not_equal_to<>{});
+}
 Tensor logical_not(const Tensor& a) {
+    const detail::OpScope scope("logical_not");
     detail::check_defined("logical_not", a, "input");
     const std::vector<char> t = truths("logical_not", a);
     Tensor out = Tensor::empty(a.shape(), Dtype::b8);
@@ -221,12 +268,25 @@ Tensor operator~(const Tensor& a) {
     return logical_not(a);
 }
 
-Tensor any(const Tensor& x) { return any_all("any", x, true); }
-Tensor all(const Tensor& x) { return any_all("all", x, false); }
-Tensor any(const Tensor& x, int64_t dim, bool keepdim) { return any_all("any", x, dim, keepdim, true); }
-Tensor all(const Tensor& x, int64_t dim, bool keepdim) { return any_all("all", x, dim, keepdim, false); }
+Tensor any(const Tensor& x) {
+    const detail::OpScope scope("any");
+    return any_all("any", x, true);
+}
+Tensor all(const Tensor& x) {
+    const detail::OpScope scope("all");
+    return any_all("all", x, false);
+}
+Tensor any(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("any");
+    return any_all("any", x, dim, keepdim, true);
+}
+Tensor all(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("all");
+    return any_all("all", x, dim, keepdim, false);
+}
 
 Tensor nonzero(const Tensor& x) {
+    const detail::OpScope scope("nonzero");
     detail::check_defined("nonzero", x, "input");
     const std::vector<char> t = truths("nonzero", x);
     int64_t count = 0;
@@ -249,6 +309,7 @@ Tensor nonzero(const Tensor& x) {
 }
 
 Tensor count_nonzero(const Tensor& x) {
+    const detail::OpScope scope("count_nonzero");
     detail::check_defined("count_nonzero", x, "input");
     const std::vector<char> t = truths("count_nonzero", x);
     int64_t count = 0;
@@ -258,8 +319,17 @@ Tensor count_nonzero(const Tensor& x) {
     return out;
 }
 
-Tensor isnan(const Tensor& x) { return classify("isnan", x, [](double v) { return std::isnan(v); }); }
-Tensor isinf(const Tensor& x) { return classify("isinf", x, [](double v) { return std::isinf(v); }); }
-Tensor isfinite(const Tensor& x) { return classify("isfinite", x, [](double v) { return std::isfinite(v); }); }
+Tensor isnan(const Tensor& x) { return classify("isnan", x, [](double v) {
+    const detail::OpScope scope("isnan");
+    return std::isnan(v); });
+}
+Tensor isinf(const Tensor& x) { return classify("isinf", x, [](double v) {
+    const detail::OpScope scope("isinf");
+    return std::isinf(v); });
+}
+Tensor isfinite(const Tensor& x) { return classify("isfinite", x, [](double v) {
+    const detail::OpScope scope("isfinite");
+    return std::isfinite(v); });
+}
 
 }  // namespace tg

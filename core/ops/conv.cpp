@@ -21,6 +21,7 @@
 #include "core/check.hpp"
 #include "core/kernels/blas.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -370,6 +371,7 @@ Tensor conv_weight_grad(const char* op, const ConvGeom& g, const Tensor& x, cons
 /// dw[o, c, k] = sum_{n, l} dy[n, o, l] x[n, c, l*s - p + k*d],  dx = the adjoint scatter of
 /// dy through w,  db[o] = sum_{n, l} dy[n, o, l]. Runs as conv2d over a height of 1.
 Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dArgs& args) {
+    const detail::OpScope scope("conv1d");
     Shape out_shape;
     const ConvGeom g = conv_geometry("conv1d", 1, x, w, b, {1, args.stride}, {0, args.padding},
                                      {1, args.dilation}, args.groups, out_shape);
@@ -380,6 +382,7 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dArg
 /// With col = im2col(x[n]) per group: y = w @ col,  dw = sum_n dy @ col^T,  dx = col2im(w^T @ dy),
 /// db = sum over n, i, j of dy.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& args) {
+    const detail::OpScope scope("conv2d");
     Shape out_shape;
     const ConvGeom g =
         conv_geometry("conv2d", 2, x, w, b, args.stride, args.padding, args.dilation, args.groups, out_shape);

@@ -1,6 +1,7 @@
 // Dtype conversion and copies.
 #include "core/internal/tensor_impl.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -8,6 +9,7 @@ namespace tg {
 /// bf16 tensors carry no gradient, so converting into bf16 refuses what would need one, and a
 /// conversion out of bf16 starts without history.
 Tensor to(const Tensor& x, Dtype dtype) {
+    const detail::OpScope scope("to");
     detail::check_defined("to", x, "input");
     if (x.dtype() == dtype) return x;
     TG_CHECK(dtype != Dtype::bf16 || !x.requires_grad() || !is_grad_enabled(), DtypeError,
@@ -23,6 +25,7 @@ Tensor to(const Tensor& x, Dtype dtype) {
 
 /// y = x (a new buffer).  dx = dy
 Tensor clone(const Tensor& x) {
+    const detail::OpScope scope("clone");
     detail::check_defined("clone", x, "input");
     return record("clone", detail::copy_values(x), {x}, [](const Tensor& dy, const Tensor&) { return Grads{dy}; },
                   BackwardReads::shapes, Differentiable::twice);

@@ -1,14 +1,18 @@
 // Inverted dropout: survivors are scaled at training time so evaluation is the identity.
 #include "core/ops/common.hpp"
 #include "core/random.hpp"
+#include "core/internal/profiler.hpp"
+#include "core/internal/rng_log.hpp"
 
 namespace tg {
 
 /// y = x * mask, mask_i = 1/(1-p) with probability 1-p, else 0.  dx = dy * mask
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+    const detail::OpScope scope("dropout");
     detail::check_floating("dropout", x);
     check_probability("dropout", p);
     if (!training || p == 0.0) return x;
+    detail::note_generator(gen);
     Tensor mask = Tensor::empty(x.shape(), x.dtype());
     dispatch_floating("dropout", x.dtype(), [&](auto tag) {
         using T = decltype(tag);

@@ -3,6 +3,7 @@
 
 #include "core/check.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -25,6 +26,7 @@ Tensor embedding_adjoint(const Tensor& dy, const Tensor& ids, int64_t V, int64_t
 
 /// y[n, :] = W[ids[n], :] for W (V, C).  dW[v, :] = sum over n with ids[n] == v of dy[n, :]
 Tensor embedding(const Tensor& weight, const Tensor& ids) {
+    const detail::OpScope scope("embedding");
     detail::check_defined("embedding", weight, "weight");
     if (needs_grad({&weight})) detail::check_floating("embedding", weight);  // a lookup moves any dtype
     detail::check_defined("embedding", ids, "ids");

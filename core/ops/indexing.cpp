@@ -10,6 +10,7 @@
 
 #include "core/check.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -66,6 +67,7 @@ void check_index_dtype(const char* op, const Tensor& index) {
 /// y = a where cond != 0, else b, all three broadcast to one shape.
 /// da = sum_to(dy where cond), db = sum_to(dy where !cond)
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("where");
     detail::check_defined("where", cond, "cond");
     detail::check_same_floating("where", a, b);
     Shape shape;
@@ -107,6 +109,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 /// y = value where mask (broadcast to x's shape) != 0, else x.  dx = dy where !mask, else 0
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+    const detail::OpScope scope("masked_fill");
     detail::check_floating("masked_fill", x);
     detail::check_defined("masked_fill", mask, "mask");
     const Shape& xs = x.shape();
@@ -161,6 +164,7 @@ Tensor gather_adjoint(const Tensor& y, int64_t dim, const Tensor& index, const S
 /// y[p] = x[p with p[dim] replaced by index[p]] for every position p of index.
 /// dx[p with p[dim] = index[p]] += dy[p]
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+    const detail::OpScope scope("gather");
     check_source("gather", x);
     check_index_dtype("gather", index);
     const int64_t nd = x.dim();
@@ -222,6 +226,7 @@ Tensor index_select_adjoint(const Tensor& y, int64_t dim, const Tensor& index, c
 /// y[o, k, i] = x[o, index[k], i], viewing x as (outer, D, inner) around dim.
 /// dx[o, index[k], i] += dy[o, k, i]
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+    const detail::OpScope scope("index_select");
     check_source("index_select", x);
     check_index_dtype("index_select", index);
     dim = normalize_dim("index_select", dim, x.dim());
@@ -249,6 +254,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 /// as torch.nn.functional.one_hot; num_classes -1 takes the largest label + 1. Not
 /// differentiable (labels are integers).
 Tensor one_hot(const Tensor& labels, int64_t num_classes) {
+    const detail::OpScope scope("one_hot");
     detail::check_defined("one_hot", labels, "labels");
     TG_CHECK(labels.dtype() == Dtype::i64, DtypeError, "one_hot: labels must be i64 class indices, got {}{}",
              dtype_name(labels.dtype()), labels.dtype() == Dtype::b8 ? "" : " (convert with .to(Dtype::i64))");

@@ -3,6 +3,7 @@
 #include "core/internal/autocast.hpp"
 #include "core/kernels/blas.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -11,6 +12,7 @@ namespace tg {
 /// Under Autocast (float32 operands, a bf16 route for the shape) the three products take bf16
 /// copies of x, W and dy and accumulate in float32.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+    const detail::OpScope scope("linear");
     detail::check_same_floating("linear", x, w);
     if (b.defined()) detail::check_same_floating("linear", x, b);
     TG_CHECK(x.dim() >= 1 && w.dim() == 2 && x.shape().back() == w.shape()[1] &&

@@ -9,6 +9,7 @@
 #include "core/kernels/simd.hpp"
 #include "core/kernels/softmax.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -62,6 +63,7 @@ T stable_sigmoid(T z) {
 /// L = sum (a - b)^2 / n over the n elements of input a and target b.
 /// da = 2 (a - b) dL / n,  db = -da
 Tensor mse_loss(const Tensor& input, const Tensor& target) {
+    const detail::OpScope scope("mse_loss");
     check_same_shape("mse_loss", input, target, "input", "target");
     const int64_t n = input.numel();
     Tensor loss = Tensor::empty({}, input.dtype());
@@ -95,6 +97,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
 /// L = -sum_n x[n, t_n] / N for log-probabilities x (N, C) and targets t (N).
 /// dx[n, c] = -dL / N where c == t_n, else 0
 Tensor nll_loss(const Tensor& log_probs_in, const Tensor& targets_in) {
+    const detail::OpScope scope("nll_loss");
     // Named tensors rather than a structured binding: the backward lambda captures them
     // (clang before 16 cannot capture a binding).
     const std::pair<Tensor, Tensor> flat = detail::class_dim_last("nll_loss", log_probs_in, targets_in, "log_probs");
@@ -131,6 +134,7 @@ Tensor nll_loss(const Tensor& log_probs_in, const Tensor& targets_in) {
 /// of sigmoid(z), written so that exp never overflows.
 /// dz = (sigmoid(z) - t) dL / n,  dt = -z dL / n
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets) {
+    const detail::OpScope scope("binary_cross_entropy_with_logits");
     constexpr const char* op = "binary_cross_entropy_with_logits";
     check_same_shape(op, logits, targets, "logits", "targets");
     const int64_t n = logits.numel();
@@ -174,6 +178,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 ///   dx[n, c] = dL / K * (p[n, c] - (1 - e) [c == t_n] - e/C) on counted rows, 0 on ignored ones.
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in, int64_t ignore_index,
                      double label_smoothing) {
+    const detail::OpScope scope("cross_entropy");
     const std::pair<Tensor, Tensor> flat = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
     const Tensor logits = flat.first, targets = flat.second;
     const ClassRows rows = check_class_rows("cross_entropy", logits, targets, "logits");

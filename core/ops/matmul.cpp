@@ -4,6 +4,7 @@
 #include "core/internal/autocast.hpp"
 #include "core/kernels/blas.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -101,6 +102,7 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 /// 0-d dot product, (K) @ (..., K, N) is (..., N) and (..., M, K) @ (K) is (..., M). The
 /// unsqueeze and squeeze are recorded, so gradients take the operands' own shapes.
 Tensor matmul(const Tensor& a, const Tensor& b) {
+    const detail::OpScope scope("matmul");
     detail::check_same_floating("matmul", a, b);
     const Shape &sa = a.shape(), &sb = b.shape();
     TG_CHECK(!sa.empty() && !sb.empty(), ShapeError,

@@ -9,6 +9,7 @@
 #include "core/check.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -92,6 +93,7 @@ Tensor normalised_dx(const Tensor& g, const Tensor& xhat, const Tensor& rstd, co
 ///   dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),   dw = sum_rows dy * xhat,   db = sum_rows dy.
 /// (xhat depends on x directly and through mean and rstd; the two mean terms are those paths.)
 Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps) {
+    const detail::OpScope scope("layer_norm");
     check_layer_norm(x, w, b, eps);
     const int64_t C = x.shape().back();
     const int64_t N = C ? x.numel() / C : 0;
@@ -206,6 +208,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps)
 ///   dx_k = g_k rstd - sum_c g_c x_c rstd^3 x_k / C = rstd * (g_k - xhat_k * mean(g * xhat)),
 ///   dw = sum_rows dy * xhat.
 Tensor rms_norm(const Tensor& x, const Tensor& w, double eps) {
+    const detail::OpScope scope("rms_norm");
     check_rms_norm(x, w, eps);
     const int64_t C = x.shape().back();
     const int64_t N = C ? x.numel() / C : 0;
@@ -308,6 +311,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& w, double eps) {
 ///   evaluation: dx = w * rstd * dy (mean and rstd are constants).
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& w,
                   const Tensor& b, bool training, double momentum, double eps) {
+    const detail::OpScope scope("batch_norm");
     check_batch_norm(x, running_mean, running_var, w, b, training, momentum, eps);
     const int64_t N = x.shape()[0], C = x.shape()[1];
     const int64_t S = shape_numel(Shape(x.shape().begin() + 2, x.shape().end()));

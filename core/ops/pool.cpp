@@ -10,6 +10,7 @@
 #include "core/check.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -112,6 +113,7 @@ Pool2dArgs args_of(const PoolGeom& g) { return {.kernel = {g.kh, g.kw}, .stride 
 /// dx = dy at the window's first maximum (row-major order within the window, so on ties the
 /// topmost, then leftmost, position gets it), summed where windows overlap; 0 elsewhere.
 Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args) {
+    const detail::OpScope scope("max_pool2d");
     Shape out_shape;
     const PoolGeom g = pool_geometry("max_pool2d", x, args, out_shape);
     Tensor y = Tensor::empty(out_shape, x.dtype());
@@ -199,6 +201,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dArgs& args) {
 /// y[.., i, j] = sum of x over window (i, j) / (kH kW), padded positions counting as zeros.
 /// dx[.., h, w] = sum over the windows (i, j) holding (h, w) of dy[.., i, j] / (kH kW).
 Tensor avg_pool2d(const Tensor& x, const Pool2dArgs& args) {
+    const detail::OpScope scope("avg_pool2d");
     Shape out_shape;
     const PoolGeom g = pool_geometry("avg_pool2d", x, args, out_shape);
     Tensor y = Tensor::empty(out_shape, x.dtype());

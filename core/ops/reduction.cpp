@@ -9,6 +9,7 @@
 
 #include "core/check.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -321,11 +322,13 @@ Tensor over_dims(const char* op, const Tensor& x, const std::vector<int64_t>& di
 
 /// y = sum over dims (every dim for an empty list).  dx = dy broadcast back over them
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    const detail::OpScope scope("sum");
     return over_dims("sum", x, dims, keepdim, [](const Tensor& x2, int64_t) { return sum(x2, 1); });
 }
 
 /// y = sum over dims / R, R the number of elements each result averages.  dx = dy / R
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    const detail::OpScope scope("mean");
     if (x.defined()) refuse_integer_mean("mean", x);
     return over_dims("mean", x, dims, keepdim, [&](const Tensor& x2, int64_t R) {
         TG_CHECK(R != 0, ValueError, "mean: mean over dims {} of shape {}, which hold no elements", shape_str(dims),
@@ -336,6 +339,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 
 /// var over the R elements of dims together (two passes, as var(x, dim)).
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased, bool keepdim) {
+    const detail::OpScope scope("var");
     if (x.defined()) detail::check_floating("var", x);
     return over_dims("var", x, dims, keepdim, [unbiased](const Tensor& x2, int64_t) { return var(x2, 1, unbiased); });
 }
@@ -354,14 +358,22 @@ Tensor extreme_over(const char* op, const Tensor& x, const std::vector<int64_t>&
 /// y = the largest element over dims; NaN propagates.  dx = dy split evenly between the
 /// elements equal to y (torch's amax; max(x, dim) gives it all to the first)
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    const detail::OpScope scope("amax");
     return extreme_over("amax", x, dims, keepdim, true);
 }
-Tensor amax(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("amax", x, {dim}, keepdim, true); }
+Tensor amax(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("amax");
+    return extreme_over("amax", x, {dim}, keepdim, true);
+}
 /// amax's smallest-element twin.
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+    const detail::OpScope scope("amin");
     return extreme_over("amin", x, dims, keepdim, false);
 }
-Tensor amin(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("amin", x, {dim}, keepdim, false); }
+Tensor amin(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("amin");
+    return extreme_over("amin", x, {dim}, keepdim, false);
+}
 
 /// The p-norm over dims (every dim by default): (sum |x|^p)^(1/p) for a finite p > 0, and
 /// max |x| for p = inf. With s = sign(x):
@@ -369,6 +381,7 @@ Tensor amin(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("a
 ///   dx = dy s / n where |x| == y (n of them), else 0   (p = inf, as amax)
 /// A zero norm gets a zero gradient (the subgradient torch takes), not 0/0.
 Tensor norm(const Tensor& x, double p, const std::vector<int64_t>& dims, bool keepdim) {
+    const detail::OpScope scope("norm");
     detail::check_floating("norm", x);
     TG_CHECK(p > 0 && !std::isnan(p), ValueError,
              "norm: p must be positive (1, 2, a larger number, or infinity), got {}", p);
@@ -436,6 +449,7 @@ Tensor cumsum_adjoint(const Tensor& dy, const detail::DimSplit& sp, bool reverse
 /// accumulating in double; i64 too (an i64 result, not differentiable).
 /// dx[..., i, ...] = sum_{j >= i} dy[..., j, ...]: the same scan run from the end
 Tensor cumsum(const Tensor& x, int64_t dim) {
+    const detail::OpScope scope("cumsum");
     detail::check_defined("cumsum", x, "input");
     if (x.dim() == 0) {
         detail::check_scalar_dim("cumsum", dim);
@@ -487,26 +501,51 @@ Tensor cumsum_adjoint(const Tensor& dy, const detail::DimSplit& sp, bool reverse
 }  // namespace
 
 /// y = sum_i x_i.  dx_i = dy
-Tensor sum(const Tensor& x) { return reduce_all("sum", x, false); }
+Tensor sum(const Tensor& x) {
+    const detail::OpScope scope("sum");
+    return reduce_all("sum", x, false);
+}
 /// y[o, i] = sum_d x[o, d, i].  dx[o, d, i] = dy[o, i]
-Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return reduce_dim("sum", x, dim, keepdim, false); }
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("sum");
+    return reduce_dim("sum", x, dim, keepdim, false);
+}
 /// y = sum_i x_i / n.  dx_i = dy / n
-Tensor mean(const Tensor& x) { return reduce_all("mean", x, true); }
+Tensor mean(const Tensor& x) {
+    const detail::OpScope scope("mean");
+    return reduce_all("mean", x, true);
+}
 /// y[o, i] = sum_d x[o, d, i] / D.  dx[o, d, i] = dy[o, i] / D
-Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return reduce_dim("mean", x, dim, keepdim, true); }
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("mean");
+    return reduce_dim("mean", x, dim, keepdim, true);
+}
 
 /// y = max_i x_i.  dx = dy at the first argmax, 0 elsewhere
-Tensor max(const Tensor& x) { return extreme_all("max", x, true); }
+Tensor max(const Tensor& x) {
+    const detail::OpScope scope("max");
+    return extreme_all("max", x, true);
+}
 /// y[o, i] = max_d x[o, d, i].  dx[o, d*, i] = dy[o, i] at the first argmax d*
-Tensor max(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim("max", x, dim, keepdim, true); }
+Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("max");
+    return extreme_dim("max", x, dim, keepdim, true);
+}
 /// y = min_i x_i.  dx = dy at the first argmin, 0 elsewhere
-Tensor min(const Tensor& x) { return extreme_all("min", x, false); }
+Tensor min(const Tensor& x) {
+    const detail::OpScope scope("min");
+    return extreme_all("min", x, false);
+}
 /// y[o, i] = min_d x[o, d, i].  dx[o, d*, i] = dy[o, i] at the first argmin d*
-Tensor min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim("min", x, dim, keepdim, false); }
+Tensor min(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("min");
+    return extreme_dim("min", x, dim, keepdim, false);
+}
 
 /// y[o, i] = the first d with x[o, d, i] largest (a NaN counts as largest, as torch), i64; f32,
 /// f64 and i64 inputs. Not differentiable: nothing is recorded.
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("argmax");
     detail::check_defined("argmax", x, "input");
     dim = normalize_dim("argmax", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
@@ -522,6 +561,7 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
 /// -2/(N D) sum_d (x - m) = 0). N <= 0 (one element, unbiased; or an empty dim) gives NaN, as
 /// torch: the value 0/0 and the gradient (2/0) * 0.
 Tensor var(const Tensor& x, int64_t dim, bool unbiased, bool keepdim) {
+    const detail::OpScope scope("var");
     detail::check_floating("var", x);
     dim = normalize_dim("var", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
@@ -571,6 +611,7 @@ Tensor var(const Tensor& x, int64_t dim, bool unbiased, bool keepdim) {
 /// dx[o, d, i] = dy[o, i] * exp(x[o, d, i] - y[o, i]) = dy * softmax(x)[o, d, i]. An all -inf row
 /// gets NaN gradients (-inf - -inf), as in torch; an empty dim gives y = -inf.
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
+    const detail::OpScope scope("logsumexp");
     detail::check_floating("logsumexp", x);
     dim = normalize_dim("logsumexp", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);

@@ -11,6 +11,7 @@
 #include "core/kernels/blas.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -271,6 +272,7 @@ LSTMSequence lstm_recurrence(const Tensor& x_proj, const Tensor& h0, const Tenso
 ///   dx_r = da_r = dr r (1 - r);  dx_z = da_z = dz z (1 - z)
 ///   dh_prev = dh z + da W_hh;  dW_hh += da^T h;  db_hh += da
 Tensor gru_recurrence(const Tensor& x_proj, const Tensor& h0, const Tensor& w_hh, const Tensor& b_hh) {
+    const detail::OpScope scope("gru_recurrence");
     const char* op = "gru_recurrence";
     const int64_t H = check_recurrence(op, 3, x_proj, h0, nullptr, w_hh, b_hh);
     const int64_t T_ = x_proj.shape()[0], B = x_proj.shape()[1], G = 3 * H;

@@ -9,6 +9,7 @@
 #include "core/check.hpp"
 #include "core/internal/tensor_impl.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -51,6 +52,7 @@ Tensor view_as_shape(const char* op, const Tensor& x, const Shape& shape) {
 
 /// y = x viewed with a new shape (same storage).  dx = dy viewed with x's shape
 Tensor reshape(const Tensor& x, const Shape& shape) {
+    const detail::OpScope scope("reshape");
     detail::check_defined("reshape", x, "input");
     return view_as_shape("reshape", x, infer_shape("reshape", x, shape));
 }
@@ -58,12 +60,14 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 /// reshape under PyTorch's other name: tensors are always contiguous here, so a view of any
 /// shape with as many elements exists and shares storage.
 Tensor view(const Tensor& x, const Shape& shape) {
+    const detail::OpScope scope("view");
     detail::check_defined("view", x, "input");
     return view_as_shape("view", x, infer_shape("view", x, shape));
 }
 
 /// y[idx] = x[idx permuted by dims].  dx = permute(dy, inverse(dims))
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+    const detail::OpScope scope("permute");
     detail::check_defined("permute", x, "input");
     const int64_t nd = x.dim();
     TG_CHECK(static_cast<int64_t>(dims.size()) == nd, ShapeError,
@@ -89,6 +93,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 
 /// Swaps two dims; a permute.
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+    const detail::OpScope scope("transpose");
     detail::check_defined("transpose", x, "input");
     const int64_t nd = x.dim();
     dim0 = normalize_dim("transpose", dim0, nd);
@@ -183,6 +188,7 @@ std::vector<Tensor> split_checked(const char* op, const Tensor& x, int64_t split
 
 /// y = x[..., start:end:step, ...] along dim.  dx = zeros with dy scattered back into place
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+    const detail::OpScope scope("slice");
     detail::check_defined("slice", x, "input");
     dim = normalize_dim("slice", dim, x.dim());
     TG_CHECK(step >= 1, ValueError, "slice: step must be at least 1, got {}", step);
@@ -192,6 +198,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 /// y = x[..., index, ...]: the slab at index along dim, without that dim (index may be
 /// negative, counting from the end).  dx = zeros with dy placed at index
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+    const detail::OpScope scope("select");
     detail::check_defined("select", x, "input");
     TG_CHECK(x.dim() > 0, ValueError, "select: cannot select from a 0-d tensor (it has no dim to index); use item()");
     dim = normalize_dim("select", dim, x.dim());
@@ -205,6 +212,7 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 /// y = x[..., start:start+length, ...] along dim; unlike slice, the range must lie inside the
 /// dim (start may be negative, counting from the end).  dx = zeros with dy placed back
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+    const detail::OpScope scope("narrow");
     detail::check_defined("narrow", x, "input");
     TG_CHECK(x.dim() > 0, ValueError, "narrow: cannot narrow a 0-d tensor (it has no dim)");
     dim = normalize_dim("narrow", dim, x.dim());
@@ -221,6 +229,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 /// The slabs of x along dim, each without that dim: select(x, dim, i) for every i.
 std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
+    const detail::OpScope scope("unbind");
     detail::check_defined("unbind", x, "input");
     TG_CHECK(x.dim() > 0, ValueError, "unbind: cannot unbind a 0-d tensor (it has no dim)");
     dim = normalize_dim("unbind", dim, x.dim());
@@ -232,6 +241,7 @@ std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
 
 /// y = the xs joined along dim.  dx_j = the matching slab of dy
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
+    const detail::OpScope scope("cat");
     TG_CHECK(!xs.empty(), ValueError, "cat: no tensors given");
     for (const Tensor& t : xs) detail::check_defined("cat", t, "an input");
     const Shape& first = xs[0].shape();
@@ -270,6 +280,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
 
 /// y[..., j, ...] = xs[j] with j at position dim of y.  dx_j = the slab of dy at j along dim
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
+    const detail::OpScope scope("stack");
     TG_CHECK(!xs.empty(), ValueError, "stack: no tensors given");
     for (const Tensor& t : xs) detail::check_defined("stack", t, "an input");
     const Shape& first = xs[0].shape();
@@ -304,6 +315,7 @@ Tensor stack(const std::vector<Tensor>& xs, int64_t dim) {
 
 /// Slices of split_size along dim (the last one smaller); each is a slice, with slice's backward.
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+    const detail::OpScope scope("split");
     detail::check_defined("split", x, "input");
     dim = normalize_dim("split", dim, x.dim());
     TG_CHECK(split_size >= 1, ValueError, "split: split_size must be at least 1, got {}", split_size);
@@ -313,6 +325,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 /// split with split_size = ceil(D / chunks), so maybe fewer than chunks pieces (torch.chunk);
 /// an empty dim gives chunks empty pieces, as torch.
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+    const detail::OpScope scope("chunk");
     detail::check_defined("chunk", x, "input");
     dim = normalize_dim("chunk", dim, x.dim());
     TG_CHECK(chunks >= 1, ValueError, "chunk: chunks must be at least 1, got {}", chunks);
@@ -328,6 +341,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 /// x without dim when that dim has size 1, else x's shape unchanged (a 0-d x takes dim 0 or -1,
 /// as torch); a view.  dx = dy viewed with x's shape
 Tensor squeeze(const Tensor& x, int64_t dim) {
+    const detail::OpScope scope("squeeze");
     detail::check_defined("squeeze", x, "input");
     if (x.dim() == 0) {
         detail::check_scalar_dim("squeeze", dim);
@@ -341,6 +355,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 
 /// x with a size-1 dim inserted at dim, in [-(rank+1), rank]; a view.  dx = dy viewed with x's shape
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+    const detail::OpScope scope("unsqueeze");
     detail::check_defined("unsqueeze", x, "input");
     Shape shape = x.shape();
     dim = normalize_dim("unsqueeze", dim, x.dim() + 1);
@@ -351,6 +366,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 /// x with dims start_dim..end_dim merged into one (a 0-d x gives (1,), as torch); a view.
 /// dx = dy viewed with x's shape
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
+    const detail::OpScope scope("flatten");
     detail::check_defined("flatten", x, "input");
     if (x.dim() == 0) {
         detail::check_scalar_dim("flatten", start_dim);
@@ -371,6 +387,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 /// y = x broadcast to shape (size-1 dims repeat, new leading dims; -1 keeps a size), copied.
 /// dx = dy summed over the repeated and the new dims (sum_to)
 Tensor expand(const Tensor& x, const Shape& shape) {
+    const detail::OpScope scope("expand");
     detail::check_defined("expand", x, "input");
     const Shape& xs = x.shape();
     const int64_t nd = static_cast<int64_t>(shape.size()), lead = nd - x.dim();
@@ -404,6 +421,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 /// gains leading size-1 dims), never fewer. x is viewed as (1, s0, 1, s1, ...), expanded to
 /// (r0, s0, r1, s1, ...) and merged to (r0 s0, r1 s1, ...), so dx sums the copies back.
 Tensor repeat(const Tensor& x, const Shape& reps) {
+    const detail::OpScope scope("repeat");
     detail::check_defined("repeat", x, "input");
     const int64_t nd = static_cast<int64_t>(reps.size()), lead = nd - x.dim();
     TG_CHECK(lead >= 0, ShapeError,
@@ -458,8 +476,14 @@ Tensor triangle_op(const char* op, const Tensor& x, int64_t diagonal, bool lower
 
 /// y = x on and below the diagonal-th diagonal of the last two dims (0 the main one, > 0
 /// above it, < 0 below), 0 elsewhere.  dx = tril(dy, diagonal)
-Tensor tril(const Tensor& x, int64_t diagonal) { return triangle_op("tril", x, diagonal, true); }
+Tensor tril(const Tensor& x, int64_t diagonal) {
+    const detail::OpScope scope("tril");
+    return triangle_op("tril", x, diagonal, true);
+}
 /// y = x on and above the diagonal-th diagonal, 0 elsewhere.  dx = triu(dy, diagonal)
-Tensor triu(const Tensor& x, int64_t diagonal) { return triangle_op("triu", x, diagonal, false); }
+Tensor triu(const Tensor& x, int64_t diagonal) {
+    const detail::OpScope scope("triu");
+    return triangle_op("triu", x, diagonal, false);
+}
 
 }  // namespace tg

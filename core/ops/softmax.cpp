@@ -7,6 +7,7 @@
 #include "core/kernels/simd.hpp"
 #include "core/kernels/softmax.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -48,6 +49,7 @@ Tensor softmax_forward(const char* op, const Tensor& x, const detail::DimSplit& 
 
 /// y = exp(x - max) / sum exp(x - max) along dim.  dx = y * (dy - sum(dy * y))
 Tensor softmax(const Tensor& x, int64_t dim) {
+    const detail::OpScope scope("softmax");
     detail::check_floating("softmax", x);
     dim = normalize_dim("softmax", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
@@ -71,6 +73,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 
 /// y = x - max - log sum exp(x - max) along dim.  dx = dy - exp(y) * sum(dy)
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+    const detail::OpScope scope("log_softmax");
     detail::check_floating("log_softmax", x);
     dim = normalize_dim("log_softmax", dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
@@ -95,6 +98,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 /// L = 1/N sum_n (logsumexp(x[n, :]) - x[n, t_n]) for logits x (N, V), targets t (N).
 /// dx[n, v] = dL * (softmax(x[n])[v] - [v == t_n]) / N
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
+    const detail::OpScope scope("cross_entropy");
     detail::check_floating("cross_entropy", logits_in);
     const std::pair<Tensor, Tensor> flat = detail::class_dim_last("cross_entropy", logits_in, targets_in, "logits");
     const Tensor logits = flat.first, targets = flat.second;

@@ -9,6 +9,7 @@
 
 #include "core/check.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -60,6 +61,7 @@ int64_t sort_dim(const char* op, const Tensor& x, int64_t dim) {
 
 /// The positions that sort x along dim (i64), ties in their original order (a stable sort).
 Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
+    const detail::OpScope scope("argsort");
     dim = sort_dim("argsort", x, dim);
     return ordered_positions("argsort", x, dim, x.shape()[dim], descending);
 }

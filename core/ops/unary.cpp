@@ -6,6 +6,7 @@
 #include "core/check.hpp"
 #include "core/kernels/simd.hpp"
 #include "core/ops/common.hpp"
+#include "core/internal/profiler.hpp"
 
 namespace tg {
 
@@ -14,6 +15,7 @@ using detail::map2;
 
 /// y = exp(x).  dx = dy * y
 Tensor exp(const Tensor& x) {
+    const detail::OpScope scope("exp");
     detail::check_floating("exp", x);
     Tensor y = map("exp", x, [](auto v) { return std::exp(v); });
     return record("exp", y, {x}, [](const Tensor& dy, const Tensor& out) {
@@ -24,6 +26,7 @@ Tensor exp(const Tensor& x) {
 
 /// y = log(x).  dx = dy / x
 Tensor log(const Tensor& x) {
+    const detail::OpScope scope("log");
     detail::check_floating("log", x);
     Tensor y = map("log", x, [](auto v) { return std::log(v); });
     return record("log", y, {x}, [x](const Tensor& dy, const Tensor&) {
@@ -34,6 +37,7 @@ Tensor log(const Tensor& x) {
 
 /// y = tanh(x).  dx = dy * (1 - y^2)
 Tensor tanh(const Tensor& x) {
+    const detail::OpScope scope("tanh");
     detail::check_floating("tanh", x);
     Tensor y = map("tanh", x, [](auto v) { return std::tanh(v); });
     return record("tanh", y, {x}, [](const Tensor& dy, const Tensor& out) {
@@ -44,6 +48,7 @@ Tensor tanh(const Tensor& x) {
 
 /// y = sqrt(x).  dx = dy / (2 y)
 Tensor sqrt(const Tensor& x) {
+    const detail::OpScope scope("sqrt");
     detail::check_floating("sqrt", x);
     Tensor y = map("sqrt", x, [](auto v) { return std::sqrt(v); });
     return record("sqrt", y, {x}, [](const Tensor& dy, const Tensor& out) {
@@ -54,6 +59,7 @@ Tensor sqrt(const Tensor& x) {
 
 /// y = x^2.  dx = 2 x dy
 Tensor square(const Tensor& x) {
+    const detail::OpScope scope("square");
     detail::check_floating("square", x);
     Tensor y = map("square", x, [](auto v) { return v * v; });
     return record("square", y, {x}, [x](const Tensor& dy, const Tensor&) {
@@ -64,6 +70,7 @@ Tensor square(const Tensor& x) {
 
 /// y = 1 / sqrt(x).  dx = -dy y^3 / 2
 Tensor rsqrt(const Tensor& x) {
+    const detail::OpScope scope("rsqrt");
     detail::check_floating("rsqrt", x);
     Tensor y = map("rsqrt", x, [](auto v) { return decltype(v)(1) / std::sqrt(v); });
     return record("rsqrt", y, {x}, [](const Tensor& dy, const Tensor& out) {
@@ -74,6 +81,7 @@ Tensor rsqrt(const Tensor& x) {
 
 /// y = x^p.  dx = dy * p * x^(p-1)
 Tensor pow(const Tensor& x, double p) {
+    const detail::OpScope scope("pow");
     detail::check_floating("pow", x);
     TG_CHECK(std::isfinite(p), ValueError, "pow: exponent must be finite, got {}", p);
     Tensor y = map("pow", x, [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
@@ -90,6 +98,7 @@ Tensor pow(const Tensor& x, double p) {
 
 /// y = max(x, 0).  dx = dy * [x > 0]
 Tensor relu(const Tensor& x) {
+    const detail::OpScope scope("relu");
     detail::check_floating("relu", x);
     Tensor y = map("relu", x, [](auto v) { return v > 0 ? v : decltype(v){0}; });
     return record("relu", y, {x}, [](const Tensor& dy, const Tensor& out) {
@@ -101,6 +110,7 @@ Tensor relu(const Tensor& x) {
 
 /// y = 1 / (1 + exp(-x)).  dx = dy * y * (1 - y)
 Tensor sigmoid(const Tensor& x) {
+    const detail::OpScope scope("sigmoid");
     detail::check_floating("sigmoid", x);
     Tensor y = map("sigmoid", x, [](auto v) {
         using T = decltype(v);
@@ -171,6 +181,7 @@ auto gelu_tanh_d2 = [](auto tag, auto v) {
 /// y = x/2 (1 + tanh u), u = k (x + c x^3).
 /// dx = dy * (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) k (1 + 3 c x^2))
 Tensor gelu(const Tensor& x) {
+    const detail::OpScope scope("gelu");
     detail::check_floating("gelu", x);
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     dispatch_floating("gelu", x.dtype(), [&](auto tag) {
@@ -200,6 +211,7 @@ constexpr double kInvSqrt2Pi = 0.3989422804014327;  // 1 / sqrt(2 pi)
 /// approximate "tanh": gelu(x) above. approximate "none": the exact form, x Phi(x) with
 /// Phi(x) = (1 + erf(x / sqrt 2)) / 2.  dx = dy * (Phi(x) + x phi(x)), phi(x) = exp(-x^2/2) / sqrt(2 pi)
 Tensor gelu(const Tensor& x, std::string_view approximate) {
+    const detail::OpScope scope("gelu");
     if (approximate == "tanh") return gelu(x);
     TG_CHECK(approximate == "none", ValueError, "gelu: approximate must be \"none\" (exact) or \"tanh\", got \"{}\"",
              approximate);
@@ -225,6 +237,7 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
 
 /// y = x sigmoid(x).  dx = dy * s (1 + x (1 - s)), s = sigmoid(x)
 Tensor silu(const Tensor& x) {
+    const detail::OpScope scope("silu");
     detail::check_floating("silu", x);
     // The same two-branch sigmoid as sigmoid(): exp's argument stays non-positive.
     auto sig = [](auto v) {
@@ -248,6 +261,7 @@ Tensor silu(const Tensor& x) {
 
 /// y = x where x > 0, else slope x.  dx = dy where x > 0, else slope dy (slope at 0, as torch)
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
+    const detail::OpScope scope("leaky_relu");
     detail::check_floating("leaky_relu", x);
     TG_CHECK(std::isfinite(negative_slope), ValueError, "leaky_relu: negative_slope must be finite, got {}",
              negative_slope);
@@ -268,6 +282,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 
 /// y = |x|.  dx = dy * sign(x), with sign(0) = 0 as torch (NaN stays NaN)
 Tensor abs(const Tensor& x) {
+    const detail::OpScope scope("abs");
     detail::check_floating("abs", x);
     Tensor y = map("abs", x, [](auto v) { return std::abs(v); });
     return record("abs", y, {x}, [x](const Tensor& dy, const Tensor&) {
@@ -285,6 +300,7 @@ Tensor abs(const Tensor& x) {
 
 /// y = min(max(x, lo), hi).  dx = dy where lo <= x <= hi, else 0 (both ends pass, as torch)
 Tensor clamp(const Tensor& x, double min, double max) {
+    const detail::OpScope scope("clamp");
     detail::check_floating("clamp", x);
     TG_CHECK(!std::isnan(min) && !std::isnan(max), ValueError, "clamp: bounds must not be NaN, got min {} and max {}",
              min, max);
@@ -310,6 +326,7 @@ Tensor clamp(const Tensor& x, double min, double max) {
 
 /// y = sin(x).  dx = dy cos(x)
 Tensor sin(const Tensor& x) {
+    const detail::OpScope scope("sin");
     detail::check_floating("sin", x);
     Tensor y = map("sin", x, [](auto v) { return std::sin(v); });
     return record("sin", y, {x}, [x](const Tensor& dy, const Tensor&) {
@@ -320,6 +337,7 @@ Tensor sin(const Tensor& x) {
 
 /// y = cos(x).  dx = -dy sin(x)
 Tensor cos(const Tensor& x) {
+    const detail::OpScope scope("cos");
     detail::check_floating("cos", x);
     Tensor y = map("cos", x, [](auto v) { return std::cos(v); });
     return record("cos", y, {x}, [x](const Tensor& dy, const Tensor&) {
