@@ -23,6 +23,8 @@ struct GptArgs {
     std::string norm = "pre", dtype = "f32", autocast = "off", work = "step";
     uint64_t seed = 1;
     bool anomaly = false;
+    bool checkpoint = false;  // GPTConfig::checkpoint_blocks
+    bool profile = false;     // one more step under tg::Profiler, its tables printed
 };
 
 int run_gpt(const GptArgs& a) {
@@ -37,6 +39,7 @@ int run_gpt(const GptArgs& a) {
     cfg.norm = a.norm == "pre" ? nn::Norm::pre : a.norm == "post" ? nn::Norm::post : nn::Norm::none;
     cfg.dtype = a.dtype == "f64" ? Dtype::f64 : Dtype::f32;
     cfg.seed = a.seed;
+    cfg.checkpoint_blocks = a.checkpoint;
     nn::GPT model(cfg);
     optim::AdamWOptions opts;
     opts.lr = 1e-4;  // small, so that the timed steps see ordinary values
@@ -86,6 +89,25 @@ int run_gpt(const GptArgs& a) {
     const double med = bench::median(ms);
     const auto steps = static_cast<double>(std::max<int64_t>(a.steps, 1));
 
+    // Memory of one more step: what the tape keeps for backward after the forward (the
+    // activations checkpointing saves), and the peak of tensor memory over a whole step.
+    int64_t kept = 0;
+    {
+        const Tensor loss = forward();
+        kept = memory_stats().saved_by_tape_bytes;
+    }
+    reset_peak_memory();
+    step();
+    const int64_t peak = memory_stats().peak_bytes;
+    if (a.profile) {
+        Profiler prof;
+        step();
+        prof.stop();
+        fmt::print("profile of one step, by op:\n{}\n", prof.table({.sort_by = "total", .group_by = "op", .rows = 20}));
+        fmt::print("profile of one step, by module:\n{}\n",
+                   prof.table({.sort_by = "total", .group_by = "module", .rows = 12}));
+    }
+
     fmt::print("framework: tapegrad\n");
     fmt::print("model: V={} T={} C={} L={} H={} B={} norm={} dtype={}\n", a.vocab, a.context, a.d_model,
                a.layers, a.heads, a.batch, a.norm, a.dtype);
@@ -94,6 +116,7 @@ int run_gpt(const GptArgs& a) {
     fmt::print("thread_policy: {} ({} active after the timed steps)\n",
                thread_policy() == ThreadPolicy::adaptive ? "adaptive" : "fixed", active_threads());
     fmt::print("detect_anomaly: {}\n", a.anomaly);
+    fmt::print("checkpoint_blocks: {}\n", a.checkpoint);
     fmt::print("work: {}\n", a.work);
     fmt::print("blas: {}\n", blas_info());
     fmt::print("autocast: {}\n", a.autocast == "bf16" ? autocast_info() : std::string("off"));
@@ -104,6 +127,8 @@ int run_gpt(const GptArgs& a) {
     fmt::print("allocs_per_step_inside_onednn: {:.1f}\n",
                static_cast<double>(after.buffers_in_onednn - before.buffers_in_onednn) / steps);
     fmt::print("small_allocs_per_step: {:.1f}\n", static_cast<double>(after.small - before.small) / steps);
+    fmt::print("kept_for_backward_mb: {:.1f}\n", static_cast<double>(kept) / (1 << 20));
+    fmt::print("peak_tensor_mb: {:.1f}\n", static_cast<double>(peak) / (1 << 20));
     fmt::print("ms_per_step: {:.3f}\n", med);
     fmt::print("tokens_per_s: {:.0f}\n", static_cast<double>(a.batch * a.context) / (med / 1e3));
     fmt::print("peak_rss_mb: {:.1f}\n", bench::peak_rss_mb());
@@ -367,6 +392,11 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"step", "backward", "hvp", "penalty"}))
         ->capture_default_str();
     gpt->add_flag("--detect-anomaly", g.anomaly, "scan every output and gradient for NaN/Inf (to measure its cost)");
+    gpt->add_flag("--checkpoint", g.checkpoint,
+                  "checkpoint every transformer block (GPTConfig::checkpoint_blocks): less memory kept for backward, "
+                  "a recomputation in backward");
+    gpt->add_flag("--profile", g.profile,
+                  "after the timed steps, run one more under tg::Profiler and print its tables (by op and by module)");
 
     CnnArgs c;
     CLI::App* cnn = app.add_subcommand(

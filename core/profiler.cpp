@@ -445,7 +445,10 @@ std::string Profiler::table(const ProfilerTableOptions& options) const {
                            bytes_str(r.saved));
     };
     for (std::size_t i = 0; i < shown; ++i) line(sorted[i]);
-    if (shown < sorted.size()) {
+    if (shown < sorted.size() && options.group_by == "module") {
+        // Modules nest, so the rest's times would count the same spans twice: only say how many.
+        out += fmt::format("({} more modules; rows = 0 shows all)\n", sorted.size() - shown);
+    } else if (shown < sorted.size()) {
         Row rest{fmt::format("({} more)", sorted.size() - shown)};
         for (std::size_t i = shown; i < sorted.size(); ++i) {
             rest.calls += sorted[i].calls;

@@ -8,8 +8,9 @@ TG_PACKAGES=(g++ cmake make ninja-build pkg-config libxtensor-dev libxsimd-dev l
              libbenchmark-dev libopenmpi-dev openmpi-bin zlib1g-dev libpcre2-dev libdnnl-dev
              dataset-fashion-mnist)
 
-# What only the tests need besides: procps (pgrep, pkill) for the kill-and-resume test.
-TG_TEST_PACKAGES=(procps)
+# What only the tests need besides: procps (pgrep, pkill) for the kill-and-resume test, python3
+# for the check of the profiler's Chrome trace (tests/check_trace.py).
+TG_TEST_PACKAGES=(procps python3)
 
 # The sanitizer and fuzz stages (scripts/sanitize) also need clang, its sanitizer and libFuzzer
 # runtimes, and its OpenMP runtime.

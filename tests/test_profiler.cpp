@@ -1,6 +1,7 @@
 // The profiler (its table, totals and Chrome trace), the bytes the tape keeps alive
 // (memory_stats().saved_by_tape_bytes), reset_peak_memory, and nn::Module's forward hooks.
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "helpers.hpp"
@@ -283,4 +284,35 @@ TEST_CASE("write_graph draws the entries backward walks, with parameter names, s
     Tensor l2 = sum(net(x));
     l2.backward();
     CHECK_THROWS_WITH(graph_dot(l2), Catch::Contains("already freed by backward()"));
+}
+
+TEST_CASE("a custom op with an op RecordFunction is timed, and what its backward captured is counted",
+          "[profiler][memory]") {
+    // clip_positive(a) = a * (a > 0), its backward capturing the mask (64 bytes).
+    auto clip_positive = [](const Tensor& a) {
+        const RecordFunction scope("clip_positive", RecordFunction::Kind::op);
+        Tensor mask, out;
+        {
+            NoGradGuard ng;
+            mask = gt(a, 0.0).to(Dtype::f32);
+            out = mul(a, mask);
+        }
+        return record("clip_positive", out, {a}, [mask](const Tensor& dy, const Tensor&) {
+            return Grads{mul(dy, mask)};
+        });
+    };
+    const Tensor w = Tensor::randn({16}, Dtype::f32, 1).requires_grad_();
+    for (bool profiled : {false, true}) {
+        INFO(profiled);
+        std::optional<Profiler> prof;
+        if (profiled) prof.emplace();
+        Tensor x = mul(w, 2.0);               // 64 bytes, held by clip_positive
+        Tensor y = clip_positive(x);
+        CHECK(memory_stats().saved_by_tape_bytes == 64 + 64);  // its input and the mask
+        if (profiled) {
+            prof->stop();
+            CHECK(calls_in(prof->table(), "clip_positive") == 1);
+            CHECK(prof->totals().saved_bytes == 128);
+        }
+    }
 }

@@ -66,9 +66,15 @@ private:
     bool open_ = false;
 };
 
-/// A new TensorImpl took a buffer nobody else holds: the innermost frame notes it.
+/// A new TensorImpl took a buffer nobody else holds: the innermost tracking frame notes it
+/// (frames opened under NoGradGuard exist only while a profiler records; skipping them keeps
+/// the count the same with and without one).
 inline void note_new_storage(const std::shared_ptr<Storage>& s) {
-    if (t_op_frame && t_op_frame->track) t_op_frame->note_born(s);
+    for (OpFrame* f = t_op_frame; f; f = f->parent)
+        if (f->track) {
+            f->note_born(s);
+            return;
+        }
 }
 
 /// A frame closes with entry `seq` recorded in it: what it still holds beyond the entry's
