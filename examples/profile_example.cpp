@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
     fmt::print("{}", prof.table({.sort_by = "total", .rows = 8}));
     fmt::print("{}", prof.table({.sort_by = "total", .group_by = "module", .rows = 6}));
     prof.export_chrome_trace((out / "step_trace.json").string());  // open in ui.perfetto.dev
+    // The same graph drawn by Graphviz's dot when Debian's graphviz is installed (else the .dot
+    // again, and a line on stderr that says so); write_graph needs the graph, so it ran before
+    // backward: here a fresh forward.
+    write_graph(model.loss(x, y), (out / "gpt_graph.svg").string(), model.named_parameters());
     fmt::print("kept for backward: {:.2f} MB of {:.2f} MB live\n", mem.saved_by_tape_bytes / 1048576.0,
                mem.live_bytes / 1048576.0);
 
