@@ -142,3 +142,31 @@ TEST_CASE("the Hessian diagnostics have the contract's names, signatures and def
     CHECK(nn::hessian_eigenvalues(loss, {x}).at(0) == Approx(18.0));  // k and options default
     CHECK(nn::hessian_trace(loss, {x}) == Approx(36.0));              // samples and options default
 }
+
+TEST_CASE("the profiler, memory statistics, write_graph and checkpoint have the contract's signatures",
+          "[contract][profiler]") {
+    using V = std::vector<Tensor>;
+    static_assert(std::is_same_v<decltype(ProfilerTableOptions::sort_by), std::string>);
+    static_assert(std::is_same_v<decltype(ProfilerTableOptions::group_by), std::string>);
+    static_assert(std::is_same_v<decltype(ProfilerTableOptions::rows), int>);
+    static_assert(std::is_same_v<decltype(&Profiler::stop), void (Profiler::*)()>);
+    static_assert(std::is_same_v<decltype(&Profiler::table), std::string (Profiler::*)(const ProfilerTableOptions&) const>);
+    static_assert(std::is_same_v<decltype(&Profiler::export_chrome_trace), void (Profiler::*)(const std::string&) const>);
+    static_assert(std::is_same_v<decltype(MemoryStats::saved_by_tape_bytes), int64_t>);
+    static_assert(std::is_same_v<decltype(&reset_peak_memory), void (*)()>);
+    static_assert(std::is_same_v<decltype(static_cast<void (*)(const Tensor&, const std::string&)>(&write_graph)),
+                                 void (*)(const Tensor&, const std::string&)>);
+    static_assert(std::is_same_v<decltype(&checkpoint),
+                                 V (*)(const std::function<V(const V&)>&, const V&)>);
+    const ProfilerTableOptions defaults;
+    CHECK(defaults.sort_by == "total");
+    CHECK(defaults.group_by == "op");
+    CHECK(defaults.rows == 25);
+    CHECK(MemoryStats{}.saved_by_tape_bytes == 0);
+    Profiler prof;
+    Tensor w = Tensor::ones({2}).requires_grad_();
+    sum(checkpoint([](const V& in) { return V{mul(in[0], 3.0)}; }, {w})[0]).backward();
+    prof.stop();
+    CHECK(w.grad().data<float>()[0] == 3.0f);
+    CHECK(prof.table().find("checkpoint") != std::string::npos);
+}
