@@ -16,18 +16,13 @@
 #include "core/check.hpp"
 #include "core/format.hpp"
 #include "core/internal/engine.hpp"
+#include "core/internal/profiler.hpp"
 
 extern char** environ;
 
 namespace tg {
 
 namespace {
-
-std::string bytes_label(int64_t b) {
-    if (b < 1024) return fmt::format("{} B", b);
-    if (b < (int64_t{1} << 20)) return fmt::format("{:.1f} KB", static_cast<double>(b) / 1024);
-    return fmt::format("{:.1f} MB", static_cast<double>(b) / (1 << 20));
-}
 
 std::string dot_escape(std::string_view s) {
     std::string out;
@@ -94,7 +89,7 @@ std::string graph_dot(const Tensor& root, const std::vector<std::pair<std::strin
     for (const detail::GraphEntry& e : entries) {
         std::string label = dot_escape(e.op);
         if (e.output) label += "\\n" + describe(*e.output);
-        if (e.kept_bytes > 0) label += "\\nkeeps " + bytes_label(e.kept_bytes);
+        if (e.kept_bytes > 0) label += "\\nkeeps " + detail::bytes_str(e.kept_bytes);
         out += fmt::format("  op{} [label=\"{}\"{}];\n", e.seq, label,
                            e.seq == root_seq ? ", fillcolor=\"#c8e6a0\", penwidth=2" : "");
         for (const Tensor& in : e.inputs) {

@@ -246,6 +246,16 @@ void profile_recorded(const char* op, int64_t saved, bool in_frame) {
     if (Event* e = p->find(instant_op(op))) e->saved = saved;
 }
 
+/// Bytes for people: "0", "512 B", "1.5 KB", "86.0 MB", "1.20 GB".
+std::string bytes_str(int64_t b) {
+    if (b == 0) return "0";
+    const double v = static_cast<double>(b);
+    if (b < 1024) return fmt::format("{} B", b);
+    if (b < (int64_t{1} << 20)) return fmt::format("{:.1f} KB", v / 1024);
+    if (b < (int64_t{1} << 30)) return fmt::format("{:.1f} MB", v / (1 << 20));
+    return fmt::format("{:.2f} GB", v / (1 << 30));
+}
+
 }  // namespace detail
 
 using detail::Event;
@@ -299,14 +309,6 @@ bool nested_in_op(const ProfilerState& s, const Event& e) {
     return false;
 }
 
-std::string bytes_str(int64_t b) {
-    if (b == 0) return "0";
-    const double v = static_cast<double>(b);
-    if (b < 1024) return fmt::format("{} B", b);
-    if (b < (int64_t{1} << 20)) return fmt::format("{:.1f} KB", v / 1024);
-    if (b < (int64_t{1} << 30)) return fmt::format("{:.1f} MB", v / (1 << 20));
-    return fmt::format("{:.2f} GB", v / (1 << 30));
-}
 
 std::string json_escape(std::string_view s) {
     std::string out;
@@ -441,8 +443,8 @@ std::string Profiler::table(const ProfilerTableOptions& options) const {
         std::string name = r.name.size() > width ? r.name.substr(0, width - 3) + "..." : r.name;
         out += fmt::format("{:<{}}  {:>7}  {:>10.3f} {:>5.1f}%  {:>10.3f} {:>5.1f}%  {:>11.3f}  {:>9}  {:>9}\n",
                            name.empty() ? "(root)" : name, width, r.calls, r.self / 1e6, 100.0 * r.self / wall,
-                           r.total / 1e6, 100.0 * r.total / wall, r.backward / 1e6, bytes_str(r.alloc),
-                           bytes_str(r.saved));
+                           r.total / 1e6, 100.0 * r.total / wall, r.backward / 1e6, detail::bytes_str(r.alloc),
+                           detail::bytes_str(r.saved));
     };
     for (std::size_t i = 0; i < shown; ++i) line(sorted[i]);
     if (shown < sorted.size() && options.group_by == "module") {
@@ -465,7 +467,7 @@ std::string Profiler::table(const ProfilerTableOptions& options) const {
         "Recorded {:.3f} ms on thread {}: forward ops {:.3f} ms ({:.1f}%), backward {:.3f} ms ({:.1f}%); kept for "
         "backward {}\n",
         wall / 1e6, s.tid, forward_ops / 1e6, 100.0 * forward_ops / wall, backward_total / 1e6,
-        100.0 * backward_total / wall, bytes_str(saved_total));
+        100.0 * backward_total / wall, detail::bytes_str(saved_total));
     return out;
 }
 

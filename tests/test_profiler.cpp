@@ -316,3 +316,16 @@ TEST_CASE("a custom op with an op RecordFunction is timed, and what its backward
         }
     }
 }
+
+TEST_CASE("ops built on a shared helper are one call each, whatever their size", "[profiler]") {
+    const Tensor a = Tensor::randn({64}, Dtype::f32, 5);
+    Profiler prof;
+    const Tensor n = isnan(a), l = lt(a, 0.0), s = sum(a), t = tril(Tensor::ones({4, 4}));
+    prof.stop();
+    const std::string table = prof.table({.rows = 0});
+    INFO(table);
+    CHECK(calls_in(table, "isnan") == 1);
+    CHECK(calls_in(table, "lt") == 1);
+    CHECK(calls_in(table, "sum") == 1);
+    CHECK(calls_in(table, "tril") == 1);
+}

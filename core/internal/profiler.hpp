@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/internal/tensor_impl.hpp"
@@ -84,6 +85,9 @@ int64_t attach_saved(uint64_t seq, const OpFrame& frame);
 /// Counts one more tape reference to s (and its bytes, on its first); returns the bytes added.
 int64_t hold_storage(Storage& s);
 void drop_storage(Storage& s);
+
+/// Bytes for people: "0", "512 B", "1.5 KB", "86.0 MB", "1.20 GB" (the profiler's table, write_graph).
+std::string bytes_str(int64_t b);
 
 /// Bytes every thread's tape keeps alive (memory_stats().saved_by_tape_bytes).
 int64_t saved_by_tape_bytes();

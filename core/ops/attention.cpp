@@ -238,7 +238,6 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal) {
-    const detail::OpScope scope("scaled_dot_product_attention");
     return scaled_dot_product_attention(q, k, v, Tensor(), causal);
 }
 
@@ -302,9 +301,6 @@ Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal, const Tenso
     }, BackwardReads::values, Differentiable::twice);
 }
 
-Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) {
-    const detail::OpScope scope("attention_qkv");
-    return attention_qkv(qkv, n_head, causal, Tensor());
-}
+Tensor attention_qkv(const Tensor& qkv, int64_t n_head, bool causal) { return attention_qkv(qkv, n_head, causal, Tensor()); }
 
 }  // namespace tg

@@ -54,6 +54,7 @@ Tensor broadcast_b8(const char* op, const Tensor& a, const Tensor& b, F f) {
 // else in double.
 template <class Cmp>
 Tensor compare(const char* op, const Tensor& a, const Tensor& b, Cmp cmp) {
+    const detail::OpScope scope(op);
     return broadcast_b8(op, a, b, [&](auto x, auto y) {
         if constexpr (std::is_same_v<decltype(x), decltype(y)>) return cmp(x, y);
         else return cmp(static_cast<double>(x), static_cast<double>(y));
@@ -62,6 +63,7 @@ Tensor compare(const char* op, const Tensor& a, const Tensor& b, Cmp cmp) {
 
 template <class Cmp>
 Tensor compare(const char* op, const Tensor& a, double b, Cmp cmp) {
+    const detail::OpScope scope(op);
     detail::check_defined(op, a, "the first operand");
     Tensor out = Tensor::empty(a.shape(), Dtype::b8);
     bool* po = out.data<bool>();
@@ -82,6 +84,7 @@ bool truth(T v) {
 
 template <class Op>
 Tensor logical(const char* op, const Tensor& a, const Tensor& b, Op f) {
+    const detail::OpScope scope(op);
     return broadcast_b8(op, a, b, [&](auto x, auto y) { return f(truth(x), truth(y)); });
 }
 
@@ -98,6 +101,7 @@ std::vector<char> truths(const char* op, const Tensor& x) {
 
 // any (want = true) or all (want = false) over everything or along dim.
 Tensor any_all(const char* op, const Tensor& x, bool want) {
+    const detail::OpScope scope(op);
     detail::check_defined(op, x, "input");
     const std::vector<char> t = truths(op, x);
     bool r = !want;
@@ -112,6 +116,7 @@ Tensor any_all(const char* op, const Tensor& x, bool want) {
 }
 
 Tensor any_all(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool want) {
+    const detail::OpScope scope(op);
     detail::check_defined(op, x, "input");
     dim = normalize_dim(op, dim, x.dim());
     const std::vector<char> t = truths(op, x);
@@ -133,6 +138,7 @@ Tensor any_all(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool 
 
 template <class Pred>
 Tensor classify(const char* op, const Tensor& x, Pred pred) {
+    const detail::OpScope scope(op);
     detail::check_defined(op, x, "input");
     Tensor out = Tensor::empty(x.shape(), Dtype::b8);
     bool* po = out.data<bool>();
@@ -158,54 +164,18 @@ void check_b8(const char* op, const Tensor& t) {
 
 }  // namespace
 
-Tensor eq(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("eq");
-    return compare("eq", a, b, std::equal_to<>{});
-}
-Tensor ne(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("ne");
-    return compare("ne", a, b, std::not_equal_to<>{});
-}
-Tensor lt(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("lt");
-    return compare("lt", a, b, std::less<>{});
-}
-Tensor le(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("le");
-    return compare("le", a, b, std::less_equal<>{});
-}
-Tensor gt(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("gt");
-    return compare("gt", a, b, std::greater<>{});
-}
-Tensor ge(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("ge");
-    return compare("ge", a, b, std::greater_equal<>{});
-}
-Tensor eq(const Tensor& a, double b) {
-    const detail::OpScope scope("eq");
-    return compare("eq", a, b, std::equal_to<>{});
-}
-Tensor ne(const Tensor& a, double b) {
-    const detail::OpScope scope("ne");
-    return compare("ne", a, b, std::not_equal_to<>{});
-}
-Tensor lt(const Tensor& a, double b) {
-    const detail::OpScope scope("lt");
-    return compare("lt", a, b, std::less<>{});
-}
-Tensor le(const Tensor& a, double b) {
-    const detail::OpScope scope("le");
-    return compare("le", a, b, std::less_equal<>{});
-}
-Tensor gt(const Tensor& a, double b) {
-    const detail::OpScope scope("gt");
-    return compare("gt", a, b, std::greater<>{});
-}
-Tensor ge(const Tensor& a, double b) {
-    const detail::OpScope scope("ge");
-    return compare("ge", a, b, std::greater_equal<>{});
-}
+Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, std::equal_to<>{}); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, std::not_equal_to<>{}); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, std::less<>{}); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, std::less_equal<>{}); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, std::greater<>{}); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, std::greater_equal<>{}); }
+Tensor eq(const Tensor& a, double b) { return compare("eq", a, b, std::equal_to<>{}); }
+Tensor ne(const Tensor& a, double b) { return compare("ne", a, b, std::not_equal_to<>{}); }
+Tensor lt(const Tensor& a, double b) { return compare("lt", a, b, std::less<>{}); }
+Tensor le(const Tensor& a, double b) { return compare("le", a, b, std::less_equal<>{}); }
+Tensor gt(const Tensor& a, double b) { return compare("gt", a, b, std::greater<>{}); }
+Tensor ge(const Tensor& a, double b) { return compare("ge", a, b, std::greater_equal<>{}); }
 
 Tensor operator==(const Tensor& a, const Tensor& b) { return eq(a, b); }
 Tensor operator!=(const Tensor& a, const Tensor& b) { return ne(a, b); }
@@ -226,18 +196,9 @@ Tensor operator<=(double a, const Tensor& b) { return ge(b, a); }
 Tensor operator>(double a, const Tensor& b) { return lt(b, a); }
 Tensor operator>=(double a, const Tensor& b) { return le(b, a); }
 
-Tensor logical_and(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("logical_and");
-    return logical("logical_and", a, b, std::logical_and<>{});
-}
-Tensor logical_or(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("logical_or");
-    return logical("logical_or", a, b, std::logical_or<>{});
-}
-Tensor logical_xor(const Tensor& a, const Tensor& b) {
-    const detail::OpScope scope("logical_xor");
-    return logical("logical_xor", a, b, std::not_equal_to<>{});
-}
+Tensor logical_and(const Tensor& a, const Tensor& b) { return logical("logical_and", a, b, std::logical_and<>{}); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return logical("logical_or", a, b, std::logical_or<>{}); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return logical("logical_xor", a, b, std::not_equal_to<>{}); }
 Tensor logical_not(const Tensor& a) {
     const detail::OpScope scope("logical_not");
     detail::check_defined("logical_not", a, "input");
@@ -268,22 +229,10 @@ Tensor operator~(const Tensor& a) {
     return logical_not(a);
 }
 
-Tensor any(const Tensor& x) {
-    const detail::OpScope scope("any");
-    return any_all("any", x, true);
-}
-Tensor all(const Tensor& x) {
-    const detail::OpScope scope("all");
-    return any_all("all", x, false);
-}
-Tensor any(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("any");
-    return any_all("any", x, dim, keepdim, true);
-}
-Tensor all(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("all");
-    return any_all("all", x, dim, keepdim, false);
-}
+Tensor any(const Tensor& x) { return any_all("any", x, true); }
+Tensor all(const Tensor& x) { return any_all("all", x, false); }
+Tensor any(const Tensor& x, int64_t dim, bool keepdim) { return any_all("any", x, dim, keepdim, true); }
+Tensor all(const Tensor& x, int64_t dim, bool keepdim) { return any_all("all", x, dim, keepdim, false); }
 
 Tensor nonzero(const Tensor& x) {
     const detail::OpScope scope("nonzero");
@@ -319,17 +268,8 @@ Tensor count_nonzero(const Tensor& x) {
     return out;
 }
 
-Tensor isnan(const Tensor& x) { return classify("isnan", x, [](double v) {
-    const detail::OpScope scope("isnan");
-    return std::isnan(v); });
-}
-Tensor isinf(const Tensor& x) { return classify("isinf", x, [](double v) {
-    const detail::OpScope scope("isinf");
-    return std::isinf(v); });
-}
-Tensor isfinite(const Tensor& x) { return classify("isfinite", x, [](double v) {
-    const detail::OpScope scope("isfinite");
-    return std::isfinite(v); });
-}
+Tensor isnan(const Tensor& x) { return classify("isnan", x, [](double v) { return std::isnan(v); }); }
+Tensor isinf(const Tensor& x) { return classify("isinf", x, [](double v) { return std::isinf(v); }); }
+Tensor isfinite(const Tensor& x) { return classify("isfinite", x, [](double v) { return std::isfinite(v); }); }
 
 }  // namespace tg

@@ -114,6 +114,7 @@ void refuse_integer_mean(const char* op, const Tensor& x) {
 }
 
 Tensor reduce_all(const char* op, const Tensor& x, bool mean) {
+    const detail::OpScope scope(op);
     if (mean) refuse_integer_mean(op, x);
     else if (integer_sum_dtype(x)) return integer_sum(x, 0, false, true);
     detail::check_floating(op, x);
@@ -131,6 +132,7 @@ Tensor reduce_all(const char* op, const Tensor& x, bool mean) {
 }
 
 Tensor reduce_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool mean) {
+    const detail::OpScope scope(op);
     if (mean) refuse_integer_mean(op, x);
     else if (integer_sum_dtype(x)) return integer_sum(x, normalize_dim(op, dim, x.dim()), keepdim, false);
     detail::check_floating(op, x);
@@ -162,6 +164,7 @@ bool beats(T a, T b, bool largest) {
 // The value at the first position of the largest (or smallest) element; the gradient goes there.
 //   y = x[k*].  dx = dy at k*, 0 elsewhere
 Tensor extreme_all(const char* op, const Tensor& x, bool largest) {
+    const detail::OpScope scope(op);
     detail::check_floating(op, x);
     TG_CHECK(x.numel() != 0, ValueError, "{}: the tensor is empty, shape {}", op, shape_str(x.shape()));
     Tensor y = Tensor::empty({}, x.dtype());
@@ -205,6 +208,7 @@ std::vector<int64_t> arg_extreme(const char* op, const Tensor& x, const detail::
 
 //   y[o, i] = x[o, d*, i] with d* the first extreme position.  dx[o, d*, i] = dy[o, i], 0 elsewhere
 Tensor extreme_dim(const char* op, const Tensor& x, int64_t dim, bool keepdim, bool largest) {
+    const detail::OpScope scope(op);
     detail::check_floating(op, x);
     dim = normalize_dim(op, dim, x.dim());
     const auto sp = detail::split_at(x.shape(), dim);
@@ -346,6 +350,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased, boo
 
 namespace {
 Tensor extreme_over(const char* op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, bool largest) {
+    const detail::OpScope scope(op);
     if (x.defined()) detail::check_floating(op, x);
     return over_dims(op, x, dims, keepdim, [&](const Tensor& x2, int64_t R) {
         TG_CHECK(R != 0, ValueError, "{}: dims {} of shape {} hold no elements", op, shape_str(dims),
@@ -361,19 +366,13 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     const detail::OpScope scope("amax");
     return extreme_over("amax", x, dims, keepdim, true);
 }
-Tensor amax(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("amax");
-    return extreme_over("amax", x, {dim}, keepdim, true);
-}
+Tensor amax(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("amax", x, {dim}, keepdim, true); }
 /// amax's smallest-element twin.
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     const detail::OpScope scope("amin");
     return extreme_over("amin", x, dims, keepdim, false);
 }
-Tensor amin(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("amin");
-    return extreme_over("amin", x, {dim}, keepdim, false);
-}
+Tensor amin(const Tensor& x, int64_t dim, bool keepdim) { return extreme_over("amin", x, {dim}, keepdim, false); }
 
 /// The p-norm over dims (every dim by default): (sum |x|^p)^(1/p) for a finite p > 0, and
 /// max |x| for p = inf. With s = sign(x):
@@ -501,46 +500,22 @@ Tensor cumsum_adjoint(const Tensor& dy, const detail::DimSplit& sp, bool reverse
 }  // namespace
 
 /// y = sum_i x_i.  dx_i = dy
-Tensor sum(const Tensor& x) {
-    const detail::OpScope scope("sum");
-    return reduce_all("sum", x, false);
-}
+Tensor sum(const Tensor& x) { return reduce_all("sum", x, false); }
 /// y[o, i] = sum_d x[o, d, i].  dx[o, d, i] = dy[o, i]
-Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("sum");
-    return reduce_dim("sum", x, dim, keepdim, false);
-}
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim) { return reduce_dim("sum", x, dim, keepdim, false); }
 /// y = sum_i x_i / n.  dx_i = dy / n
-Tensor mean(const Tensor& x) {
-    const detail::OpScope scope("mean");
-    return reduce_all("mean", x, true);
-}
+Tensor mean(const Tensor& x) { return reduce_all("mean", x, true); }
 /// y[o, i] = sum_d x[o, d, i] / D.  dx[o, d, i] = dy[o, i] / D
-Tensor mean(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("mean");
-    return reduce_dim("mean", x, dim, keepdim, true);
-}
+Tensor mean(const Tensor& x, int64_t dim, bool keepdim) { return reduce_dim("mean", x, dim, keepdim, true); }
 
 /// y = max_i x_i.  dx = dy at the first argmax, 0 elsewhere
-Tensor max(const Tensor& x) {
-    const detail::OpScope scope("max");
-    return extreme_all("max", x, true);
-}
+Tensor max(const Tensor& x) { return extreme_all("max", x, true); }
 /// y[o, i] = max_d x[o, d, i].  dx[o, d*, i] = dy[o, i] at the first argmax d*
-Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("max");
-    return extreme_dim("max", x, dim, keepdim, true);
-}
+Tensor max(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim("max", x, dim, keepdim, true); }
 /// y = min_i x_i.  dx = dy at the first argmin, 0 elsewhere
-Tensor min(const Tensor& x) {
-    const detail::OpScope scope("min");
-    return extreme_all("min", x, false);
-}
+Tensor min(const Tensor& x) { return extreme_all("min", x, false); }
 /// y[o, i] = min_d x[o, d, i].  dx[o, d*, i] = dy[o, i] at the first argmin d*
-Tensor min(const Tensor& x, int64_t dim, bool keepdim) {
-    const detail::OpScope scope("min");
-    return extreme_dim("min", x, dim, keepdim, false);
-}
+Tensor min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_dim("min", x, dim, keepdim, false); }
 
 /// y[o, i] = the first d with x[o, d, i] largest (a NaN counts as largest, as torch), i64; f32,
 /// f64 and i64 inputs. Not differentiable: nothing is recorded.

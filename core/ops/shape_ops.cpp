@@ -464,6 +464,7 @@ Tensor triangle(const Tensor& x, int64_t diagonal, bool lower) {
 // The mask is linear and its own adjoint: the backward is the same op on dy (recorded when a
 // graph is being created).
 Tensor triangle_op(const char* op, const Tensor& x, int64_t diagonal, bool lower) {
+    const detail::OpScope scope(op);
     detail::check_defined(op, x, "input");
     TG_CHECK(x.dim() >= 2, ShapeError, "{}: expected a matrix or a batch of them (at least 2 dims), got shape {}", op,
              shape_str(x.shape()));
@@ -476,14 +477,8 @@ Tensor triangle_op(const char* op, const Tensor& x, int64_t diagonal, bool lower
 
 /// y = x on and below the diagonal-th diagonal of the last two dims (0 the main one, > 0
 /// above it, < 0 below), 0 elsewhere.  dx = tril(dy, diagonal)
-Tensor tril(const Tensor& x, int64_t diagonal) {
-    const detail::OpScope scope("tril");
-    return triangle_op("tril", x, diagonal, true);
-}
+Tensor tril(const Tensor& x, int64_t diagonal) { return triangle_op("tril", x, diagonal, true); }
 /// y = x on and above the diagonal-th diagonal, 0 elsewhere.  dx = triu(dy, diagonal)
-Tensor triu(const Tensor& x, int64_t diagonal) {
-    const detail::OpScope scope("triu");
-    return triangle_op("triu", x, diagonal, false);
-}
+Tensor triu(const Tensor& x, int64_t diagonal) { return triangle_op("triu", x, diagonal, false); }
 
 }  // namespace tg
