@@ -21,7 +21,7 @@
 #include <optional>
 
 #include "bench/bench_common.hpp"
-#include "dist/dist.hpp"
+#include "distributed/dist.hpp"
 
 using namespace tg;
 

@@ -3,18 +3,18 @@
 # itself and of the layers listed for it below, and of no other layer:
 #   core  <- data            (data links core only)
 #   core  <- nn <- optim
-#   dist  <- core, data, nn, optim
+#   distributed <- core, data, nn, optim
 # Fails, listing each offending line, when a file includes a header of a layer it may not.
 # Usage: check_layers.sh [ROOT] (default: the repository this script is in).
 set -euo pipefail
 root="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-layers=(core data nn optim dist)
+layers=(core data nn optim distributed)
 declare -A allowed=(
     [core]=""
     [data]="core"
     [nn]="core"
     [optim]="core nn"
-    [dist]="core data nn optim"
+    [distributed]="core data nn optim"
 )
 bad=0
 for layer in "${layers[@]}"; do
@@ -32,4 +32,4 @@ for layer in "${layers[@]}"; do
     done < <(grep -rEn --include='*.hpp' --include='*.cpp' --include='*.h' "$pattern" "$root/$layer" || true)
 done
 if [ $bad -ne 0 ]; then exit 1; fi
-echo "check_layers: core <- data, core <- nn <- optim, and dist above them all holds in $root"
+echo "check_layers: core <- data, core <- nn <- optim, and distributed above them all holds in $root"

@@ -8,7 +8,7 @@
 #   - oneDNN missing (its header's folders hidden);
 #   - oneDNN half-installed (a header whose library does not link), and a oneDNN 3.x header:
 #     oneDNN is off, and asking for it with TG_WITH_ONEDNN=ON stops the configure, naming why;
-#   - MPI's compiler wrapper missing: tapegrad::dist is off;
+#   - MPI's compiler wrapper missing: tapegrad::distributed is off;
 #   - libtorch half-installed (its config file stops with FATAL_ERROR, as Caffe2's does without
 #     glog): the benchmarks configure without torch-bench;
 # then builds tapegrad::core in the half-installed-oneDNN folder: the CBLAS-only library.
@@ -78,7 +78,7 @@ says onednn3 "^-- tapegrad: oneDNN 3\.1\.0 not used: .* is not 2\.x"
 # Turned off by hand.
 configured onednn_off -DTG_WITH_ONEDNN=OFF -DTG_WITH_MPI=OFF
 says onednn_off "^-- tapegrad: oneDNN not used \(TG_WITH_ONEDNN=OFF\); products run through the CBLAS only"
-says onednn_off "^-- tapegrad: MPI not used \(TG_WITH_MPI=OFF\); no tapegrad::dist"
+says onednn_off "^-- tapegrad: MPI not used \(TG_WITH_MPI=OFF\); no tapegrad::distributed"
 
 # MPI without its compiler wrapper (libopenmpi-dev half there).
 configured no_mpi -DMPI_CXX_COMPILER=/nonexistent/mpicxx -DMPI_C_COMPILER=/nonexistent/mpicc

@@ -20,7 +20,7 @@
 #include <tapegrad.hpp>
 
 #ifdef TG_EXAMPLE_MPI
-#include "dist/dist.hpp"
+#include "distributed/dist.hpp"
 #endif
 #include "../common/cli_checks.hpp"
 #include "../stability_sweep/curvature.hpp"
@@ -39,7 +39,7 @@ std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
 // Under mpirun every rank trains on its slice of each global batch and the gradients are
-// averaged before the step (tapegrad::dist), so the ranks stay identical; rank 0 alone prints
+// averaged before the step (tapegrad::distributed), so the ranks stay identical; rank 0 alone prints
 // and writes files. Without MPI these are a world of one.
 #ifdef TG_EXAMPLE_MPI
 int world() { return dist::world_size(); }

@@ -1,6 +1,11 @@
-// Links tapegrad::dist from another project. Without mpirun no Session is created: the process
-// is a world of one, and shard() returns the whole batch.
+// Links tapegrad::distributed from another project. Without mpirun no Session is created: the
+// process is a world of one, and shard() returns the whole batch. Built twice: with the header
+// path and target name, and with the deprecated <tapegrad/dist/dist.hpp> and tapegrad::dist.
+#ifdef TG_CONSUMER_OLD_HEADER_PATH
 #include <tapegrad/dist/dist.hpp>
+#else
+#include <tapegrad/distributed/dist.hpp>
+#endif
 #include <tapegrad.hpp>
 
 int main() {

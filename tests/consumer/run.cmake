@@ -1,6 +1,7 @@
 # Builds and runs tests/consumer against tapegrad. MODE=add_subdirectory uses the source tree;
 # MODE=find_package installs the already-built tree (BUILD) into a prefix under WORK first.
-# EXPECT_DIST: tapegrad::dist was built, so the consumer must find, link and run it too.
+# EXPECT_DIST: tapegrad::distributed was built, so the consumer must find, link and run it too,
+# under its name and header path and under the deprecated ones (tapegrad::dist, <tapegrad/dist/dist.hpp>).
 file(REMOVE_RECURSE ${WORK})
 set(args -S ${SRC}/tests/consumer -B ${WORK}/build -DCMAKE_BUILD_TYPE=Release)
 if(MODE STREQUAL "add_subdirectory")
@@ -17,6 +18,11 @@ else()
   if(private_headers)
     message(FATAL_ERROR "consumer ${MODE}: internal headers were installed: ${private_headers}")
   endif()
+  # The deprecated path <tapegrad/dist/dist.hpp> is a single forwarding header, when installed.
+  file(GLOB old_path_files ${WORK}/prefix/include/tapegrad/dist/*)
+  if(old_path_files AND NOT old_path_files STREQUAL "${WORK}/prefix/include/tapegrad/dist/dist.hpp")
+    message(FATAL_ERROR "consumer ${MODE}: include/tapegrad/dist holds more than the forwarder: ${old_path_files}")
+  endif()
   # An installation built with oneDNN needs its library only: never OpenCL (which oneDNN's own
   # CMake package would ask for).
   list(APPEND args -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_DISABLE_FIND_PACKAGE_OpenCL=ON)
@@ -29,10 +35,15 @@ foreach(step IN ITEMS configure build run)
   else()
     execute_process(COMMAND ${WORK}/build/consumer RESULT_VARIABLE rc)
     if(NOT rc AND EXPECT_DIST)
-      if(NOT EXISTS ${WORK}/build/consumer_dist)
-        message(FATAL_ERROR "consumer ${MODE}: tapegrad::dist was built but the consumer did not find it")
-      endif()
-      execute_process(COMMAND ${WORK}/build/consumer_dist RESULT_VARIABLE rc)
+      foreach(exe IN ITEMS consumer_dist consumer_dist_old_names)
+        if(NOT EXISTS ${WORK}/build/${exe})
+          message(FATAL_ERROR "consumer ${MODE}: tapegrad::distributed was built but the consumer did not build ${exe}")
+        endif()
+        execute_process(COMMAND ${WORK}/build/${exe} RESULT_VARIABLE rc)
+        if(rc)
+          break()
+        endif()
+      endforeach()
     endif()
   endif()
   if(rc)

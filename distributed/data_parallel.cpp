@@ -1,4 +1,4 @@
-#include "dist/data_parallel.hpp"
+#include "distributed/data_parallel.hpp"
 
 #include <fmt/format.h>
 
@@ -7,9 +7,9 @@
 #include <limits>
 
 #include "core/check.hpp"
-#include "dist/collectives.hpp"
-#include "dist/mpi_internal.hpp"
-#include "dist/session.hpp"
+#include "distributed/collectives.hpp"
+#include "distributed/mpi_internal.hpp"
+#include "distributed/session.hpp"
 #include "nn/module.hpp"
 
 namespace tg::dist {

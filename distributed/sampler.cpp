@@ -1,10 +1,10 @@
-#include "dist/sampler.hpp"
+#include "distributed/sampler.hpp"
 
 #include <fmt/format.h>
 
 #include "core/check.hpp"
 #include "core/ops.hpp"
-#include "dist/session.hpp"
+#include "distributed/session.hpp"
 
 namespace tg::dist {
 

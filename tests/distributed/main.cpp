@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <mpi.h>
 
-#include "dist/dist.hpp"
+#include "distributed/dist.hpp"
 
 int main(int argc, char** argv) {
     tg::dist::Session mpi(&argc, &argv);

@@ -1,8 +1,8 @@
 // A job in which rank 1 throws while rank 0 waits in a collective: dist::run must stop both,
-// print rank 1's message and leave a non-zero exit code (tests/dist/CMakeLists.txt checks all three).
+// print rank 1's message and leave a non-zero exit code (tests/distributed/CMakeLists.txt checks all three).
 #include <tapegrad.hpp>
 
-#include "dist/dist.hpp"
+#include "distributed/dist.hpp"
 
 int main(int argc, char** argv) {
     tg::dist::Session mpi(&argc, &argv);

@@ -1,5 +1,5 @@
 #pragma once
-// Splitting the data over the ranks. Part of tapegrad::dist (see dist/dist.hpp).
+// Splitting the data over the ranks. Part of tapegrad::distributed (see distributed/dist.hpp).
 #include <cstdint>
 #include <vector>
 

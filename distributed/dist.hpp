@@ -1,5 +1,5 @@
 #pragma once
-// Data-parallel training over MPI (the tapegrad::dist library, built when CMake finds MPI;
+// Data-parallel training over MPI (the tapegrad::distributed library, built when CMake finds MPI;
 // TG_WITH_MPI=OFF leaves it out). Every rank holds the whole model, takes its own slice of each
 // global batch, and averages the gradients with all_reduce_gradients before the optimizer
 // step, so the ranks stay identical and together compute the step one process would compute on
@@ -20,9 +20,11 @@
 // MPI is called only from the thread that created the Session (MPI_THREAD_FUNNELED); OpenMP
 // and OpenBLAS threads inside a rank are unaffected.
 //
-// The pieces: dist/session.hpp (MPI start-up, rank, abort), dist/collectives.hpp (broadcast,
-// all_reduce), dist/data_parallel.hpp (DataParallel, all_reduce_gradients) and
-// dist/sampler.hpp (shard, ShardedSampler).
+// Include <tapegrad/distributed/dist.hpp> and link tapegrad::distributed. The namespace is
+// tg::dist, as torch.distributed is imported as dist. The pieces: distributed/session.hpp (MPI
+// start-up, rank, abort), distributed/collectives.hpp (broadcast, all_reduce),
+// distributed/data_parallel.hpp (DataParallel, all_reduce_gradients) and distributed/sampler.hpp
+// (shard, ShardedSampler).
 #include "collectives.hpp"
 #include "data_parallel.hpp"
 #include "sampler.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// Internal to tapegrad::dist (not installed): MPI error checking and the small helpers the
+// Internal to tapegrad::distributed (not installed): MPI error checking and the small helpers the
 // session, the collectives and DataParallel share.
 #include <mpi.h>
 

@@ -1,6 +1,6 @@
 #pragma once
 // Data-parallel training: gradients averaged over the ranks, reduced while backward runs.
-// Part of tapegrad::dist (see dist/dist.hpp).
+// Part of tapegrad::distributed (see distributed/dist.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <memory>

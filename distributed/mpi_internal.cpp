@@ -1,4 +1,4 @@
-#include "dist/mpi_internal.hpp"
+#include "distributed/mpi_internal.hpp"
 
 #include <fmt/format.h>
 

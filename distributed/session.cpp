@@ -1,4 +1,4 @@
-#include "dist/session.hpp"
+#include "distributed/session.hpp"
 
 #include <fmt/format.h>
 #include <mpi.h>
@@ -12,7 +12,7 @@
 #include <exception>
 
 #include "core/error.hpp"
-#include "dist/mpi_internal.hpp"
+#include "distributed/mpi_internal.hpp"
 
 namespace tg::dist {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <tapegrad.hpp>
 
-#include "dist/dist.hpp"
+#include "distributed/dist.hpp"
 
 using namespace tg;
 

@@ -1,6 +1,6 @@
 #pragma once
 // The MPI session: start-up and shut-down, this process's rank, and stopping every rank when
-// one fails. Part of tapegrad::dist (see dist/dist.hpp for the whole picture).
+// one fails. Part of tapegrad::distributed (see distributed/dist.hpp for the whole picture).
 #include <functional>
 #include <string>
 

@@ -1,6 +1,6 @@
 #pragma once
 // Collectives on whole tensors over MPI_COMM_WORLD, with the shapes checked across ranks.
-// Part of tapegrad::dist (see dist/dist.hpp).
+// Part of tapegrad::distributed (see distributed/dist.hpp).
 #include "../core/tensor.hpp"
 
 namespace tg::nn {

@@ -1,4 +1,4 @@
-#include "dist/collectives.hpp"
+#include "distributed/collectives.hpp"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 
 #include "core/autograd.hpp"
 #include "core/check.hpp"
-#include "dist/mpi_internal.hpp"
-#include "dist/session.hpp"
+#include "distributed/mpi_internal.hpp"
+#include "distributed/session.hpp"
 #include "nn/module.hpp"
 
 namespace tg::dist {
