@@ -1,5 +1,6 @@
 #pragma once
-// tapegrad: a small tape-based reverse-mode autograd framework. One header for everything.
+/// \file
+/// tapegrad: a small tape-based reverse-mode autograd framework. One header for everything.
 #include "core/autocast.hpp"
 #include "core/autograd.hpp"
 #include "core/checkpoint.hpp"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs tapegrad-bench and torch-bench side by side, alternating, in one run, and prints the
-# markdown tables of bench/README.md: S/M/L at 1 and 2 threads, the Fashion-MNIST CNN,
+# markdown tables of docs/bench.md: S/M/L at 1 and 2 threads, the Fashion-MNIST CNN,
 # layer_norm, and scaling in T and C. Usage: bench/compare.sh [build-dir] (default: build). Needs torch-bench (Debian's
 # libtorch-dev installed before configuring); without it, prints tapegrad's figures only.
 set -euo pipefail

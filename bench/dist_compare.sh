@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel figures for README ("Training on several machines"): for the S, M and L GPTs of
-# bench/README.md, one process with 2 threads against 2 processes (mpiexec) with 1 thread each,
+# docs/bench.md, one process with 2 threads against 2 processes (mpiexec) with 1 thread each,
 # the same global batch. The 2-process runs time three ways of reducing the gradients in turn
 # (after backward, overlapped with backward, none); on L they are also run with malloc's
 # defaults, to show what dist::SessionOptions::keep_freed_memory gains. Invocations alternate

@@ -12,7 +12,7 @@
 # Usage: bench/dist_netsim.sh [--rate R]... [--model M|L]... [--bucket-kb K]... [--rounds N]
 #                             [--mca NAME VALUE]... [build-dir]
 #   --rate       a tc rate (1gbit, 10gbit, 500mbit, ...); default: 1gbit and 10gbit
-#   --model      M or L (the models of bench/README.md); default: both
+#   --model      M or L (the models of docs/bench.md); default: both
 #   --bucket-kb  gradient bucket sizes to sweep (default: DataParallel's default, 1024)
 #   --rounds     rounds of tapegrad-dist-bench (each times every mode once; default 2)
 #   --mca        an OpenMPI parameter for every run (e.g. --mca btl_tcp_progress_thread 1)

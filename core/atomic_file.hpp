@@ -1,5 +1,6 @@
 #pragma once
-// Crash-safe file writes: path always holds either its old contents or the complete new ones.
+/// \file
+/// Crash-safe file writes: path always holds either its old contents or the complete new ones.
 #include <string>
 #include <string_view>
 #include <vector>

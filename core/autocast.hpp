@@ -1,18 +1,19 @@
 #pragma once
-// Mixed precision for matrix products, with PyTorch's autocast semantics on the CPU. While an
-// Autocast(Dtype::bf16) guard is alive on a thread, matmul and linear on float32 operands take
-// bfloat16 copies of their inputs, multiply them with float32 accumulation and return float32;
-// their backward, whenever it runs, does the same with the copies the forward made. Everything
-// else (layer_norm, softmax, attention, losses, reductions) stays float32, and so do parameters,
-// gradients and optimizer state: the float32 weights are the masters, so no loss scaling is
-// needed. A weight's bf16 copy is made once while the guard lives and reused by every product
-// that reads it (forward and backward), until the weight changes.
-//
-// Where bf16 runs: on CPUs with bf16 instructions (AMX tiles or AVX512_BF16) through oneDNN,
-// for products big enough to repay the casts (autocast_info() states the rule). Elsewhere the
-// products stay float32 and autocast_info() says why (the example and tapegrad-bench print it):
-// never a slow emulation by surprise; TG_AUTOCAST_EMULATE=1 asks for one, to check accuracy.
-// float64 operands are never touched, so gradcheck is unaffected.
+/// \file
+/// Mixed precision for matrix products, with PyTorch's autocast semantics on the CPU. While an
+/// Autocast(Dtype::bf16) guard is alive on a thread, matmul and linear on float32 operands take
+/// bfloat16 copies of their inputs, multiply them with float32 accumulation and return float32;
+/// their backward, whenever it runs, does the same with the copies the forward made. Everything
+/// else (layer_norm, softmax, attention, losses, reductions) stays float32, and so do parameters,
+/// gradients and optimizer state: the float32 weights are the masters, so no loss scaling is
+/// needed. A weight's bf16 copy is made once while the guard lives and reused by every product
+/// that reads it (forward and backward), until the weight changes.
+///
+/// Where bf16 runs: on CPUs with bf16 instructions (AMX tiles or AVX512_BF16) through oneDNN,
+/// for products big enough to repay the casts (autocast_info() states the rule). Elsewhere the
+/// products stay float32 and autocast_info() says why (the example and tapegrad-bench print it):
+/// never a slow emulation by surprise; TG_AUTOCAST_EMULATE=1 asks for one, to check accuracy.
+/// float64 operands are never touched, so gradcheck is unaffected.
 #include <cstdint>
 #include <string>
 
@@ -25,6 +26,8 @@ namespace tg {
 /// nest; the outermost one's end drops the cached weight copies.
 class Autocast {
 public:
+    /// Turns autocast on (or, with `enabled = false`, off) for this thread until destruction.
+    /// Throws DtypeError for any dtype but Dtype::bf16.
     explicit Autocast(Dtype dtype = Dtype::bf16, bool enabled = true);
     ~Autocast();
     Autocast(const Autocast&) = delete;

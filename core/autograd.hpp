@@ -1,7 +1,8 @@
 #pragma once
-// The tape: a thread-local list of recorded ops (a Wengert list) walked backwards by
-// backward(). Each entry holds its inputs, a weak reference to its output and the closure
-// that maps the output's gradient to one gradient per input.
+/// \file
+/// The tape: a thread-local list of recorded ops (a Wengert list) walked backwards by
+/// backward(). Each entry holds its inputs, a weak reference to its output and the closure
+/// that maps the output's gradient to one gradient per input.
 #include <functional>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 
 namespace tg {
 
+/// One gradient per input of an op, as a backward returns them (undefined where none flows).
 using Grads = std::vector<Tensor>;
 /// Receives the output's gradient dy and the output y itself (so closures never need to keep
 /// their own output alive); returns one gradient per input, undefined where none flows.
@@ -23,11 +25,13 @@ using BackwardFn = std::function<Grads(const Tensor& dy, const Tensor& y)>;
 /// throws AnomalyError naming the op, its input shapes, its entry on the tape and the
 /// TapeLabel in force when it was recorded. Off, it costs one thread-local test per op.
 bool is_anomaly_enabled();
+/// Turns anomaly detection on or off for this thread (torch.autograd.set_detect_anomaly).
 void set_detect_anomaly(bool enabled);
 
 /// Turns anomaly detection on for its lifetime (on this thread), then restores the setting.
 class AnomalyGuard {
 public:
+    /// Sets anomaly detection to `enabled` (on by default) until destruction.
     explicit AnomalyGuard(bool enabled = true);
     ~AnomalyGuard();
     AnomalyGuard(const AnomalyGuard&) = delete;
@@ -41,6 +45,7 @@ private:
 /// anomaly report can say where in the model the op came from, e.g. TapeLabel l("block 3").
 class TapeLabel {
 public:
+    /// Makes `label` the label of the ops recorded on this thread until destruction.
     explicit TapeLabel(std::string label);
     ~TapeLabel();
     TapeLabel(const TapeLabel&) = delete;
@@ -54,17 +59,23 @@ private:
 /// output), and backward() refuses to run one whose saved values were modified in place since
 /// (it would give a wrong gradient). A backward that needs only shapes (add, reshape, sum,
 /// ...) is declared with `shapes`, and its inputs may then be modified in place after the op.
-enum class BackwardReads { values, shapes };
+enum class BackwardReads {
+    values,  ///< reads saved values: refused after an in-place change to them
+    shapes   ///< reads only shapes: the inputs may be modified in place afterwards
+};
 
 /// Whether an op's backward can itself be differentiated (create_graph, below).
-///   once:  it computes its gradients with kernels outside the tape (every op's default, and a
-///          custom op's). Under create_graph its results are still correct gradients, but
-///          differentiating them again throws an error that names the op.
-///   twice: under create_graph it runs with grad mode on and computes its gradients with
-///          recorded ops, each of which declares its own, so they can be differentiated again.
-///          With create_graph off it runs in grad mode off, as every backward, and may take a
-///          faster path then (is_grad_enabled() tells which).
-enum class Differentiable { once, twice };
+enum class Differentiable {
+    /// It computes its gradients with kernels outside the tape (every op's default, and a
+    /// custom op's). Under create_graph its results are still correct gradients, but
+    /// differentiating them again throws an error that names the op.
+    once,
+    /// Under create_graph it runs with grad mode on and computes its gradients with recorded
+    /// ops, each of which declares its own, so they can be differentiated again. With
+    /// create_graph off it runs in grad mode off, as every backward, and may take a faster path
+    /// then (is_grad_enabled() tells which).
+    twice
+};
 
 /// True when an op with these inputs must be recorded.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
@@ -81,9 +92,12 @@ Tensor record(std::string_view op, Tensor out, std::vector<Tensor> inputs, Backw
 
 /// How backward() and grad() walk the tape.
 struct GradOptions {
-    bool retain_graph = false;  // keep the tape entries this pass used (forced on by create_graph, as PyTorch)
-    bool create_graph = false;  // record the backward's own ops, so its results can be differentiated again
-    bool allow_unused = false;  // an input that no gradient reaches gets an undefined Tensor instead of an error
+    /// Keep the tape entries this pass used (forced on by create_graph, as PyTorch).
+    bool retain_graph = false;
+    /// Record the backward's own ops, so its results can be differentiated again.
+    bool create_graph = false;
+    /// grad() only: an input that no gradient reaches gets an undefined Tensor instead of an error.
+    bool allow_unused = false;
 };
 
 /// d(sum_k <grad_outputs[k], outputs[k]>)/d(inputs[i]) for each input, as torch.autograd.grad.

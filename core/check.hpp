@@ -1,6 +1,7 @@
 #pragma once
-// One-line argument checks, in the spirit of PyTorch's TORCH_CHECK, and the validations that
-// several ops and layers share. The message is built only when the check fails.
+/// \file
+/// One-line argument checks, in the spirit of PyTorch's TORCH_CHECK, and the validations that
+/// several ops and layers share. The message is built only when the check fails.
 #include <fmt/format.h>
 
 #include <string_view>
@@ -8,7 +9,9 @@
 #include "error.hpp"
 
 /// Throws tg::ErrorType(fmt::format(...)) unless cond holds:
-///   TG_CHECK(a.dim() == 2, ShapeError, "mm: expected a 2-d tensor, got {}", shape_str(a.shape()));
+///
+///     TG_CHECK(a.dim() == 2, ShapeError, "mm: expected a 2-d tensor, got {}",
+///              shape_str(a.shape()));
 #define TG_CHECK(cond, ErrorType, ...)                                \
     do {                                                              \
         if (!(cond)) [[unlikely]]                                     \

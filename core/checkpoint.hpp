@@ -1,5 +1,6 @@
 #pragma once
-// Activation checkpointing: trade compute for memory, as torch.utils.checkpoint.
+/// \file
+/// Activation checkpointing: trade compute for memory, as torch.utils.checkpoint.
 #include <functional>
 #include <vector>
 

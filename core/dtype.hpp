@@ -1,4 +1,6 @@
 #pragma once
+/// \file
+/// Element types: the Dtype enum, its sizes and names, and the bfloat16 value type.
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -7,13 +9,23 @@
 
 namespace tg {
 
+/// The element type of a Tensor. f32 is the default everywhere, as in PyTorch.
+///
 /// bf16 is a storage dtype: tensors hold it, convert it (to()), print, save and load it, and no
 /// op computes in it (each one throws DtypeError and says to convert to f32 first).
 /// b8 holds truth values (C++ bool, one byte; PyTorch's torch.bool): comparisons return it,
 /// where, masked_fill and the attention masks take it, logical ops and any/all compute in it,
 /// and sum counts its true elements; arithmetic refuses it (convert with .to()).
-enum class Dtype : uint8_t { f32, f64, i64, bf16, b8 };
+/// A Dtype prints as its name ("f32") with fmt::format and fmt::print (core/format.hpp).
+enum class Dtype : uint8_t {
+    f32,   ///< float (IEEE single precision)
+    f64,   ///< double
+    i64,   ///< int64_t: indices, labels, counts
+    bf16,  ///< bfloat16, for storage only
+    b8     ///< bool, one byte
+};
 
+/// Bytes per element: 4 for f32, 8 for f64 and i64, 2 for bf16, 1 for b8.
 constexpr std::size_t dtype_size(Dtype d) {
     switch (d) {
         case Dtype::f32: return 4;
@@ -30,6 +42,7 @@ constexpr std::size_t dtype_size(Dtype d) {
 /// a floating dtype" (requires_grad, parameters, ops) refuses bf16 without knowing of it.
 constexpr bool is_floating(Dtype d) { return d == Dtype::f32 || d == Dtype::f64; }
 
+/// The dtype's name as this library writes it: "f32", "f64", "i64", "bf16" or "b8".
 constexpr std::string_view dtype_name(Dtype d) {
     switch (d) {
         case Dtype::f32: return "f32";
@@ -45,21 +58,28 @@ constexpr std::string_view dtype_name(Dtype d) {
 /// float's range with about 3 significant digits. Widening to float is exact and implicit;
 /// narrowing rounds to nearest, ties to even, and must be asked for (explicit). NaN stays NaN
 /// (made quiet), infinities and signed zeros are kept, values past the largest bf16 round to inf.
+/// Prints as its float value with fmt::format and fmt::print (core/format.hpp).
 class bfloat16 {
 public:
+    /// Positive zero.
     constexpr bfloat16() = default;
+    /// f rounded to the nearest bf16 (ties to even).
     constexpr explicit bfloat16(float f) : bits_(round_bits(f)) {}
     /// One rounding straight from double (not double -> float -> bf16, which can round twice).
     constexpr explicit bfloat16(double d) : bits_(round_bits(to_odd_float(d))) {}
 
+    /// The exact float value (implicit widening).
     constexpr operator float() const { return to_float(); }
+    /// The exact float value.
     constexpr float to_float() const { return std::bit_cast<float>(static_cast<uint32_t>(bits_) << 16); }
 
+    /// The bf16 whose bit pattern is `bits` (no rounding).
     static constexpr bfloat16 from_bits(uint16_t bits) {
         bfloat16 b;
         b.bits_ = bits;
         return b;
     }
+    /// The 16-bit pattern: the upper half of the equivalent float's bits.
     constexpr uint16_t bits() const { return bits_; }
 
     /// The bf16 bits nearest to f (ties to even); a NaN keeps its sign and gets the quiet bit.

@@ -1,11 +1,14 @@
 #pragma once
-// Every failure tapegrad reports is one of these. Messages start with the op or function
-// name and show the shapes, dtypes or values involved.
+/// \file
+/// Every failure tapegrad reports is one of these. Messages start with the op or function
+/// name and show the shapes, dtypes or values involved.
 #include <stdexcept>
 #include <string>
 
 namespace tg {
 
+/// The base of every exception tapegrad throws (a std::runtime_error: what() is the message).
+/// Catch it to handle any of them; the classes below say what went wrong.
 class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

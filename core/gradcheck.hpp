@@ -1,5 +1,6 @@
 #pragma once
-// Checks a function's analytic gradients against central finite differences in float64.
+/// \file
+/// Checks a function's analytic gradients against central finite differences in float64.
 #include <functional>
 #include <string>
 #include <vector>
@@ -8,27 +9,34 @@
 
 namespace tg {
 
+/// Step and tolerances of gradcheck(), gradgradcheck() and gradcheck_tensors().
 struct GradcheckOptions {
-    double eps = 1e-6;   // finite-difference step
-    double atol = 1e-5;  // an element passes when |analytic - numeric| <= atol + rtol * |numeric|
-    double rtol = 1e-3;
-    uint64_t seed = 0;   // for the random weights r of the scalar loss sum(r * f(x))
+    double eps = 1e-6;   ///< finite-difference step (must be positive)
+    /// Absolute tolerance: an element passes when |analytic - numeric| <= atol + rtol * |numeric|.
+    double atol = 1e-5;
+    double rtol = 1e-3;  ///< relative tolerance (see atol)
+    uint64_t seed = 0;   ///< for the random weights r of the scalar loss sum(r * f(x))
 };
 
+/// The outcome of a gradient check: whether it passed, the worst errors and where they were.
+/// message() says it in one line, for a test's failure output.
 struct GradcheckResult {
-    bool ok = true;
-    double max_abs_error = 0;   // worst |analytic - numeric| over all elements
-    double max_rel_error = 0;   // worst |analytic - numeric| relative to the largest gradient
-                                // magnitude (analytic or numeric) of the same input; 0 for
-                                // inputs whose gradients all lie below atol
-    int64_t input = -1;         // input and flat element index of the worst relative error
-    int64_t element = -1;
-    double analytic = 0;        // the two gradients at that element
-    double numeric = 0;
-    int64_t checked = 0;        // elements compared
+    bool ok = true;             ///< every element passed the atol/rtol test
+    double max_abs_error = 0;   ///< worst |analytic - numeric| over all elements
+    /// Worst |analytic - numeric| relative to the largest gradient magnitude (analytic or
+    /// numeric) of the same input; 0 for inputs whose gradients all lie below atol.
+    double max_rel_error = 0;
+    int64_t input = -1;         ///< input of the worst relative error (-1: nothing checked)
+    int64_t element = -1;       ///< flat index, within that input, of the worst relative error
+    double analytic = 0;        ///< the analytic gradient at that element
+    double numeric = 0;         ///< the finite-difference gradient at that element
+    int64_t checked = 0;        ///< elements compared
+    /// One line: "gradcheck passed" or "gradcheck FAILED", the element count, both maximum
+    /// errors and the worst element with its two gradients.
     std::string message() const;
 };
 
+/// The function gradcheck() and gradgradcheck() differentiate: tensors in, one tensor out.
 using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 /// Evaluates fn on float64 copies of inputs. A non-scalar output is reduced with fixed random
@@ -36,6 +44,8 @@ using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 /// differentiated; if none does, all floating inputs are. i64 inputs pass through unchanged.
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options = {});
+/// \overload
+/// With eps, atol and rtol given directly (the seed is 0).
 GradcheckResult gradcheck(const GradcheckFn& fn, const std::vector<Tensor>& inputs, double eps,
                           double atol, double rtol);
 

@@ -1,5 +1,6 @@
 #pragma once
-// The tape drawn as a graph, as torchviz's make_dot draws PyTorch's.
+/// \file
+/// The tape drawn as a graph, as torchviz's make_dot draws PyTorch's.
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,8 @@ namespace tg {
 /// place of ".svg"), and a line on stderr that says so. Crash-safe (temporary file + rename).
 /// Errors: root undefined or needing no grad, a graph freed by backward(), another extension.
 void write_graph(const Tensor& root, const std::string& path);
+/// \overload
+/// With `names` for the leaves (name, tensor), e.g. model.named_parameters().
 void write_graph(const Tensor& root, const std::string& path,
                  const std::vector<std::pair<std::string, Tensor>>& names);
 

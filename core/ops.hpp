@@ -1,6 +1,8 @@
 #pragma once
-// Every differentiable op, as a free function. Each is defined with its backward in
-// core/ops/<family>.cpp. Elementwise binary ops broadcast as numpy and PyTorch do.
+/// \file
+/// Every differentiable op, as a free function. Each is defined with its backward in the file
+/// of its family under core/ops/ (arithmetic.cpp, unary.cpp, ...). Elementwise binary ops
+/// broadcast as numpy and PyTorch do.
 #include <array>
 #include <cstdint>
 #include <string_view>
@@ -13,39 +15,66 @@ namespace tg {
 class Generator;
 
 // Elementwise arithmetic (core/ops/arithmetic.cpp). Both operands share one floating dtype.
+/// a + b, elementwise with broadcasting (torch.add).
 Tensor add(const Tensor& a, const Tensor& b);
+/// a - b, elementwise with broadcasting.
 Tensor sub(const Tensor& a, const Tensor& b);
+/// a * b, elementwise with broadcasting.
 Tensor mul(const Tensor& a, const Tensor& b);
+/// a / b, elementwise with broadcasting.
 Tensor div(const Tensor& a, const Tensor& b);
+/// a + b for a number b (a floating).
 Tensor add(const Tensor& a, double b);
+/// a * b for a number b (a floating).
 Tensor mul(const Tensor& a, double b);
+/// -a (a floating).
 Tensor neg(const Tensor& a);
 
+/// add(a, b).
 Tensor operator+(const Tensor& a, const Tensor& b);
+/// sub(a, b).
 Tensor operator-(const Tensor& a, const Tensor& b);
+/// mul(a, b).
 Tensor operator*(const Tensor& a, const Tensor& b);
+/// div(a, b).
 Tensor operator/(const Tensor& a, const Tensor& b);
+/// neg(a).
 Tensor operator-(const Tensor& a);
+/// add(a, b).
 Tensor operator+(const Tensor& a, double b);
+/// add(b, a).
 Tensor operator+(double a, const Tensor& b);
+/// add(a, -b).
 Tensor operator-(const Tensor& a, double b);
+/// a - b: add(neg(b), a).
 Tensor operator-(double a, const Tensor& b);
+/// mul(a, b).
 Tensor operator*(const Tensor& a, double b);
+/// mul(b, a).
 Tensor operator*(double a, const Tensor& b);
+/// mul(a, 1 / b).
 Tensor operator/(const Tensor& a, double b);
+/// a / b: a times pow(b, -1).
 Tensor operator/(double a, const Tensor& b);
 
 // Elementwise functions (core/ops/unary.cpp).
+/// e^x, elementwise.
 Tensor exp(const Tensor& x);
+/// Natural logarithm, elementwise (NaN below 0, -inf at 0).
 Tensor log(const Tensor& x);
+/// Hyperbolic tangent, elementwise.
 Tensor tanh(const Tensor& x);
+/// Square root, elementwise (NaN below 0).
 Tensor sqrt(const Tensor& x);
 /// x * x.
 Tensor square(const Tensor& x);
 /// 1 / sqrt(x).
 Tensor rsqrt(const Tensor& x);
+/// x^exponent, elementwise, for a finite exponent (ValueError otherwise).
 Tensor pow(const Tensor& x, double exponent);
+/// max(x, 0), elementwise; the gradient at 0 is 0.
 Tensor relu(const Tensor& x);
+/// 1 / (1 + exp(-x)), elementwise, computed without overflow.
 Tensor sigmoid(const Tensor& x);
 /// GPT-2's tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 Tensor gelu(const Tensor& x);
@@ -54,7 +83,11 @@ Tensor gelu(const Tensor& x);
 Tensor gelu(const Tensor& x, std::string_view approximate);
 
 // Dtype conversion and copy (core/ops/copy.cpp).
+/// x converted to dtype, as Tensor::to: x itself when the dtype already matches. Differentiable
+/// between f32 and f64; converting a tensor that requires grad to bf16 is refused while grad
+/// mode is on (DtypeError), since bf16 tensors carry no gradient.
 Tensor to(const Tensor& x, Dtype dtype);
+/// A copy of x in a new buffer, any dtype (differentiable).
 Tensor clone(const Tensor& x);
 
 /// (..., M, K) @ (..., K, N) -> (..., M, N); batch dims broadcast (core/ops/matmul.cpp). A 1-d
@@ -68,23 +101,33 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // Reductions (core/ops/reduction.cpp). dim may be negative. sum of an i64 or b8 tensor gives
 // an i64 total (for b8, how many are true), not differentiable, as in PyTorch.
+/// The sum of every element, 0-d.
 Tensor sum(const Tensor& x);
+/// The sums along dim, which is dropped (kept with size 1 when keepdim).
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
+/// The mean of every element, 0-d (floating x only; ValueError for an empty x).
 Tensor mean(const Tensor& x);
+/// The means along dim, which is dropped (kept with size 1 when keepdim).
 Tensor mean(const Tensor& x, int64_t dim, bool keepdim = false);
 /// Over several dims at once, as x.sum({1, 2}) in PyTorch: each dim named once, negative ones
 /// counted from the end; an empty list means every dim (but a bare {} picks the one-dim
 /// overload, dim 0, as C++ prefers the integer; write std::vector<int64_t>{}).
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+/// The means over several dims at once (dims as for sum).
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 /// Largest element; the gradient goes to the first position holding it.
 Tensor max(const Tensor& x);
+/// The largest values along dim (values only: argmax gives the positions); the gradient goes
+/// to the first position holding each.
 Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
 
 // Shape ops (core/ops/shape_ops.cpp). All return contiguous tensors; reshape shares storage.
 /// One dim may be -1 (inferred).
 Tensor reshape(const Tensor& x, const Shape& shape);
+/// x with dims dim0 and dim1 swapped (negative dims count from the end); a copy.
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+/// x with its dims reordered: dim i of the result is dim dims[i] of x (each dim named once;
+/// negative ones count from the end); a copy.
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 /// Elements start, start+step, ... below end along dim (start/end clamped like Python slices,
 /// negative values count from the end; step >= 1).
@@ -100,6 +143,7 @@ std::vector<Tensor> unbind(const Tensor& x, int64_t dim = 0);
 /// reshape under PyTorch's other name. Tensors are always contiguous here, so unlike torch's
 /// view it never fails for the layout; it shares storage.
 Tensor view(const Tensor& x, const Shape& shape);
+/// The tensors joined along an existing dim: one dtype, the same sizes in every other dim.
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 
 /// Rows of weight (V, C) picked by i64 ids of any shape -> (*ids.shape, C)
@@ -107,7 +151,9 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 
 // Softmax family (core/ops/softmax.cpp), numerically stable (the row max is subtracted).
+/// exp(x) / sum(exp(x)) along dim (the last by default): every slice along dim sums to 1.
 Tensor softmax(const Tensor& x, int64_t dim = -1);
+/// log(softmax(x, dim)), computed directly: x - max - log(sum(exp(x - max))).
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 /// Mean over N of -log softmax(logits)[n, target[n]]; logits (N, V), targets i64 (N).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
@@ -152,7 +198,9 @@ Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor abs(const Tensor& x);
 /// min(max(x, min), max); the gradient passes where min <= x <= max.
 Tensor clamp(const Tensor& x, double min, double max);
+/// Sine, elementwise.
 Tensor sin(const Tensor& x);
+/// Cosine, elementwise.
 Tensor cos(const Tensor& x);
 
 // Selection and indexing (core/ops/indexing.cpp). gather and index_select read x of any dtype
@@ -191,6 +239,7 @@ Tensor repeat(const Tensor& x, const Shape& reps);
 /// The lower (tril) or upper (triu) triangle of the last two dims, zeros elsewhere; diagonal 0
 /// is the main diagonal, k > 0 the k-th above it, k < 0 below. Any dtype.
 Tensor tril(const Tensor& x, int64_t diagonal = 0);
+/// The upper triangle: x on and above the diagonal-th diagonal, zeros below it (see tril).
 Tensor triu(const Tensor& x, int64_t diagonal = 0);
 
 // Reductions (core/ops/reduction.cpp).
@@ -201,11 +250,18 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased = tr
 /// Largest / smallest element over dims (all dims by default); NaN propagates. Unlike max and
 /// min, the gradient is split evenly between the elements equal to the result, as torch.amax.
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+/// \overload
+/// The largest elements along one dim.
 Tensor amax(const Tensor& x, int64_t dim, bool keepdim = false);
+/// The smallest elements over dims, as amax.
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+/// \overload
+/// The smallest elements along one dim.
 Tensor amin(const Tensor& x, int64_t dim, bool keepdim = false);
 /// Smallest element; the gradient goes to the first position holding it.
 Tensor min(const Tensor& x);
+/// The smallest values along dim (values only); the gradient goes to the first position
+/// holding each.
 Tensor min(const Tensor& x, int64_t dim, bool keepdim = false);
 /// Position of the largest element along dim (the first one on ties), i64, not differentiable.
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
@@ -222,11 +278,13 @@ Tensor cumsum(const Tensor& x, int64_t dim);
 // their order (stable), as torch with stable=True.
 /// What sort and topk return: auto [values, indices] = topk(x, 3).
 struct ValuesIndices {
-    Tensor values;   // differentiable (gathered from x)
-    Tensor indices;  // i64 positions along dim
+    Tensor values;   ///< differentiable (gathered from x)
+    Tensor indices;  ///< i64 positions along dim
 };
 /// The positions that sort x along dim, i64.
 Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false);
+/// x sorted along dim (ascending, or descending) with the positions the values came from;
+/// values are differentiable, as gather(x, dim, indices).
 ValuesIndices sort(const Tensor& x, int64_t dim = -1, bool descending = false);
 /// The k largest (largest = true) or smallest elements along dim, in that order.
 ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
@@ -236,8 +294,9 @@ ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = 
 // linear over every step gives x_proj = x W_ih^T + b_ih. f32 or f64, all operands one dtype.
 /// What lstm_recurrence returns.
 struct LSTMSequence {
-    Tensor output;  // (T, B, H): h after every step
-    Tensor h, c;    // (B, H): after the last step
+    Tensor output;  ///< (T, B, H): h after every step
+    Tensor h,       ///< (B, H): the hidden state after the last step
+        c;          ///< (B, H): the cell state after the last step
 };
 /// x_proj (T, B, 4H) with T >= 1, gates in PyTorch's order (i, f, g, o); h0, c0 (B, H);
 /// w_hh (4H, H); b_hh (4H) or undefined. Per step: a = x_proj[t] + h W_hh^T + b_hh,
@@ -253,70 +312,125 @@ Tensor gru_recurrence(const Tensor& x_proj, const Tensor& h0, const Tensor& w_hh
 // Operands broadcast; of one dtype they compare in it, of two dtypes (or against a number) as
 // double. NaN compares false (ne: true). Logical ops, any, all, nonzero and count_nonzero read
 // any dtype but bf16 as "nonzero is true".
+/// a == b, elementwise (b8).
 Tensor eq(const Tensor& a, const Tensor& b);
+/// a != b, elementwise (b8; true where either is NaN).
 Tensor ne(const Tensor& a, const Tensor& b);
+/// a < b, elementwise (b8).
 Tensor lt(const Tensor& a, const Tensor& b);
+/// a <= b, elementwise (b8).
 Tensor le(const Tensor& a, const Tensor& b);
+/// a > b, elementwise (b8).
 Tensor gt(const Tensor& a, const Tensor& b);
+/// a >= b, elementwise (b8).
 Tensor ge(const Tensor& a, const Tensor& b);
+/// a == b against a number, compared as double.
 Tensor eq(const Tensor& a, double b);
+/// a != b against a number, compared as double.
 Tensor ne(const Tensor& a, double b);
+/// a < b against a number, compared as double.
 Tensor lt(const Tensor& a, double b);
+/// a <= b against a number, compared as double.
 Tensor le(const Tensor& a, double b);
+/// a > b against a number, compared as double.
 Tensor gt(const Tensor& a, double b);
+/// a >= b against a number, compared as double.
 Tensor ge(const Tensor& a, double b);
+/// eq(a, b): elementwise, a b8 tensor (not a bool).
 Tensor operator==(const Tensor& a, const Tensor& b);
+/// ne(a, b).
 Tensor operator!=(const Tensor& a, const Tensor& b);
+/// lt(a, b).
 Tensor operator<(const Tensor& a, const Tensor& b);
+/// le(a, b).
 Tensor operator<=(const Tensor& a, const Tensor& b);
+/// gt(a, b).
 Tensor operator>(const Tensor& a, const Tensor& b);
+/// ge(a, b).
 Tensor operator>=(const Tensor& a, const Tensor& b);
+/// eq(a, b).
 Tensor operator==(const Tensor& a, double b);
+/// ne(a, b).
 Tensor operator!=(const Tensor& a, double b);
+/// lt(a, b).
 Tensor operator<(const Tensor& a, double b);
+/// le(a, b).
 Tensor operator<=(const Tensor& a, double b);
+/// gt(a, b).
 Tensor operator>(const Tensor& a, double b);
+/// ge(a, b).
 Tensor operator>=(const Tensor& a, double b);
+/// eq(b, a).
 Tensor operator==(double a, const Tensor& b);
+/// ne(b, a).
 Tensor operator!=(double a, const Tensor& b);
+/// a < b: gt(b, a).
 Tensor operator<(double a, const Tensor& b);
+/// a <= b: ge(b, a).
 Tensor operator<=(double a, const Tensor& b);
+/// a > b: lt(b, a).
 Tensor operator>(double a, const Tensor& b);
+/// a >= b: le(b, a).
 Tensor operator>=(double a, const Tensor& b);
+/// a and b, elementwise (b8), with broadcasting.
 Tensor logical_and(const Tensor& a, const Tensor& b);
+/// a or b, elementwise (b8), with broadcasting.
 Tensor logical_or(const Tensor& a, const Tensor& b);
+/// Exactly one of a and b, elementwise (b8), with broadcasting.
 Tensor logical_xor(const Tensor& a, const Tensor& b);
+/// not a, elementwise (b8).
 Tensor logical_not(const Tensor& a);
 /// &, |, ^ and ~ on b8 tensors are logical_and, logical_or, logical_xor and logical_not (other
 /// dtypes: DtypeError, pointing at the logical_* functions).
 Tensor operator&(const Tensor& a, const Tensor& b);
+/// logical_or(a, b) on b8 tensors.
 Tensor operator|(const Tensor& a, const Tensor& b);
+/// logical_xor(a, b) on b8 tensors.
 Tensor operator^(const Tensor& a, const Tensor& b);
+/// logical_not(a) on a b8 tensor.
 Tensor operator~(const Tensor& a);
-/// Whether any (all) element is true: 0-d b8, or along dim.
+/// Whether any element is true: 0-d b8 (false for an empty x).
 Tensor any(const Tensor& x);
+/// Whether every element is true: 0-d b8 (true for an empty x).
 Tensor all(const Tensor& x);
+/// Whether any element along dim is true (b8); dim is dropped unless keepdim.
 Tensor any(const Tensor& x, int64_t dim, bool keepdim = false);
+/// Whether every element along dim is true (b8); dim is dropped unless keepdim.
 Tensor all(const Tensor& x, int64_t dim, bool keepdim = false);
 /// The positions of the true elements, one row each: i64 (count, x.dim()), row-major order.
 Tensor nonzero(const Tensor& x);
 /// How many elements are true: 0-d i64.
 Tensor count_nonzero(const Tensor& x);
-/// Elementwise tests of floating values (i64 and b8 are always finite).
+/// True where x is NaN (b8). These tests read floating values; i64 and b8 are always finite.
 Tensor isnan(const Tensor& x);
+/// True where x is +inf or -inf (b8).
 Tensor isinf(const Tensor& x);
+/// True where x is neither NaN nor infinite (b8).
 Tensor isfinite(const Tensor& x);
 
 // Convolution and pooling (core/ops/conv.cpp, core/ops/pool.cpp).
+/// conv1d's settings, as torch.nn.functional.conv1d's arguments. The output length is
+/// Lout = floor((L + 2 padding - dilation (K - 1) - 1) / stride) + 1.
 struct Conv1dArgs {
-    int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+    int64_t stride = 1,  ///< step between output positions (>= 1)
+        padding = 0,     ///< zeros added at each end of L (>= 0)
+        dilation = 1,    ///< spacing between the kernel's taps (>= 1)
+        groups = 1;      ///< channel groups, each convolved on its own; must divide Cin and Cout
 };
+/// conv2d's settings, (height, width) pairs as torch.nn.functional.conv2d's arguments; each
+/// output size follows conv1d's formula in its own dim.
 struct Conv2dArgs {
-    std::array<int64_t, 2> stride{1, 1}, padding{0, 0}, dilation{1, 1};
-    int64_t groups = 1;
+    std::array<int64_t, 2> stride{1, 1},  ///< step between output positions (>= 1)
+        padding{0, 0},                    ///< zeros added on each side of H and of W (>= 0)
+        dilation{1, 1};                   ///< spacing between the kernel's taps (>= 1)
+    int64_t groups = 1;  ///< channel groups, each convolved on its own; must divide Cin and Cout
 };
+/// max_pool2d's and avg_pool2d's settings, (height, width) pairs, as torch's with
+/// ceil_mode = false: Ho = floor((H + 2 padding - kernel) / stride) + 1.
 struct Pool2dArgs {
-    std::array<int64_t, 2> kernel{2, 2}, stride{0, 0} /* 0 = kernel */, padding{0, 0};
+    std::array<int64_t, 2> kernel{2, 2},  ///< window size (kH, kW), each >= 1
+        stride{0, 0},                     ///< step between windows; 0 (the default) = kernel
+        padding{0, 0};                    ///< added on each side, at most half the kernel
 };
 /// x (N, Cin, L), w (Cout, Cin/groups, K), b (Cout) or undefined -> (N, Cout, Lout).
 Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv1dArgs& args = {});
@@ -338,6 +452,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps);
 
 // Losses (core/ops/loss.cpp); each returns the mean over its elements or samples.
+/// mean((input - target)^2) over every element; input and target of one shape (no
+/// broadcasting) and one floating dtype.
 Tensor mse_loss(const Tensor& input, const Tensor& target);
 /// -mean_n log_probs[n, targets[n]]; log_probs (N, C), targets i64 (N).
 Tensor nll_loss(const Tensor& log_probs, const Tensor& targets);

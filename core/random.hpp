@@ -1,6 +1,7 @@
 #pragma once
-// A small seeded generator (xoshiro256** seeded through splitmix64) with its own normal
-// sampler, so the same seed gives the same numbers with every compiler and standard library.
+/// \file
+/// A small seeded generator (xoshiro256** seeded through splitmix64) with its own normal
+/// sampler, so the same seed gives the same numbers with every compiler and standard library.
 #include <cstdint>
 #include <optional>
 
@@ -17,14 +18,20 @@ uint64_t draw_seed();
 /// A seed, or std::nullopt (the default of every layer's seed) to draw one from the global
 /// generator. An explicit seed always wins: {.seed = 7} gives the same weights in any program.
 using Seed = std::optional<uint64_t>;
+/// The seed itself, or a fresh one from draw_seed() when it is std::nullopt.
 inline uint64_t resolve_seed(const Seed& seed) { return seed ? *seed : draw_seed(); }
 /// The k-th seed derived from seed for a sublayer: seed + k, or nullopt (the sublayer draws its
 /// own) when seed is nullopt.
 inline Seed derive_seed(const Seed& seed, uint64_t k) { return seed ? Seed(*seed + k) : std::nullopt; }
 
+/// A seeded random number generator (xoshiro256**): the same seed gives the same sequence on
+/// every platform. One object is not thread-safe; copying it copies its state, so the copy
+/// repeats what the original draws next. Tensor::rand, Tensor::randn, randint and dropout take one.
 class Generator {
 public:
+    /// The generator for `seed` (its state is seeded through splitmix64).
     explicit Generator(uint64_t seed = 0);
+    /// The next 64 random bits.
     uint64_t next_u64();
     /// Uniform in [0, 1), 53 random bits.
     double uniform();

@@ -1,11 +1,13 @@
 #pragma once
-// Shapes and the small rules around them: element counts, negative dims, broadcasting.
+/// \file
+/// Shapes and the small rules around them: element counts, negative dims, broadcasting.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace tg {
 
+/// The sizes of a tensor's dims, outermost first; {} is the shape of a 0-d (scalar) tensor.
 using Shape = std::vector<int64_t>;
 
 /// "(2, 3)"; a 0-d shape prints as "()".

@@ -1,7 +1,8 @@
 #pragma once
-// xtensor interop: data that lives in an xtensor expression becomes a Tensor (a copy), and a
-// Tensor's data can be read and written through an xtensor adaptor (no copy). tapegrad's
-// tensors are dense and row-major, as xt::xarray is by default.
+/// \file
+/// xtensor interop: data that lives in an xtensor expression becomes a Tensor (a copy), and a
+/// Tensor's data can be read and written through an xtensor adaptor (no copy). tapegrad's
+/// tensors are dense and row-major, as xt::xarray is by default.
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xexpression.hpp>
@@ -35,8 +36,9 @@ constexpr Dtype dtype_for() {
 
 /// Evaluates an xtensor expression into a new Tensor of the matching dtype (float -> f32,
 /// double -> f64, integers and bool -> i64), shape for shape:
-///   xt::xarray<double> a = {{1, 2}, {3, 4}};
-///   Tensor t = tg::from_xtensor(a * 2.0);   // (2, 2) f64
+///
+///     xt::xarray<double> a = {{1, 2}, {3, 4}};
+///     Tensor t = tg::from_xtensor(a * 2.0);   // (2, 2) f64
 template <class E>
 Tensor from_xtensor(const xt::xexpression<E>& expr) {
     using V = std::decay_t<typename E::value_type>;

@@ -1,6 +1,7 @@
 #pragma once
-// tapegrad::data: datasets and the DataLoader (with samplers and background workers), the
-// dataset readers and the byte-level BPE tokenizer, as torch.utils.data plus a tokenizer.
+/// \file
+/// tapegrad::data: datasets and the DataLoader (with samplers and background workers), the
+/// dataset readers and the byte-level BPE tokenizer, as torch.utils.data plus a tokenizer.
 #include "bpe_tokenizer.hpp"
 #include "dataloader.hpp"
 #include "dataset.hpp"

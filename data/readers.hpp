@@ -1,8 +1,10 @@
 #pragma once
-// Dataset readers: MNIST-style IDX image files (Fashion-MNIST as Debian's dataset-fashion-mnist
-// ships it), memory-mapped token files (the uint16 .bin files nanoGPT and llm.c write) and text
-// files read as bytes. Part of tapegrad::data. Every error is an IOError naming the file and what
-// is wrong with it.
+/// \file
+/// Dataset readers: MNIST-style IDX image files (Fashion-MNIST as Debian's dataset-fashion-mnist
+/// ships it), memory-mapped token files (the uint16 .bin files nanoGPT and llm.c write) and text
+/// files read as bytes. Part of tapegrad::data. Every error in reading a file is an IOError naming
+/// the file and what is wrong with it; bad arguments (a context too large for the file, say) are
+/// ValueErrors.
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -21,17 +23,24 @@ std::string read_file(const std::string& path);
 
 /// Images (n, rows, cols) of unsigned bytes and their labels, row-major, as IDX files hold them.
 struct IdxImages {
+    /// The number of images.
     int64_t n = 0, rows = 0, cols = 0;
-    std::vector<uint8_t> pixels;  // n * rows * cols
-    std::vector<uint8_t> labels;  // n
+    /** \var rows
+        Rows of each image. */
+    /** \var cols
+        Columns of each image. */
+    std::vector<uint8_t> pixels;  ///< n * rows * cols bytes, image by image, row by row.
+    std::vector<uint8_t> labels;  ///< n labels.
 };
 
-/// Reads <dir>/<prefix>-images-idx3-ubyte[.gz] and <dir>/<prefix>-labels-idx1-ubyte[.gz]
-/// (prefix "train" or "t10k"). Checks the magic numbers (2051 and 2049), that the sizes in the
-/// headers match the file lengths exactly, that both files hold the same number of items, and
-/// that every label is below num_classes. At most limit items are kept (0: all).
+/// Reads `DIR/PREFIX-images-idx3-ubyte[.gz]` and `DIR/PREFIX-labels-idx1-ubyte[.gz]` (DIR is
+/// `dir`, PREFIX is `prefix`: "train" or "t10k"; the .gz file is taken when both exist).
+/// Checks the magic numbers (2051 and 2049), that the sizes in the headers match the file
+/// lengths exactly, that both files hold the same number of items, and that every label is
+/// below num_classes. At most limit items are kept (0: all).
 IdxImages read_idx_pair(const std::string& dir, const std::string& prefix, int num_classes, int64_t limit = 0);
 
+/// Options of a FashionMNIST dataset.
 struct FashionMNISTOptions {
     bool train = true;   ///< the 60000 training images, else the 10000 test images
     int64_t limit = 0;   ///< keep the first `limit` images (0: all)
@@ -42,9 +51,13 @@ struct FashionMNISTOptions {
 /// dataset-fashion-mnist package (the default root) or any folder holding the four IDX files.
 class FashionMNIST : public Dataset {
 public:
+    /// Where Debian's dataset-fashion-mnist package installs the files.
     static constexpr const char* kDefaultRoot = "/usr/share/datasets/fashion-mnist";
     static const std::array<const char*, 10> kClasses;  ///< "T-shirt/top", "Trouser", ...
 
+    /// Reads the training or test pair of IDX files in `root` (read_idx_pair), whole into
+    /// memory. IOError if they are missing (saying which package ships them), malformed or not
+    /// 28 x 28 images; ValueError on a negative limit.
     explicit FashionMNIST(const std::string& root = kDefaultRoot, const FashionMNISTOptions& options = {});
     int64_t size() const override { return images_.n; }
     Example get(int64_t index) const override;
@@ -61,12 +74,17 @@ private:
 /// A read-only memory map of a whole file (the pages are read as they are touched).
 class MappedFile {
 public:
+    /// Maps the regular file at `path` (IOError if it cannot be opened or mapped, or is a
+    /// directory). An empty file maps to no memory: data() is null and size() 0.
     explicit MappedFile(const std::string& path);
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
+    /// The file's bytes, valid while the MappedFile lives.
     const uint8_t* data() const { return data_; }
+    /// The file's length in bytes.
     std::size_t size() const { return size_; }
+    /// The path it was opened with.
     const std::string& path() const { return path_; }
 
 private:
@@ -83,15 +101,23 @@ private:
 /// uint16 tokens).
 class TokenFile : public Dataset {
 public:
+    /// Maps the file at `path` and checks its layout (IOError: it cannot be mapped, has a bad
+    /// llm.c header, or an odd number of bytes without one). ValueError unless
+    /// 1 <= context < num_tokens().
     TokenFile(const std::string& path, int64_t context);
+    /// The number of windows: num_tokens() - context().
     int64_t size() const override { return num_tokens_ - context_; }
     Example get(int64_t index) const override;
     std::string name() const override;
+    /// The number of tokens in the file (after the llm.c header, if any).
     int64_t num_tokens() const { return num_tokens_; }
+    /// The window length.
     int64_t context() const { return context_; }
-    /// Token k (0 <= k < num_tokens()).
+    /// Token k (0 <= k < num_tokens(); ValueError otherwise).
     int64_t token(int64_t k) const;
-    /// `batch` windows at random starts drawn from gen: {x (batch, context), y (batch, context)}.
+    /// `batch` windows at random starts drawn from gen: {x (batch, context), y (batch, context)},
+    /// i64 (ValueError unless batch >= 1). The starts are uniform over [0, size()), with
+    /// repeats, as nanoGPT's get_batch draws them.
     std::pair<Tensor, Tensor> random_batch(int64_t batch, Generator& gen) const;
 
     /// Writes ids in nanoGPT's layout (raw little-endian uint16), through a temporary file
@@ -110,14 +136,20 @@ private:
 /// context + 1)} as in TokenFile. Memory-mapped, so any size works.
 class TextFile : public Dataset {
 public:
+    /// Maps the file at `path` (IOError if it cannot be mapped). ValueError unless 1 <= context
+    /// and the file holds more than context bytes.
     TextFile(const std::string& path, int64_t context);
+    /// The number of windows: the file's length in bytes - context().
     int64_t size() const override { return static_cast<int64_t>(file_->size()) - context_; }
     Example get(int64_t index) const override;
     std::string name() const override;
+    /// The whole file, as it is mapped (no copy).
     std::string_view text() const {
         return {reinterpret_cast<const char*>(file_->data()), file_->size()};
     }
+    /// The window length.
     int64_t context() const { return context_; }
+    /// `batch` windows at random starts, as TokenFile::random_batch.
     std::pair<Tensor, Tensor> random_batch(int64_t batch, Generator& gen) const;
 
 private:

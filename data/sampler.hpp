@@ -1,6 +1,7 @@
 #pragma once
-// Samplers: the order in which a DataLoader visits a dataset's examples, epoch by epoch, as
-// torch.utils.data's samplers. Part of tapegrad::data.
+/// \file
+/// Samplers: the order in which a DataLoader visits a dataset's examples, epoch by epoch, as
+/// torch.utils.data's samplers. Part of tapegrad::data.
 #include <cstdint>
 #include <vector>
 
@@ -13,6 +14,7 @@ namespace tg::data {
 class Sampler {
 public:
     virtual ~Sampler() = default;
+    /// The indices of epoch `epoch` (0 first), in visiting order.
     virtual std::vector<int64_t> indices(int64_t epoch) const = 0;
     /// How many indices each epoch has.
     virtual int64_t size() const = 0;
@@ -21,8 +23,11 @@ public:
 /// 0, 1, ..., n - 1 every epoch.
 class SequentialSampler : public Sampler {
 public:
+    /// Over a dataset of n examples (ValueError if n is negative).
     explicit SequentialSampler(int64_t n);
+    /// 0, 1, ..., n - 1 whatever the epoch (ValueError if it is negative).
     std::vector<int64_t> indices(int64_t epoch) const override;
+    /// n.
     int64_t size() const override { return n_; }
 
 private:
@@ -34,9 +39,15 @@ private:
 /// global generator when the sampler is made (manual_seed makes that reproducible too).
 class RandomSampler : public Sampler {
 public:
+    /// Over a dataset of n examples (ValueError if n is negative), from `seed` or, without one, a
+    /// seed drawn from the global generator now.
     explicit RandomSampler(int64_t n, Seed seed = std::nullopt);
+    /// permutation(n, seed(), epoch) (ValueError if the epoch is negative).
     std::vector<int64_t> indices(int64_t epoch) const override;
+    /// n.
     int64_t size() const override { return n_; }
+    /// The seed in use (the one given, or the one drawn): another RandomSampler made with it
+    /// visits the same orders.
     uint64_t seed() const { return seed_; }
 
 private:
@@ -48,8 +59,9 @@ private:
 /// ShardedSampler draw.
 std::vector<int64_t> permutation(int64_t n, uint64_t seed, int64_t epoch);
 
+/// Options of a DistributedSampler (those of torch.utils.data.DistributedSampler).
 struct DistributedSamplerOptions {
-    bool shuffle = true;
+    bool shuffle = true;      ///< a fresh permutation every epoch, else 0, 1, ..., n - 1
     uint64_t seed = 0;        ///< must be the same on every rank
     bool drop_last = false;   ///< drop the tail that does not split evenly, instead of repeating
 };
@@ -60,8 +72,12 @@ struct DistributedSamplerOptions {
 /// every world-th index from position `rank`. Each rank sees size() indices per epoch.
 class DistributedSampler : public Sampler {
 public:
+    /// Rank `rank` of `world` ranks over a dataset of n examples. ValueError unless n >= 0 and
+    /// 0 <= rank < world.
     DistributedSampler(int64_t n, int64_t rank, int64_t world, const DistributedSamplerOptions& options = {});
+    /// This rank's indices of epoch `epoch` (ValueError if it is negative).
     std::vector<int64_t> indices(int64_t epoch) const override;
+    /// n / world rounded up, or down with drop_last.
     int64_t size() const override { return per_rank_; }
 
 private:
@@ -75,9 +91,14 @@ private:
 /// layer's dist::ShardedSampler is this with the MPI session's rank and world.
 class ShardedSampler {
 public:
+    /// ValueError unless 0 <= rank < world, dataset_size >= 1 and global_batch is a positive
+    /// multiple of world.
     ShardedSampler(int64_t dataset_size, int64_t global_batch, uint64_t seed, int64_t rank = 0, int64_t world = 1);
-    /// The local_batch() dataset indices this rank trains on at `step`.
+    /// The local_batch() dataset indices this rank trains on at `step` (ValueError if it is
+    /// negative). Steps run through the shuffled examples without a break, so a step may span
+    /// two epochs; not const, as it keeps the current epoch's order.
     std::vector<int64_t> indices(int64_t step);
+    /// Examples per step on this rank: global_batch / world.
     int64_t local_batch() const { return global_batch_ / world_; }
 
 private:

@@ -1,6 +1,7 @@
 #pragma once
-// Data-parallel training: gradients averaged over the ranks, reduced while backward runs.
-// Part of tapegrad::distributed (see distributed/dist.hpp).
+/// \file
+/// Data-parallel training: gradients averaged over the ranks, reduced while backward runs.
+/// Part of tapegrad::distributed (see distributed/dist.hpp).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -16,14 +17,18 @@ class Module;
 
 namespace tg::dist {
 
+/// Figures of one gradient reduction, as DataParallel::synchronize() and all_reduce_gradients()
+/// return them.
 struct ReduceStats {
-    int buckets = 0;          // all-reduce calls made
-    int overlapped = 0;       // of which started during backward (DataParallel with overlap)
-    int64_t bytes = 0;        // gradient bytes reduced
-    double seconds = 0;       // wall time spent packing, reducing and unpacking, in hooks and after
-    double wait_seconds = 0;  // the part spent waiting for reductions to finish
+    int buckets = 0;          ///< all-reduce calls made
+    int overlapped = 0;       ///< of which started during backward (DataParallel with overlap)
+    int64_t bytes = 0;        ///< gradient bytes reduced
+    double seconds = 0;       ///< wall time packing, reducing and unpacking, in hooks and after
+    double wait_seconds = 0;  ///< the part spent waiting for reductions to finish
 };
 
+/// Options of a DataParallel (bucket_bytes plays the part of torch's DistributedDataParallel
+/// bucket_cap_mb).
 struct DataParallelOptions {
     /// Gradients travel in flat buffers of at most this many bytes (one dtype per buffer). Smaller
     /// buckets start reducing sooner during backward; each costs one all-reduce call.
@@ -33,11 +38,14 @@ struct DataParallelOptions {
     bool overlap = true;
     /// Copy root's parameters to every rank on construction, so all ranks start identical.
     bool broadcast_parameters = true;
+    /// The rank whose parameters are broadcast.
     int root = 0;
 };
 
-/// Keeps a module's gradients averaged over the ranks, reducing them while backward runs.
+/// Keeps a module's gradients averaged over the ranks, reducing them while backward runs, as
+/// torch.nn.parallel.DistributedDataParallel.
 ///
+/// \code
 ///   tg::dist::DataParallel ddp(model);   // broadcasts rank 0's weights, plans the buckets
 ///   for (...) {
 ///       opt.zero_grad();
@@ -45,6 +53,7 @@ struct DataParallelOptions {
 ///       ddp.synchronize();               // every .grad is now the average over ranks
 ///       opt.step();
 ///   }
+/// \endcode
 ///
 /// Parameters are grouped into buckets in reverse order of m.parameters(), roughly the order
 /// backward completes their gradients. A post-accumulate-grad hook on each parameter copies its
@@ -65,6 +74,11 @@ struct DataParallelOptions {
 /// that initialised MPI (MPI_THREAD_FUNNELED; checked against the DataParallel's thread).
 class DataParallel {
 public:
+    /// Watches m's parameters: checks that every rank has the same parameter list (shapes,
+    /// dtypes and requires_grad; ShapeError otherwise), broadcasts root's values if asked, plans
+    /// the buckets and, with overlap, hooks every parameter that requires grad (frozen ones are
+    /// left out). A collective: every rank must make it. Needs MPI initialised (ValueError),
+    /// bucket_bytes > 0 (ValueError) and f32 or f64 trainable parameters (DtypeError).
     explicit DataParallel(nn::Module& m, DataParallelOptions options = {});
     ~DataParallel();
     DataParallel(const DataParallel&) = delete;
@@ -79,6 +93,7 @@ public:
     /// reduces the accumulated sums.
     class NoSync {
     public:
+        /// Suspends reduction on `dp` until destroyed (guards nest).
         explicit NoSync(DataParallel& dp) : dp_(&dp) { ++dp_->no_sync_; }
         ~NoSync() { --dp_->no_sync_; }
         NoSync(const NoSync&) = delete;
@@ -87,6 +102,8 @@ public:
     private:
         DataParallel* dp_;
     };
+    /// A NoSync guard on this DataParallel, as DistributedDataParallel.no_sync():
+    /// `{ auto guard = ddp.no_sync(); loss.backward(); }`.
     [[nodiscard]] NoSync no_sync() { return NoSync(*this); }
 
     /// Buckets and parameters per bucket, in reduction order.
@@ -117,7 +134,7 @@ private:
     bool synced_ = false;                 // the last pass is complete and nothing new arrived
     int no_sync_ = 0;
     std::thread::id owner_;               // MPI is called from this thread only
-    std::unique_ptr<Comm> comm_;          // an MPI_Comm of its own (dist/data_parallel.cpp)
+    std::unique_ptr<Comm> comm_;          // an MPI_Comm of its own (distributed/data_parallel.cpp)
     ReduceStats stats_;
 };
 

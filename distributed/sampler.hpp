@@ -1,5 +1,6 @@
 #pragma once
-// Splitting the data over the ranks. Part of tapegrad::distributed (see distributed/dist.hpp).
+/// \file
+/// Splitting the data over the ranks. Part of tapegrad::distributed (see distributed/dist.hpp).
 #include <cstdint>
 #include <vector>
 
@@ -20,6 +21,8 @@ Tensor shard(const Tensor& global_batch);
 /// and this rank's slice of them. global_batch must be a multiple of the world size.
 class ShardedSampler : public data::ShardedSampler {
 public:
+    /// data::ShardedSampler(dataset_size, global_batch, seed, rank(), world_size()), with its
+    /// checks (ValueError). Without MPI initialised: rank 0 of 1.
     ShardedSampler(int64_t dataset_size, int64_t global_batch, uint64_t seed);
 };
 

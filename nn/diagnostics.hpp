@@ -1,6 +1,7 @@
 #pragma once
-// Gradient-norm telemetry: how large each parameter's gradient is, and one figure per
-// transformer block, to watch gradient stability during training.
+/// \file
+/// Gradient-norm telemetry: how large each parameter's gradient is, and one figure per
+/// transformer block, to watch gradient stability during training.
 #include <string>
 #include <utility>
 #include <vector>

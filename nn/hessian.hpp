@@ -1,10 +1,11 @@
 #pragma once
-// Curvature diagnostics, as PyHessian measures them: the largest eigenvalues of the loss's
-// Hessian (by Lanczos on Hessian-vector products), its trace (Hutchinson), the same for a
-// diagonally preconditioned Hessian (what Adam sees), and one figure per transformer block, the
-// curvature counterpart of block_grad_norms. None of them forms the Hessian; each Hessian-vector
-// product is one double backward (tg::grad with create_graph), so a measurement costs about as
-// many training steps as it takes products (README, "Loss curvature").
+/// \file
+/// Curvature diagnostics, as PyHessian measures them: the largest eigenvalues of the loss's
+/// Hessian (by Lanczos on Hessian-vector products), its trace (Hutchinson), the same for a
+/// diagonally preconditioned Hessian (what Adam sees), and one figure per transformer block, the
+/// curvature counterpart of block_grad_norms. None of them forms the Hessian; each Hessian-vector
+/// product is one double backward (tg::grad with create_graph), so a measurement costs about as
+/// many training steps as it takes products (docs/training.md, "Loss curvature").
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -13,10 +14,11 @@
 
 namespace tg::nn {
 
+/// The options of the curvature measurements (iterations and tol are Lanczos's only).
 struct HessianOptions {
-    int iterations = 100;  // the most Hessian-vector products one measurement takes
-    double tol = 1e-4;     // stop when each wanted Ritz value's residual is below tol x the largest
-    uint64_t seed = 0;     // the random start vector (Lanczos) or the probes (Hutchinson)
+    int iterations = 100;  ///< the most Hessian-vector products one measurement takes (>= 1)
+    double tol = 1e-4;     ///< stop when each wanted Ritz value's residual is below tol x the largest
+    uint64_t seed = 0;     ///< the random start vector (Lanczos) or the probes (Hutchinson)
 };
 
 /// The k algebraically largest eigenvalues (most positive first) of the Hessian of loss() with
@@ -39,10 +41,10 @@ std::vector<double> hessian_eigenvalues(const std::function<Tensor()>& loss, con
 /// values[i] to an eigenvalue of the Hessian (|beta_m s_mi|, exact arithmetic); converged is
 /// true when every residual reached tol x the largest |Ritz value| before the products ran out.
 struct EigenEstimate {
-    std::vector<double> values;     // most positive first
-    std::vector<double> residuals;  // one per value
-    int products = 0;               // Hessian-vector products taken
-    bool converged = false;
+    std::vector<double> values;     ///< most positive first
+    std::vector<double> residuals;  ///< one per value
+    int products = 0;               ///< Hessian-vector products taken
+    bool converged = false;         ///< every residual reached the tolerance
 };
 /// hessian_eigenvalues with the residuals and the products it took.
 EigenEstimate hessian_eigen_estimate(const std::function<Tensor()>& loss, const std::vector<Tensor>& params,
@@ -56,10 +58,11 @@ double hessian_trace(const std::function<Tensor()>& loss, const std::vector<Tens
 /// Hutchinson's estimate with its standard error (the sample standard deviation of z^T H z over
 /// sqrt(samples); 0 for one sample).
 struct TraceEstimate {
-    double trace = 0;
-    double standard_error = 0;
-    int samples = 0;
+    double trace = 0;           ///< the mean of z^T H z
+    double standard_error = 0;  ///< its standard error (0 for one sample)
+    int samples = 0;            ///< the probes taken
 };
+/// hessian_trace with its standard error; samples must be at least 1 (ValueError).
 TraceEstimate hessian_trace_estimate(const std::function<Tensor()>& loss, const std::vector<Tensor>& params,
                                      int samples = 100, const HessianOptions& options = {});
 

@@ -1,8 +1,11 @@
 #pragma once
-// In-place initialisers for parameters (not recorded on the tape).
+/// \file
+/// In-place initialisers for parameters (not recorded on the tape).
 #include "../core/random.hpp"
 #include "../core/tensor.hpp"
 
+/// In-place initialisers for parameters, as PyTorch's torch.nn.init: they write t's data
+/// without recording on the tape, for f32 and f64 tensors (DtypeError otherwise).
 namespace tg::nn::init {
 
 /// t = mean + std * N(0, 1), drawn from gen.

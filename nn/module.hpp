@@ -1,8 +1,9 @@
 #pragma once
-// nn::Module: a named tree of parameters and submodules, in the manner of libtorch's
-// torch::nn::Module. A module registers its parameters and children once, in its constructor;
-// everything else (recursive dotted names, train/eval, dtype conversion, checkpoints, the
-// printed summary) follows from that registration.
+/// \file
+/// nn::Module: a named tree of parameters and submodules, in the manner of libtorch's
+/// torch::nn::Module. A module registers its parameters and children once, in its constructor;
+/// everything else (recursive dotted names, train/eval, dtype conversion, checkpoints, the
+/// printed summary) follows from that registration.
 #include <fmt/format.h>
 
 #include <array>
@@ -17,23 +18,26 @@
 
 #include "../core/tensor.hpp"
 
+/// The neural-network layer: Module and the layers, blocks and models built on it (the GPT),
+/// their initialisers, safetensors checkpoints, and gradient and curvature diagnostics.
 namespace tg::nn {
 
 /// A parameter is a floating Tensor registered on a module; registration turns on its
 /// requires_grad. Copies of the handle (a member `Tensor weight`) share the same data.
 using Parameter = Tensor;
 
+/// Tensors with their dotted names ("h.0.attn.c_attn.weight"), in a module's order.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 /// How Module::load matches a file's names to the model's.
 struct LoadOptions {
-    bool strict = true;  // every name of the model in the file, and no other name
+    bool strict = true;  ///< every name of the model in the file, and no other name
 };
 /// What a non-strict Module::load left out (empty after a strict one), as PyTorch's
 /// load_state_dict returns them.
 struct LoadResult {
-    std::vector<std::string> missing_keys;     // the model's names the file lacks (left unchanged)
-    std::vector<std::string> unexpected_keys;  // the file's names the model lacks (ignored)
+    std::vector<std::string> missing_keys;     ///< the model's names the file lacks (left unchanged)
+    std::vector<std::string> unexpected_keys;  ///< the file's names the model lacks (ignored)
 };
 
 class Module;
@@ -56,11 +60,22 @@ concept HookableOutput = std::is_same_v<T, Tensor> || std::is_same_v<T, std::vec
                              assign_tensors(t, v);
                          };
 
+/// The base of every layer and model: a named tree of parameters, buffers and submodules, as
+/// libtorch's torch::nn::Module. A module registers its parameters (register_parameter),
+/// buffers (register_buffer) and children (register_module) in its constructor; dotted names,
+/// train() and eval(), to(), save() and load(), hooks and the printed summary work from that
+/// registration. A model of yours derives from it, registers its members and overrides
+/// forward() (or adds a forward with more arguments and a matching operator(), see
+/// operator()). Modules can be neither copied nor moved.
+///
+/// `fmt::print("{}", m)` (or fmt::format) prints a module as summary() does: the tree of
+/// modules with their settings, parameter shapes, dtypes and counts.
 class Module {
 public:
     Module() = default;
     virtual ~Module() = default;
-    // Children are referenced by address, so modules stay where they are built.
+    /// Not copyable or movable: children are referenced by address, so modules stay where they
+    /// are built.
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
     Module(Module&&) = delete;
@@ -95,26 +110,35 @@ public:
     /// All parameters, depth first in registration order; a tensor shared by two modules (tied
     /// weights) is listed once, under its first name.
     std::vector<Tensor> parameters() const;
+    /// parameters() with their dotted names ("h.0.attn.c_attn.weight"), a shared tensor once,
+    /// under its first name.
     NamedTensors named_parameters() const;
     /// Every name a parameter is registered under, shared tensors under each of their names.
     NamedTensors named_parameters_with_aliases() const;
-    /// All buffers, depth first in registration order, with dotted names (a shared tensor once).
+    /// All buffers, depth first in registration order (a shared tensor once).
     std::vector<Tensor> buffers() const;
+    /// buffers() with their dotted names ("bn.running_mean").
     NamedTensors named_buffers() const;
     /// What save() writes and load() expects: each module's parameters then its buffers, depth
     /// first, with dotted names (PyTorch's state_dict order); shared tensors under every name.
     NamedTensors state_dict() const;
     /// This module ("") and every descendant, with dotted names.
     std::vector<std::pair<std::string, Module*>> named_modules();
+    /// \overload
+    /// The same list, read-only.
     std::vector<std::pair<std::string, const Module*>> named_modules() const;
+    /// The direct children, in registration order, under the names they were registered with.
     const std::vector<std::pair<std::string, Module*>>& children() const { return children_; }
 
     /// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
     void zero_grad();
     /// Sets training mode here and in every descendant.
     void train(bool on = true);
+    /// Sets evaluation mode here and in every descendant: train(false).
     void eval() { train(false); }
+    /// Whether this module is in training mode (the default until train(false) or eval()).
     bool is_training() const { return training_; }
+    /// The number of parameter elements, a shared tensor counted once.
     int64_t num_parameters() const;
     /// Converts every parameter and every floating or bf16 buffer in place (all handles see the
     /// new dtype); gradients are dropped. Integer buffers (num_batches_tracked) keep their dtype.
@@ -162,10 +186,12 @@ public:
     /// Its dotted path from the root ("h.3.attn"), as named_modules() names it; "" for a root.
     std::string path() const;
 
-    /// Shown in the printed summary and in errors: the type ("Linear") and its settings
-    /// ("in=64, out=256"). By default the C++ class name without its namespaces (a module
-    /// `struct Net : nn::Module` prints as "Net"), as PyTorch prints a module's class.
+    /// The type shown in the printed summary and in errors ("Linear"). By default the C++ class
+    /// name without its namespaces (a module `struct Net : nn::Module` prints as "Net"), as
+    /// PyTorch prints a module's class.
     virtual std::string type_name() const;
+    /// The settings the printed summary shows after type_name() ("in=64, out=256"); "" by
+    /// default. Layers with settings override it, as PyTorch's extra_repr.
     virtual std::string extra_repr() const { return ""; }
     /// The tree of modules with parameter shapes and counts (what fmt::print("{}", m) shows).
     std::string summary() const;
@@ -269,6 +295,8 @@ private:
 
 }  // namespace tg::nn
 
+/// \cond
+// Formats any module as its summary(): fmt::print("{}", model).
 template <class M>
 struct fmt::formatter<M, char, std::enable_if_t<std::is_base_of_v<tg::nn::Module, M>>>
     : fmt::formatter<std::string_view> {
@@ -277,3 +305,4 @@ struct fmt::formatter<M, char, std::enable_if_t<std::is_base_of_v<tg::nn::Module
         return fmt::formatter<std::string_view>::format(m.summary(), ctx);
     }
 };
+/// \endcond

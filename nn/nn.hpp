@@ -1,5 +1,6 @@
 #pragma once
-// Everything in tg::nn.
+/// \file
+/// Everything in tg::nn: includes every header of the nn layer.
 #include "attention.hpp"
 #include "conv.hpp"
 #include "diagnostics.hpp"

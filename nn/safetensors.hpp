@@ -1,8 +1,10 @@
 #pragma once
-// safetensors files: an 8-byte little-endian header length N, N bytes of JSON describing each
-// tensor (dtype, shape, [begin, end) offsets into the data), then the raw little-endian data.
-// The format Hugging Face and PyTorch tools use; tapegrad reads and writes F32, F64, I64 and
-// BF16 (2 bytes per value, the upper half of the float; many published checkpoints are bf16).
+/// \file
+/// safetensors files: an 8-byte little-endian header length N, N bytes of JSON describing each
+/// tensor (dtype, shape, [begin, end) offsets into the data), then the raw little-endian data.
+/// The format Hugging Face and PyTorch tools use; tapegrad reads and writes F32, F64, I64, BOOL
+/// (b8) and BF16 (2 bytes per value, the upper half of the float; many published checkpoints
+/// are bf16).
 #include <map>
 #include <string>
 
@@ -10,9 +12,10 @@
 
 namespace tg::nn {
 
+/// What load_safetensors and parse_safetensors read from a file.
 struct SafetensorsFile {
-    NamedTensors tensors;                         // in the order of their data in the file
-    std::map<std::string, std::string> metadata;  // the optional "__metadata__" entry
+    NamedTensors tensors;                         ///< in the order of their data in the file
+    std::map<std::string, std::string> metadata;  ///< the optional "__metadata__" entry
 };
 
 /// Writes the tensors (contiguous data, in the given order) to path through a temporary file

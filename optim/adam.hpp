@@ -1,26 +1,32 @@
 #pragma once
+/// \file
+/// Adam and AdamW, as torch.optim.Adam and torch.optim.AdamW. Part of tapegrad::optim.
 #include "optimizer.hpp"
 
 namespace tg::optim {
 
+/// Options of Adam, torch.optim.Adam's (betas split into beta1 and beta2). The constructor
+/// checks lr, eps and weight_decay >= 0 and 0 <= beta1, beta2 < 1 (ValueError).
 struct AdamOptions {
-    double lr = 1e-3;
-    double beta1 = 0.9;
-    double beta2 = 0.999;
-    double eps = 1e-8;
-    double weight_decay = 0.0;  // L2: added to the gradient
-    bool amsgrad = false;
-    bool check_finite = false;  // report NaN/Inf gradients by name instead of applying them
+    double lr = 1e-3;           ///< Learning rate.
+    double beta1 = 0.9;         ///< Decay rate of the first moment (the gradient's average).
+    double beta2 = 0.999;       ///< Decay rate of the second moment (the squared gradient's).
+    double eps = 1e-8;          ///< Added to the denominator, after the square root.
+    double weight_decay = 0.0;  ///< L2: added to the gradient.
+    bool amsgrad = false;       ///< Use the largest second moment so far (AMSGrad).
+    bool check_finite = false;  ///< Report NaN/Inf gradients by name instead of applying them.
 };
 
+/// Options of AdamW, torch.optim.AdamW's (betas split into beta1 and beta2); checked as
+/// AdamOptions. The same fields, but weight decay is decoupled and on by default.
 struct AdamWOptions {
-    double lr = 1e-3;
-    double beta1 = 0.9;
-    double beta2 = 0.999;
-    double eps = 1e-8;
-    double weight_decay = 1e-2;  // decoupled: p *= 1 - lr wd before the Adam step
-    bool amsgrad = false;
-    bool check_finite = false;
+    double lr = 1e-3;            ///< Learning rate.
+    double beta1 = 0.9;          ///< Decay rate of the first moment (the gradient's average).
+    double beta2 = 0.999;        ///< Decay rate of the second moment (the squared gradient's).
+    double eps = 1e-8;           ///< Added to the denominator, after the square root.
+    double weight_decay = 1e-2;  ///< Decoupled: p *= 1 - lr wd before the Adam step.
+    bool amsgrad = false;        ///< Use the largest second moment so far (AMSGrad).
+    bool check_finite = false;   ///< Report NaN/Inf gradients by name instead of applying them.
 };
 
 namespace detail {
@@ -38,11 +44,15 @@ namespace detail {
 template <class Options, bool Decoupled>
 class AdamFamily : public Optimizer {
 public:
+    /// One group of `params` with `options` (checked: ValueError, as is an empty list).
     AdamFamily(const std::vector<Tensor>& params, Options options = {});
+    /// One group per ParamGroup, each with its own options (weight_decay_groups, named_group).
     explicit AdamFamily(const std::vector<ParamGroup<Options>>& groups);
     double lr(std::size_t group = 0) const override { return options_.at(group).lr; }
     void set_lr(double lr) override;
+    /// "Adam" or "AdamW".
     std::string name() const override { return Decoupled ? "AdamW" : "Adam"; }
+    /// The options of a group (std::out_of_range past the last).
     const Options& options(std::size_t group = 0) const { return options_.at(group); }
     /// The diagonal preconditioner of the last update, one tensor per parameter (group by
     /// group, in the order of params(g)): P = sqrt(v / (1 - beta2^t)) + eps, with v the
@@ -63,9 +73,12 @@ private:
 };
 }  // namespace detail
 
-/// torch.optim.Adam (L2-style weight decay).
+/// torch.optim.Adam (L2-style weight decay). Made from parameters and AdamOptions, or from
+/// ParamGroups; besides the Optimizer interface it has options(group) and preconditioner()
+/// (the class is detail::AdamFamily, shared with AdamW).
 using Adam = detail::AdamFamily<AdamOptions, false>;
-/// torch.optim.AdamW (decoupled weight decay).
+/// torch.optim.AdamW (decoupled weight decay). Made from parameters and AdamWOptions, or from
+/// ParamGroups; besides the Optimizer interface it has options(group) and preconditioner().
 using AdamW = detail::AdamFamily<AdamWOptions, true>;
 
 }  // namespace tg::optim

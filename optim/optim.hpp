@@ -1,5 +1,7 @@
 #pragma once
-// Everything in tg::optim.
+/// \file
+/// Everything in tg::optim: the optimizers, gradient clipping, learning-rate schedules and
+/// the sharpness diagnostics (the tapegrad::optim library).
 #include "adam.hpp"
 #include "clip.hpp"
 #include "optimizer.hpp"

@@ -1,10 +1,12 @@
 #pragma once
-// Curvature against an optimiser's stability threshold. Gradient descent on a quadratic is
-// stable while the sharpness (the largest Hessian eigenvalue) stays below 2 / lr; Cohen et al.
-// 2021 ("Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability") find
-// full-batch training drives it there. For Adam the quantity is the preconditioned sharpness,
-// the largest eigenvalue of P^-1 H, against (2 + 2 beta1) / ((1 - beta1) lr), 38 / lr at
-// beta1 = 0.9 (Cohen et al. 2022, "Adaptive Gradient Methods at the Edge of Stability").
+/// \file
+/// Curvature against an optimiser's stability threshold. Gradient descent on a quadratic is
+/// stable while the sharpness (the largest Hessian eigenvalue) stays below 2 / lr; Cohen et al.
+/// 2021 ("Gradient Descent on Neural Networks Typically Occurs at the Edge of Stability") find
+/// full-batch training drives it there. For Adam the quantity is the preconditioned sharpness,
+/// the largest eigenvalue of P^-1 H, against (2 + 2 beta1) / ((1 - beta1) lr), 38 / lr at
+/// beta1 = 0.9 (Cohen et al. 2022, "Adaptive Gradient Methods at the Edge of Stability").
+/// Part of tapegrad::optim.
 #include <functional>
 
 #include "../nn/hessian.hpp"
@@ -18,11 +20,13 @@ namespace tg::optim {
 /// as it stands: call it after a step. .grad and the optimiser's state are left as they were.
 double preconditioned_sharpness(const std::function<Tensor()>& loss, const Adam& optimizer,
                                 const nn::HessianOptions& options = {});
+/// \overload
 double preconditioned_sharpness(const std::function<Tensor()>& loss, const AdamW& optimizer,
                                 const nn::HessianOptions& options = {});
 /// preconditioned_sharpness with Lanczos's residual and product count (nn::EigenEstimate).
 nn::EigenEstimate preconditioned_sharpness_estimate(const std::function<Tensor()>& loss, const Adam& optimizer,
                                                     const nn::HessianOptions& options = {});
+/// \overload
 nn::EigenEstimate preconditioned_sharpness_estimate(const std::function<Tensor()>& loss, const AdamW& optimizer,
                                                     const nn::HessianOptions& options = {});
 
@@ -33,7 +37,9 @@ nn::EigenEstimate preconditioned_sharpness_estimate(const std::function<Tensor()
 /// with heavy-ball momentum (Cohen et al. 2021). Every group must share lr and beta1 or
 /// momentum; SGD with dampening or Nesterov has no threshold here (an error).
 double stability_threshold(const Adam& optimizer);
+/// \overload
 double stability_threshold(const AdamW& optimizer);
+/// \overload
 double stability_threshold(const SGD& optimizer);
 
 }  // namespace tg::optim

@@ -234,9 +234,41 @@ TEST_CASE("a custom op written as docs/custom_ops.md shows", "[autograd]") {
     CHECK(tape_size() == entries + 1);
     sum(y).backward();
     test::require_values(x.grad(), {2}, {12, 3});
-    Tensor x64 = Tensor::randn({3, 4}, Dtype::f64, 1).requires_grad_();
-    test::require_passed(gradcheck([](const std::vector<Tensor>& in) { return cube(in[0]); }, {x64}), {});
     REQUIRE_THROWS_WITH(cube(Tensor::ones({2}, Dtype::i64)), "cube: expected f32 or f64, got i64");
+}
+
+TEST_CASE("docs/custom_ops.md's gradcheck of its op passes, and its once-differentiable op refuses a second derivative", "[autograd]") {
+    {
+        Tensor x = Tensor::randn({3, 4}, Dtype::f64, /*seed=*/1).requires_grad_();
+        GradcheckResult r = gradcheck([](const std::vector<Tensor>& in) { return cube(in[0]); }, {x});
+        fmt::print("{}\n", r.message());   // r.ok, r.max_abs_error, r.max_rel_error
+        REQUIRE(r.ok);
+        CHECK(r.max_rel_error < 1e-7);
+        Tensor g = grad({sum(cube(x))}, {x}, {}, {.create_graph = true})[0];
+        REQUIRE_THROWS_WITH(sum(g).backward(), Catch::Matchers::Contains("cube"));
+    }
+}
+
+namespace {
+// docs/custom_ops.md's cube declared Differentiable::twice: its backward is all ops.
+Tensor cube_twice(const Tensor& x) {
+    Tensor y;
+    {
+        NoGradGuard forward_only;
+        y = x * x * x;
+    }
+    return record("cube", y, {x}, [x](const Tensor& dy, const Tensor&) { return Grads{dy * x * x * 3.0}; },
+                  BackwardReads::values, Differentiable::twice);
+}
+}  // namespace
+
+TEST_CASE("docs/custom_ops.md's Differentiable::twice op has a right second derivative", "[autograd]") {
+    Tensor x = Tensor::randn({3, 4}, Dtype::f64, /*seed=*/2).requires_grad_();
+    test::require_passed(gradgradcheck([](const std::vector<Tensor>& in) { return cube_twice(in[0]); }, {x}), {});
+    // d/dx of sum(d cube / dx) = sum(3 x^2)' = 6 x
+    Tensor g = grad({sum(cube_twice(x))}, {x}, {}, {.create_graph = true})[0];
+    Tensor gg = grad({sum(g)}, {x})[0];
+    test::require_close(gg, x * 6.0, 1e-12);
 }
 
 TEST_CASE("record keeps its own copy of an op name built at run time", "[autograd]") {
